@@ -1,0 +1,1 @@
+"""Users, merchants, memberships and roles, login, MFA and API-key authentication."""

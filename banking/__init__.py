@@ -1,0 +1,1 @@
+"""Bank linking through Plaid, micro-deposit fallback and the encrypted token vault."""

@@ -1,0 +1,3 @@
+"""/api/v1/: each app contributes its own resource routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,19 @@
+"""The embedded default for `make run`: SQLite under var/, eager Celery, the offline sandbox."""
+
+from .base import *
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# A development-only key; production settings refuse to start with it.
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-local-development-key-only")
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="Z4MdURdZoHtwJ_2e79xMvQ3RlyU4fmiMmbvo605gU3U")
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=["dev-local:zg-zNRECPq_DGgcPVhx0J2K-UI1G5sNlf5Y_ma1ZIIA"])
+# Without real processor keys, talk to the offline sandbox (and the dashboard says so).
+if not STRIPE_SECRET_KEY:
+    STRIPE_API_BASE = STRIPE_API_BASE or SANDBOX_URL
+    STRIPE_SECRET_KEY = "sk_test_ledgerline_sandbox"
+    STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
+    STRIPE_WEBHOOK_SECRETS = STRIPE_WEBHOOK_SECRETS or ["whsec_ledgerline_sandbox"]
+if not PLAID_SECRET:
+    PLAID_API_BASE = PLAID_API_BASE or SANDBOX_URL
+    PLAID_CLIENT_ID = "ledgerline_sandbox_client"
+    PLAID_SECRET = "ledgerline_sandbox_secret"

@@ -1,0 +1,26 @@
+"""pytest settings: PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, else SQLite."""
+
+from .base import *
+
+SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
+AUDIT_SIGNING_KEY = "WjDAMN7T6tIpSSqy8FZyMQcrvUUOCSIhXbEgDbKkYJw"
+ENCRYPTION_KEYS = ["test-1:Zwy5mntiOFuB2hUzthwljfLt8jP4oV2QCmH20PR6JjQ"]
+DEBUG = False
+# Argon2 is what production uses (asserted in tests); a fast hasher keeps the suite quick.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Tests pay against a sandbox started on a free port (tests/conftest.py sets the base).
+STRIPE_SECRET_KEY = "sk_test_ledgerline_sandbox"
+STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
+STRIPE_API_BASE = SANDBOX_URL
+PLAID_CLIENT_ID = "ledgerline_sandbox_client"
+PLAID_SECRET = "ledgerline_sandbox_secret"
+PLAID_API_BASE = SANDBOX_URL
+STRIPE_WEBHOOK_SECRETS = ["whsec_test_current", "whsec_test_previous"]
+AUDIT_EXPORT_DIR = str(VAR_DIR / "test-audit-checkpoints")
+# Tests drive Celery explicitly; eager unless a test starts a real worker.
+CELERY_TASK_ALWAYS_EAGER = True
+AUDIT_SEAL_INLINE = False

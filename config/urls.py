@@ -1,0 +1,62 @@
+"""Root URLconf: the public contract of ../shared/DESIGN.md."""
+
+from functools import partial
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django_otp.admin import OTPAdminSite
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from config import health
+from config.dashboard import planned_section
+
+admin.site.__class__ = OTPAdminSite
+admin.site.site_header = "Ledgerline administration"
+admin.site.site_title = "Ledgerline admin"
+
+
+def _planned(section: str, summary: str):  # type: ignore[no-untyped-def]
+    title = section.replace("-", " ").capitalize()
+    view = partial(planned_section, section=section, title=title, summary=summary)
+    view.__name__ = f"planned_{section}"  # type: ignore[attr-defined]
+    return view
+
+
+urlpatterns = [
+    path("healthz", login_not_required(health.healthz), name="healthz"),
+    path("readyz", login_not_required(health.readyz), name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("team/", include("accounts.team_urls")),
+    path("compliance/", include("compliance.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("config.api_urls")),
+    path(
+        "payments/",
+        _planned("payments", "Card payments, refunds and disputes arrive with card payments."),
+        name="payments",
+    ),
+    path(
+        "customers/",
+        _planned("customers", "Customers appear here once card payments are enabled."),
+        name="customers",
+    ),
+    path(
+        "payment-links/",
+        _planned("payment-links", "Payment links arrive with card payments."),
+        name="payment-links",
+    ),
+    path(
+        "bank-accounts/",
+        _planned("bank-accounts", "Bank linking through Plaid is not available yet."),
+        name="bank-accounts",
+    ),
+    path(
+        "developers/",
+        _planned("developers", "API keys and webhook events arrive with the REST API."),
+        name="developers",
+    ),
+    path("", include("payments.dashboard_urls")),
+]

@@ -1,0 +1,1 @@
+"""Stripe card payments: customers, payments, refunds, payment links and their API."""

@@ -1,0 +1,1 @@
+"""Offline stand-ins for the Stripe and Plaid APIs; imports nothing from the project."""
