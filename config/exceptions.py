@@ -8,6 +8,7 @@ an HTTP status; DRF's own exceptions are mapped here too, so clients always rece
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -127,7 +128,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
         headers: dict[str, str] = {}
         if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait) + 1)
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
         body = error_body(error_type=error_type, code=code, message=str(exc.detail))

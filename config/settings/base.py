@@ -140,16 +140,31 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 OTP_TOTP_ISSUER = "Ledgerline"
+# django-otp throttling: after n successive failures a device waits factor * 2^(n-1) seconds.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_BACKUP_CODE_THROTTLE_FACTOR = 1
 # Step-up window for sensitive actions (API keys, team, refunds, deletion approvals).
 STEP_UP_MAX_AGE = timedelta(minutes=5)
 INVITE_MAX_AGE = timedelta(days=3)
+# No mail server in the embedded default: invitation emails go to the console.
+EMAIL_BACKEND = env(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Ledgerline <no-reply@ledgerline.test>")
 
 # PCI DSS 8.3.4: lock an account after at most 10 failures for at least 30 minutes.
 AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = timedelta(minutes=30)
 # Each entry is counted on its own: a username across IPs, and an IP across usernames.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Emails are counted lower-cased, so "Alice@x" and "alice@x" share one counter.
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+# A success forgives that username's failures only, never the IP's (accounts.lockout).
 AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "accounts.lockout.UsernameResetHandler"
+# Attempts while locked are refused without restarting the 30-minute clock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
@@ -164,6 +179,9 @@ SESSION_COOKIE_AGE = int(timedelta(hours=12).total_seconds())
 SESSION_IDLE_TIMEOUT = timedelta(minutes=15)
 SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Only the server-side clocks in accounts.session_security end a session; the cookie lives
+# no longer than the absolute limit and is not kept past the browser closing.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_FAILURE_VIEW = "django.views.csrf.csrf_failure"

@@ -24,3 +24,6 @@ AUDIT_EXPORT_DIR = str(VAR_DIR / "test-audit-checkpoints")
 # Tests drive Celery explicitly; eager unless a test starts a real worker.
 CELERY_TASK_ALWAYS_EAGER = True
 AUDIT_SEAL_INLINE = False
+# Serve static files from the finders; there is no collectstatic before tests.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
