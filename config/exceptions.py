@@ -127,8 +127,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             ("api_error", exc.default_code),
         )
         headers: dict[str, str] = {}
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(wait)))
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
         body = error_body(error_type=error_type, code=code, message=str(exc.detail))

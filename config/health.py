@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from kombu import Connection
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def _database_ok() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
+    except Exception:
         logger.warning("readiness: database unreachable", exc_info=True)
         return False
     return True
@@ -38,7 +38,7 @@ def _broker_ok() -> bool:
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
+    except Exception:
         logger.warning("readiness: broker unreachable", exc_info=True)
         return False
     return True

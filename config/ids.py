@@ -1,4 +1,4 @@
-"""Prefixed, random public identifiers (`pay_...`, `mer_...`): database ids never leave the server."""
+"""Prefixed random public ids (`pay_...`, `mer_...`): database ids never leave the server."""
 
 import secrets
 import string

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -21,7 +22,9 @@ _SECRET_PATTERNS = [
     re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9_]{6,}"),
     re.compile(r"\bll_(?:sk|pk)_[A-Za-z0-9_]{6,}"),
     re.compile(r"\bwhsec_[A-Za-z0-9_]{6,}"),
-    re.compile(r"\b(?:access|public|link|processor)-(?:sandbox|development|production)-[A-Za-z0-9-]+"),
+    re.compile(
+        r"\b(?:access|public|link|processor)-(?:sandbox|development|production)-[A-Za-z0-9-]+"
+    ),
     re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(
         r"(?i)(\b(?:password|passwd|secret|token|api[_-]?key|authorization|cvc|cvv)\b"
@@ -80,7 +83,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def _add_request_id(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _add_request_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     event_dict.setdefault("request_id", request_id_var.get())
     return event_dict
 

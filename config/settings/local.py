@@ -6,7 +6,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # A development-only key; production settings refuse to start with it.
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-local-development-key-only")
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="Z4MdURdZoHtwJ_2e79xMvQ3RlyU4fmiMmbvo605gU3U")
-ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=["dev-local:zg-zNRECPq_DGgcPVhx0J2K-UI1G5sNlf5Y_ma1ZIIA"])
+ENCRYPTION_KEYS = env.list(
+    "ENCRYPTION_KEYS", default=["dev-local:zg-zNRECPq_DGgcPVhx0J2K-UI1G5sNlf5Y_ma1ZIIA"]
+)
 # Without real processor keys, talk to the offline sandbox (and the dashboard says so).
 if not STRIPE_SECRET_KEY:
     STRIPE_API_BASE = STRIPE_API_BASE or SANDBOX_URL

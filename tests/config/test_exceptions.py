@@ -7,13 +7,13 @@ from rest_framework import exceptions as drf_exceptions
 from config.exceptions import ApplicationError, NotFoundError, api_exception_handler
 
 
-class _AmountTooLarge(ApplicationError):
+class _AmountTooLargeError(ApplicationError):
     status_code = 422
     code = "amount_too_large"
 
 
 def test_application_error_keeps_code_status_and_param() -> None:
-    response = api_exception_handler(_AmountTooLarge("Too much.", param="amount"), {})
+    response = api_exception_handler(_AmountTooLargeError("Too much.", param="amount"), {})
     assert response is not None
     assert response.status_code == 422
     assert response.data == {

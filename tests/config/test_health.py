@@ -42,7 +42,9 @@ def test_readyz_names_the_broker_when_it_is_unreachable(client: Client) -> None:
 @pytest.mark.django_db
 @pytest.mark.redis
 def test_readyz_ok_with_a_real_redis_broker(client: Client) -> None:
-    with override_settings(CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=os.environ["REDIS_URL"]):
+    with override_settings(
+        CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=os.environ["REDIS_URL"]
+    ):
         response = client.get("/readyz")
     assert response.status_code == 200, response.json()
 
