@@ -1,0 +1,108 @@
+"""SQL that makes the audit tables append-only in the database itself, per vendor.
+
+PostgreSQL: row triggers refuse UPDATE and DELETE, a statement trigger refuses TRUNCATE, all
+`ENABLE ALWAYS` so they fire even under `session_replication_role = replica`; a BEFORE INSERT
+trigger stamps each entry with its transaction id (the sealer's commit-order horizon). SQLite:
+BEFORE UPDATE / DELETE triggers abort. A table owner or superuser can still disable them: they
+stop honest mistakes, and the hash chain with signed checkpoints detects the rest.
+
+The one sanctioned exception is `manage.py flush` (see compliance/management/commands/flush.py),
+which empties every table on purpose, test databases included.
+"""
+
+from __future__ import annotations
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+APPEND_ONLY_TABLES = ("compliance_auditentry", "compliance_auditseal", "compliance_auditcheckpoint")
+# Session setting that `flush` turns on around its TRUNCATE on PostgreSQL.
+FLUSH_SETTING = "ledgerline.audit_flush"
+
+_PG_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION compliance_audit_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' AND current_setting('{FLUSH_SETTING}', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'audit table % is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION compliance_audit_stamp_txid() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.txid := pg_current_xact_id()::text::bigint;
+    RETURN NEW;
+END
+$$;
+"""
+
+
+def _pg_table_sql(table: str) -> str:
+    return f"""
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION compliance_audit_refuse_change();
+CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION compliance_audit_refuse_change();
+ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_append_only;
+ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate;
+"""
+
+
+def _sqlite_table_sql(table: str) -> list[str]:
+    return [
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
+        BEGIN SELECT RAISE(ABORT, 'audit table {table} is append-only: {op} refused'); END"""
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+def install_statements(vendor: str) -> list[str]:
+    """The statements that create the guards on `vendor` ('postgresql' or 'sqlite')."""
+    if vendor == "postgresql":
+        stamp = """
+CREATE TRIGGER compliance_auditentry_txid BEFORE INSERT ON compliance_auditentry
+    FOR EACH ROW EXECUTE FUNCTION compliance_audit_stamp_txid();
+ALTER TABLE compliance_auditentry ENABLE ALWAYS TRIGGER compliance_auditentry_txid;
+"""
+        return [_PG_FUNCTIONS, stamp, *(_pg_table_sql(table) for table in APPEND_ONLY_TABLES)]
+    if vendor == "sqlite":
+        return [sql for table in APPEND_ONLY_TABLES for sql in _sqlite_table_sql(table)]
+    raise NotImplementedError(f"no append-only guards for database vendor {vendor!r}")
+
+
+def remove_statements(vendor: str) -> list[str]:
+    """The statements that drop the guards again (migration reversal, SQLite flush)."""
+    if vendor == "postgresql":
+        drops = [
+            f"DROP TRIGGER IF EXISTS {table}_{suffix} ON {table}"
+            for table in APPEND_ONLY_TABLES
+            for suffix in ("append_only", "no_truncate")
+        ]
+        return [
+            *drops,
+            "DROP TRIGGER IF EXISTS compliance_auditentry_txid ON compliance_auditentry",
+            "DROP FUNCTION IF EXISTS compliance_audit_refuse_change()",
+            "DROP FUNCTION IF EXISTS compliance_audit_stamp_txid()",
+        ]
+    if vendor == "sqlite":
+        return [
+            f"DROP TRIGGER IF EXISTS {table}_no_{op}"
+            for table in APPEND_ONLY_TABLES
+            for op in ("update", "delete")
+        ]
+    raise NotImplementedError(f"no append-only guards for database vendor {vendor!r}")
+
+
+def install(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        for statement in install_statements(connection.vendor):
+            cursor.execute(statement)
+
+
+def remove(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        for statement in remove_statements(connection.vendor):
+            cursor.execute(statement)

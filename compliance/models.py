@@ -1,0 +1,157 @@
+"""Audit log tables: unchained entries, the sealed hash chain over them, and signed checkpoints.
+
+All three are append-only in the database (see the triggers in migration 0002): rows are only
+ever inserted. Integer ids and the PostgreSQL transaction id are bookkeeping for the sealer and
+never leave the server; what people see are public ids and the chain position.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from compliance.actors import ActorKind
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class ActorKindChoices(models.TextChoices):
+    USER = ActorKind.USER, "User"
+    API_KEY = ActorKind.API_KEY, "API key"
+    SYSTEM = ActorKind.SYSTEM, "System"
+    WEBHOOK = ActorKind.WEBHOOK, "Webhook"
+    ANONYMOUS = ActorKind.ANONYMOUS, "Anonymous"
+
+
+class AuditEntry(models.Model):
+    """One recorded action, written in the caller's transaction and never changed."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    # PostgreSQL: the inserting transaction's 64-bit id, set by a trigger (never by the app).
+    # The sealer seals only entries of transactions older than every running one, so an entry
+    # that commits late is sealed later rather than skipped. NULL on SQLite, where writers
+    # are serialised and the id order already is the commit order.
+    txid = models.BigIntegerField(null=True, blank=True, editable=False)
+    actor_kind = models.CharField(max_length=16, choices=ActorKindChoices.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    merchant_public_id = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=100)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.SUCCESS)
+    ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["merchant_public_id", "-created_at"], name="audit_merchant_time"),
+            models.Index(fields=["txid"], name="audit_txid"),
+            models.Index(fields=["action"], name="audit_action"),
+            models.Index(fields=["actor_id"], name="audit_actor"),
+            models.Index(fields=["target_id"], name="audit_target"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=Outcome.values), name="audit_outcome_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(actor_kind__in=ActorKindChoices.values),
+                name="audit_actor_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        actor = f"{self.actor_kind}:{self.actor_id}" if self.actor_id else self.actor_kind
+        return f"{self.action} by {actor}"
+
+
+class AuditSeal(models.Model):
+    """A link of the hash chain: the entry at `position` and the chain hash up to it."""
+
+    position = models.BigIntegerField(primary_key=True)
+    # Nullable in the ORM only so the verifier's join is a LEFT JOIN and a deleted entry shows
+    # up as missing; the check constraint keeps the column NOT NULL in practice. No foreign
+    # key: the chain must survive whatever happens to the entries table, and say so.
+    entry = models.OneToOneField(
+        AuditEntry,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="seal",
+    )
+    entry_hash = models.CharField(max_length=64)
+    link_hash = models.CharField(max_length=64)
+    # The sealing run's horizon (PostgreSQL: transaction id; SQLite: entry id): every entry
+    # below it was sealed by that run or an earlier one. Part of the link hash.
+    horizon = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(entry__isnull=False), name="audit_seal_entry_set"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(position__gte=1), name="audit_seal_position_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.link_hash[:12]}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain had `size` links ending in `head_hash`", also exported."""
+
+    number = models.BigIntegerField(primary_key=True)
+    log_id = models.CharField(max_length=32)
+    size = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    public_key = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1), name="audit_checkpoint_number_positive"
+            ),
+            models.UniqueConstraint(fields=["size"], name="audit_checkpoint_size_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.number} ({self.size} entries)"
+
+
+class VerificationResult(models.TextChoices):
+    INTACT = "intact", "Intact"
+    BROKEN = "broken", "Broken"
+
+
+class AuditVerification(models.Model):
+    """The outcome of an `audit_verify` run, shown as the chain status."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    result = models.CharField(max_length=8, choices=VerificationResult.choices)
+    verified = models.BigIntegerField()
+    first_bad_position = models.BigIntegerField(null=True, blank=True)
+    problem = models.CharField(max_length=32, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(result__in=VerificationResult.values),
+                name="audit_verification_result_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.result} at {self.finished_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,144 @@
+"""Audit log writes: `audit_record` for every app, and sealing (chain + signed checkpoints).
+
+`audit_record` inserts one unchained row in the caller's transaction: no lock beyond the row
+itself, so concurrent transactions never wait on each other. Sealing happens afterwards, in
+commit order, in `compliance.sealer` (Celery beat in production, inline after commit in the
+embedded default).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from compliance.actors import Actor
+from compliance.models import AuditEntry, AuditVerification, Outcome
+from compliance.payloads import clean_payload, scrub_text
+from config.client_ip import client_ip_from_request
+
+_ACTION = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+){1,5}$")
+_TARGET_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_PUBLIC_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_USER_AGENT_MAX = 256
+
+
+def _actor_from_request(request: Any) -> Actor:
+    # An API call authenticated by key carries the ApiKey row in `request.auth`; its
+    # `request.user` is a stand-in that must not be mistaken for a person.
+    auth = getattr(request, "auth", None)
+    key_id = getattr(auth, "public_id", None)
+    if isinstance(key_id, str) and key_id.startswith("key_"):
+        return Actor.for_api_key(key_id)
+    user = getattr(request, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False):
+        return Actor.for_user(user)
+    return Actor.anonymous()
+
+
+def _merchant_from_request(request: Any) -> str:
+    merchant = getattr(request, "merchant", None)
+    if merchant is None:
+        merchant = getattr(getattr(request, "auth", None), "merchant", None)
+    return str(getattr(merchant, "public_id", "") or "")
+
+
+def _origin(request: Any) -> tuple[str, str, str]:
+    # A DRF Request wraps the HttpRequest; the client IP helper wants the latter.
+    http_request = getattr(request, "_request", request)
+    ip = client_ip_from_request(http_request)
+    agent = scrub_text(http_request.META.get("HTTP_USER_AGENT", ""))[:_USER_AGENT_MAX]
+    request_id = str(getattr(http_request, "request_id", "") or "")[:64]
+    return ip, agent, request_id
+
+
+def _check_public_id(value: str, *, name: str) -> str:
+    if value and not _PUBLIC_ID.match(value):
+        raise ValueError(f"audit {name} must be a public id (1-64 of A-Za-z0-9_.:-), got {value!r}")
+    return value
+
+
+def audit_record(
+    *,
+    action: str,
+    request: HttpRequest | None = None,
+    actor: Actor | None = None,
+    merchant_id: str | None = None,
+    target_type: str = "",
+    target_id: str = "",
+    outcome: str = Outcome.SUCCESS,
+    payload: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Record one audit entry in the caller's transaction (it rolls back with it).
+
+    Name people and objects only by their public ids (`usr_...`, `pay_...`): the log is never
+    edited, so it must hold nothing an erasure would have to remove. The payload is scrubbed
+    (see `compliance.payloads`); a payload that cannot be recorded raises AuditPayloadError.
+    """
+    if not _ACTION.match(action):
+        raise ValueError(f"audit action must be a dotted lower-case code, got {action!r}")
+    if target_type and not _TARGET_TYPE.match(target_type):
+        raise ValueError(f"audit target_type must be a lower-case word, got {target_type!r}")
+    if outcome not in Outcome.values:
+        raise ValueError(f"audit outcome must be one of {Outcome.values}, got {outcome!r}")
+    if actor is None:
+        actor = _actor_from_request(request) if request is not None else Actor.anonymous()
+    if merchant_id is None:
+        merchant_id = _merchant_from_request(request) if request is not None else ""
+    ip, user_agent, request_id = _origin(request) if request is not None else ("", "", "")
+    entry = AuditEntry.objects.create(
+        created_at=timezone.now(),
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        merchant_public_id=_check_public_id(merchant_id, name="merchant_id")[:32],
+        action=action,
+        target_type=target_type,
+        target_id=_check_public_id(target_id, name="target_id"),
+        outcome=outcome,
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+        payload=clean_payload(payload),
+    )
+    if settings.AUDIT_SEAL_INLINE:
+        transaction.on_commit(_seal_after_commit, robust=True)
+    return entry
+
+
+def _seal_after_commit() -> None:
+    from compliance.sealer import seal_pending
+
+    seal_pending(force_checkpoint=False, wait_for_lock=False)
+
+
+def audit_seal(*, force_checkpoint: bool = True) -> int:
+    """Seal every committed entry now and (by default) sign a checkpoint; returns how many."""
+    from compliance.sealer import seal_pending
+
+    return seal_pending(force_checkpoint=force_checkpoint, wait_for_lock=True).sealed
+
+
+def audit_verification_record(
+    *,
+    started_at: Any,
+    ok: bool,
+    verified: int,
+    first_bad_position: int | None,
+    problem: str,
+    message: str,
+) -> AuditVerification:
+    """Keep the outcome of a verification run for the chain status."""
+    return AuditVerification.objects.create(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        result="intact" if ok else "broken",
+        verified=verified,
+        first_bad_position=first_bad_position,
+        problem=problem,
+        message=message[:500],
+    )
