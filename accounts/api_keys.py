@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 
-from django.conf import settings
+from accounts.hashing import keyed_hash
 
-SECRET_PREFIX = "ll_sk_"
+SECRET_PREFIX = "ll_sk_"  # noqa: S105 - a public marker, not a secret
 PREFIX_LENGTH = len(SECRET_PREFIX) + 6
 
 
@@ -17,6 +15,5 @@ def generate_secret() -> str:
 
 
 def hash_secret(secret: str) -> str:
-    """HMAC-SHA256 keyed by a key derived from SECRET_KEY: a stolen table alone is useless."""
-    key = hashlib.sha256(b"ledgerline.api-key-hash:" + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+    """A keyed hash (see accounts.hashing): a stolen table alone is useless."""
+    return keyed_hash(purpose="api-key-hash", value=secret)

@@ -15,7 +15,9 @@ def dashboard(request: HttpRequest) -> dict[str, Any]:
     memberships: list[Membership] = []
     if user is not None and user.is_authenticated:
         memberships = list(
-            Membership.objects.filter(user=user).select_related("merchant").order_by("merchant__legal_name")
+            Membership.objects.filter(user=user)
+            .select_related("merchant")
+            .order_by("merchant__legal_name")
         )
     return {
         "current_merchant": getattr(request, "merchant", None),

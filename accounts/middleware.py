@@ -57,9 +57,11 @@ class VerifiedSessionRequiredMiddleware(LoginRequiredMiddleware):
             return self.handle_no_permission(request, view_func)
         if not getattr(view_func, "otp_required", True):
             return None
-        if request.user.is_verified():  # type: ignore[union-attr]
+        if session_security.is_verified(request):
             return None
-        target = "accounts:mfa_verify" if _has_confirmed_device(request.user) else "accounts:mfa_enroll"
+        target = (
+            "accounts:mfa_verify" if _has_confirmed_device(request.user) else "accounts:mfa_enroll"
+        )
         query = urlencode({"next": request.get_full_path()})
         return HttpResponseRedirect(f"{reverse(target)}?{query}")
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin
 
 from accounts.roles import Role
 from config.ids import new_public_id
@@ -39,10 +40,12 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]
     """A person who logs in. Audit entries name them only by `public_id` (a pseudonym)."""
 
-    public_id = models.CharField(max_length=32, unique=True, default=_user_public_id, editable=False)
+    public_id = models.CharField(
+        max_length=32, unique=True, default=_user_public_id, editable=False
+    )
     email = models.EmailField(unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     is_active = models.BooleanField(default=True)
@@ -90,15 +93,21 @@ class Merchant(models.Model):
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "merchant"], name="membership_user_merchant_unique"),
-            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+            models.UniqueConstraint(
+                fields=["user", "merchant"], name="membership_user_merchant_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -112,7 +121,9 @@ def _api_key_public_id() -> str:
 class ApiKey(models.Model):
     """A merchant's secret API key. Only a keyed hash of the secret is stored; shown once."""
 
-    public_id = models.CharField(max_length=32, unique=True, default=_api_key_public_id, editable=False)
+    public_id = models.CharField(
+        max_length=32, unique=True, default=_api_key_public_id, editable=False
+    )
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.DEVELOPER)
@@ -127,7 +138,9 @@ class ApiKey(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="api_key_role_valid"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="api_key_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -136,3 +149,87 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+def _invitation_public_id() -> str:
+    return new_public_id("inv")
+
+
+class Invitation(models.Model):
+    """An offer to join a merchant with a role, redeemed once through a secret link.
+
+    Only a keyed hash of the link's token is stored: a database reader cannot accept an
+    invitation, and the token is shown to the inviter only once.
+    """
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=_invitation_public_id, editable=False
+    )
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="invitation_role_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "accepted_at", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"Invitation {self.public_id} to {self.merchant} ({self.role})"
+
+    def is_pending(self, *, now: Any = None) -> bool:
+        now = now or timezone.now()
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
+
+
+class BackupCodeDevice(ThrottlingMixin, Device):
+    """django-otp device for single-use recovery codes, stored only as keyed hashes.
+
+    django-otp's own StaticDevice keeps its tokens in plaintext; a database leak would then
+    hand out second factors. Here each code is a `BackupCode` row holding an HMAC.
+    """
+
+    class Meta(Device.Meta):
+        verbose_name = "backup code set"
+
+    def verify_token(self, token: Any) -> bool:
+        from accounts.backup_codes import consume_backup_code
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        if consume_backup_code(device=self, code=str(token)):
+            self.throttle_reset()
+            return True
+        self.throttle_increment()
+        return False
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_BACKUP_CODE_THROTTLE_FACTOR", 1))
+
+
+class BackupCode(models.Model):
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Backup code {self.pk} ({'used' if self.used_at else 'unused'})"

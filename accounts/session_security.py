@@ -37,9 +37,14 @@ def record_otp_verification(request: HttpRequest) -> None:
     request.session[OTP_VERIFIED_AT] = timezone.now().isoformat()
 
 
+def is_verified(request: HttpRequest) -> bool:
+    """True when django-otp's middleware found an OTP device proven in this session."""
+    return bool(getattr(request.user, "is_verified", lambda: False)())
+
+
 def otp_verified_within(request: HttpRequest, max_age: timedelta | None = None) -> bool:
     """True when the session proved an OTP within `max_age` (the step-up window)."""
-    if not getattr(request.user, "is_verified", lambda: False)():
+    if not is_verified(request):
         return False
     verified_at = _read(request, OTP_VERIFIED_AT)
     if verified_at is None:

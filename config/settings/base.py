@@ -150,7 +150,9 @@ INVITE_MAX_AGE = timedelta(days=3)
 EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
-DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Ledgerline <no-reply@ledgerline.test>")
+DEFAULT_FROM_EMAIL = env(
+    "DJANGO_DEFAULT_FROM_EMAIL", default="Ledgerline <no-reply@ledgerline.test>"
+)
 
 # PCI DSS 8.3.4: lock an account after at most 10 failures for at least 30 minutes.
 AXES_FAILURE_LIMIT = 10
@@ -164,10 +166,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HANDLER = "accounts.lockout.UsernameResetHandler"
 # Attempts while locked are refused without restarting the 30-minute clock.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_HTTP_RESPONSE_CODE = 429
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Renders templates/accounts/locked_out.html with 429 and Retry-After, never the username.
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip_from_request"
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

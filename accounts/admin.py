@@ -1,0 +1,140 @@
+"""Read-mostly admin for people, merchants and credentials: no secret or hash is ever shown.
+
+The admin site itself is django-otp's OTPAdminSite (config/urls.py), so every page here
+already needs an OTP-verified staff session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from accounts.models import ApiKey, Invitation, Membership, Merchant, User
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows change through the services (with audit entries), never by hand-editing here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ("merchant", "user", "role", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    # No password field at all: not even the hash summary Django's UserAdmin shows.
+    fields = (
+        "public_id",
+        "email",
+        "full_name",
+        "is_active",
+        "is_staff",
+        "date_joined",
+        "last_login",
+    )
+    readonly_fields = ("public_id", "email", "date_joined", "last_login")
+    list_display = ("email", "public_id", "full_name", "is_active", "is_staff", "last_login")
+    list_filter = ("is_active", "is_staff")
+    search_fields = ("email", "public_id", "full_name")
+    ordering = ("email",)
+    inlines = [MembershipInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = ("legal_name", "slug", "public_id", "country", "default_currency", "created_at")
+    search_fields = ("legal_name", "slug", "public_id")
+    readonly_fields = ("public_id", "created_at")
+    inlines = [MembershipInline]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ("user", "merchant", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "merchant__legal_name", "merchant__slug")
+    list_select_related = ("user", "merchant")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    fields = (
+        "public_id",
+        "merchant",
+        "name",
+        "role",
+        "prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    readonly_fields = fields
+    list_display = (
+        "name",
+        "prefix",
+        "merchant",
+        "role",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("role",)
+    search_fields = ("name", "prefix", "merchant__slug")
+    list_select_related = ("merchant",)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    fields = (
+        "public_id",
+        "merchant",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    )
+    readonly_fields = fields
+    list_display = (
+        "public_id",
+        "merchant",
+        "email",
+        "role",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+    )
+    list_filter = ("role",)
+    search_fields = ("public_id", "email", "merchant__slug")
+    list_select_related = ("merchant",)

@@ -1,0 +1,588 @@
+"""Accounts writes: session ends, MFA, merchant switching, team membership and invitations.
+
+Every security-relevant change writes its audit entry inside the same transaction as the
+change. Audit payloads carry pseudonymous public ids and roles only: never an email address,
+a password, a one-time code or an invitation token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+import django_otp
+from django.conf import settings
+from django.contrib.auth import logout, update_session_auth_hash
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import backup_codes, session_security
+from accounts.decorators import ensure_step_up
+from accounts.exceptions import (
+    AccountExistsError,
+    AlreadyMemberError,
+    InvalidRoleError,
+    InvitationEmailMismatchError,
+    InvitationInvalidError,
+    LastOwnerError,
+    MemberNotFoundError,
+    MerchantNotFoundError,
+    TeamPermissionError,
+)
+from accounts.lockout import normalize_email
+from accounts.models import BackupCodeDevice, Invitation, Membership, Merchant, User
+from accounts.roles import Permission, Role, role_allows
+from accounts.selectors import invitation_token_hash
+from compliance.actors import Actor
+from compliance.services import audit_record
+
+PENDING_DEVICE_NAME = "Authenticator (not confirmed)"
+BACKUP_DEVICE_NAME = "Backup codes"
+
+
+def _user_of(request: HttpRequest) -> User:
+    user = request.user
+    if not user.is_authenticated:
+        raise TeamPermissionError("You must be logged in.")
+    return user
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+def session_expired(*, request: HttpRequest, reason: str) -> None:
+    """Called by SessionLifetimeMiddleware before it logs the user out ('idle' / 'absolute')."""
+    user = _user_of(request)
+    audit_record(
+        action="auth.session.expired",
+        request=request,
+        actor=Actor.for_user(user),
+        target_type="user",
+        target_id=user.public_id,
+        payload={"reason": reason},
+    )
+
+
+def user_logout(*, request: HttpRequest) -> None:
+    user = request.user
+    if user.is_authenticated:
+        audit_record(
+            action="auth.logout",
+            request=request,
+            actor=Actor.for_user(user),
+            target_type="user",
+            target_id=user.public_id,
+        )
+    logout(request)
+
+
+def password_change(*, request: HttpRequest, form: PasswordChangeForm) -> User:
+    """Save the new password; every other session of the user ends.
+
+    Django stores a hash derived from the password hash in each session and flushes any
+    session whose stored hash no longer matches, so all other sessions are dead from their
+    next request on. `update_session_auth_hash` re-signs (and rotates) only this one.
+    """
+    ensure_step_up(request)
+    with transaction.atomic():
+        user: User = form.save()
+        audit_record(
+            action="auth.password.changed",
+            request=request,
+            actor=Actor.for_user(user),
+            target_type="user",
+            target_id=user.public_id,
+        )
+    update_session_auth_hash(request, user)
+    return user
+
+
+# --- MFA --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OtpCheck:
+    """The outcome of a one-time password check."""
+
+    device: Device | None = None
+    throttled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.device is not None
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    confirmed: bool = False
+    throttled: bool = False
+    backup_codes: list[str] = field(default_factory=list)
+
+
+def _mark_verified(request: HttpRequest, device: Device) -> None:
+    django_otp.login(request, device)
+    session_security.record_otp_verification(request)
+
+
+def _audit_mfa_failure(request: HttpRequest, user: User, *, reason: str) -> None:
+    audit_record(
+        action="mfa.failed",
+        request=request,
+        actor=Actor.for_user(user),
+        target_type="user",
+        target_id=user.public_id,
+        outcome="failure",
+        payload={"reason": reason},
+    )
+
+
+def _candidate_devices(user: User, token: str) -> list[Device]:
+    """Only the device kind the token's shape fits is tried, so each guess costs one try."""
+    if token.isdigit():
+        return list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk"))
+    if backup_codes.looks_like_backup_code(token):
+        return list(BackupCodeDevice.objects.filter(user=user, confirmed=True).order_by("pk"))
+    return []
+
+
+def otp_verify(*, request: HttpRequest, token: str) -> OtpCheck:
+    """Check a TOTP or backup code; on success the session is OTP-verified and rotated.
+
+    Used both for the verification after login and for step-up. Each device throttles its
+    own failures (django-otp's exponential back-off), so guessing is slow either way.
+    """
+    user = _user_of(request)
+    token = token.strip()
+    candidates = _candidate_devices(user, token)
+    allowed = [device for device in candidates if device.verify_is_allowed()[0]]
+    if candidates and not allowed:
+        _audit_mfa_failure(request, user, reason="throttled")
+        return OtpCheck(throttled=True)
+    verified: Device | None = None
+    for device in allowed:
+        verified = django_otp.verify_token(user, device.persistent_id, token)
+        if verified is not None:
+            break
+    if verified is None:
+        _audit_mfa_failure(request, user, reason="invalid")
+        return OtpCheck()
+    _mark_verified(request, verified)
+    is_backup = isinstance(verified, BackupCodeDevice)
+    with transaction.atomic():
+        audit_record(
+            action="mfa.verified",
+            request=request,
+            actor=Actor.for_user(user),
+            target_type="user",
+            target_id=user.public_id,
+            payload={"method": "backup_code" if is_backup else "totp"},
+        )
+        if is_backup:
+            audit_record(
+                action="mfa.backup_code.used",
+                request=request,
+                actor=Actor.for_user(user),
+                target_type="user",
+                target_id=user.public_id,
+                payload={"remaining": backup_codes.remaining_codes(device=verified)},
+            )
+    return OtpCheck(device=verified)
+
+
+def totp_device_pending(*, user: User) -> TOTPDevice:
+    """The user's unconfirmed TOTP device (created on first use), shown as a QR code.
+
+    Reloading the enrollment page keeps the same secret, so a scan already made still works.
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, confirmed=False, name=PENDING_DEVICE_NAME)
+    return device
+
+
+def _backup_codes_replace(*, user: User) -> list[str]:
+    device, _ = BackupCodeDevice.objects.get_or_create(
+        user=user, defaults={"name": BACKUP_DEVICE_NAME, "confirmed": True}
+    )
+    return backup_codes.generate_codes(device=device)
+
+
+def totp_device_confirm(*, request: HttpRequest, token: str, name: str) -> Enrollment:
+    """Confirm the pending TOTP device with a code from the app.
+
+    The first device also creates the 10 backup codes, returned here for the one time they
+    are shown. Adding a device to an account that already has one needs a fresh step-up.
+    """
+    user = _user_of(request)
+    first = not django_otp.user_has_device(user, confirmed=True)
+    if not first:
+        ensure_step_up(request)
+    codes: list[str] = []
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("pk")
+            .first()
+        )
+        if device is None:
+            return Enrollment()
+        if not device.verify_is_allowed()[0]:
+            _audit_mfa_failure(request, user, reason="throttled")
+            return Enrollment(throttled=True)
+        if not device.verify_token(token.strip()):
+            _audit_mfa_failure(request, user, reason="invalid")
+            return Enrollment()
+        device.confirmed = True
+        device.name = name.strip()[:64] or "Authenticator app"
+        device.save(update_fields=["confirmed", "name"])
+        if first:
+            codes = _backup_codes_replace(user=user)
+        audit_record(
+            action="mfa.enrolled",
+            request=request,
+            actor=Actor.for_user(user),
+            target_type="user",
+            target_id=user.public_id,
+            payload={"method": "totp", "first_device": first},
+        )
+    _mark_verified(request, device)
+    return Enrollment(confirmed=True, backup_codes=codes)
+
+
+def backup_codes_regenerate(*, request: HttpRequest) -> list[str]:
+    """New codes for the user; every earlier code stops working at once."""
+    ensure_step_up(request)
+    user = _user_of(request)
+    with transaction.atomic():
+        codes = _backup_codes_replace(user=user)
+        audit_record(
+            action="mfa.backup_codes.regenerated",
+            request=request,
+            actor=Actor.for_user(user),
+            target_type="user",
+            target_id=user.public_id,
+            payload={"count": len(codes)},
+        )
+    return codes
+
+
+def mfa_reset(*, request: HttpRequest) -> None:
+    """Remove every second factor of the user; the session must enroll again to continue."""
+    ensure_step_up(request)
+    user = _user_of(request)
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCodeDevice.objects.filter(user=user).delete()
+        audit_record(
+            action="mfa.reset",
+            request=request,
+            actor=Actor.for_user(user),
+            target_type="user",
+            target_id=user.public_id,
+        )
+    request.session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
+    request.session.pop(session_security.OTP_VERIFIED_AT, None)
+
+
+# --- Tenancy ----------------------------------------------------------------------------------
+
+
+def merchant_switch(*, request: HttpRequest, merchant_public_id: str) -> Membership:
+    """Make another of the user's merchants current; any other merchant is 'not found'."""
+    user = _user_of(request)
+    membership = (
+        Membership.objects.select_related("merchant")
+        .filter(user=user, merchant__public_id=merchant_public_id)
+        .first()
+    )
+    if membership is None:
+        raise MerchantNotFoundError()
+    previous = getattr(request, "merchant", None)
+    request.session[session_security.CURRENT_MERCHANT] = membership.merchant.public_id
+    audit_record(
+        action="merchant.switched",
+        request=request,
+        actor=Actor.for_user(user),
+        merchant_id=membership.merchant.public_id,
+        target_type="merchant",
+        target_id=membership.merchant.public_id,
+        payload={"from": previous.public_id if previous is not None else None},
+    )
+    return membership
+
+
+def _lock_team(merchant: Merchant) -> list[Membership]:
+    """Lock every membership of the merchant: owner counting must not race."""
+    return list(
+        Membership.objects.select_for_update(of=("self",))
+        .filter(merchant=merchant)
+        .select_related("user")
+        .order_by("pk")
+    )
+
+
+def _acting_membership(team: list[Membership], actor: User) -> Membership:
+    for membership in team:
+        if membership.user_id == actor.pk and role_allows(membership.role, Permission.MANAGE_TEAM):
+            return membership
+    raise TeamPermissionError()
+
+
+def _require_owner_for(acting: Membership, *roles: str) -> None:
+    if Role.OWNER in roles and acting.role != Role.OWNER:
+        raise TeamPermissionError("Only an owner may grant or remove the owner role.")
+
+
+def _owner_count(team: list[Membership]) -> int:
+    return sum(1 for membership in team if membership.role == Role.OWNER)
+
+
+def _validate_role(role: str) -> str:
+    if role not in Role.values:
+        raise InvalidRoleError(param="role")
+    return role
+
+
+def _target(team: list[Membership], member_public_id: str) -> Membership:
+    for membership in team:
+        if membership.user.public_id == member_public_id:
+            return membership
+    raise MemberNotFoundError()
+
+
+def membership_role_change(
+    *,
+    actor: User,
+    merchant: Merchant,
+    member_public_id: str,
+    role: str,
+    request: HttpRequest | None = None,
+) -> Membership:
+    _validate_role(role)
+    with transaction.atomic():
+        team = _lock_team(merchant)
+        acting = _acting_membership(team, actor)
+        target = _target(team, member_public_id)
+        _require_owner_for(acting, target.role, role)
+        if target.role == role:
+            return target
+        if target.role == Role.OWNER and _owner_count(team) <= 1:
+            raise LastOwnerError()
+        previous = target.role
+        target.role = role
+        target.save(update_fields=["role"])
+        audit_record(
+            action="team.role.changed",
+            request=request,
+            actor=Actor.for_user(actor),
+            merchant_id=merchant.public_id,
+            target_type="user",
+            target_id=member_public_id,
+            payload={"from": previous, "to": role},
+        )
+    return target
+
+
+def membership_remove(
+    *,
+    actor: User,
+    merchant: Merchant,
+    member_public_id: str,
+    request: HttpRequest | None = None,
+) -> None:
+    with transaction.atomic():
+        team = _lock_team(merchant)
+        acting = _acting_membership(team, actor)
+        target = _target(team, member_public_id)
+        _require_owner_for(acting, target.role)
+        if target.role == Role.OWNER and _owner_count(team) <= 1:
+            raise LastOwnerError()
+        role = target.role
+        target.delete()
+        audit_record(
+            action="team.member.removed",
+            request=request,
+            actor=Actor.for_user(actor),
+            merchant_id=merchant.public_id,
+            target_type="user",
+            target_id=member_public_id,
+            payload={"role": role},
+        )
+
+
+@dataclass(frozen=True)
+class CreatedInvitation:
+    """A new invitation and its token: the only moment the token exists in clear."""
+
+    invitation: Invitation
+    token: str
+
+
+def _revoke(
+    invitation: Invitation, *, actor: User, request: HttpRequest | None, reason: str
+) -> None:
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit_record(
+        action="team.invite.revoked",
+        request=request,
+        actor=Actor.for_user(actor),
+        merchant_id=invitation.merchant.public_id,
+        target_type="invitation",
+        target_id=invitation.public_id,
+        payload={"reason": reason},
+    )
+
+
+def membership_invite(
+    *,
+    actor: User,
+    merchant: Merchant,
+    email: str,
+    role: str,
+    request: HttpRequest | None = None,
+) -> CreatedInvitation:
+    """Invite `email` to join `merchant` as `role` through a single-use, expiring link."""
+    _validate_role(role)
+    email = normalize_email(email)
+    with transaction.atomic():
+        team = _lock_team(merchant)
+        acting = _acting_membership(team, actor)
+        _require_owner_for(acting, role)
+        if any(membership.user.email.lower() == email for membership in team):
+            raise AlreadyMemberError()
+        # One live link per address: a new invitation supersedes any earlier one.
+        for earlier in Invitation.objects.select_for_update().filter(
+            merchant=merchant, email=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ):
+            _revoke(earlier, actor=actor, request=request, reason="superseded")
+        token = secrets.token_urlsafe(32)
+        now = timezone.now()
+        invitation = Invitation.objects.create(
+            merchant=merchant,
+            email=email,
+            role=role,
+            token_hash=invitation_token_hash(token),
+            invited_by=actor,
+            created_at=now,
+            expires_at=now + settings.INVITE_MAX_AGE,
+        )
+        audit_record(
+            action="team.invite.created",
+            request=request,
+            actor=Actor.for_user(actor),
+            merchant_id=merchant.public_id,
+            target_type="invitation",
+            target_id=invitation.public_id,
+            payload={"role": role},
+        )
+    return CreatedInvitation(invitation=invitation, token=token)
+
+
+def invitation_email_send(*, invitation: Invitation, accept_url: str) -> None:
+    """Mail the link (the console backend in the embedded default, where no mail server runs)."""
+    inviter = invitation.invited_by
+    body = (
+        f"{inviter.email if inviter else 'A team member'} invited you to join "
+        f"{invitation.merchant.legal_name} on Ledgerline as {invitation.get_role_display()}.\n\n"
+        f"Accept the invitation: {accept_url}\n\n"
+        f"The link works once and expires at {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+    send_mail(
+        subject=f"Join {invitation.merchant.legal_name} on Ledgerline",
+        message=body,
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_revoke(
+    *,
+    actor: User,
+    merchant: Merchant,
+    invitation_public_id: str,
+    request: HttpRequest | None = None,
+) -> None:
+    with transaction.atomic():
+        team = _lock_team(merchant)
+        acting = _acting_membership(team, actor)
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("merchant")
+            .filter(merchant=merchant, public_id=invitation_public_id)
+            .first()
+        )
+        if invitation is None or not invitation.is_pending():
+            raise InvitationInvalidError()
+        _require_owner_for(acting, invitation.role)
+        _revoke(invitation, actor=actor, request=request, reason="revoked")
+
+
+def _lock_pending_invitation(token: str) -> Invitation:
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+    if invitation is None or not invitation.is_pending():
+        raise InvitationInvalidError()
+    return invitation
+
+
+def _accept(invitation: Invitation, user: User, request: HttpRequest | None) -> Membership:
+    if Membership.objects.filter(user=user, merchant=invitation.merchant).exists():
+        raise AlreadyMemberError()
+    membership = Membership.objects.create(
+        user=user, merchant=invitation.merchant, role=invitation.role
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        action="team.invite.accepted",
+        request=request,
+        actor=Actor.for_user(user),
+        merchant_id=invitation.merchant.public_id,
+        target_type="invitation",
+        target_id=invitation.public_id,
+        payload={"role": invitation.role, "user": user.public_id},
+    )
+    return membership
+
+
+def invite_accept(*, token: str, user: User, request: HttpRequest | None = None) -> Membership:
+    """An existing, logged-in user redeems an invitation sent to their own address."""
+    with transaction.atomic():
+        invitation = _lock_pending_invitation(token)
+        if invitation.email != normalize_email(user.email):
+            raise InvitationEmailMismatchError()
+        return _accept(invitation, user, request)
+
+
+def invite_accept_new_user(
+    *,
+    token: str,
+    password: str,
+    full_name: str = "",
+    request: HttpRequest | None = None,
+) -> Membership:
+    """Create the invited person's account (password already validated) and its membership."""
+    try:
+        with transaction.atomic():
+            invitation = _lock_pending_invitation(token)
+            if User.objects.filter(email__iexact=invitation.email).exists():
+                raise AccountExistsError()
+            user = User.objects.create_user(
+                email=invitation.email, password=password, full_name=full_name.strip()
+            )
+            return _accept(invitation, user, request)
+    except IntegrityError as exc:
+        # Two invitations to one address accepted at the same moment: the loser logs in.
+        raise AccountExistsError() from exc
