@@ -1,0 +1,407 @@
+"""Stripe operations for the payments services, each returning plain data (see `types`).
+
+Every call for a merchant carries its connected account (`stripe_account`); every mutating
+call carries an idempotency key, derived by the caller from its own row where one exists, so
+retries and resumed requests are answered from Stripe's idempotency store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from payments.gateways.stripe.client import stripe_client
+from payments.gateways.stripe.resilience import call
+from payments.gateways.stripe.types import (
+    AccountData,
+    CardData,
+    CustomerData,
+    EventData,
+    EventPage,
+    IntentData,
+    RefundData,
+)
+
+
+def _options(
+    *, stripe_account: str | None = None, idempotency_key: str | None = None
+) -> stripe.RequestOptions:
+    options: stripe.RequestOptions = {}
+    if stripe_account:
+        options["stripe_account"] = stripe_account
+    if idempotency_key:
+        options["idempotency_key"] = idempotency_key
+    return options
+
+
+def _dict(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict() if callable(to_dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _card(raw: Mapping[str, Any]) -> CardData | None:
+    if not raw:
+        return None
+    return CardData(
+        brand=_str(raw.get("brand")),
+        last4=_str(raw.get("last4"))[-4:],
+        exp_month=_opt_int(raw.get("exp_month")),
+        exp_year=_opt_int(raw.get("exp_year")),
+        fingerprint=_str(raw.get("fingerprint")),
+        country=_str(raw.get("country")),
+    )
+
+
+def intent_from_dict(data: Mapping[str, Any]) -> IntentData:
+    """Parse a PaymentIntent as Stripe sends it (also used for webhook payloads)."""
+    charge = data.get("latest_charge")
+    charge = charge if isinstance(charge, dict) else {}
+    charge_id = _str(data.get("latest_charge")) or _str(charge.get("id"))
+    card_raw = (charge.get("payment_method_details") or {}).get("card") or {}
+    if not card_raw:
+        method = data.get("payment_method")
+        card_raw = method.get("card") or {} if isinstance(method, dict) else {}
+    error = data.get("last_payment_error") or {}
+    next_action = data.get("next_action") or {}
+    redirect = next_action.get("redirect_to_url") or {}
+    metadata = data.get("metadata") or {}
+    return IntentData(
+        id=_str(data.get("id")),
+        status=_str(data.get("status")),
+        amount=_int(data.get("amount")),
+        amount_capturable=_int(data.get("amount_capturable")),
+        amount_received=_int(data.get("amount_received")),
+        currency=_str(data.get("currency")).lower(),
+        capture_method=_str(data.get("capture_method")) or "automatic",
+        amount_refunded=_int(charge.get("amount_refunded")),
+        latest_charge_id=charge_id,
+        card=_card(card_raw),
+        failure_code=_str(error.get("code")),
+        decline_code=_str(error.get("decline_code")),
+        failure_message=_str(error.get("message"))[:500],
+        next_action_url=_str(redirect.get("url")),
+        metadata={str(k): str(v) for k, v in metadata.items()},
+    )
+
+
+def _refund(data: Mapping[str, Any]) -> RefundData:
+    return RefundData(
+        id=_str(data.get("id")),
+        status=_str(data.get("status")),
+        amount=_int(data.get("amount")),
+        currency=_str(data.get("currency")).lower(),
+        payment_intent_id=_str(data.get("payment_intent")),
+        failure_reason=_str(data.get("failure_reason")),
+    )
+
+
+def _account(data: Mapping[str, Any]) -> AccountData:
+    return AccountData(
+        id=_str(data.get("id")),
+        charges_enabled=bool(data.get("charges_enabled")),
+        payouts_enabled=bool(data.get("payouts_enabled")),
+        details_submitted=bool(data.get("details_submitted")),
+    )
+
+
+def _customer(data: Mapping[str, Any]) -> CustomerData:
+    return CustomerData(
+        id=_str(data.get("id")),
+        email=_str(data.get("email")),
+        name=_str(data.get("name")),
+        deleted=bool(data.get("deleted")),
+    )
+
+
+_INTENT_EXPAND = ["latest_charge", "payment_method"]
+
+
+# --- Connect accounts -----------------------------------------------------------------------
+
+
+def account_create(*, country: str, email: str = "", idempotency_key: str) -> AccountData:
+    params: dict[str, Any] = {
+        "type": "express",
+        "country": country,
+        "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
+    }
+    if email:
+        params["email"] = email
+    obj = call(
+        "account_create",
+        lambda: stripe_client().v1.accounts.create(
+            params,  # type: ignore[arg-type]
+            _options(idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return _account(_dict(obj))
+
+
+def account_retrieve(*, stripe_account: str) -> AccountData:
+    obj = call(
+        "account_retrieve",
+        lambda: stripe_client().v1.accounts.retrieve(stripe_account),
+        mutating=False,
+    )
+    return _account(_dict(obj))
+
+
+def account_onboarding_link(*, stripe_account: str, refresh_url: str, return_url: str) -> str:
+    obj = call(
+        "account_link_create",
+        lambda: stripe_client().v1.account_links.create(
+            {
+                "account": stripe_account,
+                "refresh_url": refresh_url,
+                "return_url": return_url,
+                "type": "account_onboarding",
+            },
+            _options(idempotency_key=str(uuid.uuid4())),
+        ),
+        mutating=True,
+    )
+    return _str(_dict(obj).get("url"))
+
+
+# --- Payment intents ------------------------------------------------------------------------
+
+
+def payment_intent_create_and_confirm(
+    *,
+    stripe_account: str,
+    idempotency_key: str,
+    amount: int,
+    currency: str,
+    payment_method: str,
+    capture_method: str,
+    description: str = "",
+    customer: str | None = None,
+    return_url: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> IntentData:
+    """Create and confirm in one call. The same key and parameters replay, never re-charge."""
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": currency,
+        "payment_method": payment_method,
+        "payment_method_types": ["card"],
+        "capture_method": capture_method,
+        "confirm": True,
+        "expand": _INTENT_EXPAND,
+    }
+    if description:
+        params["description"] = description
+    if customer:
+        params["customer"] = customer
+    if return_url:
+        params["return_url"] = return_url
+    if metadata:
+        params["metadata"] = dict(metadata)
+    obj = call(
+        "payment_intent_create",
+        lambda: stripe_client().v1.payment_intents.create(
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return intent_from_dict(_dict(obj))
+
+
+def payment_intent_retrieve(*, stripe_account: str, intent_id: str) -> IntentData:
+    obj = call(
+        "payment_intent_retrieve",
+        lambda: stripe_client().v1.payment_intents.retrieve(
+            intent_id,
+            {"expand": _INTENT_EXPAND},
+            _options(stripe_account=stripe_account),
+        ),
+        mutating=False,
+    )
+    return intent_from_dict(_dict(obj))
+
+
+def payment_intent_capture(
+    *, stripe_account: str, intent_id: str, amount_to_capture: int | None, idempotency_key: str
+) -> IntentData:
+    params: dict[str, Any] = {"expand": _INTENT_EXPAND}
+    if amount_to_capture is not None:
+        params["amount_to_capture"] = amount_to_capture
+    obj = call(
+        "payment_intent_capture",
+        lambda: stripe_client().v1.payment_intents.capture(
+            intent_id,
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return intent_from_dict(_dict(obj))
+
+
+def payment_intent_cancel(
+    *, stripe_account: str, intent_id: str, idempotency_key: str, reason: str | None = None
+) -> IntentData:
+    params: dict[str, Any] = {"expand": _INTENT_EXPAND}
+    if reason:
+        params["cancellation_reason"] = reason
+    obj = call(
+        "payment_intent_cancel",
+        lambda: stripe_client().v1.payment_intents.cancel(
+            intent_id,
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return intent_from_dict(_dict(obj))
+
+
+# --- Refunds --------------------------------------------------------------------------------
+
+
+def refund_create(
+    *,
+    stripe_account: str,
+    intent_id: str,
+    amount: int,
+    idempotency_key: str,
+    reason: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> RefundData:
+    params: dict[str, Any] = {"payment_intent": intent_id, "amount": amount}
+    if reason:
+        params["reason"] = reason
+    if metadata:
+        params["metadata"] = dict(metadata)
+    obj = call(
+        "refund_create",
+        lambda: stripe_client().v1.refunds.create(
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return _refund(_dict(obj))
+
+
+def refund_from_dict(data: Mapping[str, Any]) -> RefundData:
+    return _refund(data)
+
+
+# --- Customers ------------------------------------------------------------------------------
+
+
+def customer_create(
+    *,
+    stripe_account: str,
+    idempotency_key: str,
+    email: str = "",
+    name: str = "",
+    description: str = "",
+    metadata: Mapping[str, str] | None = None,
+) -> CustomerData:
+    params: dict[str, Any] = {}
+    if email:
+        params["email"] = email
+    if name:
+        params["name"] = name
+    if description:
+        params["description"] = description
+    if metadata:
+        params["metadata"] = dict(metadata)
+    obj = call(
+        "customer_create",
+        lambda: stripe_client().v1.customers.create(
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return _customer(_dict(obj))
+
+
+def customer_update(
+    *, stripe_account: str, customer_id: str, fields: Mapping[str, Any]
+) -> CustomerData:
+    obj = call(
+        "customer_update",
+        lambda: stripe_client().v1.customers.update(
+            customer_id,
+            dict(fields),  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account, idempotency_key=str(uuid.uuid4())),
+        ),
+        mutating=True,
+    )
+    return _customer(_dict(obj))
+
+
+def customer_delete(*, stripe_account: str, customer_id: str) -> CustomerData:
+    obj = call(
+        "customer_delete",
+        lambda: stripe_client().v1.customers.delete(
+            customer_id, options=_options(stripe_account=stripe_account)
+        ),
+        mutating=True,
+    )
+    return _customer(_dict(obj))
+
+
+# --- Events (reconciliation) ----------------------------------------------------------------
+
+
+def events_list(
+    *,
+    created_gte: int | None = None,
+    starting_after: str | None = None,
+    limit: int = 100,
+    delivery_success: bool | None = None,
+    stripe_account: str | None = None,
+) -> EventPage:
+    params: dict[str, Any] = {"limit": limit}
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
+    if starting_after:
+        params["starting_after"] = starting_after
+    if delivery_success is not None:
+        params["delivery_success"] = delivery_success
+    obj = call(
+        "events_list",
+        lambda: stripe_client().v1.events.list(
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account),
+        ),
+        mutating=False,
+    )
+    raw = _dict(obj)
+    events = [
+        EventData(
+            id=_str(item.get("id")),
+            type=_str(item.get("type")),
+            created=_int(item.get("created")),
+            account=_str(item.get("account")),
+            data_object=(item.get("data") or {}).get("object") or {},
+        )
+        for item in raw.get("data") or []
+    ]
+    return EventPage(events=events, has_more=bool(raw.get("has_more")))

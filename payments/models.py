@@ -1,0 +1,337 @@
+"""Payments data: connected accounts, customers, payments, refunds, disputes, links, idempotency.
+
+Money is integer minor units + lower-case ISO 4217 currency. The database enforces the money
+invariants (0 <= refunded <= captured <= amount) and one payment per processor intent. No card
+number, CVC or track data is ever stored: only brand, last 4, expiry, fingerprint and country.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.ids import new_public_id
+from payments.state import PaymentStatus
+
+_CURRENCY = Q(currency__regex=r"^[a-z]{3}$")
+
+
+def _customer_id() -> str:
+    return new_public_id("cus")
+
+
+def _payment_id() -> str:
+    return new_public_id("pay")
+
+
+def _refund_id() -> str:
+    return new_public_id("re")
+
+
+def _dispute_id() -> str:
+    return new_public_id("dp")
+
+
+def _link_id() -> str:
+    return new_public_id("plink")
+
+
+def _link_token() -> str:
+    # 256 bits: the token alone opens the public payment page, so it must be unguessable.
+    return secrets.token_urlsafe(32)
+
+
+class CaptureMethod(models.TextChoices):
+    AUTOMATIC = "automatic", "Automatic"
+    MANUAL = "manual", "Manual"
+
+
+class ProcessorAccount(models.Model):
+    """A merchant's Stripe Connect connected account; every processor call carries its id."""
+
+    merchant = models.OneToOneField(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="processor_account"
+    )
+    stripe_account_id = models.CharField(max_length=64, unique=True)
+    charges_enabled = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    details_submitted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_account_id} ({self.merchant_id})"
+
+
+class Customer(models.Model):
+    public_id = models.CharField(max_length=32, unique=True, default=_customer_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="customers"
+    )
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    stripe_customer_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_customer_id"],
+                condition=~Q(stripe_customer_id=""),
+                name="customer_one_per_processor_customer",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["merchant", "-created_at", "-id"], name="customer_merchant_keyset"
+            ),
+            models.Index(fields=["merchant", "email"], name="customer_merchant_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class PaymentLink(models.Model):
+    """A shareable `/pay/<token>/` page for a fixed amount, single-use or reusable."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=_link_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="payment_links"
+    )
+    token = models.CharField(max_length=64, unique=True, default=_link_token, editable=False)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=500)
+    reusable = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    # Set when a single-use link is paid; the link stops accepting payments from then on.
+    completed_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="plink_amount_positive"),
+            models.CheckConstraint(condition=_CURRENCY, name="plink_currency_iso4217"),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-created_at", "-id"], name="plink_merchant_keyset"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Payment(models.Model):
+    """A card payment, mirroring one PaymentIntent on the merchant's connected account."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=_payment_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="payments"
+    )
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    payment_link = models.ForeignKey(
+        PaymentLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    status = models.CharField(
+        max_length=32, choices=PaymentStatus.choices, default=PaymentStatus.REQUIRES_CONFIRMATION
+    )
+    amount = models.BigIntegerField()
+    amount_capturable = models.BigIntegerField(default=0)
+    amount_captured = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    capture_method = models.CharField(
+        max_length=16, choices=CaptureMethod.choices, default=CaptureMethod.AUTOMATIC
+    )
+    description = models.CharField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Card facts the processor returns; never the number or the CVC.
+    card_brand = models.CharField(max_length=32, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_fingerprint = models.CharField(max_length=64, blank=True)
+    card_country = models.CharField(max_length=2, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    decline_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    # Where the customer completes 3-D Secure while the payment is requires_action.
+    next_action_url = models.URLField(max_length=2000, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=64)
+    stripe_payment_intent_id = models.CharField(max_length=64, blank=True, default="")
+    stripe_charge_id = models.CharField(max_length=64, blank=True)
+    # A default rather than auto_now_add so bulk seeding and imports can set history.
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0)
+                & Q(amount_refunded__lte=F("amount_captured"))
+                & Q(amount_captured__lte=F("amount")),
+                name="payment_refunded_le_captured_le_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_capturable__gte=0) & Q(amount_capturable__lte=F("amount")),
+                name="payment_capturable_in_range",
+            ),
+            models.CheckConstraint(condition=_CURRENCY, name="payment_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~Q(stripe_payment_intent_id=""),
+                name="payment_one_per_intent",
+            ),
+        ]
+        indexes = [
+            # Keyset pagination of the merchant's list, newest first, at any depth.
+            models.Index(fields=["merchant", "-created_at", "-id"], name="payment_merchant_keyset"),
+            models.Index(
+                fields=["merchant", "status", "-created_at", "-id"], name="payment_status_keyset"
+            ),
+            models.Index(fields=["status", "updated_at"], name="payment_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    REQUIRES_ACTION = "requires_action", "Requires action"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class Refund(models.Model):
+    public_id = models.CharField(max_length=32, unique=True, default=_refund_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="refunds"
+    )
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    reason = models.CharField(max_length=32, blank=True)
+    failure_reason = models.CharField(max_length=64, blank=True)
+    stripe_refund_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(condition=_CURRENCY, name="refund_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(status__in=RefundStatus.values), name="refund_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_refund_id"],
+                condition=~Q(stripe_refund_id=""),
+                name="refund_one_per_processor_refund",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["payment", "-created_at", "-id"], name="refund_payment_keyset"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class DisputeStatus(models.TextChoices):
+    WARNING_NEEDS_RESPONSE = "warning_needs_response", "Warning needs response"
+    WARNING_UNDER_REVIEW = "warning_under_review", "Warning under review"
+    WARNING_CLOSED = "warning_closed", "Warning closed"
+    NEEDS_RESPONSE = "needs_response", "Needs response"
+    UNDER_REVIEW = "under_review", "Under review"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class Dispute(models.Model):
+    public_id = models.CharField(max_length=32, unique=True, default=_dispute_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="disputes"
+    )
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="disputes")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=32, choices=DisputeStatus.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    stripe_dispute_id = models.CharField(max_length=64, unique=True)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="dispute_amount_positive"),
+            models.CheckConstraint(condition=_CURRENCY, name="dispute_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(status__in=DisputeStatus.values), name="dispute_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class RecoveryPoint(models.TextChoices):
+    """Brandur Leach's atomic phases: each is committed before the next side effect."""
+
+    STARTED = "started", "Started"
+    OBJECT_CREATED = "object_created", "Object created"
+    PROCESSOR_CALLED = "processor_called", "Processor called"
+    FINISHED = "finished", "Finished"
+
+
+class IdempotencyRecord(models.Model):
+    """One `Idempotency-Key` of one merchant: the request it belongs to and its final answer."""
+
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    key = models.CharField(max_length=255)
+    request_method = models.CharField(max_length=8)
+    request_path = models.CharField(max_length=500)
+    request_fingerprint = models.CharField(max_length=64)
+    recovery_point = models.CharField(
+        max_length=32, choices=RecoveryPoint.choices, default=RecoveryPoint.STARTED
+    )
+    # Set while a request holds the key; a lock older than the lease is taken over (crash).
+    locked_at = models.DateTimeField(null=True, blank=True)
+    # The object the request created, so a resumed request continues with it.
+    target_type = models.CharField(max_length=32, blank=True)
+    target_public_id = models.CharField(max_length=32, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_merchant_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}:{self.key} ({self.recovery_point})"

@@ -1,0 +1,65 @@
+"""The PaymentIntent status machine: which transitions a payment may make, and never backwards.
+
+Processor objects and webhooks arrive late, duplicated and out of order; `transition_allowed`
+is the single rule that decides whether a status we are told about may replace the one we hold.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class PaymentStatus(models.TextChoices):
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method", "Requires payment method"
+    REQUIRES_CONFIRMATION = "requires_confirmation", "Requires confirmation"
+    REQUIRES_ACTION = "requires_action", "Requires action"
+    PROCESSING = "processing", "Processing"
+    REQUIRES_CAPTURE = "requires_capture", "Requires capture"
+    CANCELED = "canceled", "Canceled"
+    SUCCEEDED = "succeeded", "Succeeded"
+
+
+S = PaymentStatus
+TERMINAL = frozenset({S.SUCCEEDED, S.CANCELED})
+
+# Stripe's PaymentIntent lifecycle. A failed attempt (decline, failed 3-D Secure, failed async
+# payment) returns the intent to requires_payment_method; that is the only move "down".
+_ALLOWED: dict[str, frozenset[str]] = {
+    S.REQUIRES_PAYMENT_METHOD: frozenset(
+        {S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION, S.PROCESSING, S.REQUIRES_CAPTURE} | TERMINAL
+    ),
+    S.REQUIRES_CONFIRMATION: frozenset(
+        {S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_ACTION, S.PROCESSING, S.REQUIRES_CAPTURE} | TERMINAL
+    ),
+    S.REQUIRES_ACTION: frozenset(
+        {S.REQUIRES_PAYMENT_METHOD, S.PROCESSING, S.REQUIRES_CAPTURE} | TERMINAL
+    ),
+    S.PROCESSING: frozenset({S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CAPTURE} | TERMINAL),
+    S.REQUIRES_CAPTURE: frozenset({S.PROCESSING} | TERMINAL),
+    S.SUCCEEDED: frozenset(),
+    S.CANCELED: frozenset(),
+}
+
+CAPTURABLE = frozenset({S.REQUIRES_CAPTURE})
+# Stripe lets an intent be canceled in these states only.
+CANCELABLE = frozenset(
+    {
+        S.REQUIRES_PAYMENT_METHOD,
+        S.REQUIRES_CONFIRMATION,
+        S.REQUIRES_ACTION,
+        S.REQUIRES_CAPTURE,
+    }
+)
+# Funds have moved only once the payment succeeded.
+REFUNDABLE = frozenset({S.SUCCEEDED})
+
+
+def transition_allowed(current: str, new: str) -> bool:
+    """True when `new` may replace `current`; the same status is allowed (amounts may move)."""
+    if current == new:
+        return True
+    return new in _ALLOWED.get(current, frozenset())
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL
