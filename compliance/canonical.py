@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -24,6 +25,11 @@ _encoder = json.JSONEncoder(
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes of `value` (on the payload domain described above)."""
     return _encoder.encode(value).encode("utf-8")
+
+
+def format_time(moment: datetime) -> str:
+    """A fixed-width UTC timestamp with microseconds: one instant, one spelling."""
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 # The order of entry columns in `ENTRY_COLUMNS` rows, shared by the sealer and the verifier.
@@ -69,7 +75,7 @@ def entry_hash_from_row(row: tuple[Any, ...]) -> str:
         "v": 1,
         "id": entry_id,
         "txid": txid,
-        "created_at": created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "created_at": created_at.astimezone(UTC).strftime(TIME_FORMAT),
         "actor": {"kind": actor_kind, "id": actor_id},
         "merchant": merchant,
         "action": action,

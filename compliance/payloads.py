@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from compliance.canonical import canonical_json
+import rfc8785
+
 from config.logging import mask_sensitive
 
 MAX_PAYLOAD_BYTES = 4096
@@ -112,7 +113,7 @@ def clean_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(payload, Mapping):
         raise AuditPayloadError("payload must be a mapping")
     cleaned: dict[str, Any] = _clean(payload, depth=0, path="payload")
-    size = len(canonical_json(cleaned))
+    size = len(rfc8785.dumps(cleaned))
     if size > MAX_PAYLOAD_BYTES:
         raise AuditPayloadError(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     return cleaned

@@ -9,7 +9,7 @@ embedded default).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.utils import timezone
 from compliance.actors import Actor
 from compliance.models import AuditEntry, AuditVerification, Outcome
 from compliance.payloads import clean_payload, scrub_text
+from compliance.sealer import SealResult, seal_pending
 from config.client_ip import client_ip_from_request
 
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+){1,5}$")
@@ -111,16 +112,14 @@ def audit_record(
 
 
 def _seal_after_commit() -> None:
-    from compliance.sealer import seal_pending
-
     seal_pending(force_checkpoint=False, wait_for_lock=False)
 
 
-def audit_seal(*, force_checkpoint: bool = True) -> int:
-    """Seal every committed entry now and (by default) sign a checkpoint; returns how many."""
-    from compliance.sealer import seal_pending
-
-    return seal_pending(force_checkpoint=force_checkpoint, wait_for_lock=True).sealed
+def audit_seal(
+    *, force_checkpoint: bool = True, progress: Callable[[int], None] | None = None
+) -> SealResult:
+    """Seal every committed entry now and (by default) sign a checkpoint over them."""
+    return seal_pending(force_checkpoint=force_checkpoint, wait_for_lock=True, progress=progress)
 
 
 def audit_verification_record(

@@ -1,0 +1,237 @@
+"""The sealer: puts committed entries on the hash chain in commit order and signs checkpoints.
+
+Entries are inserted unchained, so writers never wait on each other. The sealer runs alone
+(an advisory lock on PostgreSQL; SQLite serialises writers anyway) and each run:
+
+1. takes a *horizon*. PostgreSQL: the oldest transaction id still running
+   (`pg_snapshot_xmin(pg_current_snapshot())`). Every entry stamped with a lower transaction
+   id belongs to a finished transaction, so it is either committed and visible or rolled back
+   and gone for good. An entry of a transaction still running (even one with a lower entry id
+   than entries already sealed) is left for a later run instead of being skipped forever.
+   SQLite: one past the highest entry id, since there ids are assigned in commit order.
+2. seals every unsealed entry between the previous run's horizon and this one, by entry id,
+   appending (position, entry hash, chain hash, horizon) rows to the append-only seal table.
+3. signs a checkpoint each time MAX_ENTRIES positions have accumulated since the last one, and
+   at the end when asked to, or when the last checkpoint is older than MAX_AGE; checkpoints are
+   exported as files after commit.
+
+Positions therefore follow commit order at the granularity of a run, and id order within one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from compliance import exports, signing
+from compliance.canonical import ENTRY_COLUMNS, GENESIS_HASH, entry_hash_from_row, link_hash
+from compliance.models import AuditCheckpoint, AuditEntry, AuditSeal
+
+logger = logging.getLogger(__name__)
+
+# "LLAU": one sealer at a time across every process.
+ADVISORY_LOCK_KEY = 0x4C4C4155
+BATCH_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class SealResult:
+    sealed: int
+    checkpoints: tuple[int, ...]
+    head: int
+
+
+@dataclass
+class _Checkpoint:
+    number: int
+    size: int
+    created_at: datetime | None
+    log_id: str
+
+
+def _take_lock(*, wait: bool) -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def current_horizon() -> int:
+    """Below this key every entry's transaction has finished (see the module docstring)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            return int(cursor.fetchone()[0])
+    highest = AuditEntry.objects.aggregate(highest=Max("id"))["highest"]
+    return int(highest or 0) + 1
+
+
+def _own_txid() -> int | None:
+    """This transaction's id if it has one: its own entries are visible and may be sealed."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id_if_assigned()::text::bigint")
+        value = cursor.fetchone()[0]
+    return None if value is None else int(value)
+
+
+def pending_entries(*, since_horizon: int, horizon: int) -> QuerySet[AuditEntry]:
+    """Unsealed entries a run with these horizons must seal."""
+    unsealed = AuditEntry.objects.filter(seal__isnull=True)
+    if connection.vendor == "postgresql":
+        window = Q(txid__gte=since_horizon, txid__lt=horizon)
+        own = _own_txid()
+        if own is not None:
+            window |= Q(txid=own)
+        return unsealed.filter(window)
+    return unsealed.filter(id__gte=since_horizon, id__lt=horizon)
+
+
+def _last_checkpoint() -> _Checkpoint:
+    row = (
+        AuditCheckpoint.objects.order_by("-number")
+        .values_list("number", "size", "created_at", "log_id")
+        .first()
+    )
+    if row is None:
+        return _Checkpoint(number=0, size=0, created_at=None, log_id="")
+    return _Checkpoint(number=row[0], size=row[1], created_at=row[2], log_id=row[3])
+
+
+def _log_id() -> str:
+    # Derived from the first link, so the export directory is tied to this chain and no other.
+    first = AuditSeal.objects.filter(position=1).values_list("link_hash", flat=True).first()
+    return (first or GENESIS_HASH)[:32]
+
+
+def _write_checkpoint(last: _Checkpoint, *, size: int, head: str) -> _Checkpoint:
+    key = signing.signing_key()
+    created_at = timezone.now()
+    log_id = last.log_id or _log_id()
+    number = last.number + 1
+    document = signing.statement(
+        log_id=log_id,
+        number=number,
+        size=size,
+        head_hash=head,
+        created_at=created_at,
+        public_key=signing.public_key_text(key),
+    )
+    signature = signing.sign(document, key)
+    AuditCheckpoint.objects.create(
+        number=number,
+        log_id=log_id,
+        size=size,
+        head_hash=head,
+        created_at=created_at,
+        public_key=document["key"],
+        signature=signature,
+    )
+    transaction.on_commit(
+        lambda: exports.export_checkpoint(statement=document, signature=signature)
+    )
+    return _Checkpoint(number=number, size=size, created_at=created_at, log_id=log_id)
+
+
+def export_missing_checkpoints() -> int:
+    """Export checkpoints committed but not yet on file (a crash between commit and export)."""
+    written = 0
+    rows = AuditCheckpoint.objects.order_by("-number").values_list(
+        "number", "log_id", "size", "head_hash", "created_at", "public_key", "signature"
+    )
+    for number, log_id, size, head, created_at, public_key, signature in rows.iterator():
+        if exports.exported(number, log_id=log_id):
+            break
+        document = signing.statement(
+            log_id=log_id,
+            number=number,
+            size=size,
+            head_hash=head,
+            created_at=created_at,
+            public_key=public_key,
+        )
+        exports.export_checkpoint(statement=document, signature=signature)
+        written += 1
+    return written
+
+
+def _checkpoint_due(last: _Checkpoint, *, head: int, force: bool) -> bool:
+    if head <= last.size:
+        return False
+    if force or last.created_at is None:
+        return True
+    return timezone.now() - last.created_at >= settings.AUDIT_CHECKPOINT_MAX_AGE
+
+
+def seal_pending(
+    *,
+    force_checkpoint: bool,
+    wait_for_lock: bool,
+    progress: Callable[[int], None] | None = None,
+) -> SealResult:
+    """Seal what has committed since the last run; see the module docstring for the rules."""
+    max_entries: int = settings.AUDIT_CHECKPOINT_MAX_ENTRIES
+    with transaction.atomic():
+        if not _take_lock(wait=wait_for_lock):
+            return SealResult(sealed=0, checkpoints=(), head=0)
+        head = (
+            AuditSeal.objects.order_by("-position")
+            .values_list("position", "link_hash", "horizon")
+            .first()
+        )
+        position, previous, since_horizon = head or (0, GENESIS_HASH, 0)
+        horizon = current_horizon()
+        last = _last_checkpoint()
+        written: list[int] = []
+        pending = pending_entries(since_horizon=since_horizon, horizon=horizon).order_by("id")
+        start, last_id = position, 0
+        while True:
+            # Keyset pages rather than one long cursor: the loop inserts seals as it goes.
+            rows = list(pending.filter(id__gt=last_id).values_list(*ENTRY_COLUMNS)[:BATCH_SIZE])
+            if not rows:
+                break
+            seals = []
+            for row in rows:
+                position += 1
+                entry_hash = entry_hash_from_row(row)
+                previous = link_hash(
+                    previous=previous, position=position, horizon=horizon, entry_hash=entry_hash
+                )
+                seals.append(
+                    AuditSeal(
+                        position=position,
+                        entry_id=row[0],
+                        entry_hash=entry_hash,
+                        link_hash=previous,
+                        horizon=horizon,
+                    )
+                )
+                if position - last.size >= max_entries:
+                    AuditSeal.objects.bulk_create(seals)
+                    seals = []
+                    last = _write_checkpoint(last, size=position, head=previous)
+                    written.append(last.number)
+            AuditSeal.objects.bulk_create(seals)
+            last_id = rows[-1][0]
+            if progress is not None:
+                progress(len(rows))
+        if _checkpoint_due(last, head=position, force=force_checkpoint):
+            last = _write_checkpoint(last, size=position, head=previous)
+            written.append(last.number)
+    if not connection.in_atomic_block:
+        # Inside a caller's transaction the checkpoints are not committed yet: on_commit
+        # exports them then, and a rollback must not leave files behind.
+        export_missing_checkpoints()
+    if position > start:
+        logger.info("audit: sealed %d entries up to position %d", position - start, position)
+    return SealResult(sealed=position - start, checkpoints=tuple(written), head=position)
