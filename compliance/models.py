@@ -7,9 +7,12 @@ never leave the server; what people see are public ids and the chain position.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 
+from compliance import signing
 from compliance.actors import ActorKind
 
 
@@ -127,6 +130,17 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.number} ({self.size} entries)"
+
+    def statement(self) -> dict[str, Any]:
+        """The signed statement this row stands for (what its signature must verify over)."""
+        return signing.statement(
+            log_id=self.log_id,
+            number=self.number,
+            size=self.size,
+            head_hash=self.head_hash,
+            created_at=self.created_at,
+            public_key=self.public_key,
+        )
 
 
 class VerificationResult(models.TextChoices):

@@ -146,21 +146,10 @@ def _write_checkpoint(last: _Checkpoint, *, size: int, head: str) -> _Checkpoint
 def export_missing_checkpoints() -> int:
     """Export checkpoints committed but not yet on file (a crash between commit and export)."""
     written = 0
-    rows = AuditCheckpoint.objects.order_by("-number").values_list(
-        "number", "log_id", "size", "head_hash", "created_at", "public_key", "signature"
-    )
-    for number, log_id, size, head, created_at, public_key, signature in rows.iterator():
-        if exports.exported(number, log_id=log_id):
+    for checkpoint in AuditCheckpoint.objects.order_by("-number").iterator():
+        if exports.exported(checkpoint.number, log_id=checkpoint.log_id):
             break
-        document = signing.statement(
-            log_id=log_id,
-            number=number,
-            size=size,
-            head_hash=head,
-            created_at=created_at,
-            public_key=public_key,
-        )
-        exports.export_checkpoint(statement=document, signature=signature)
+        exports.export_checkpoint(statement=checkpoint.statement(), signature=checkpoint.signature)
         written += 1
     return written
 

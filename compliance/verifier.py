@@ -85,23 +85,14 @@ def _check_checkpoints(public_key: str) -> tuple[list[_Checkpoint], str, Finding
     """Signed checkpoint rows in order, the log id, and the first problem among them."""
     trusted: list[_Checkpoint] = []
     log_id = ""
-    rows = AuditCheckpoint.objects.order_by("number").values_list(
-        "number", "log_id", "size", "head_hash", "created_at", "public_key", "signature"
-    )
-    for number, row_log, size, head, created_at, key, signature in rows:
-        document = signing.statement(
-            log_id=row_log,
-            number=number,
-            size=size,
-            head_hash=head,
-            created_at=created_at,
-            public_key=key,
-        )
+    for row in AuditCheckpoint.objects.order_by("number"):
+        number, size, key, signature = row.number, row.size, row.public_key, row.signature
+        document = row.statement()
         previous_size = trusted[-1].size if trusted else 0
         if key != public_key or not signing.signature_valid(document, signature, public_key):
             message = f"checkpoint {number} is not signed by the configured AUDIT_SIGNING_KEY"
             return trusted, log_id, Finding(BAD_SIGNATURE, size, message)
-        if log_id and row_log != log_id:
+        if log_id and row.log_id != log_id:
             return (
                 trusted,
                 log_id,
@@ -113,8 +104,10 @@ def _check_checkpoints(public_key: str) -> tuple[list[_Checkpoint], str, Finding
         if size <= previous_size:
             message = f"checkpoint {number} covers {size} entries, fewer than the one before"
             return trusted, log_id, Finding(REORDERED, size, message)
-        log_id = row_log
-        trusted.append(_Checkpoint(number=number, size=size, head=head, created_at=created_at))
+        log_id = row.log_id
+        trusted.append(
+            _Checkpoint(number=number, size=size, head=row.head_hash, created_at=row.created_at)
+        )
     return trusted, log_id, None
 
 
