@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -31,13 +33,27 @@ def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None = 
 
 
 class UsernameResetHandler(AxesDatabaseHandler):
-    """Like axes' database handler, but a success forgives only that username's failures.
+    """Axes' database handler with two corrections.
 
+    A lockout lasts exactly the cool-off: axes counts attempts made at or after
+    `now - cool-off`, which keeps a lock one instant past 30:00; here the window is half-open,
+    matching axes' own clean-up, which drops attempts at exactly `now - cool-off`.
+
+    A success forgives only that username's failures.
     Axes' stock reset deletes every attempt matching the username *or the IP address*, so an
     attacker who owns one account could clear the per-IP counter between rounds of credential
     stuffing by logging in to it. Here only the rows of the user who proved the password are
     removed; failures against other usernames from the same IP keep counting.
     """
+
+    def get_user_attempts(
+        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+    ) -> list[QuerySet[AccessAttempt]]:
+        threshold = get_cool_off_threshold(request)
+        return [
+            attempts.filter(attempt_time__gt=threshold)
+            for attempts in self.filter_user_attempts(request, credentials)
+        ]
 
     def reset_user_attempts(
         self, request: HttpRequest, credentials: dict[str, Any] | None = None
