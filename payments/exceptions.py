@@ -40,10 +40,13 @@ class CardDeclinedError(PaymentError):
         decline_code: str | None = None,
         param: str | None = None,
         payment_public_id: str | None = None,
+        processor_object_id: str | None = None,
     ) -> None:
         super().__init__(message, code=code, param=param)
         self.decline_code = decline_code or ""
         self.payment_public_id = payment_public_id
+        # The processor's intent id from the error body, so the row still mirrors its intent.
+        self.processor_object_id = processor_object_id
 
 
 class ProcessorRequestError(PaymentError):

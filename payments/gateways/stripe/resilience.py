@@ -148,6 +148,7 @@ def translate(exc: stripe.StripeError, *, mutating: bool) -> ApplicationError:
             code=code or "card_declined",
             decline_code=str(data.get("decline_code") or ""),
             param=param,
+            processor_object_id=str((data.get("payment_intent") or {}).get("id") or "") or None,
         )
     if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
         logger.error("Stripe refused the platform credentials (status %s)", _status(exc))

@@ -1,0 +1,212 @@
+"""The API's `Idempotency-Key` layer: one stored answer per (merchant, key), never two effects.
+
+After Brandur Leach's "Implementing Stripe-like idempotency keys in Postgres":
+- the first request inserts the record (unique per merchant and key) holding a lock lease;
+- a request with the same key and another fingerprint (method, path, canonical body) gets 422
+  `idempotency_key_reused`; while the lease is held, 409 `idempotency_key_in_use`;
+- the operation moves the record's recovery point in the same transaction as its own writes
+  (`started` -> `object_created` -> `finished`); a request that crashed or lost the processor's
+  answer releases (or times out) the lease without finishing, and the next request with the
+  key resumes from the recovery point with the object already created, where the processor
+  idempotency key derived from that object makes a repeated call harmless;
+- the final answer (success, or a client error such as a decline) is stored and replayed with
+  `Idempotent-Replayed: true`. Records are purged after 24 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Merchant
+from config.exceptions import ApplicationError, error_body
+from payments.exceptions import (
+    IdempotencyKeyInUseError,
+    IdempotencyKeyReusedError,
+    InvalidPaymentRequestError,
+)
+from payments.models import IdempotencyRecord, RecoveryPoint
+
+# Longer than the slowest processor call with its retries, so a live request keeps its key.
+LOCK_LEASE = timedelta(seconds=90)
+RETENTION = timedelta(hours=24)
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Errors after which the same request may succeed: the attempt is not final, so not stored.
+_RETRYABLE_STATUSES = frozenset({409, 429, 503})
+
+
+@dataclass(frozen=True)
+class IdempotentResponse:
+    status: int
+    body: Any
+    replayed: bool
+
+
+def request_fingerprint(*, method: str, path: str, body: Any) -> str:
+    """SHA-256 over method, path and the body as canonical JSON (key order does not matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256()
+    for part in (method.upper(), path, canonical):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def validate_key(key: str) -> str:
+    if not _KEY_RE.match(key):
+        raise InvalidPaymentRequestError(
+            "Idempotency-Key must be 1-255 printable ASCII characters.",
+            code="idempotency_key_invalid",
+            param="Idempotency-Key",
+        )
+    return key
+
+
+def _acquire(
+    *, merchant: Merchant, key: str, method: str, path: str, fingerprint: str
+) -> IdempotencyRecord | IdempotentResponse:
+    """Insert or lock the record; a finished one answers with its stored response instead."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(
+                merchant=merchant,
+                key=key,
+                request_method=method,
+                request_path=path,
+                request_fingerprint=fingerprint,
+                locked_at=now,
+                created_at=now,
+            )
+    except IntegrityError:
+        pass
+    with transaction.atomic():
+        record = IdempotencyRecord.objects.select_for_update().get(merchant=merchant, key=key)
+        if record.created_at <= now - RETENTION:
+            # An expired key is a new key (the purge task has simply not run yet).
+            record.request_method = method
+            record.request_path = path
+            record.request_fingerprint = fingerprint
+            record.recovery_point = RecoveryPoint.STARTED
+            record.target_type = record.target_public_id = ""
+            record.response_status = None
+            record.response_body = None
+            record.locked_at = now
+            record.created_at = now
+            record.save()
+            return record
+        if (
+            record.request_fingerprint != fingerprint
+            or record.request_method != method
+            or record.request_path != path
+        ):
+            raise IdempotencyKeyReusedError()
+        if record.recovery_point == RecoveryPoint.FINISHED and record.response_status:
+            return IdempotentResponse(
+                status=record.response_status, body=record.response_body, replayed=True
+            )
+        if record.locked_at is not None and record.locked_at > now - LOCK_LEASE:
+            raise IdempotencyKeyInUseError()
+        record.locked_at = now
+        record.save(update_fields=["locked_at", "updated_at"])
+        return record
+
+
+def idempotency_mark_object_created(
+    record: IdempotencyRecord | None, *, target_type: str, public_id: str
+) -> None:
+    """Call inside the transaction that creates the object: the two commit together."""
+    if record is None:
+        return
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        recovery_point=RecoveryPoint.OBJECT_CREATED,
+        target_type=target_type,
+        target_public_id=public_id,
+        updated_at=timezone.now(),
+    )
+    record.recovery_point = RecoveryPoint.OBJECT_CREATED
+    record.target_type = target_type
+    record.target_public_id = public_id
+
+
+def _finish(record: IdempotencyRecord, *, status: int, body: Any) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        recovery_point=RecoveryPoint.FINISHED,
+        response_status=status,
+        response_body=body,
+        locked_at=None,
+        updated_at=timezone.now(),
+    )
+
+
+def _release(record: IdempotencyRecord) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(locked_at=None, updated_at=timezone.now())
+
+
+Operation = Callable[[IdempotencyRecord | None], tuple[int, Any]]
+
+
+def idempotent_execute(
+    *,
+    merchant: Merchant,
+    key: str | None,
+    method: str,
+    path: str,
+    body: Any,
+    operation: Operation,
+    error_renderer: Callable[[ApplicationError], Any] | None = None,
+) -> IdempotentResponse:
+    """Run `operation` at most once to completion per (merchant, key).
+
+    Without a key the operation simply runs. `operation(record)` returns (status, body); it
+    receives the record (or None) to mark recovery points and to resume from them.
+    Application errors that are final (4xx other than 409/429) are stored and replayed like
+    successes; retryable ones leave the record resumable and propagate.
+    """
+    if not key:
+        status, data = operation(None)
+        return IdempotentResponse(status=status, body=data, replayed=False)
+    validate_key(key)
+    fingerprint = request_fingerprint(method=method, path=path, body=body)
+    acquired = _acquire(
+        merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint
+    )
+    if isinstance(acquired, IdempotentResponse):
+        return acquired
+    record = acquired
+    try:
+        status, data = operation(record)
+    except ApplicationError as exc:
+        if exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500:
+            _release(record)
+            raise
+        rendered = (
+            error_renderer(exc)
+            if error_renderer is not None
+            else error_body(
+                error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
+            )
+        )
+        _finish(record, status=exc.status_code, body=rendered)
+        return IdempotentResponse(status=exc.status_code, body=rendered, replayed=False)
+    except BaseException:
+        # A bug or an interrupted worker: keep the recovery point, free the key for a retry.
+        _release(record)
+        raise
+    _finish(record, status=status, body=data)
+    return IdempotentResponse(status=status, body=data, replayed=False)
+
+
+def idempotency_records_purge(*, now: Any = None) -> int:
+    """Delete records older than the 24-hour retention; returns how many."""
+    cutoff = (now or timezone.now()) - RETENTION
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lte=cutoff).delete()
+    return deleted

@@ -1,0 +1,102 @@
+"""Celery tasks for payments: thin wrappers taking row ids and calling one service each."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from payments.exceptions import ProcessorOutcomeUnknownError, ProcessorUnavailableError
+from payments.models import Payment, Refund, RefundStatus
+from payments.state import PaymentStatus
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_DELAY_SECONDS = 5
+# Payments left unsettled this long are swept again (a lost task, a broker outage).
+STUCK_AFTER = timedelta(minutes=2)
+_RETRYABLE = (ProcessorUnavailableError, ProcessorOutcomeUnknownError)
+
+
+@shared_task(acks_late=True, max_retries=8)
+def payment_reconcile(payment_id: int) -> str:
+    """Ask the processor what became of a payment whose outcome we never saw, and settle it."""
+    from payments.services import payment_reconcile as reconcile
+
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        return "missing"
+    try:
+        return reconcile(payment=payment).status
+    except _RETRYABLE as exc:
+        if payment_reconcile.request.is_eager:
+            # Inline (no worker): leave it to the sweep rather than blocking the caller.
+            logger.warning("Reconciliation of %s deferred: %s", payment.public_id, exc.code)
+            return "deferred"
+        retries = payment_reconcile.request.retries
+        raise payment_reconcile.retry(countdown=min(600, 5 * 2**retries), exc=exc) from exc
+
+
+@shared_task(acks_late=True, max_retries=8)
+def refund_reconcile(refund_id: int) -> str:
+    from payments.services import refund_reconcile as reconcile
+
+    refund = Refund.objects.filter(pk=refund_id).first()
+    if refund is None:
+        return "missing"
+    try:
+        return reconcile(refund=refund).status
+    except _RETRYABLE as exc:
+        if refund_reconcile.request.is_eager:
+            logger.warning("Reconciliation of %s deferred: %s", refund.public_id, exc.code)
+            return "deferred"
+        retries = refund_reconcile.request.retries
+        raise refund_reconcile.retry(countdown=min(600, 5 * 2**retries), exc=exc) from exc
+
+
+@shared_task
+def payments_reconcile_stuck() -> int:
+    """Beat: re-enqueue payments and refunds whose reconciliation task was lost."""
+    cutoff = timezone.now() - STUCK_AFTER
+    payment_ids = list(
+        Payment.objects.filter(
+            status__in=(PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_CONFIRMATION),
+            updated_at__lt=cutoff,
+        ).values_list("pk", flat=True)[:500]
+    )
+    refund_ids = list(
+        Refund.objects.filter(status=RefundStatus.PENDING, updated_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    for pk in payment_ids:
+        payment_reconcile_enqueue(pk)
+    for pk in refund_ids:
+        refund_reconcile_enqueue(pk)
+    return len(payment_ids) + len(refund_ids)
+
+
+@shared_task
+def idempotency_records_purge() -> int:
+    """Beat: forget idempotency keys after 24 hours, as the API contract promises."""
+    from payments.idempotency import idempotency_records_purge as purge
+
+    return purge()
+
+
+def payment_reconcile_enqueue(payment_id: int) -> None:
+    """Enqueue after commit; a broker outage is logged and left to the stuck sweep."""
+    try:
+        payment_reconcile.apply_async(args=(payment_id,), countdown=RECONCILE_DELAY_SECONDS)
+    except OperationalError:
+        logger.warning("Broker unavailable; payment %s left to the sweep", payment_id)
+
+
+def refund_reconcile_enqueue(refund_id: int) -> None:
+    try:
+        refund_reconcile.apply_async(args=(refund_id,), countdown=RECONCILE_DELAY_SECONDS)
+    except OperationalError:
+        logger.warning("Broker unavailable; refund %s left to the sweep", refund_id)
