@@ -1,3 +1,7 @@
 """/api/v1/: each app contributes its own resource routes."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    path("", include("payments.api.urls")),
+]

@@ -550,6 +550,27 @@ def payment_reconcile(*, payment: Payment) -> Payment:
         return payment
 
 
+def payment_resume(*, payment: Payment, return_url: str | None = None) -> Payment:
+    """Continue a request that stopped after its row was committed (idempotency recovery).
+
+    The processor call is repeated with the same key, so it replays rather than re-charges.
+    """
+    payment.refresh_from_db()
+    if payment.stripe_payment_intent_id:
+        if payment.status == PaymentStatus.PROCESSING:
+            return payment_reconcile(payment=payment)
+        return payment
+    never_sent = payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD and (
+        payment.failure_code == ProcessorUnavailableError.code
+    )
+    if payment.status in (PaymentStatus.REQUIRES_CONFIRMATION, PaymentStatus.PROCESSING) or (
+        never_sent
+    ):
+        gateway.ensure_available()
+        return payment_confirm(payment=payment, return_url=return_url)
+    return payment
+
+
 def payment_capture(
     *,
     payment: Payment,
@@ -723,6 +744,15 @@ def refund_submit(*, refund: Refund) -> Refund:
         stripe_refund_id=data.id,
         failure_reason=data.failure_reason,
     )
+
+
+def refund_resume(*, refund: Refund) -> Refund:
+    """Continue an interrupted refund request: resend with the refund's own processor key."""
+    refund.refresh_from_db()
+    if refund.status == RefundStatus.PENDING and not refund.stripe_refund_id:
+        gateway.ensure_available()
+        return refund_submit(refund=refund)
+    return refund
 
 
 _REFUND_FINAL = {RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CANCELED}

@@ -1,0 +1,235 @@
+"""Input and output serializers of the payments API: public ids only, money in minor units."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from payments.models import CaptureMethod, Customer, Payment, PaymentLink, Refund
+from payments.money import MAXIMUM_AMOUNT
+from payments.services import REFUND_REASONS
+from payments.state import PaymentStatus
+
+
+def _metadata_field() -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.CharField(max_length=500, allow_blank=True), required=False
+    )
+
+
+def _validate_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 20:
+        raise serializers.ValidationError("At most 20 metadata keys.")
+    if any(not 1 <= len(key) <= 40 for key in value):
+        raise serializers.ValidationError("Metadata keys are 1-40 characters.")
+    return value
+
+
+class ListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    starting_after = serializers.CharField(max_length=32, required=False)
+
+
+class PaymentListQuerySerializer(ListQuerySerializer):
+    status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+    customer = serializers.CharField(max_length=32, required=False)
+    created_gte = serializers.DateTimeField(required=False)
+    created_lt = serializers.DateTimeField(required=False)
+
+
+class PaymentCreateInputSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
+    currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
+    payment_method = serializers.RegexField(r"^pm_[A-Za-z0-9_]{1,60}$", max_length=64)
+    capture_method = serializers.ChoiceField(
+        choices=CaptureMethod.choices, default=CaptureMethod.AUTOMATIC
+    )
+    customer = serializers.CharField(max_length=32, required=False)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    metadata = _metadata_field()
+    return_url = serializers.URLField(max_length=2000, required=False)
+
+    def validate_metadata(self, value: dict[str, str]) -> dict[str, str]:
+        return _validate_metadata(value)
+
+
+class CardSerializer(serializers.Serializer):
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+    exp_month = serializers.IntegerField(allow_null=True)
+    exp_year = serializers.IntegerField(allow_null=True)
+    fingerprint = serializers.CharField()
+    country = serializers.CharField()
+
+
+class NextActionSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    redirect_url = serializers.URLField()
+
+
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    customer = serializers.SerializerMethodField()
+    card = serializers.SerializerMethodField()
+    next_action = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Payment
+        fields = (
+            "id",
+            "object",
+            "status",
+            "amount",
+            "amount_capturable",
+            "amount_captured",
+            "amount_refunded",
+            "currency",
+            "capture_method",
+            "customer",
+            "description",
+            "metadata",
+            "card",
+            "failure_code",
+            "decline_code",
+            "failure_message",
+            "next_action",
+            "created_at",
+            "updated_at",
+        )
+
+    def get_object(self, obj: Payment) -> str:
+        return "payment"
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_customer(self, obj: Payment) -> str | None:
+        return obj.customer.public_id if obj.customer_id and obj.customer else None
+
+    @extend_schema_field(CardSerializer(allow_null=True))
+    def get_card(self, obj: Payment) -> dict[str, Any] | None:
+        if not obj.card_last4:
+            return None
+        return {
+            "brand": obj.card_brand,
+            "last4": obj.card_last4,
+            "exp_month": obj.card_exp_month,
+            "exp_year": obj.card_exp_year,
+            "fingerprint": obj.card_fingerprint,
+            "country": obj.card_country,
+        }
+
+    @extend_schema_field(NextActionSerializer(allow_null=True))
+    def get_next_action(self, obj: Payment) -> dict[str, str] | None:
+        if obj.status != PaymentStatus.REQUIRES_ACTION or not obj.next_action_url:
+            return None
+        return {"type": "redirect_to_url", "redirect_url": obj.next_action_url}
+
+
+class PaymentCaptureInputSerializer(serializers.Serializer):
+    amount_to_capture = serializers.IntegerField(
+        min_value=1, max_value=MAXIMUM_AMOUNT, required=False
+    )
+
+
+class PaymentCancelInputSerializer(serializers.Serializer):
+    cancellation_reason = serializers.ChoiceField(
+        choices=["duplicate", "fraudulent", "requested_by_customer", "abandoned"], required=False
+    )
+
+
+class RefundCreateInputSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT, required=False)
+    reason = serializers.ChoiceField(choices=list(REFUND_REASONS), required=False)
+
+
+class RefundOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    payment = serializers.CharField(source="payment.public_id")
+
+    class Meta:
+        model = Refund
+        fields = (
+            "id",
+            "object",
+            "payment",
+            "amount",
+            "currency",
+            "status",
+            "reason",
+            "failure_reason",
+            "created_at",
+        )
+
+    def get_object(self, obj: Refund) -> str:
+        return "refund"
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    metadata = _metadata_field()
+
+    def validate_metadata(self, value: dict[str, str]) -> dict[str, str]:
+        return _validate_metadata(value)
+
+
+class CustomerListQuerySerializer(ListQuerySerializer):
+    email = serializers.EmailField(required=False)
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = ("id", "object", "email", "name", "description", "metadata", "created_at")
+
+    def get_object(self, obj: Customer) -> str:
+        return "customer"
+
+
+class PaymentLinkCreateInputSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
+    currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
+    description = serializers.CharField(max_length=500)
+    reusable = serializers.BooleanField(default=False)
+    expires_at = serializers.DateTimeField(required=False)
+
+
+class PaymentLinkOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PaymentLink
+        fields = (
+            "id",
+            "object",
+            "url",
+            "amount",
+            "currency",
+            "description",
+            "reusable",
+            "expires_at",
+            "active",
+            "completed_at",
+            "created_at",
+        )
+
+    def get_object(self, obj: PaymentLink) -> str:
+        return "payment_link"
+
+    def get_url(self, obj: PaymentLink) -> str:
+        request = self.context.get("request")
+        path = f"/pay/{obj.token}/"
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class EmptySerializer(serializers.Serializer):
+    pass

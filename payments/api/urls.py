@@ -1,0 +1,38 @@
+"""Routes of the payments API under /api/v1/."""
+
+from django.urls import path
+
+from payments.api import views
+
+app_name = "payments_api"
+
+urlpatterns = [
+    path("payments", views.PaymentsApi.as_view(), name="payments"),
+    path("payments/<str:public_id>", views.PaymentDetailApi.as_view(), name="payment"),
+    path(
+        "payments/<str:public_id>/capture",
+        views.PaymentCaptureApi.as_view(),
+        name="payment-capture",
+    ),
+    path(
+        "payments/<str:public_id>/cancel", views.PaymentCancelApi.as_view(), name="payment-cancel"
+    ),
+    path(
+        "payments/<str:public_id>/refunds",
+        views.PaymentRefundsApi.as_view(),
+        name="payment-refunds",
+    ),
+    path("customers", views.CustomersApi.as_view(), name="customers"),
+    path("customers/<str:public_id>", views.CustomerDetailApi.as_view(), name="customer"),
+    path("payment-links", views.PaymentLinksApi.as_view(), name="payment-links"),
+    path(
+        "payment-links/<str:public_id>",
+        views.PaymentLinkDetailApi.as_view(),
+        name="payment-link",
+    ),
+    path(
+        "payment-links/<str:public_id>/deactivate",
+        views.PaymentLinkDeactivateApi.as_view(),
+        name="payment-link-deactivate",
+    ),
+]

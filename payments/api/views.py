@@ -1,0 +1,464 @@
+"""Payments API views: authenticate by key, check the key's role, call a selector or a service.
+
+Every object is looked up within `request.user.merchant`, so another merchant's id is a 404.
+POSTs run through the idempotency layer when an `Idempotency-Key` header is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.roles import Permission
+from compliance.actors import Actor
+from config.exceptions import ApplicationError, error_body
+from payments import selectors, services
+from payments.api import serializers as s
+from payments.api.schema import ApiKeyAuthenticationScheme
+from payments.api.throttling import ApiKeyRateThrottle
+from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
+from payments.idempotency import idempotency_mark_object_created, idempotent_execute
+from payments.models import IdempotencyRecord, PaymentLink, Refund
+from payments.state import PaymentStatus
+
+__all__ = ["ApiKeyAuthenticationScheme"]  # registered with drf-spectacular on import
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    name="Idempotency-Key",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Same key and body replay the first answer for 24 hours.",
+)
+_ERRORS = {
+    400: OpenApiResponse(description="Invalid request"),
+    401: OpenApiResponse(description="Missing or invalid API key"),
+    403: OpenApiResponse(description="The key's role does not allow this"),
+    404: OpenApiResponse(description="No such object for this merchant"),
+    409: OpenApiResponse(description="Idempotency key in use, or invalid state"),
+    422: OpenApiResponse(description="Idempotency key reused with another body"),
+    429: OpenApiResponse(description="Rate limited (see Retry-After)"),
+    503: OpenApiResponse(description="Processor unavailable (see Retry-After)"),
+}
+
+
+def _list_response_serializer(name: str, item: type[serializers.Serializer]) -> Any:
+    return type(
+        name,
+        (serializers.Serializer,),
+        {"data": item(many=True), "has_more": serializers.BooleanField()},
+    )
+
+
+PaymentList = _list_response_serializer("PaymentList", s.PaymentOutputSerializer)
+RefundList = _list_response_serializer("RefundList", s.RefundOutputSerializer)
+CustomerList = _list_response_serializer("CustomerList", s.CustomerOutputSerializer)
+PaymentLinkList = _list_response_serializer("PaymentLinkList", s.PaymentLinkOutputSerializer)
+
+
+def _actor(request: Request) -> Actor:
+    return Actor.for_api_key(request.user.public_id)  # type: ignore[union-attr]
+
+
+def _render_error(exc: ApplicationError) -> dict[str, Any]:
+    body = error_body(
+        error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
+    )
+    if isinstance(exc, CardDeclinedError):
+        body["error"]["decline_code"] = exc.decline_code or None
+        body["error"]["payment"] = exc.payment_public_id
+    return body
+
+
+class PaymentsApiView(APIView):
+    throttle_classes = (ApiKeyRateThrottle,)
+
+    def require(self, request: Request, permission: str) -> None:
+        if not request.user.has_permission(permission):  # type: ignore[union-attr]
+            raise PermissionDenied("This API key's role does not allow this request.")
+
+    def merchant(self, request: Request) -> Any:
+        return request.user.merchant  # type: ignore[union-attr]
+
+    def query(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
+        serializer = serializer_class(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def body(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
+        if not isinstance(request.data, dict):
+            raise InvalidPaymentRequestError("The body must be a JSON object.")
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def idempotent(
+        self, request: Request, operation: Callable[[IdempotencyRecord | None], tuple[int, Any]]
+    ) -> Response:
+        result = idempotent_execute(
+            merchant=self.merchant(request),
+            key=request.headers.get("Idempotency-Key"),
+            method=request.method or "POST",
+            path=request.path,
+            body=request.data,
+            operation=operation,
+            error_renderer=_render_error,
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+        return Response(result.body, status=result.status, headers=headers)
+
+    def page(self, page: selectors.Page[Any], serializer_class: Any, request: Request) -> Response:
+        data = serializer_class(page.items, many=True, context={"request": request}).data
+        return Response({"data": data, "has_more": page.has_more})
+
+
+# --- Payments -------------------------------------------------------------------------------
+
+
+class PaymentsApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payments_list",
+        parameters=[s.PaymentListQuerySerializer],
+        responses={200: PaymentList, **_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        self.require(request, Permission.VIEW_PAYMENTS)
+        q = self.query(request, s.PaymentListQuerySerializer)
+        filters = selectors.PaymentFilters(
+            status=q.get("status"),
+            customer=q.get("customer"),
+            created_gte=q.get("created_gte"),
+            created_lt=q.get("created_lt"),
+        )
+        page = selectors.payment_list(
+            merchant=self.merchant(request),
+            filters=filters,
+            limit=q["limit"],
+            starting_after=q.get("starting_after"),
+        )
+        return self.page(page, s.PaymentOutputSerializer, request)
+
+    @extend_schema(
+        operation_id="payments_create",
+        request=s.PaymentCreateInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: s.PaymentOutputSerializer,
+            402: OpenApiResponse(description="Declined"),
+            **_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        self.require(request, Permission.CREATE_PAYMENTS)
+        data = self.body(request, s.PaymentCreateInputSerializer)
+        merchant = self.merchant(request)
+        customer = None
+        if data.get("customer"):
+            try:
+                customer = selectors.customer_get(merchant=merchant, public_id=data["customer"])
+            except ApplicationError as exc:
+                raise InvalidPaymentRequestError("No such customer.", param="customer") from exc
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            if record is not None and record.target_public_id:
+                payment = services.payment_resume(
+                    payment=selectors.payment_get(
+                        merchant=merchant, public_id=record.target_public_id
+                    ),
+                    return_url=data.get("return_url"),
+                )
+            else:
+                payment = services.payment_create(
+                    merchant=merchant,
+                    actor=_actor(request),
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    payment_method=data["payment_method"],
+                    capture_method=data["capture_method"],
+                    customer=customer,
+                    description=data.get("description", ""),
+                    metadata=data.get("metadata"),
+                    return_url=data.get("return_url"),
+                    request=request,
+                    on_created=lambda obj: idempotency_mark_object_created(
+                        record, target_type="payment", public_id=obj.public_id
+                    ),
+                )
+            return 201, s.PaymentOutputSerializer(payment).data
+
+        return self.idempotent(request, operation)
+
+
+class PaymentDetailApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payments_retrieve", responses={200: s.PaymentOutputSerializer, **_ERRORS}
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.VIEW_PAYMENTS)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=public_id)
+        return Response(s.PaymentOutputSerializer(payment).data)
+
+
+class PaymentCaptureApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payments_capture",
+        request=s.PaymentCaptureInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: s.PaymentOutputSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.MANAGE_PAYMENTS)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=public_id)
+        data = self.body(request, s.PaymentCaptureInputSerializer)
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            result = payment
+            if record is None or payment.status == PaymentStatus.REQUIRES_CAPTURE:
+                result = services.payment_capture(
+                    payment=payment,
+                    actor=_actor(request),
+                    amount=data.get("amount_to_capture"),
+                    request=request,
+                )
+            return 200, s.PaymentOutputSerializer(result).data
+
+        return self.idempotent(request, operation)
+
+
+class PaymentCancelApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payments_cancel",
+        request=s.PaymentCancelInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: s.PaymentOutputSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.MANAGE_PAYMENTS)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=public_id)
+        data = self.body(request, s.PaymentCancelInputSerializer)
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            result = services.payment_cancel(
+                payment=payment,
+                actor=_actor(request),
+                reason=data.get("cancellation_reason"),
+                request=request,
+            )
+            return 200, s.PaymentOutputSerializer(result).data
+
+        return self.idempotent(request, operation)
+
+
+class PaymentRefundsApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payments_refunds_list",
+        parameters=[s.ListQuerySerializer],
+        responses={200: RefundList, **_ERRORS},
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.VIEW_PAYMENTS)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=public_id)
+        q = self.query(request, s.ListQuerySerializer)
+        page = selectors.refund_list(
+            payment=payment, limit=q["limit"], starting_after=q.get("starting_after")
+        )
+        return self.page(page, s.RefundOutputSerializer, request)
+
+    @extend_schema(
+        operation_id="payments_refunds_create",
+        request=s.RefundCreateInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.RefundOutputSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.REFUND_PAYMENTS)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=public_id)
+        data = self.body(request, s.RefundCreateInputSerializer)
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            if record is not None and record.target_public_id:
+                refund = services.refund_resume(
+                    refund=Refund.objects.select_related("payment").get(
+                        payment=payment, public_id=record.target_public_id
+                    )
+                )
+            else:
+                refund = services.refund_create(
+                    payment=payment,
+                    actor=_actor(request),
+                    amount=data.get("amount"),
+                    reason=data.get("reason", ""),
+                    request=request,
+                    on_created=lambda obj: idempotency_mark_object_created(
+                        record, target_type="refund", public_id=obj.public_id
+                    ),
+                )
+            return 201, s.RefundOutputSerializer(refund).data
+
+        return self.idempotent(request, operation)
+
+
+# --- Customers ------------------------------------------------------------------------------
+
+
+class CustomersApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="customers_list",
+        parameters=[s.CustomerListQuerySerializer],
+        responses={200: CustomerList, **_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        self.require(request, Permission.VIEW_CUSTOMERS)
+        q = self.query(request, s.CustomerListQuerySerializer)
+        page = selectors.customer_list(
+            merchant=self.merchant(request),
+            email=q.get("email"),
+            limit=q["limit"],
+            starting_after=q.get("starting_after"),
+        )
+        return self.page(page, s.CustomerOutputSerializer, request)
+
+    @extend_schema(
+        operation_id="customers_create",
+        request=s.CustomerInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.CustomerOutputSerializer, **_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        self.require(request, Permission.MANAGE_CUSTOMERS)
+        data = self.body(request, s.CustomerInputSerializer)
+        merchant = self.merchant(request)
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            customer = services.customer_create(
+                merchant=merchant,
+                actor=_actor(request),
+                email=data.get("email", ""),
+                name=data.get("name", ""),
+                description=data.get("description", ""),
+                metadata=data.get("metadata"),
+                request=request,
+            )
+            return 201, s.CustomerOutputSerializer(customer).data
+
+        return self.idempotent(request, operation)
+
+
+class CustomerDetailApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="customers_retrieve", responses={200: s.CustomerOutputSerializer, **_ERRORS}
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.VIEW_CUSTOMERS)
+        customer = selectors.customer_get(merchant=self.merchant(request), public_id=public_id)
+        return Response(s.CustomerOutputSerializer(customer).data)
+
+    @extend_schema(
+        operation_id="customers_update",
+        request=s.CustomerInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: s.CustomerOutputSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.MANAGE_CUSTOMERS)
+        customer = selectors.customer_get(merchant=self.merchant(request), public_id=public_id)
+        data = self.body(request, s.CustomerInputSerializer)
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            updated = services.customer_update(
+                customer=customer,
+                actor=_actor(request),
+                fields=data,
+                request=request,
+            )
+            return 200, s.CustomerOutputSerializer(updated).data
+
+        return self.idempotent(request, operation)
+
+
+# --- Payment links --------------------------------------------------------------------------
+
+
+class PaymentLinksApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payment_links_list",
+        parameters=[s.ListQuerySerializer],
+        responses={200: PaymentLinkList, **_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        self.require(request, Permission.VIEW_PAYMENTS)
+        q = self.query(request, s.ListQuerySerializer)
+        page = selectors.payment_link_list(
+            merchant=self.merchant(request),
+            limit=q["limit"],
+            starting_after=q.get("starting_after"),
+        )
+        return self.page(page, s.PaymentLinkOutputSerializer, request)
+
+    @extend_schema(
+        operation_id="payment_links_create",
+        request=s.PaymentLinkCreateInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.PaymentLinkOutputSerializer, **_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        self.require(request, Permission.MANAGE_PAYMENT_LINKS)
+        data = self.body(request, s.PaymentLinkCreateInputSerializer)
+        merchant = self.merchant(request)
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            link = services.payment_link_create(
+                merchant=merchant,
+                actor=_actor(request),
+                amount=data["amount"],
+                currency=data["currency"],
+                description=data["description"],
+                reusable=data["reusable"],
+                expires_at=data.get("expires_at"),
+                request=request,
+            )
+            return 201, s.PaymentLinkOutputSerializer(link, context={"request": request}).data
+
+        return self.idempotent(request, operation)
+
+
+class PaymentLinkDetailApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payment_links_retrieve",
+        responses={200: s.PaymentLinkOutputSerializer, **_ERRORS},
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.VIEW_PAYMENTS)
+        link = selectors.payment_link_get(merchant=self.merchant(request), public_id=public_id)
+        return Response(s.PaymentLinkOutputSerializer(link, context={"request": request}).data)
+
+
+class PaymentLinkDeactivateApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="payment_links_deactivate",
+        request=s.EmptySerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: s.PaymentLinkOutputSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.MANAGE_PAYMENT_LINKS)
+        link: PaymentLink = selectors.payment_link_get(
+            merchant=self.merchant(request), public_id=public_id
+        )
+
+        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            result = services.payment_link_deactivate(
+                link=link,
+                actor=_actor(request),
+                request=request,
+            )
+            return 200, s.PaymentLinkOutputSerializer(result, context={"request": request}).data
+
+        return self.idempotent(request, operation)
