@@ -1,0 +1,36 @@
+"""`manage.py run_sandbox`: serve the Stripe (and later Plaid) stand-in in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sandbox.__main__ import add_arguments
+from sandbox.server import serve
+from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET
+
+
+class Command(BaseCommand):
+    help = "Run the offline processor sandbox (Stripe wire format) on its own origin."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(message)s")
+        try:
+            serve(
+                port=options["port"],
+                host=options["host"],
+                state_file=options["state_file"],
+                webhook_url=options["webhook_url"],
+                webhook_secrets=options["webhook_secret"] or [DEFAULT_WEBHOOK_SECRET],
+                announce=self.stdout.write,
+            )
+        except OSError as exc:
+            raise CommandError(
+                f"cannot serve on {options['host']}:{options['port']}: {exc}"
+            ) from exc

@@ -1,0 +1,1 @@
+"""Stripe API resources: each module lists its routes in ROUTES."""
