@@ -140,6 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 OTP_TOTP_ISSUER = "Ledgerline"
+# The admin never shows TOTP secrets or provisioning QR codes of other people.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # django-otp throttling: after n successive failures a device waits factor * 2^(n-1) seconds.
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_BACKUP_CODE_THROTTLE_FACTOR = 1
@@ -167,6 +169,8 @@ AXES_HANDLER = "accounts.lockout.UsernameResetHandler"
 # Attempts while locked are refused without restarting the 30-minute clock.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
+# Masked in axes' stored POST copies and log lines (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "email", "ip_address", "csrfmiddlewaretoken"]
 AXES_VERBOSE = False
 # Renders templates/accounts/locked_out.html with 429 and Retry-After, never the username.
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
