@@ -151,6 +151,18 @@ def _release(record: IdempotencyRecord) -> None:
     IdempotencyRecord.objects.filter(pk=record.pk).update(locked_at=None, updated_at=timezone.now())
 
 
+def _retryable(exc: ApplicationError) -> bool:
+    return exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500
+
+
+def _render(exc: ApplicationError, renderer: Callable[[ApplicationError], Any] | None) -> Any:
+    if renderer is not None:
+        return renderer(exc)
+    return error_body(
+        error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
+    )
+
+
 Operation = Callable[[IdempotencyRecord | None], tuple[int, Any]]
 
 
@@ -172,7 +184,14 @@ def idempotent_execute(
     successes; retryable ones leave the record resumable and propagate.
     """
     if not key:
-        status, data = operation(None)
+        try:
+            status, data = operation(None)
+        except ApplicationError as exc:
+            if _retryable(exc):
+                raise
+            return IdempotentResponse(
+                status=exc.status_code, body=_render(exc, error_renderer), replayed=False
+            )
         return IdempotentResponse(status=status, body=data, replayed=False)
     validate_key(key)
     fingerprint = request_fingerprint(method=method, path=path, body=body)
@@ -185,16 +204,10 @@ def idempotent_execute(
     try:
         status, data = operation(record)
     except ApplicationError as exc:
-        if exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500:
+        if _retryable(exc):
             _release(record)
             raise
-        rendered = (
-            error_renderer(exc)
-            if error_renderer is not None
-            else error_body(
-                error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
-            )
-        )
+        rendered = _render(exc, error_renderer)
         _finish(record, status=exc.status_code, body=rendered)
         return IdempotentResponse(status=exc.status_code, body=rendered, replayed=False)
     except BaseException:

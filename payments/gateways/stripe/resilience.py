@@ -175,7 +175,11 @@ def call(operation: str, fn: Callable[[], T], *, mutating: bool) -> T:
     cb = breaker()
     retrying = Retrying(
         stop=stop_after_attempt(MAX_ATTEMPTS),
-        wait=wait_exponential_jitter(initial=BACKOFF_INITIAL_SECONDS, max=BACKOFF_MAX_SECONDS),
+        wait=wait_exponential_jitter(
+            multiplier=BACKOFF_INITIAL_SECONDS,
+            jitter=BACKOFF_INITIAL_SECONDS,
+            max=BACKOFF_MAX_SECONDS,
+        ),
         retry=retry_if_exception(is_retryable),
         reraise=True,
     )
