@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sandbox.client import SandboxControl
 from sandbox.clock import Clock
 from sandbox.faults import FaultInjector
 from sandbox.provider import ControlError, Provider, Services, control_ok
@@ -220,6 +221,10 @@ class SandboxHandle:
     _server: SandboxHTTPServer
     _thread: threading.Thread
 
+    @property
+    def control(self) -> SandboxControl:
+        return SandboxControl(self.url)
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -249,7 +254,13 @@ def start_in_thread(
     )
     server = SandboxHTTPServer((host, port), sandbox)
     bound_port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
+    # A short poll keeps stop() quick; test suites start and stop many sandboxes.
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="sandbox-http",
+        daemon=True,
+    )
     thread.start()
     return SandboxHandle(f"http://{host}:{bound_port}", int(bound_port), sandbox, server, thread)
 

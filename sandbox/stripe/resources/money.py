@@ -280,6 +280,7 @@ def dispute_create(ctx: Ctx, charge: JSON, reason: str = "fraudulent") -> JSON:
             "has_evidence": False,
             "past_due": False,
             "submission_count": 0,
+            "submission_method": "not_submitted",
         },
         "is_charge_refundable": False,
         "livemode": False,
@@ -290,6 +291,7 @@ def dispute_create(ctx: Ctx, charge: JSON, reason: str = "fraudulent") -> JSON:
             "card": {
                 "brand": charge["payment_method_details"]["card"]["brand"],
                 "case_type": "chargeback",
+                "network": charge["payment_method_details"]["card"]["network"],
                 "network_reason_code": "10.4",
             },
             "type": "card",

@@ -1,0 +1,106 @@
+"""A small client for the control API (/_sandbox/...), for test suites in other parts.
+
+Stdlib only, so a suite can drive a sandbox started in a thread, a subprocess or `make run`.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class ControlAPIError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class SandboxControl:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must be an http(s) URL")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 (scheme checked in __init__)
+            f"{self.base_url}/_sandbox/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout) as answer:
+                return json.loads(answer.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+            raise ControlAPIError(exc.code, str(detail)) from exc
+
+    def reset(self) -> None:
+        self.request("POST", "reset")
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "state")
+        return result
+
+    def count(self, object_type: str) -> int:
+        """How many objects of a type exist (e.g. "charge"), across all accounts."""
+        return int(self.state()["stripe"]["objects"].get(object_type, 0))
+
+    def add_fault(
+        self,
+        kind: str,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        spec: dict[str, Any] = {"kind": kind, "count": count, "method": method, "path": path}
+        if seconds is not None:
+            spec["seconds"] = seconds
+        self.request("POST", "faults", {k: v for k, v in spec.items() if v is not None})
+
+    def clear_faults(self) -> None:
+        self.request("DELETE", "faults")
+
+    def webhooks(
+        self, *, faults: dict[str, Any] | None = None, retry: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", "webhooks", {"faults": faults or {}, "retry": retry or {}}
+        )
+        return result
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "webhooks")["deliveries"])
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
+        return bool(self.request("POST", "webhooks/wait", {"timeout": timeout})["idle"])
+
+    def set_stripe_webhook(self, url: str | None, secrets: list[str] | None = None) -> None:
+        body: dict[str, Any] = {"url": url}
+        if secrets is not None:
+            body["secrets"] = secrets
+        self.request("POST", "stripe/webhook", body)
+
+    def advance_clock(self, seconds: float) -> int:
+        return int(self.request("POST", "clock", {"advance_seconds": seconds})["now"])
+
+    def stripe_action(
+        self, kind: str, object_id: str, action: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """E.g. ("payment_intents", pi_id, "authenticate", {"outcome": "approve"})."""
+        result: dict[str, Any] = self.request(
+            "POST", f"stripe/{kind}/{object_id}/{action}", body or {}
+        )
+        return result
+
+    def stripe_object(self, object_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"stripe/objects/{object_id}")
+        return result
