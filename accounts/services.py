@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 import django_otp
 from django.conf import settings
@@ -52,18 +53,36 @@ def _user_of(request: HttpRequest) -> User:
     return user
 
 
+def _audit_user(
+    action: str,
+    *,
+    request: HttpRequest,
+    user: Any,
+    outcome: str = "success",
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """An entry about the acting user's own account (login, MFA, session, password)."""
+    audit_record(
+        action=action,
+        request=request,
+        actor=Actor.for_user(user),
+        target_type="user",
+        target_id=user.public_id,
+        outcome=outcome,
+        payload=payload,
+    )
+
+
 # --- Sessions ---------------------------------------------------------------------------------
 
 
 def session_expired(*, request: HttpRequest, reason: str) -> None:
     """Called by SessionLifetimeMiddleware before it logs the user out ('idle' / 'absolute')."""
     user = _user_of(request)
-    audit_record(
-        action="auth.session.expired",
+    _audit_user(
+        "auth.session.expired",
         request=request,
-        actor=Actor.for_user(user),
-        target_type="user",
-        target_id=user.public_id,
+        user=user,
         payload={"reason": reason},
     )
 
@@ -71,13 +90,7 @@ def session_expired(*, request: HttpRequest, reason: str) -> None:
 def user_logout(*, request: HttpRequest) -> None:
     user = request.user
     if user.is_authenticated:
-        audit_record(
-            action="auth.logout",
-            request=request,
-            actor=Actor.for_user(user),
-            target_type="user",
-            target_id=user.public_id,
-        )
+        _audit_user("auth.logout", request=request, user=user)
     logout(request)
 
 
@@ -91,13 +104,7 @@ def password_change(*, request: HttpRequest, form: PasswordChangeForm) -> User:
     ensure_step_up(request)
     with transaction.atomic():
         user: User = form.save()
-        audit_record(
-            action="auth.password.changed",
-            request=request,
-            actor=Actor.for_user(user),
-            target_type="user",
-            target_id=user.public_id,
-        )
+        _audit_user("auth.password.changed", request=request, user=user)
     update_session_auth_hash(request, user)
     return user
 
@@ -130,12 +137,10 @@ def _mark_verified(request: HttpRequest, device: Device) -> None:
 
 
 def _audit_mfa_failure(request: HttpRequest, user: User, *, reason: str) -> None:
-    audit_record(
-        action="mfa.failed",
+    _audit_user(
+        "mfa.failed",
         request=request,
-        actor=Actor.for_user(user),
-        target_type="user",
-        target_id=user.public_id,
+        user=user,
         outcome="failure",
         payload={"reason": reason},
     )
@@ -163,34 +168,31 @@ def otp_verify(*, request: HttpRequest, token: str) -> OtpCheck:
     if candidates and not allowed:
         _audit_mfa_failure(request, user, reason="throttled")
         return OtpCheck(throttled=True)
-    verified: Device | None = None
-    for device in allowed:
-        verified = django_otp.verify_token(user, device.persistent_id, token)
-        if verified is not None:
-            break
-    if verified is None:
-        _audit_mfa_failure(request, user, reason="invalid")
-        return OtpCheck()
-    _mark_verified(request, verified)
-    is_backup = isinstance(verified, BackupCodeDevice)
+    # One transaction: the spent code or throttle count and its audit entry commit together.
     with transaction.atomic():
-        audit_record(
-            action="mfa.verified",
+        verified: Device | None = None
+        for device in allowed:
+            verified = django_otp.verify_token(user, device.persistent_id, token)
+            if verified is not None:
+                break
+        if verified is None:
+            _audit_mfa_failure(request, user, reason="invalid")
+            return OtpCheck()
+        is_backup = isinstance(verified, BackupCodeDevice)
+        _audit_user(
+            "mfa.verified",
             request=request,
-            actor=Actor.for_user(user),
-            target_type="user",
-            target_id=user.public_id,
+            user=user,
             payload={"method": "backup_code" if is_backup else "totp"},
         )
         if is_backup:
-            audit_record(
-                action="mfa.backup_code.used",
+            _audit_user(
+                "mfa.backup_code.used",
                 request=request,
-                actor=Actor.for_user(user),
-                target_type="user",
-                target_id=user.public_id,
+                user=user,
                 payload={"remaining": backup_codes.remaining_codes(device=verified)},
             )
+    _mark_verified(request, verified)
     return OtpCheck(device=verified)
 
 
@@ -243,12 +245,10 @@ def totp_device_confirm(*, request: HttpRequest, token: str, name: str) -> Enrol
         device.save(update_fields=["confirmed", "name"])
         if first:
             codes = _backup_codes_replace(user=user)
-        audit_record(
-            action="mfa.enrolled",
+        _audit_user(
+            "mfa.enrolled",
             request=request,
-            actor=Actor.for_user(user),
-            target_type="user",
-            target_id=user.public_id,
+            user=user,
             payload={"method": "totp", "first_device": first},
         )
     _mark_verified(request, device)
@@ -261,12 +261,10 @@ def backup_codes_regenerate(*, request: HttpRequest) -> list[str]:
     user = _user_of(request)
     with transaction.atomic():
         codes = _backup_codes_replace(user=user)
-        audit_record(
-            action="mfa.backup_codes.regenerated",
+        _audit_user(
+            "mfa.backup_codes.regenerated",
             request=request,
-            actor=Actor.for_user(user),
-            target_type="user",
-            target_id=user.public_id,
+            user=user,
             payload={"count": len(codes)},
         )
     return codes
@@ -279,13 +277,7 @@ def mfa_reset(*, request: HttpRequest) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         BackupCodeDevice.objects.filter(user=user).delete()
-        audit_record(
-            action="mfa.reset",
-            request=request,
-            actor=Actor.for_user(user),
-            target_type="user",
-            target_id=user.public_id,
-        )
+        _audit_user("mfa.reset", request=request, user=user)
     request.session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
     request.session.pop(session_security.OTP_VERIFIED_AT, None)
 
