@@ -33,6 +33,7 @@ from payments.exceptions import (
     MerchantNotReadyError,
     PaymentLinkUnavailableError,
     PaymentStateError,
+    ProcessorConflictError,
     ProcessorOutcomeUnknownError,
     ProcessorRequestError,
     ProcessorUnavailableError,
@@ -368,7 +369,9 @@ def payment_confirm(
         )
         exc.payment_public_id = payment.public_id
         raise
-    except ProcessorOutcomeUnknownError:
+    except (ProcessorOutcomeUnknownError, ProcessorConflictError):
+        # Either the answer was lost or the processor is still running the first attempt:
+        # the charge may exist, so reconcile rather than fail it.
         _payment_mark_processing(payment=payment)
         raise
     except ProcessorUnavailableError as exc:

@@ -81,7 +81,7 @@ def test_format_amount_uses_the_currency_exponent():
 
 
 @given(
-    amount=st.integers(min_value=0, max_value=10**12),
+    amount=st.integers(min_value=0, max_value=10**11),
     currency=st.sampled_from(["usd", "jpy", "kwd", "eur", "krw", "bhd"]),
 )
 def test_parse_of_display_round_trips(amount, currency):
