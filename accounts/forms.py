@@ -24,6 +24,7 @@ class LoginForm(forms.Form):
     """
 
     email = forms.EmailField(
+        label="Email address",
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
     )
