@@ -35,7 +35,7 @@ def format_time(moment: datetime) -> str:
 # The order of entry columns in `ENTRY_COLUMNS` rows, shared by the sealer and the verifier.
 ENTRY_COLUMNS = (
     "id",
-    "txid",
+    "stamp",
     "created_at",
     "actor_kind",
     "actor_id",
@@ -55,7 +55,7 @@ def entry_hash_from_row(row: tuple[Any, ...]) -> str:
     """SHA-256 (hex) of the canonical document of a row laid out as `ENTRY_COLUMNS`."""
     (
         entry_id,
-        txid,
+        stamp,
         created_at,
         actor_kind,
         actor_id,
@@ -74,7 +74,7 @@ def entry_hash_from_row(row: tuple[Any, ...]) -> str:
     document = {
         "v": 1,
         "id": entry_id,
-        "txid": txid,
+        "stamp": stamp,
         "created_at": created_at.astimezone(UTC).strftime(TIME_FORMAT),
         "actor": {"kind": actor_kind, "id": actor_id},
         "merchant": merchant,

@@ -33,11 +33,11 @@ class AuditEntry(models.Model):
     """One recorded action, written in the caller's transaction and never changed."""
 
     created_at = models.DateTimeField(default=timezone.now)
-    # PostgreSQL: the inserting transaction's 64-bit id, set by a trigger (never by the app).
-    # The sealer seals only entries of transactions older than every running one, so an entry
-    # that commits late is sealed later rather than skipped. NULL on SQLite, where writers
-    # are serialised and the id order already is the commit order.
-    txid = models.BigIntegerField(null=True, blank=True, editable=False)
+    # PostgreSQL: a sequence value taken by a trigger (never by the app) after the transaction
+    # announced itself as an audit writer; the sealer only seals stamps below every in-flight
+    # writer's announcement, so an entry that commits late is sealed later, never skipped.
+    # NULL on SQLite, where writers are serialised and id order already is commit order.
+    stamp = models.BigIntegerField(null=True, blank=True, editable=False)
     actor_kind = models.CharField(max_length=16, choices=ActorKindChoices.choices)
     actor_id = models.CharField(max_length=64, blank=True)
     merchant_public_id = models.CharField(max_length=32, blank=True)
@@ -55,7 +55,7 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["merchant_public_id", "-created_at"], name="audit_merchant_time"),
-            models.Index(fields=["txid"], name="audit_txid"),
+            models.Index(fields=["stamp"], name="audit_stamp"),
             models.Index(fields=["action"], name="audit_action"),
             models.Index(fields=["actor_id"], name="audit_actor"),
             models.Index(fields=["target_id"], name="audit_target"),
@@ -91,7 +91,7 @@ class AuditSeal(models.Model):
     )
     entry_hash = models.CharField(max_length=64)
     link_hash = models.CharField(max_length=64)
-    # The sealing run's horizon (PostgreSQL: transaction id; SQLite: entry id): every entry
+    # The sealing run's horizon (PostgreSQL: entry stamp; SQLite: entry id): every entry
     # below it was sealed by that run or an earlier one. Part of the link hash.
     horizon = models.BigIntegerField()
 

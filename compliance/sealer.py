@@ -3,12 +3,19 @@
 Entries are inserted unchained, so writers never wait on each other. The sealer runs alone
 (an advisory lock on PostgreSQL; SQLite serialises writers anyway) and each run:
 
-1. takes a *horizon*. PostgreSQL: the oldest transaction id still running
-   (`pg_snapshot_xmin(pg_current_snapshot())`). Every entry stamped with a lower transaction
-   id belongs to a finished transaction, so it is either committed and visible or rolled back
-   and gone for good. An entry of a transaction still running (even one with a lower entry id
-   than entries already sealed) is left for a later run instead of being skipped forever.
-   SQLite: one past the highest entry id, since there ids are assigned in commit order.
+1. takes a *horizon*. PostgreSQL: each entry gets a `stamp` from a sequence in an insert
+   trigger; the first time a transaction writes an entry, the trigger first reads the
+   sequence's current value `r` and takes a shared advisory lock carrying `r` (held to the end
+   of the transaction, blocking nobody), and only then stamps (so all its stamps exceed `r`).
+   The sealer reads the sequence (`issued`) and *then* the announcement locks of other
+   sessions; the horizon is min(issued, every announced `r`) + 1. A writer that announced in
+   time is in the list and keeps the horizon at or below its stamps; one that announced later
+   stamps above `issued`. So every entry below the horizon belongs to a finished transaction:
+   committed and visible, or rolled back and gone for good; an entry of a transaction still
+   running (even one with a lower id than entries already sealed) waits for a later run
+   instead of being skipped forever. Only audit writers hold the horizon back, not unrelated
+   long transactions. SQLite: one past the highest entry id; writers are serialised there,
+   so ids are assigned in commit order.
 2. seals every unsealed entry between the previous run's horizon and this one, by entry id,
    appending (position, entry hash, chain hash, horizon) rows to the append-only seal table.
 3. signs a checkpoint each time MAX_ENTRIES positions have accumulated since the last one, and
@@ -27,10 +34,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from compliance import exports, signing
+from compliance import db_guards, exports, signing
 from compliance.canonical import ENTRY_COLUMNS, GENESIS_HASH, entry_hash_from_row, link_hash
 from compliance.models import AuditCheckpoint, AuditEntry, AuditSeal
 
@@ -69,31 +76,37 @@ def _take_lock(*, wait: bool) -> bool:
 
 def current_horizon() -> int:
     """Below this key every entry's transaction has finished (see the module docstring)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            return int(cursor.fetchone()[0])
-    highest = AuditEntry.objects.aggregate(highest=Max("id"))["highest"]
-    return int(highest or 0) + 1
-
-
-def _own_txid() -> int | None:
-    """This transaction's id if it has one: its own entries are visible and may be sealed."""
+    if connection.vendor != "postgresql":
+        highest = AuditEntry.objects.aggregate(highest=Max("id"))["highest"]
+        return int(highest or 0) + 1
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_xact_id_if_assigned()::text::bigint")
-        value = cursor.fetchone()[0]
-    return None if value is None else int(value)
+        # The sequence first, the announcements second: a writer that announces after this
+        # read stamps above it (see db_guards); one that announced before is in the list.
+        sequence = db_guards.STAMP_SEQUENCE
+        cursor.execute(f"SELECT last_value, is_called FROM {sequence}")  # noqa: S608 - a constant
+        last_value, is_called = cursor.fetchone()
+        issued = int(last_value) if is_called else int(last_value) - 1
+        cursor.execute(
+            "SELECT l.objid::bigint FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.classid = %s"
+            " AND d.datname = current_database() AND l.pid <> pg_backend_pid()",
+            [db_guards.WRITER_LOCK_CLASS],
+        )
+        announced = [
+            # The lock carries the low 32 bits; the full value is the closest one <= issued.
+            issued - ((issued - int(low)) % 2**32)
+            for (low,) in cursor.fetchall()
+        ]
+    # Stamps are strictly above their writer's announcement. This session's own lock is
+    # left out: its entries are visible to it and get sealed with it.
+    return min([issued, *announced]) + 1
 
 
 def pending_entries(*, since_horizon: int, horizon: int) -> QuerySet[AuditEntry]:
     """Unsealed entries a run with these horizons must seal."""
     unsealed = AuditEntry.objects.filter(seal__isnull=True)
     if connection.vendor == "postgresql":
-        window = Q(txid__gte=since_horizon, txid__lt=horizon)
-        own = _own_txid()
-        if own is not None:
-            window |= Q(txid=own)
-        return unsealed.filter(window)
+        return unsealed.filter(stamp__gte=since_horizon, stamp__lt=horizon)
     return unsealed.filter(id__gte=since_horizon, id__lt=horizon)
 
 

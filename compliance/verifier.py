@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from compliance import exports, signing
 from compliance.canonical import ENTRY_COLUMNS, GENESIS_HASH, entry_hash_from_row, link_hash
@@ -38,6 +38,9 @@ BAD_SIGNATURE = "bad signature"
 CLASSIFY_WINDOW = 10_000
 _SEAL_COLUMNS = ("position", "entry_hash", "link_hash", "horizon")
 _ROW_COLUMNS = (*_SEAL_COLUMNS, *(f"entry__{column}" for column in ENTRY_COLUMNS))
+# `entry__id` reads the seal's own column, so a vanished entry shows as a NULL in a NOT NULL
+# column of the joined row instead.
+_CREATED_AT = ENTRY_COLUMNS.index("created_at")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def _check_exports(
 ) -> tuple[list[_Checkpoint], Finding | None, list[str]]:
     """Exported checkpoints that verify, and the first disagreement with the database."""
     by_number = {checkpoint.number: checkpoint for checkpoint in trusted}
+    # Rows present but untrusted are reported by _check_checkpoints, not as a truncation.
+    in_database = set(AuditCheckpoint.objects.values_list("number", flat=True))
     on_file: list[_Checkpoint] = []
     warnings: list[str] = []
     findings: list[Finding] = []
@@ -128,7 +133,7 @@ def _check_exports(
         number, size, head = int(document["number"]), int(document["size"]), str(document["head"])
         on_file.append(_Checkpoint(number=number, size=size, head=head, created_at=None))
         stored = by_number.get(number)
-        if stored is None:
+        if stored is None and number not in in_database:
             kept = [c for c in trusted if c.number < number]
             after = kept[-1].number if kept else 0
             message = (
@@ -136,7 +141,7 @@ def _check_exports(
                 "on file but not in the database"
             )
             findings.append(Finding(TRUNCATED, (kept[-1].size if kept else 0) + 1, message))
-        elif (stored.size, stored.head) != (size, head):
+        elif stored is not None and (stored.size, stored.head) != (size, head):
             findings.append(Finding(EDITED, size, f"checkpoint {number} differs from its file"))
     exported_numbers = {checkpoint.number for checkpoint in on_file}
     unexported = [c.number for c in trusted if c.number not in exported_numbers]
@@ -162,7 +167,7 @@ def _classify(
         _, other_hash, other_link, other_horizon, *entry = row
         if other_hash in wanted:
             return REORDERED
-        if entry[0] is not None and entry_hash_from_row(tuple(entry)) in wanted:
+        if entry[_CREATED_AT] is not None and entry_hash_from_row(tuple(entry)) in wanted:
             return REORDERED
         relinked = link_hash(
             previous=previous, position=position, horizon=other_horizon, entry_hash=other_hash
@@ -174,19 +179,25 @@ def _classify(
 
 def _extra_entry(head_horizon: int) -> Finding | None:
     """An unsealed entry the sealer must already have sealed was inserted behind its back."""
-    key = "txid" if connection.vendor == "postgresql" else "id"
+    key = "stamp" if connection.vendor == "postgresql" else "id"
     unsealed = AuditEntry.objects.filter(seal__isnull=True)
     old = unsealed.filter(Q(**{f"{key}__lt": head_horizon}) | Q(**{f"{key}__isnull": True}))
     row = old.order_by(key).values_list(key, "created_at", "action").first()
     if row is None:
         return None
     value, created_at, action = row
+    # Where it would sit: the run that should have sealed it sealed in id order.
+    entry_id = old.order_by(key).values_list("id", flat=True).first() or 0
     position = (
-        AuditSeal.objects.filter(horizon__gt=value if value is not None else -1)
+        AuditSeal.objects.filter(
+            horizon__gt=value if value is not None else -1, entry_id__gt=entry_id
+        )
         .order_by("position")
         .values_list("position", flat=True)
         .first()
     )
+    if position is None:
+        position = (AuditSeal.objects.aggregate(last=Max("position"))["last"] or 0) + 1
     message = (
         f"an unsealed entry ({action}, recorded {created_at:%Y-%m-%d %H:%M:%S}) is older than "
         "the sealed horizon: it was inserted behind the sealer's back"
@@ -222,7 +233,7 @@ def _walk(
             message = f"position {walk.last + 1} is gone (the next present is {position})"
             finding = Finding(MISSING, walk.last + 1, message)
             break
-        if entry[0] is None:
+        if entry[_CREATED_AT] is None:
             finding = Finding(MISSING, position, "the entry sealed here is gone")
             break
         computed = entry_hash_from_row(tuple(entry))
@@ -329,7 +340,7 @@ def verify_log(
     report.finding = _earliest(
         checkpoint_finding, export_finding, stream_finding, truncation, extra
     )
-    key = "txid" if connection.vendor == "postgresql" else "id"
+    key = "stamp" if connection.vendor == "postgresql" else "id"
     unsealed = AuditEntry.objects.filter(seal__isnull=True, **{f"{key}__gte": walk.horizon})
     report.pending = unsealed.count()
     return report

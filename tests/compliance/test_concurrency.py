@@ -19,7 +19,7 @@ from compliance.verifier import verify_log
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-class _Rollback(Exception):
+class _RollbackError(Exception):
     pass
 
 
@@ -121,8 +121,8 @@ def test_many_concurrent_writers_with_rollbacks_leave_a_complete_gap_free_chain(
                         _record(target)
                     time.sleep(rng.random() / 200)
                     if rng.random() < 0.25:
-                        raise _Rollback
-            except _Rollback:
+                        raise _RollbackError
+            except _RollbackError:
                 continue
             except Exception as error:  # noqa: BLE001 - surfaced to the main thread below
                 errors.append(error)

@@ -34,9 +34,14 @@ def test_seals_every_committed_entry_once_in_order(record_entries):
 
 def test_rolled_back_entries_are_never_sealed(record_entries):
     record_entries(2)
-    with pytest.raises(RuntimeError, match="rollback"), transaction.atomic():
-        audit_record(action="payment.refund.created", actor=Actor.system("t"))
-        raise RuntimeError("rollback")
+
+    def failing_transaction() -> None:
+        with transaction.atomic():
+            audit_record(action="payment.refund.created", actor=Actor.system("t"))
+            raise RuntimeError("rollback")
+
+    with pytest.raises(RuntimeError, match="rollback"):
+        failing_transaction()
     record_entries(2)
     assert audit_seal().sealed == 4
     assert AuditSeal.objects.count() == AuditEntry.objects.count() == 4

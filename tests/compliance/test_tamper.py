@@ -1,0 +1,118 @@
+"""Tamper suite: every mutation a superuser could make to a sealed log is detected.
+
+A populated, checkpointed and exported log gets 1,000 random mutations, each applied with
+the append-only guards switched off (as a superuser or the table owner can) inside a
+savepoint, verified, and rolled back. Each must be reported, with a kind that describes it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from django.db import transaction
+
+from compliance.sealer import seal_pending
+from compliance.verifier import verify_log
+from tests.compliance import tamper
+
+# Committed for real: on PostgreSQL the sealer's horizon needs the recording transactions done.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MUTATIONS = 1000
+
+
+class _UndoError(Exception):
+    """Raised to roll the savepoint (and the mutation) back."""
+
+
+@pytest.fixture
+def sealed_log(settings, record_entries):
+    settings.AUDIT_CHECKPOINT_MAX_ENTRIES = 15
+    record_entries(60)
+    seal_pending(force_checkpoint=True, wait_for_lock=True)
+    report = verify_log()
+    assert report.ok, report.finding
+    assert (report.verified, report.checkpoints) == (60, 4)
+
+
+def _verify_mutated(mutation, rng):
+    outcome = {}
+    try:
+        with transaction.atomic():
+            tamper.bypass_guards()
+            outcome["expected"] = mutation(rng)
+            outcome["report"] = verify_log(chunk_size=7)
+            raise _UndoError
+    except _UndoError:
+        pass
+    return outcome["expected"], outcome["report"]
+
+
+@pytest.mark.usefixtures("sealed_log")
+def test_every_one_of_a_thousand_random_mutations_is_detected(audit_export_dir):
+    rng = random.Random(20240611)
+    missed, wrong_kind, seen = [], [], Counter()
+    for number in range(MUTATIONS):
+        if rng.random() < 0.05:
+            path, original, expected = tamper.forge_export_file(rng, audit_export_dir)
+            try:
+                report = verify_log()
+            finally:
+                path.write_text(original)
+            name = "forge_export_file"
+        else:
+            mutation = rng.choice(tamper.DATABASE_MUTATIONS)
+            expected, report = _verify_mutated(mutation, rng)
+            name = mutation.__name__
+        seen[name] += 1
+        if report.ok:
+            missed.append((number, name))
+        elif report.finding.kind not in expected:
+            wrong_kind.append((number, name, str(report.finding)))
+    assert not missed, f"undetected mutations: {missed[:10]}"
+    assert not wrong_kind, f"misdescribed mutations: {wrong_kind[:10]}"
+    assert sum(seen.values()) == MUTATIONS
+    assert len(seen) == len(tamper.DATABASE_MUTATIONS) + 1
+    # Every mutation was undone: the log verifies again.
+    assert verify_log().ok
+
+
+@pytest.mark.usefixtures("sealed_log")
+@pytest.mark.parametrize(
+    ("mutation", "kind"),
+    [
+        (tamper.delete_entry, "missing"),
+        (tamper.insert_entry, "extra"),
+        (tamper.truncate_tail, "truncated"),
+        (tamper.truncate_tail_and_checkpoints, "truncated"),
+        (tamper.rewrite_chain, "edited"),
+        (tamper.forge_checkpoint, "bad signature"),
+    ],
+)
+def test_each_kind_of_break_is_named(mutation, kind):
+    _, report = _verify_mutated(mutation, random.Random(7))
+    assert report.finding is not None
+    assert report.finding.kind == kind
+
+
+@pytest.mark.usefixtures("sealed_log")
+def test_swapped_links_are_reported_as_reordered_at_the_first_position():
+    rng = random.Random(1)
+
+    def swap_whole_links(_rng):
+        from compliance.models import AuditSeal
+
+        columns = ["entry_id", "entry_hash", "link_hash", "horizon"]
+        a = AuditSeal.objects.filter(position=10).values_list(*columns).get()
+        b = AuditSeal.objects.filter(position=20).values_list(*columns).get()
+        tamper._sql("UPDATE compliance_auditseal SET entry_id = -1 WHERE position = 10")
+        sets = ", ".join(f"{c} = %s" for c in columns)
+        tamper._sql(f"UPDATE compliance_auditseal SET {sets} WHERE position = 20", [*a])
+        tamper._sql(f"UPDATE compliance_auditseal SET {sets} WHERE position = 10", [*b])
+        return {"reordered"}
+
+    _, report = _verify_mutated(swap_whole_links, rng)
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.position) == ("reordered", 10)
