@@ -63,7 +63,8 @@ def test_customer_retrieve_returns_same_customer(client):
     created = client.v1.customers.create(params={"email": "b@example.com"})
     fetched = client.v1.customers.retrieve(created.id)
     assert_conforms(fetched)
-    assert fetched.id == created.id and fetched.email == "b@example.com"
+    assert fetched.id == created.id
+    assert fetched.email == "b@example.com"
 
 
 def test_customer_update_merges_metadata_and_deletes_empty_keys(client):
@@ -90,7 +91,8 @@ def test_customer_list_pages_with_starting_after(client):
     ]
     first = client.v1.customers.list(params={"limit": 2})
     assert_conforms(first, stripe.Customer)
-    assert first.has_more is True and len(first.data) == 2
+    assert first.has_more is True
+    assert len(first.data) == 2
     assert [c.id for c in first.data] == ids[::-1][:2]  # newest first
     second = client.v1.customers.list(params={"limit": 2, "starting_after": first.data[-1].id})
     assert second.data[0].id == ids[0]
@@ -123,7 +125,8 @@ def test_payment_method_attach_and_list_for_customer(client):
     customer = client.v1.customers.create(params={})
     pm = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": customer.id})
     assert_conforms(pm)
-    assert pm.customer == customer.id and pm.card.brand == "mastercard"
+    assert pm.customer == customer.id
+    assert pm.card.brand == "mastercard"
     listed = client.v1.customers.payment_methods.list(customer.id, params={"type": "card"})
     assert_conforms(listed, stripe.PaymentMethod)
     assert [p.id for p in listed.data] == [pm.id]
@@ -178,33 +181,40 @@ def test_intent_with_payment_method_then_confirm_succeeds(client):
     assert pi.status == "requires_confirmation"
     confirmed = client.v1.payment_intents.confirm(pi.id)
     assert_conforms(confirmed)
-    assert confirmed.status == "succeeded" and confirmed.amount_received == 1500
+    assert confirmed.status == "succeeded"
+    assert confirmed.amount_received == 1500
 
 
 def test_automatic_capture_charge_is_captured_with_balance_transaction(client):
     pi = pay(client)
     assert_conforms(pi)
     charge = charge_of(client, pi)
-    assert charge.captured is True and charge.paid is True and charge.amount_captured == 2000
+    assert charge.captured is True
+    assert charge.paid is True
+    assert charge.amount_captured == 2000
     assert charge.payment_method_details.card.last4 == "4242"
     assert charge.balance_transaction
 
 
 def test_manual_capture_full(client):
     pi = pay(client, capture_method="manual")
-    assert pi.status == "requires_capture" and pi.amount_capturable == 2000
+    assert pi.status == "requires_capture"
+    assert pi.amount_capturable == 2000
     assert charge_of(client, pi).captured is False
     captured = client.v1.payment_intents.capture(pi.id)
     assert_conforms(captured)
-    assert captured.status == "succeeded" and captured.amount_received == 2000
+    assert captured.status == "succeeded"
+    assert captured.amount_received == 2000
 
 
 def test_manual_capture_partial_releases_the_rest(client):
     pi = pay(client, capture_method="manual")
     captured = client.v1.payment_intents.capture(pi.id, params={"amount_to_capture": 1200})
-    assert captured.amount_received == 1200 and captured.amount_capturable == 0
+    assert captured.amount_received == 1200
+    assert captured.amount_capturable == 0
     charge = charge_of(client, captured)
-    assert charge.amount_captured == 1200 and charge.amount_refunded == 800
+    assert charge.amount_captured == 1200
+    assert charge.amount_refunded == 800
 
 
 def test_capture_more_than_capturable_is_refused(client):
@@ -221,7 +231,8 @@ def test_cancel_unconfirmed_intent(client):
     )
     canceled = client.v1.payment_intents.cancel(pi.id, params={"cancellation_reason": "abandoned"})
     assert_conforms(canceled)
-    assert canceled.status == "canceled" and canceled.cancellation_reason == "abandoned"
+    assert canceled.status == "canceled"
+    assert canceled.cancellation_reason == "abandoned"
 
 
 def test_cancel_authorized_intent_releases_the_charge(client):
@@ -256,7 +267,8 @@ def test_declined_attempt_leaves_a_failed_charge(client):
     error = card_error(client, "pm_card_chargeDeclined")
     charge = client.v1.charges.retrieve(error.error.payment_intent.latest_charge)
     assert_conforms(charge)
-    assert charge.status == "failed" and charge.paid is False
+    assert charge.status == "failed"
+    assert charge.paid is False
     assert charge.failure_code == "card_declined"
 
 
@@ -280,7 +292,8 @@ def test_three_d_secure_approved_succeeds(client, sandbox):
     sandbox.control.stripe_action("payment_intents", pi.id, "authenticate", {"outcome": "approve"})
     done = client.v1.payment_intents.retrieve(pi.id)
     assert_conforms(done)
-    assert done.status == "succeeded" and done.next_action is None
+    assert done.status == "succeeded"
+    assert done.next_action is None
 
 
 @pytest.mark.sandbox_only
@@ -309,7 +322,8 @@ def test_update_intent_amount_and_metadata(client):
         pi.id, params={"amount": 1700, "metadata": {"row": "9"}}
     )
     assert_conforms(updated)
-    assert updated.amount == 1700 and updated.metadata["row"] == "9"
+    assert updated.amount == 1700
+    assert updated.metadata["row"] == "9"
 
 
 def test_list_intents_by_customer(client):
@@ -356,7 +370,8 @@ def test_full_refund_marks_charge_refunded(client):
     pi = pay(client)
     refund = client.v1.refunds.create(params={"payment_intent": pi.id})
     assert_conforms(refund)
-    assert refund.amount == 2000 and refund.status == "succeeded"
+    assert refund.amount == 2000
+    assert refund.status == "succeeded"
     assert charge_of(client, pi).refunded is True
 
 
@@ -422,7 +437,8 @@ def test_balance_transaction_amounts_are_integers_that_add_up(client):
     pi = pay(client)
     txn = client.v1.balance_transactions.retrieve(str(charge_of(client, pi).balance_transaction))
     assert_conforms(txn)
-    assert txn.amount == 2000 and isinstance(txn.fee, int)
+    assert txn.amount == 2000
+    assert isinstance(txn.fee, int)
     assert txn.net == txn.amount - txn.fee
 
 
@@ -461,22 +477,23 @@ def test_connected_account_is_created_ready_to_charge(client):
     assert_conforms(account)
     if account.charges_enabled is False:
         pytest.skip("Stripe test mode needs onboarding before charges; the sandbox does not")
-    assert account.payouts_enabled is True and account.details_submitted is True
+    assert account.payouts_enabled is True
+    assert account.details_submitted is True
 
 
 @pytest.mark.sandbox_only
 def test_objects_are_scoped_to_their_connected_account(client):
     account = client.v1.accounts.create(params={"type": "express"})
     on_account = {"stripe_account": account.id}
+    params = {"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
     pi = client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
-                "payment_method_types": ["card"]},
-        options=on_account,
-    )  # fmt: skip
+        params={**params, "payment_method_types": ["card"]}, options=on_account
+    )
     assert client.v1.payment_intents.retrieve(pi.id, options=on_account).status == "succeeded"
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.payment_intents.retrieve(pi.id)
-    assert caught.value.http_status == 404 and caught.value.code == "resource_missing"
+    assert caught.value.http_status == 404
+    assert caught.value.code == "resource_missing"
 
 
 def test_account_link_has_an_onboarding_url(client):
@@ -490,7 +507,8 @@ def test_account_link_has_an_onboarding_url(client):
         }
     )
     assert_conforms(link)
-    assert link.url.startswith("http") and link.expires_at > link.created
+    assert link.url.startswith("http")
+    assert link.expires_at > link.created
 
 
 def test_retrieve_own_account(client):
@@ -516,19 +534,22 @@ def test_invalid_key_is_an_authentication_error(client, target, request):
 def test_unknown_parameter_is_refused(client):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.customers.create(params={"emale": "typo@example.com"})
-    assert caught.value.code == "parameter_unknown" and caught.value.param == "emale"
+    assert caught.value.code == "parameter_unknown"
+    assert caught.value.param == "emale"
 
 
 def test_missing_required_parameter(client):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.payment_intents.create(params={"currency": "usd"})
-    assert caught.value.code == "parameter_missing" and caught.value.param == "amount"
+    assert caught.value.code == "parameter_missing"
+    assert caught.value.param == "amount"
 
 
 def test_missing_object_is_resource_missing(client):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.customers.retrieve("cus_doesnotexist")
-    assert caught.value.http_status == 404 and caught.value.code == "resource_missing"
+    assert caught.value.http_status == 404
+    assert caught.value.code == "resource_missing"
 
 
 def test_idempotent_retry_replays_the_first_response(client):
