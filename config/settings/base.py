@@ -276,6 +276,14 @@ AUDIT_SEAL_INLINE = env.bool("AUDIT_SEAL_INLINE", default=CELERY_TASK_ALWAYS_EAG
 
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "compliance.tasks.audit_seal_task", "schedule": 30.0},
+    "payments-reconcile-stuck": {
+        "task": "payments.tasks.payments_reconcile_stuck",
+        "schedule": 60.0,
+    },
+    "payments-idempotency-purge": {
+        "task": "payments.tasks.idempotency_records_purge",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -42,9 +42,7 @@ PUBLIC_VIEWS = {
 PASSWORD_ONLY_VIEWS = {
     "accounts:mfa_enroll",
     "accounts:mfa_verify",
-    "accounts:mfa_backup_codes",
     "accounts:logout",
-    "accounts:no_merchant",
 }
 _SAMPLE_VALUES: dict[str, Any] = {
     "IntConverter": 1,
