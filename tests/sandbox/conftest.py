@@ -21,6 +21,14 @@ from sandbox.server import SandboxHandle, start_in_thread
 
 SANDBOX_KEY = "sk_test_ledgerline_sandbox"
 WEBHOOK_SECRET = "whsec_ledgerline_sandbox"
+# A card payment that succeeds in one call.
+CONFIRMED_PI = {
+    "amount": 1000,
+    "currency": "usd",
+    "payment_method": "pm_card_visa",
+    "confirm": True,
+    "payment_method_types": ["card"],
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,15 +8,8 @@ import pytest
 import stripe
 
 from sandbox.client import ControlAPIError
+from tests.sandbox.conftest import CONFIRMED_PI as PI
 from tests.sandbox.conftest import SANDBOX_KEY
-
-PI = {
-    "amount": 1000,
-    "currency": "usd",
-    "payment_method": "pm_card_visa",
-    "confirm": True,
-    "payment_method_types": ["card"],
-}
 
 
 def client_for(sandbox, *, retries: int = 0, timeout: float = 5) -> stripe.StripeClient:

@@ -8,15 +8,8 @@ import time
 import pytest
 import stripe
 
+from tests.sandbox.conftest import CONFIRMED_PI as PI
 from tests.sandbox.conftest import WEBHOOK_SECRET, make_client
-
-PI = {
-    "amount": 1000,
-    "currency": "usd",
-    "payment_method": "pm_card_visa",
-    "confirm": True,
-    "payment_method_types": ["card"],
-}
 
 
 def settle(handle) -> None:
