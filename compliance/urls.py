@@ -1,20 +1,12 @@
-from functools import partial
+"""URLs of the merchant's compliance page (mounted at /compliance/)."""
 
 from django.urls import path
 
-from config.dashboard import planned_section
+from compliance import views
 
 app_name = "compliance"
 
 urlpatterns = [
-    path(
-        "",
-        partial(
-            planned_section,
-            section="compliance",
-            title="Compliance",
-            summary="The audit log and data requests are not available yet.",
-        ),
-        name="home",
-    ),
+    path("", views.home, name="home"),
+    path("audit-log.csv", views.export_csv, name="audit_csv"),
 ]

@@ -169,7 +169,8 @@ def insert_entry(rng: random.Random) -> set[str]:
     columns = "id, " if key is not None else ""
     placeholders = "%s, " if key is not None else ""
     _sql(
-        f"INSERT INTO {ENTRY} ({columns}created_at, stamp, actor_kind, actor_id, merchant_public_id,"
+        f"INSERT INTO {ENTRY} ({columns}created_at, stamp, actor_kind, actor_id,"
+        " merchant_public_id,"
         " action, target_type, target_id, outcome, ip, user_agent, request_id, payload)"
         f" VALUES ({placeholders}%s, %s, 'user', 'usr_forged', %s, 'payment.refund.created',"
         " 'payment', 'pay_forged', 'success', '', '', '', %s)",
