@@ -33,7 +33,8 @@ def parse_form(raw: bytes | str) -> dict[str, Any]:
             raise validation(f"Invalid parameter name: {key}", code="parameter_unknown", param=key)
         parts = [match.group(1), *_SUBKEY.findall(match.group(2))]
         _insert(root, parts, value, key)
-    return _listify(root)
+    # The top level is always a hash of parameter names, even when a name is a digit.
+    return {name: _listify(v) if isinstance(v, dict) else v for name, v in root.items()}
 
 
 def _insert(node: dict[str, Any], parts: list[str], value: str, key: str) -> None:

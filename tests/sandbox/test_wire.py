@@ -209,3 +209,7 @@ def test_state_never_holds_a_card_number(sandbox):
     assert pm["card"]["last4"] == "3155"
     dump = json.dumps(sandbox.sandbox.stripe.snapshot())
     assert "4000002500003155" not in dump
+
+
+def test_digit_parameter_names_stay_names_at_the_top_level():
+    assert parse_form("0=a") == {"0": "a"}
