@@ -1,4 +1,4 @@
-"""App config: connects the audit receivers for login, failed login and lockout."""
+"""App config: connects the audit receivers and registers the API-key OpenAPI scheme."""
 
 from django.apps import AppConfig
 
@@ -8,4 +8,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401
+        # Imported for their side effects: signal receivers, and drf-spectacular's extension
+        # registry (every app's API is described with the same bearer scheme).
+        from accounts import api_schema, signals  # noqa: F401

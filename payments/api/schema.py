@@ -1,23 +1,11 @@
-"""OpenAPI description of the API-key bearer scheme (drf-spectacular needs one per authenticator).
+"""Compatibility name for the API-key OpenAPI scheme, which now lives in `accounts.api_schema`.
 
-It lives here because the payments API is the first to publish a schema; it only describes
-`accounts.api_auth.ApiKeyAuthentication` and does not change it.
+`payments.api.views` still imports it from here; once that import points at
+`accounts.api_schema` this module can go.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from accounts.api_schema import ApiKeyAuthenticationScheme
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.api_auth.ApiKeyAuthentication"
-    name = "apiKey"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A merchant secret API key (`ll_sk_...`).",
-        }
+__all__ = ["ApiKeyAuthenticationScheme"]
