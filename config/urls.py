@@ -8,6 +8,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from accounts import developer_views
 from config import health
 from config.dashboard import planned_section
 
@@ -53,10 +54,12 @@ urlpatterns = [
         _planned("bank-accounts", "Bank linking through Plaid is not available yet."),
         name="bank-accounts",
     ),
+    path("developers/", developer_views.developers, name="developers"),
+    path("developers/keys/", developer_views.api_key_create, name="developers-key-create"),
     path(
-        "developers/",
-        _planned("developers", "API keys and webhook events arrive with the REST API."),
-        name="developers",
+        "developers/keys/<str:key_id>/revoke/",
+        developer_views.api_key_revoke,
+        name="developers-key-revoke",
     ),
     path("", include("payments.dashboard_urls")),
 ]
