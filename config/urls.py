@@ -35,21 +35,6 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
     path(
-        "payments/",
-        _planned("payments", "Card payments, refunds and disputes arrive with card payments."),
-        name="payments",
-    ),
-    path(
-        "customers/",
-        _planned("customers", "Customers appear here once card payments are enabled."),
-        name="customers",
-    ),
-    path(
-        "payment-links/",
-        _planned("payment-links", "Payment links arrive with card payments."),
-        name="payment-links",
-    ),
-    path(
         "bank-accounts/",
         _planned("bank-accounts", "Bank linking through Plaid is not available yet."),
         name="bank-accounts",
@@ -61,5 +46,6 @@ urlpatterns = [
         developer_views.api_key_revoke,
         name="developers-key-revoke",
     ),
+    # Home, payments, customers and payment links (payments.dashboard_urls).
     path("", include("payments.dashboard_urls")),
 ]

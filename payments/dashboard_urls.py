@@ -1,7 +1,34 @@
+"""Dashboard routes of payments: home, payments, customers, payment links, onboarding.
+
+Names are not namespaced: the dashboard shell links to `home`, `payments`, `customers` and
+`payment-links` directly.
+"""
+
 from django.urls import path
 
 from payments import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("account/onboarding/", views.account_onboarding, name="account-onboarding"),
+    path(
+        "account/onboarding/return/",
+        views.account_onboarding_return,
+        name="account-onboarding-return",
+    ),
+    path("payments/", views.payment_list, name="payments"),
+    path("payments/export.csv", views.payment_export, name="payments-export"),
+    path("payments/<str:public_id>/", views.payment_detail, name="payment-detail"),
+    path("payments/<str:public_id>/capture/", views.payment_capture, name="payment-capture"),
+    path("payments/<str:public_id>/cancel/", views.payment_cancel, name="payment-cancel"),
+    path("payments/<str:public_id>/refund/", views.payment_refund, name="payment-refund"),
+    path("customers/", views.customer_list, name="customers"),
+    path("customers/<str:public_id>/", views.customer_detail, name="customer-detail"),
+    path("payment-links/", views.payment_link_list, name="payment-links"),
+    path("payment-links/new/", views.payment_link_create, name="payment-link-create"),
+    path(
+        "payment-links/<str:public_id>/deactivate/",
+        views.payment_link_deactivate,
+        name="payment-link-deactivate",
+    ),
 ]

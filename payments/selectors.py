@@ -7,14 +7,26 @@ position, so a page costs one index range scan at any depth (no OFFSET).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Count, Model, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from accounts.models import Merchant
 from payments.exceptions import InvalidPaymentRequestError, PaymentNotFoundError
-from payments.models import Customer, Payment, PaymentLink, ProcessorAccount, Refund
+from payments.models import (
+    Customer,
+    Dispute,
+    Payment,
+    PaymentLink,
+    ProcessorAccount,
+    Refund,
+    RefundStatus,
+)
+from payments.state import PaymentStatus
 
 M = TypeVar("M", bound=Model)
 MAX_LIMIT = 100
@@ -158,3 +170,270 @@ def payment_link_by_token(*, token: str) -> PaymentLink | None:
 
 def processor_account_get(*, merchant: Merchant) -> ProcessorAccount | None:
     return ProcessorAccount.objects.filter(merchant=merchant).first()
+
+
+# --- Dashboard reads (both directions of keyset paging, summaries, timelines) ----------------
+
+
+@dataclass(frozen=True)
+class CursorPage(Generic[M]):
+    """A newest-first page that knows whether newer (previous) and older (next) pages exist."""
+
+    items: list[M]
+    has_previous: bool
+    has_next: bool
+
+
+def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str) -> dict[str, Any]:
+    anchor = queryset.filter(public_id=cursor).values("created_at", "pk").first()
+    if anchor is None:
+        raise InvalidPaymentRequestError(
+            "That page is no longer available; showing the newest items.",
+            code="resource_missing",
+            param=param,
+        )
+    return anchor
+
+
+def keyset_window(
+    queryset: QuerySet[M],
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> CursorPage[M]:
+    """Newest-first page after `starting_after` (older) or before `ending_before` (newer).
+
+    Each bound is written twice: `created_at <= anchor` lets PostgreSQL start the index range
+    scan at the anchor (the OR alone would be a filter over every newer row, as slow as
+    OFFSET at depth), and the OR breaks ties on the primary key.
+    """
+    if starting_after:
+        anchor = _keyset_anchor(queryset, starting_after, "starting_after")
+        older = queryset.filter(created_at__lte=anchor["created_at"]).filter(
+            Q(created_at__lt=anchor["created_at"])
+            | Q(created_at=anchor["created_at"], pk__lt=anchor["pk"])
+        )
+        rows = list(older.order_by("-created_at", "-pk")[: limit + 1])
+        # The anchor itself is newer than this page and matches the filters.
+        return CursorPage(items=rows[:limit], has_previous=True, has_next=len(rows) > limit)
+    if ending_before:
+        anchor = _keyset_anchor(queryset, ending_before, "ending_before")
+        newer = queryset.filter(created_at__gte=anchor["created_at"]).filter(
+            Q(created_at__gt=anchor["created_at"])
+            | Q(created_at=anchor["created_at"], pk__gt=anchor["pk"])
+        )
+        rows = list(newer.order_by("created_at", "pk")[: limit + 1])
+        return CursorPage(items=rows[:limit][::-1], has_previous=len(rows) > limit, has_next=True)
+    rows = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
+    return CursorPage(items=rows[:limit], has_previous=False, has_next=len(rows) > limit)
+
+
+def payment_dashboard_queryset(
+    *, merchant: Merchant, filters: PaymentFilters, currency: str | None = None
+) -> Any:
+    """`payment_queryset` for the dashboard: the customer email is resolved within the merchant.
+
+    Filtering on `customer__email` alone cannot use the (merchant, email) index of customers;
+    the subquery names the merchant, so it becomes an index lookup and then the customer's own
+    payments. `currency` narrows the list when an amount bound is expressed in it.
+    """
+    email = (filters.customer_email or "").strip().lower()
+    base = PaymentFilters(**{**filters.__dict__, "customer_email": None})
+    qs = payment_queryset(merchant=merchant, filters=base)
+    if email:
+        qs = qs.filter(
+            customer__in=Customer.objects.filter(merchant=merchant, email=email).values("pk")
+        )
+    if currency:
+        qs = qs.filter(currency=currency)
+    return qs
+
+
+def customer_payment_queryset(*, customer: Customer) -> Any:
+    return Payment.objects.filter(merchant_id=customer.merchant_id, customer=customer)
+
+
+def customer_queryset(*, merchant: Merchant, email: str | None = None) -> QuerySet[Customer]:
+    qs = Customer.objects.filter(merchant=merchant)
+    if email:
+        qs = qs.filter(email=email.strip().lower())
+    return qs
+
+
+def payment_link_queryset(*, merchant: Merchant) -> QuerySet[PaymentLink]:
+    return PaymentLink.objects.filter(merchant=merchant)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime
+    kind: str
+    title: str
+    amount: int | None = None
+    currency: str = ""
+    detail: str = ""
+
+
+def payment_timeline(*, payment: Payment) -> list[TimelineEvent]:
+    """What happened to a payment, oldest first, from its own rows (refunds, disputes, times).
+
+    The audit log holds the full history, but it belongs to compliance and names objects only
+    by public id; the payment page shows what the payments data itself can prove.
+    """
+    events = [
+        TimelineEvent(
+            at=payment.created_at,
+            kind="created",
+            title="Payment created",
+            amount=payment.amount,
+            currency=payment.currency,
+            detail=f"Capture: {payment.get_capture_method_display().lower()}",
+        )
+    ]
+    if payment.failure_code:
+        events.append(
+            TimelineEvent(
+                at=payment.updated_at,
+                kind="failed",
+                title="Attempt failed",
+                detail=payment.failure_message or payment.decline_code or payment.failure_code,
+            )
+        )
+    for refund in Refund.objects.filter(payment=payment).order_by("created_at", "pk"):
+        events.append(
+            TimelineEvent(
+                at=refund.created_at,
+                kind=f"refund_{refund.status}",
+                title=f"Refund {refund.get_status_display().lower()}",
+                amount=refund.amount,
+                currency=refund.currency,
+                detail=refund.failure_reason or refund.reason.replace("_", " "),
+            )
+        )
+    for dispute in Dispute.objects.filter(payment=payment).order_by("created_at", "pk"):
+        due = dispute.evidence_due_by
+        events.append(
+            TimelineEvent(
+                at=dispute.created_at,
+                kind=f"dispute_{dispute.status}",
+                title=f"Dispute: {dispute.get_status_display().lower()}",
+                amount=dispute.amount,
+                currency=dispute.currency,
+                detail=(
+                    f"Evidence due {due:%Y-%m-%d %H:%M} UTC" if due else dispute.reason
+                ).replace("_", " "),
+            )
+        )
+    if payment.status != PaymentStatus.REQUIRES_CONFIRMATION:
+        events.append(
+            TimelineEvent(
+                at=payment.updated_at,
+                kind=f"status_{payment.status}",
+                title=f"Now {payment.get_status_display().lower()}",
+                amount=payment.amount_captured or None,
+                currency=payment.currency,
+                detail="Last change recorded for this payment",
+            )
+        )
+    return sorted(events, key=lambda event: event.at)
+
+
+@dataclass(frozen=True)
+class DailyVolume:
+    day: date
+    amount: int
+
+
+@dataclass(frozen=True)
+class CurrencyVolume:
+    currency: str
+    days: list[DailyVolume]
+    total: int
+    refunded: int
+    succeeded_count: int
+
+
+@dataclass(frozen=True)
+class VolumeSummary:
+    """Payments created in the window: captured volume per day and currency, and outcomes."""
+
+    start: date
+    end: date
+    primary: CurrencyVolume
+    others: list[CurrencyVolume]
+    payment_count: int
+    succeeded_count: int
+    failed_count: int
+    success_rate: Decimal | None  # succeeded / (succeeded + failed); None with no outcomes yet
+
+
+def payment_volume_summary(
+    *, merchant: Merchant, days: int = 30, now: datetime | None = None
+) -> VolumeSummary:
+    """Volume of the last `days` days (today included), grouped by the merchant's currency.
+
+    Success rate counts only finished attempts: succeeded against failed or canceled ones, so
+    payments still in flight (3-D Secure, processing, awaiting capture) do not lower it.
+    """
+    now = now or timezone.now()
+    end = now.date()
+    start = end - timedelta(days=days - 1)
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    window = Payment.objects.filter(merchant=merchant, created_at__gte=since)
+    daily = (
+        window.filter(status=PaymentStatus.SUCCEEDED)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("currency", "day")
+        .annotate(total=Sum("amount_captured"), count=Count("pk"))
+    )
+    refunds = (
+        Refund.objects.filter(
+            merchant=merchant, created_at__gte=since, status=RefundStatus.SUCCEEDED
+        )
+        .values("currency")
+        .annotate(total=Sum("amount"))
+    )
+    refunded = {row["currency"]: int(row["total"] or 0) for row in refunds}
+    per_currency: dict[str, dict[date, tuple[int, int]]] = {}
+    for row in daily:
+        per_currency.setdefault(row["currency"], {})[row["day"]] = (
+            int(row["total"] or 0),
+            int(row["count"]),
+        )
+    outcomes = window.aggregate(
+        total=Count("pk"),
+        succeeded=Count("pk", filter=Q(status=PaymentStatus.SUCCEEDED)),
+        failed=Count(
+            "pk",
+            filter=Q(status=PaymentStatus.CANCELED)
+            | Q(status=PaymentStatus.REQUIRES_PAYMENT_METHOD, failure_code__gt=""),
+        ),
+    )
+    calendar = [start + timedelta(days=offset) for offset in range(days)]
+
+    def volume(currency: str) -> CurrencyVolume:
+        by_day = per_currency.get(currency, {})
+        series = [DailyVolume(day=d, amount=by_day.get(d, (0, 0))[0]) for d in calendar]
+        return CurrencyVolume(
+            currency=currency,
+            days=series,
+            total=sum(point.amount for point in series),
+            refunded=refunded.get(currency, 0),
+            succeeded_count=sum(count for _, count in by_day.values()),
+        )
+
+    primary_code = merchant.default_currency
+    other_codes = sorted((set(per_currency) | set(refunded)) - {primary_code})
+    succeeded, failed = int(outcomes["succeeded"]), int(outcomes["failed"])
+    finished = succeeded + failed
+    return VolumeSummary(
+        start=start,
+        end=end,
+        primary=volume(primary_code),
+        others=[volume(code) for code in other_codes],
+        payment_count=int(outcomes["total"]),
+        succeeded_count=succeeded,
+        failed_count=failed,
+        success_rate=(Decimal(succeeded) / finished if finished else None),
+    )

@@ -1,14 +1,573 @@
-"""Server-rendered dashboard pages for payments."""
+"""Server-rendered dashboard pages for payments: home, payments, customers, payment links.
+
+Views only read through `payments.selectors` and change things through `payments.services`
+(or `payments.onboarding`); every processor or rule failure arrives as an `ApplicationError`
+and is shown as a message, never as an error page. Another merchant's object is a 404.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
 
-from accounts.decorators import require_permission
-from accounts.roles import Permission
+from django.contrib import messages
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.decorators import require_permission, step_up_required
+from accounts.models import Merchant
+from accounts.roles import Permission, role_allows
+from compliance.actors import Actor
+from config.exceptions import ApplicationError, NotFoundError
+from payments import onboarding, selectors, services
+from payments.charts import bar_chart
+from payments.exceptions import (
+    InvalidPaymentRequestError,
+    PaymentLinkUnavailableError,
+    ProcessorOutcomeUnknownError,
+    ProcessorUnavailableError,
+)
+from payments.forms import (
+    CaptureForm,
+    CustomerSearchForm,
+    PaymentFilterForm,
+    PaymentLinkForm,
+    RefundForm,
+)
+from payments.models import Payment, PaymentLink
+from payments.money import format_amount
+from payments.state import CANCELABLE, PaymentStatus
+
+PAGE_SIZE = 25
+CSV_CHUNK_SIZE = 2000
+# Cursors are public ids; anything else is refused before it reaches the database.
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# Spreadsheet programs run a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _merchant(request: HttpRequest) -> Merchant:
+    # require_permission guarantees a current membership, hence a merchant.
+    merchant: Merchant = request.merchant  # type: ignore[attr-defined]
+    return merchant
+
+
+def _can(request: HttpRequest, permission: str) -> bool:
+    return role_allows(request.membership.role, permission)  # type: ignore[attr-defined]
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.for_user(request.user)
+
+
+def _error_text(error: ApplicationError) -> str:
+    """The message a person can act on; outages say when to try again."""
+    if isinstance(error, ProcessorUnavailableError):
+        return (
+            "The payment processor is unavailable right now; nothing was changed. "
+            f"Try again in {error.retry_after} seconds."
+        )
+    if isinstance(error, ProcessorOutcomeUnknownError):
+        return (
+            "The payment processor did not answer in time. The result is being checked and "
+            f"nothing will happen twice; refresh in {error.retry_after} seconds."
+        )
+    return error.message
+
+
+def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
+    """Payments with their amounts formatted for display (templates get no money logic)."""
+    return [
+        {
+            "payment": payment,
+            "amount": format_amount(payment.amount, payment.currency),
+            "refunded": format_amount(payment.amount_refunded, payment.currency)
+            if payment.amount_refunded
+            else "",
+        }
+        for payment in payments
+    ]
+
+
+def _cursor(request: HttpRequest, name: str) -> str | None:
+    value = request.GET.get(name, "")
+    return value if _CURSOR_RE.match(value) else None
+
+
+def _window(
+    request: HttpRequest, queryset: Any
+) -> tuple[selectors.CursorPage[Any], dict[str, str]]:
+    """The page the cursors in the query ask for, and the query strings of its neighbours.
+
+    A cursor that names nothing in the (filtered) list falls back to the newest page with a
+    message, since links to a page can outlive the objects they point at.
+    """
+    after = _cursor(request, "starting_after")
+    before = None if after else _cursor(request, "ending_before")
+    try:
+        page = selectors.keyset_window(
+            queryset, limit=PAGE_SIZE, starting_after=after, ending_before=before
+        )
+    except InvalidPaymentRequestError as error:
+        messages.warning(request, error.message)
+        page = selectors.keyset_window(queryset, limit=PAGE_SIZE)
+    base = request.GET.copy()
+    for name in ("starting_after", "ending_before"):
+        base.pop(name, None)
+    links: dict[str, str] = {}
+    if page.items and page.has_next:
+        links["next"] = _with(base, starting_after=page.items[-1].public_id)
+    if page.items and page.has_previous:
+        links["previous"] = _with(base, ending_before=page.items[0].public_id)
+    return page, links
+
+
+def _with(query: QueryDict, **extra: str) -> str:
+    copy = query.copy()
+    for key, value in extra.items():
+        copy[key] = value
+    return copy.urlencode()
+
+
+def _payment_or_404(request: HttpRequest, public_id: str) -> Payment:
+    try:
+        return selectors.payment_get(merchant=_merchant(request), public_id=public_id)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+
+
+def _link_or_404(request: HttpRequest, public_id: str) -> PaymentLink:
+    try:
+        return selectors.payment_link_get(merchant=_merchant(request), public_id=public_id)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+
+
+# --- home -----------------------------------------------------------------------------------
+
+
+@require_GET
 @require_permission(Permission.VIEW_DASHBOARD)
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "payments/home.html", {"nav": "home"})
+    merchant = _merchant(request)
+    summary = selectors.payment_volume_summary(merchant=merchant)
+    volumes = [summary.primary, *summary.others]
+    context = {
+        "nav": "home",
+        "summary": summary,
+        "success_rate": (
+            f"{(summary.success_rate * 100).quantize(Decimal('0.1'))}%"
+            if summary.success_rate is not None
+            else ""
+        ),
+        "charts": [
+            {
+                "volume": volume,
+                "chart": bar_chart(volume.days, volume.currency),
+                "total": format_amount(volume.total, volume.currency),
+                "refunded": format_amount(volume.refunded, volume.currency),
+            }
+            for volume in volumes
+        ],
+        "account": selectors.processor_account_get(merchant=merchant),
+        "can_onboard": _can(request, Permission.MANAGE_PAYMENTS),
+        "can_view_payments": _can(request, Permission.VIEW_PAYMENTS),
+    }
+    return render(request, "payments/home.html", context)
+
+
+@require_POST
+@require_permission(Permission.MANAGE_PAYMENTS)
+def account_onboarding(request: HttpRequest) -> HttpResponse:
+    try:
+        url = onboarding.merchant_onboarding_link(
+            merchant=_merchant(request),
+            actor=_actor(request),
+            refresh_url=request.build_absolute_uri(reverse("home")),
+            return_url=request.build_absolute_uri(reverse("account-onboarding-return")),
+            request=request,
+        )
+    except ApplicationError as error:
+        messages.error(request, _error_text(error))
+        return redirect("home")
+    # The processor's own onboarding site: the one redirect that leaves Ledgerline on purpose.
+    return HttpResponseRedirect(url)
+
+
+@require_GET
+@require_permission(Permission.MANAGE_PAYMENTS)
+def account_onboarding_return(request: HttpRequest) -> HttpResponse:
+    try:
+        account = onboarding.merchant_onboarding_return(merchant=_merchant(request))
+    except ApplicationError as error:
+        messages.error(request, _error_text(error))
+        return redirect("home")
+    if account is not None and account.charges_enabled:
+        messages.success(request, "Your processor account can take card payments.")
+    else:
+        messages.warning(request, "The processor still needs details before you can charge.")
+    return redirect("home")
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def _filter_form(request: HttpRequest) -> PaymentFilterForm:
+    return PaymentFilterForm(
+        request.GET or None, default_currency=_merchant(request).default_currency
+    )
+
+
+def _filtered_payments(request: HttpRequest, form: PaymentFilterForm) -> Any:
+    if not form.is_bound:
+        return selectors.payment_dashboard_queryset(
+            merchant=_merchant(request), filters=selectors.PaymentFilters()
+        )
+    return selectors.payment_dashboard_queryset(
+        merchant=_merchant(request), filters=form.filters(), currency=form.amount_currency()
+    )
+
+
+@require_GET
+@require_permission(Permission.VIEW_PAYMENTS)
+def payment_list(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    context: dict[str, Any] = {
+        "nav": "payments",
+        "form": form,
+        "can_export": _can(request, Permission.EXPORT_PAYMENTS),
+        "page": None,
+        "links": {},
+    }
+    if form.is_bound and not form.is_valid():
+        return render(request, "payments/payment_list.html", context, status=400)
+    page, links = _window(request, _filtered_payments(request, form))
+    query = request.GET.copy()
+    for name in ("starting_after", "ending_before"):
+        query.pop(name, None)
+    context.update(page=page, rows=_payment_rows(page.items), links=links, query=query.urlencode())
+    return render(request, "payments/payment_list.html", context)
+
+
+CSV_COLUMNS = (
+    "id",
+    "created_utc",
+    "status",
+    "amount",
+    "amount_captured",
+    "amount_refunded",
+    "currency",
+    "amount_formatted",
+    "card_brand",
+    "card_last4",
+    "card_country",
+    "customer_id",
+    "customer_email",
+    "description",
+    "payment_intent",
+    "failure_code",
+)
+
+
+class _Echo:
+    """A file-like object for csv.writer that returns each row instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text: formula-like cells get a leading apostrophe."""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+def _csv_row(payment: Payment) -> list[str]:
+    customer = payment.customer
+    return [
+        payment.public_id,
+        payment.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        payment.status,
+        str(payment.amount),
+        str(payment.amount_captured),
+        str(payment.amount_refunded),
+        payment.currency,
+        format_amount(payment.amount, payment.currency),
+        payment.card_brand,
+        payment.card_last4,
+        payment.card_country,
+        customer.public_id if customer else "",
+        customer.email if customer else "",
+        payment.description,
+        payment.stripe_payment_intent_id,
+        payment.failure_code,
+    ]
+
+
+def _csv_lines(payments: Iterable[Payment]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for payment in payments:
+        yield writer.writerow([csv_safe(cell) for cell in _csv_row(payment)])
+
+
+@require_GET
+@require_permission(Permission.EXPORT_PAYMENTS)
+def payment_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    form = _filter_form(request)
+    if form.is_bound and not form.is_valid():
+        errors = "; ".join(str(message) for field in form.errors.values() for message in field)
+        return HttpResponse(f"Invalid filters: {errors}\n", status=400, content_type="text/plain")
+    payments = (
+        _filtered_payments(request, form)
+        .order_by("-created_at", "-pk")
+        .iterator(chunk_size=CSV_CHUNK_SIZE)
+    )
+    response = StreamingHttpResponse(_csv_lines(payments), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="payments-{stamp}.csv"'
+    return response
+
+
+def _detail(
+    request: HttpRequest,
+    payment: Payment,
+    *,
+    capture_form: CaptureForm | None = None,
+    refund_form: RefundForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    refundable = services.refundable_amount(payment)
+    currency = payment.currency
+    context = {
+        "nav": "payments",
+        "payment": payment,
+        "money": {
+            "amount": format_amount(payment.amount, currency),
+            "capturable": format_amount(payment.amount_capturable, currency),
+            "captured": format_amount(payment.amount_captured, currency),
+            "refunded": format_amount(payment.amount_refunded, currency),
+            "refundable": format_amount(refundable, currency),
+        },
+        "timeline": [
+            {
+                "event": event,
+                "amount": format_amount(event.amount, event.currency)
+                if event.amount is not None
+                else "",
+            }
+            for event in selectors.payment_timeline(payment=payment)
+        ],
+        "refundable": refundable,
+        "can_capture": _can(request, Permission.MANAGE_PAYMENTS)
+        and payment.status == PaymentStatus.REQUIRES_CAPTURE,
+        "can_cancel": _can(request, Permission.MANAGE_PAYMENTS)
+        and payment.status in CANCELABLE
+        and bool(payment.stripe_payment_intent_id),
+        "can_refund": _can(request, Permission.REFUND_PAYMENTS)
+        and payment.status == PaymentStatus.SUCCEEDED
+        and refundable > 0,
+        "capture_form": capture_form or CaptureForm(currency=payment.currency),
+        "refund_form": refund_form or RefundForm(currency=payment.currency),
+    }
+    return render(request, "payments/payment_detail.html", context, status=status)
+
+
+@require_GET
+@require_permission(Permission.VIEW_PAYMENTS)
+def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    return _detail(request, _payment_or_404(request, public_id))
+
+
+def _act(request: HttpRequest, payment: Payment, action: Any, done: str, **kwargs: Any) -> Any:
+    """Run one service; its failure becomes an error message on the payment page."""
+    try:
+        result = action(payment=payment, actor=_actor(request), request=request, **kwargs)
+    except ApplicationError as error:
+        messages.error(request, _error_text(error))
+        return None
+    messages.success(request, done)
+    return result
+
+
+@require_POST
+@require_permission(Permission.MANAGE_PAYMENTS)
+def payment_capture(request: HttpRequest, public_id: str) -> HttpResponse:
+    payment = _payment_or_404(request, public_id)
+    form = CaptureForm(request.POST, currency=payment.currency)
+    if not form.is_valid():
+        return _detail(request, payment, capture_form=form, status=400)
+    _act(
+        request,
+        payment,
+        services.payment_capture,
+        "Payment captured.",
+        amount=form.cleaned_data["amount"],
+        step_up=False,
+    )
+    return redirect("payment-detail", public_id=payment.public_id)
+
+
+@require_POST
+@require_permission(Permission.MANAGE_PAYMENTS)
+def payment_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
+    payment = _payment_or_404(request, public_id)
+    _act(request, payment, services.payment_cancel, "Payment canceled.", step_up=False)
+    return redirect("payment-detail", public_id=payment.public_id)
+
+
+@require_POST
+@require_permission(Permission.REFUND_PAYMENTS)
+@step_up_required
+def payment_refund(request: HttpRequest, public_id: str) -> HttpResponse:
+    payment = _payment_or_404(request, public_id)
+    form = RefundForm(request.POST, currency=payment.currency)
+    if not form.is_valid():
+        return _detail(request, payment, refund_form=form, status=400)
+    refund = _act(
+        request,
+        payment,
+        services.refund_create,
+        "Refund submitted.",
+        amount=form.cleaned_data["amount"],
+        reason=form.cleaned_data["reason"],
+        step_up=True,
+    )
+    if refund is not None and refund.status == "failed":
+        messages.error(request, "The processor could not make the refund.")
+    return redirect("payment-detail", public_id=payment.public_id)
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+@require_GET
+@require_permission(Permission.VIEW_CUSTOMERS)
+def customer_list(request: HttpRequest) -> HttpResponse:
+    form = CustomerSearchForm(request.GET or None)
+    context: dict[str, Any] = {"nav": "customers", "form": form, "page": None, "links": {}}
+    if form.is_bound and not form.is_valid():
+        return render(request, "payments/customer_list.html", context, status=400)
+    email = form.cleaned_data.get("email") if form.is_bound else None
+    queryset = selectors.customer_queryset(merchant=_merchant(request), email=email)
+    context["page"], context["links"] = _window(request, queryset)
+    return render(request, "payments/customer_list.html", context)
+
+
+@require_GET
+@require_permission(Permission.VIEW_CUSTOMERS)
+def customer_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    try:
+        customer = selectors.customer_get(merchant=_merchant(request), public_id=public_id)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+    page, links = _window(request, selectors.customer_payment_queryset(customer=customer))
+    context = {
+        "nav": "customers",
+        "customer": customer,
+        "page": page,
+        "rows": _payment_rows(page.items),
+        "links": links,
+        "can_view_payments": _can(request, Permission.VIEW_PAYMENTS),
+    }
+    return render(request, "payments/customer_detail.html", context)
+
+
+# --- payment links --------------------------------------------------------------------------
+
+
+def _link_state(link: PaymentLink) -> tuple[str, str]:
+    """(label, badge class) of a link as the payment page would treat it now."""
+    if link.completed_at is not None:
+        return "Paid", "badge"
+    if not link.active:
+        return "Deactivated", "badge-bad"
+    try:
+        services.payment_link_check_open(link=link)
+    except PaymentLinkUnavailableError:
+        return "Expired", "badge-warn"
+    return "Active", "badge-ok"
+
+
+def _link_list(request: HttpRequest, form: PaymentLinkForm, status: int = 200) -> HttpResponse:
+    page, links = _window(request, selectors.payment_link_queryset(merchant=_merchant(request)))
+    rows = [
+        {
+            "link": link,
+            "state": _link_state(link),
+            "amount": format_amount(link.amount, link.currency),
+            "pay_path": f"/pay/{link.token}/",
+        }
+        for link in page.items
+    ]
+    context = {
+        "nav": "payment-links",
+        "page": page,
+        "rows": rows,
+        "links": links,
+        "form": form,
+        "can_manage": _can(request, Permission.MANAGE_PAYMENT_LINKS),
+        "origin": request.build_absolute_uri("/").rstrip("/"),
+    }
+    return render(request, "payments/link_list.html", context, status=status)
+
+
+@require_GET
+@require_permission(Permission.VIEW_PAYMENTS)
+def payment_link_list(request: HttpRequest) -> HttpResponse:
+    form = PaymentLinkForm(initial={"currency": _merchant(request).default_currency})
+    return _link_list(request, form)
+
+
+@require_POST
+@require_permission(Permission.MANAGE_PAYMENT_LINKS)
+def payment_link_create(request: HttpRequest) -> HttpResponse:
+    form = PaymentLinkForm(request.POST)
+    if not form.is_valid():
+        return _link_list(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        link = services.payment_link_create(
+            merchant=_merchant(request),
+            actor=_actor(request),
+            amount=data["amount_minor"],
+            currency=data["currency"],
+            description=data["description"],
+            reusable=data["reusable"],
+            expires_at=data.get("expires_at"),
+            request=request,
+            step_up=False,
+        )
+    except ApplicationError as error:
+        form.add_error(None, error.message)
+        return _link_list(request, form, status=400)
+    url = request.build_absolute_uri(f"/pay/{link.token}/")
+    messages.success(request, f"Payment link created. Share this address: {url}")
+    return redirect("payment-links")
+
+
+@require_POST
+@require_permission(Permission.MANAGE_PAYMENT_LINKS)
+def payment_link_deactivate(request: HttpRequest, public_id: str) -> HttpResponse:
+    link = _link_or_404(request, public_id)
+    services.payment_link_deactivate(
+        link=link, actor=_actor(request), request=request, step_up=False
+    )
+    messages.success(request, "Payment link deactivated; it no longer takes payments.")
+    return redirect("payment-links")

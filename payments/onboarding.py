@@ -1,0 +1,42 @@
+"""Merchant onboarding to Stripe Connect from the dashboard: ensure the account, get its link.
+
+A service module of its own so the dashboard never reaches into the gateway: it makes sure
+the merchant has a connected account (created through the API on first use) and asks the
+processor for a one-time onboarding URL on the processor's own site.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from accounts.models import Merchant
+from compliance.actors import Actor
+from payments.gateways import stripe as gateway
+from payments.models import ProcessorAccount
+from payments.services import merchant_account_refresh, merchant_connect_account_ensure
+
+
+def merchant_onboarding_link(
+    *,
+    merchant: Merchant,
+    actor: Actor | None,
+    refresh_url: str,
+    return_url: str,
+    request: HttpRequest | None = None,
+) -> str:
+    """A fresh account-onboarding URL for the merchant's connected account.
+
+    Account links expire within minutes and work once, so one is made per click; `refresh_url`
+    is where the processor sends the merchant when the link has expired.
+    """
+    account = merchant_connect_account_ensure(merchant=merchant, actor=actor, request=request)
+    return gateway.account_onboarding_link(
+        stripe_account=account.stripe_account_id, refresh_url=refresh_url, return_url=return_url
+    )
+
+
+def merchant_onboarding_return(*, merchant: Merchant) -> ProcessorAccount | None:
+    """Back from onboarding: pull the account's capabilities now rather than wait for a webhook."""
+    if not ProcessorAccount.objects.filter(merchant=merchant).exists():
+        return None
+    return merchant_account_refresh(merchant=merchant)
