@@ -100,3 +100,36 @@ def refund_reconcile_enqueue(refund_id: int) -> None:
         refund_reconcile.apply_async(args=(refund_id,), countdown=RECONCILE_DELAY_SECONDS)
     except OperationalError:
         logger.warning("Broker unavailable; refund %s left to the sweep", refund_id)
+
+
+# --- Inbound processor events (webhooks) -----------------------------------------------------
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=60,
+    soft_time_limit=50,
+    ignore_result=True,
+)
+def inbound_event_process(event_id: int) -> str:
+    """Apply one stored event; safe to run twice (the service skips what is done)."""
+    from payments.webhooks import inbound_event_process as process
+
+    return process(event_id=event_id)
+
+
+@shared_task(ignore_result=True)
+def inbound_events_relay() -> int:
+    """Beat: publish what the broker missed and events due for another attempt."""
+    from payments.webhooks import inbound_events_relay as relay
+
+    return relay()
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=600, soft_time_limit=540)
+def inbound_events_reconcile() -> int:
+    """Beat: ingest processor events that were never delivered to us."""
+    from payments.webhooks import inbound_events_reconcile as reconcile
+
+    return reconcile()

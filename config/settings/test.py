@@ -22,7 +22,7 @@ PLAID_API_BASE = SANDBOX_URL
 STRIPE_WEBHOOK_SECRETS = ["whsec_test_current", "whsec_test_previous"]
 AUDIT_EXPORT_DIR = str(VAR_DIR / "test-audit-checkpoints")
 # Tests drive Celery explicitly; eager unless a test starts a real worker.
-CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_EAGER", default=True)
 AUDIT_SEAL_INLINE = False
 # Serve static files from the finders; there is no collectstatic before tests.
 WHITENOISE_AUTOREFRESH = True

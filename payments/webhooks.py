@@ -1,0 +1,681 @@
+"""Inbound processor events: durable intake, exactly-once processing, relay, replay, reconcile.
+
+The pipeline (docs/webhooks.md):
+1. `inbound_event_ingest` stores a verified event under its unique (provider, event id) with
+   an outbox row, in one transaction, with `INSERT ... ON CONFLICT DO NOTHING`: a duplicate
+   delivery inserts nothing, raises nothing and answers 200. After commit it tries to hand the
+   event to the broker; a failure is only logged, the relay publishes it later.
+2. `inbound_event_process` (called by the thin Celery task) locks the event row with
+   `SKIP LOCKED` (a duplicate task skips while another worker holds it), returns at once if it
+   is done, and dispatches by type through `HANDLERS` in the same transaction that marks it
+   succeeded: the domain change, its audit entry and the status commit together or not at
+   all. A handler that raises rolls all of it back; the event is then marked failed with the
+   error, the attempt count and an exponential-backoff retry time, and dead after
+   `MAX_ATTEMPTS`.
+3. Handlers lock the domain row through the payments services, which apply only forward
+   transitions. A non-terminal status in a payload may be older than what we hold, so those
+   handlers apply the processor's current object instead (fetched at most once per object
+   per `REFETCH_COALESCE` and per worker, and only from after the event arrived).
+4. `inbound_events_relay` (beat) publishes outbox rows the request could not, and re-publishes
+   events still not done when their `next_attempt_at` passes (a lost task, a due retry).
+5. `inbound_events_reconcile` (beat) lists the processor's undelivered events and ingests the
+   ones we never received, through the same insert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from compliance.actors import Actor
+from compliance.services import audit_record
+from config.logging import mask_sensitive
+from payments import services
+from payments.gateways import stripe as gateway
+from payments.models import (
+    Dispute,
+    DisputeStatus,
+    EventProvider,
+    InboundEvent,
+    InboundEventStatus,
+    OutboxEntry,
+    Payment,
+    ProcessorAccount,
+    Refund,
+)
+from payments.state import TERMINAL
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 4 * 3600
+# An event not done this long after it was stored or last published is published again.
+REDISPATCH_AFTER = timedelta(minutes=2)
+# The request publishes its own outbox row right after commit; the relay waits this long
+# before doing it instead, so the two rarely both publish (a double publish is harmless).
+RELAY_GRACE = timedelta(seconds=5)
+RELAY_BATCH = 500
+RECONCILE_WINDOW = timedelta(days=3)
+RECONCILE_MAX_PAGES = 50
+REFETCH_COALESCE_SECONDS = 5.0
+
+_PENDING = (InboundEventStatus.RECEIVED, InboundEventStatus.FAILED)
+_DONE = (InboundEventStatus.SUCCEEDED, InboundEventStatus.IGNORED, InboundEventStatus.DEAD)
+_REJECTION_KEY = "webhooks:rejected:{provider}:{reason}"
+
+
+# --- Rejections -----------------------------------------------------------------------------
+
+
+def webhook_rejection_record(*, provider: str, reason: str) -> None:
+    """Count and log a refused delivery by reason; never the body, header or secrets."""
+    logger.warning("Refused %s webhook delivery: %s", provider, reason)
+    key = _REJECTION_KEY.format(provider=provider, reason=reason)
+    try:
+        cache.add(key, 0, timeout=None)
+        cache.incr(key)
+    except Exception:  # noqa: BLE001 - a counter outage must never turn a 400 into a 500
+        logger.warning("Could not count the refused %s webhook (cache unavailable)", provider)
+
+
+def webhook_rejection_count(*, provider: str, reason: str) -> int:
+    value = cache.get(_REJECTION_KEY.format(provider=provider, reason=reason))
+    return int(value or 0)
+
+
+# --- Intake ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event_pk: int | None
+    created: bool
+
+
+# Connected account -> merchant never changes once stored (one account per merchant, unique),
+# so a hit is remembered for the life of the process; a miss is asked again next time.
+_merchant_by_account: dict[str, int] = {}
+
+
+def _merchant_for_account(account: str) -> int | None:
+    if not account:
+        return None
+    cached = _merchant_by_account.get(account)
+    if cached is not None:
+        return cached
+    merchant_id = (
+        ProcessorAccount.objects.filter(stripe_account_id=account)
+        .values_list("merchant_id", flat=True)
+        .first()
+    )
+    if merchant_id is not None:
+        _merchant_by_account[account] = merchant_id
+    return merchant_id
+
+
+def _insert_ignoring_conflict(event: InboundEvent) -> int | None:
+    """INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id; None on a duplicate.
+
+    The ORM's `bulk_create(ignore_conflicts=True)` cannot say whether the row was inserted, and
+    catching IntegrityError costs a savepoint and leaves an error in the server log.
+    PostgreSQL and SQLite (3.35+) both speak this statement.
+    """
+    meta = InboundEvent._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
+    # Identifiers come from the model's own metadata; every value is a bound parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT ({quote('provider')}, {quote('event_id')}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def inbound_event_ingest(
+    *,
+    provider: str,
+    event_id: str,
+    event_type: str,
+    account: str,
+    payload: Mapping[str, Any],
+    body: bytes | None = None,
+    processor_created: int | None = None,
+) -> IngestResult:
+    """Store an event and its outbox row once, then try to publish it after commit."""
+    now = timezone.now()
+    event = InboundEvent(
+        provider=provider,
+        event_id=event_id,
+        type=event_type,
+        account=account,
+        merchant_id=_merchant_for_account(account),
+        payload=dict(payload),
+        body_sha256=hashlib.sha256(body).hexdigest() if body is not None else "",
+        received_at=now,
+        next_attempt_at=now + REDISPATCH_AFTER,
+        processor_created=(
+            datetime.fromtimestamp(processor_created, tz=UTC)
+            if processor_created is not None
+            else None
+        ),
+    )
+    with transaction.atomic():
+        pk = _insert_ignoring_conflict(event)
+        if pk is None:
+            return IngestResult(event_pk=None, created=False)
+        outbox = OutboxEntry.objects.create(event_id=pk, created_at=now)
+        transaction.on_commit(lambda: _publish_after_commit(pk, outbox.pk))
+    return IngestResult(event_pk=pk, created=True)
+
+
+def inbound_event_publish(event_pk: int) -> bool:
+    """Hand an event to the broker; False (logged) when the broker is unreachable.
+
+    No retries here: the caller is a webhook request or the relay, and both must not wait on
+    a broker that is down. The relay and the sweeper publish whatever this could not.
+    """
+    from payments.tasks import inbound_event_process as task
+
+    try:
+        task.apply_async(args=(event_pk,), retry=False)
+    except Exception as exc:  # noqa: BLE001 - any publish failure means "left to the relay"
+        logger.warning("Inbound event %s not published (%s); left to the relay", event_pk, exc)
+        return False
+    return True
+
+
+def _publish_after_commit(event_pk: int, outbox_pk: int) -> None:
+    if inbound_event_publish(event_pk):
+        OutboxEntry.objects.filter(pk=outbox_pk).update(dispatched_at=timezone.now())
+
+
+# --- Processing -----------------------------------------------------------------------------
+
+
+class EventNotReadyError(Exception):
+    """The event refers to something not stored yet; retried with backoff."""
+
+
+Handler = Callable[[InboundEvent], str | None]
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1)))
+
+
+def _error_text(exc: BaseException) -> str:
+    # Exceptions from drivers may quote values; the masking filter's rules apply here as well.
+    return mask_sensitive(f"{type(exc).__name__}: {exc}")[:500]
+
+
+def inbound_event_process(*, event_id: int) -> str:
+    """Apply one stored event exactly once in effect; returns the status it was left in."""
+    try:
+        with transaction.atomic():
+            event = (
+                InboundEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
+            )
+            if event is None:
+                # Missing, or another worker holds it right now: that worker finishes it (or,
+                # if it dies, the broker redelivers its message).
+                return "skipped"
+            if event.status not in _PENDING:
+                return event.status
+            if event.merchant_id is None and event.account:
+                # The connected account may have been stored after the event arrived.
+                event.merchant_id = _merchant_for_account(event.account)
+            handler = HANDLERS.get((event.provider, event.type))
+            note = "unhandled event type" if handler is None else handler(event)
+            event.status = InboundEventStatus.IGNORED if note else InboundEventStatus.SUCCEEDED
+            event.last_error = (note or "")[:500]
+            event.attempts += 1
+            event.processed_at = timezone.now()
+            event.next_attempt_at = None
+            event.save(
+                update_fields=[
+                    "status",
+                    "merchant",
+                    "last_error",
+                    "attempts",
+                    "processed_at",
+                    "next_attempt_at",
+                ]
+            )
+            return event.status
+    except Exception as exc:  # noqa: BLE001 - every handler failure is recorded, then retried
+        return _record_failure(event_id=event_id, exc=exc)
+
+
+def _record_failure(*, event_id: int, exc: BaseException) -> str:
+    error = _error_text(exc)
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.status not in _PENDING:
+            return event.status if event is not None else "skipped"
+        event.attempts += 1
+        event.last_error = error
+        if event.attempts >= MAX_ATTEMPTS:
+            event.status = InboundEventStatus.DEAD
+            event.next_attempt_at = None
+            _audit_event(event, action="inbound_event.dead_letter", outcome="failure")
+            logger.error(
+                "Inbound event %s (%s) dead after %s attempts: %s",
+                event.public_id,
+                event.type,
+                event.attempts,
+                error,
+            )
+        else:
+            event.status = InboundEventStatus.FAILED
+            event.next_attempt_at = timezone.now() + _backoff(event.attempts)
+            logger.warning(
+                "Inbound event %s (%s) failed, attempt %s: %s",
+                event.public_id,
+                event.type,
+                event.attempts,
+                error,
+            )
+        event.save(update_fields=["status", "last_error", "attempts", "next_attempt_at"])
+        return event.status
+
+
+def _merchant_public_id(event: InboundEvent) -> str:
+    return event.merchant.public_id if event.merchant_id is not None and event.merchant else ""
+
+
+def _audit_event(
+    event: InboundEvent,
+    *,
+    action: str,
+    outcome: str = "success",
+    actor: Actor | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    audit_record(
+        action=action,
+        actor=actor or Actor.webhook(event.provider),
+        merchant_id=_merchant_public_id(event),
+        target_type="event",
+        target_id=event.public_id,
+        outcome=outcome,
+        payload={"type": event.type, "attempts": event.attempts, **(extra or {})},
+    )
+
+
+def inbound_event_replay(*, event: InboundEvent, actor: Actor) -> bool:
+    """Give a failed or dead event a fresh set of attempts and publish it (staff action)."""
+    with transaction.atomic():
+        locked = (
+            InboundEvent.objects.select_for_update().select_related("merchant").get(pk=event.pk)
+        )
+        if locked.status not in (InboundEventStatus.FAILED, InboundEventStatus.DEAD):
+            return False
+        previous = locked.status
+        now = timezone.now()
+        locked.status = InboundEventStatus.RECEIVED
+        locked.attempts = 0
+        locked.next_attempt_at = now + REDISPATCH_AFTER
+        locked.save(update_fields=["status", "attempts", "next_attempt_at"])
+        outbox = OutboxEntry.objects.create(event=locked, created_at=now)
+        _audit_event(locked, action="inbound_event.replay", actor=actor, extra={"from": previous})
+        transaction.on_commit(lambda: _publish_after_commit(locked.pk, outbox.pk))
+    return True
+
+
+# --- Relay and sweeper ----------------------------------------------------------------------
+
+
+def inbound_events_relay(*, now: datetime | None = None) -> int:
+    """Publish outbox rows the request could not, and events that are due again."""
+    now = now or timezone.now()
+    published = 0
+    with transaction.atomic():
+        entries = list(
+            OutboxEntry.objects.select_for_update(skip_locked=True)
+            .filter(dispatched_at__isnull=True, created_at__lte=now - RELAY_GRACE)
+            .order_by("created_at")
+            .values_list("pk", "event_id")[:RELAY_BATCH]
+        )
+        sent: list[int] = []
+        for outbox_pk, event_pk in entries:
+            if not inbound_event_publish(event_pk):
+                break  # the broker is still down: keep the rest for the next run
+            sent.append(outbox_pk)
+        if sent:
+            OutboxEntry.objects.filter(pk__in=sent).update(dispatched_at=now)
+        published += len(sent)
+        if len(sent) < len(entries):
+            return published
+    with transaction.atomic():
+        due = list(
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(status__in=_PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:RELAY_BATCH]
+        )
+        # Pushed forward first: if this publish is lost too, the event comes round again.
+        InboundEvent.objects.filter(pk__in=due).update(next_attempt_at=now + REDISPATCH_AFTER)
+    for event_pk in due:
+        if not inbound_event_publish(event_pk):
+            break
+        published += 1
+    return published
+
+
+# --- Reconciliation -------------------------------------------------------------------------
+
+
+def _stripe_payload(item: gateway.EventData, account: str) -> dict[str, Any]:
+    # The Events API gives the same event a webhook carries; we keep the fields we rely on.
+    return {
+        "id": item.id,
+        "object": "event",
+        "type": item.type,
+        "created": item.created,
+        "account": account or None,
+        "data": {"object": item.data_object},
+    }
+
+
+def inbound_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
+    """Ingest events Stripe could not deliver to us (platform and every connected account)."""
+    created_gte = int((timezone.now() - window).timestamp())
+    accounts: list[str] = [
+        "",
+        *ProcessorAccount.objects.order_by("pk").values_list("stripe_account_id", flat=True),
+    ]
+    ingested = 0
+    for account in accounts:
+        starting_after: str | None = None
+        for _ in range(RECONCILE_MAX_PAGES):
+            page = gateway.events_list(
+                created_gte=created_gte,
+                starting_after=starting_after,
+                delivery_success=False,
+                stripe_account=account or None,
+            )
+            for item in page.events:
+                event_account = item.account or account
+                result = inbound_event_ingest(
+                    provider=EventProvider.STRIPE,
+                    event_id=item.id,
+                    event_type=item.type,
+                    account=event_account,
+                    payload=_stripe_payload(item, event_account),
+                    processor_created=item.created or None,
+                )
+                ingested += int(result.created)
+            if not page.has_more or not page.events:
+                break
+            starting_after = page.events[-1].id
+    if ingested:
+        logger.info("Reconciliation ingested %s missed Stripe events", ingested)
+    return ingested
+
+
+# --- Stripe handlers ------------------------------------------------------------------------
+
+
+def _object(event: InboundEvent) -> dict[str, Any]:
+    data = event.payload.get("data") if isinstance(event.payload, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        raise ValueError("event has no data.object with an id")
+    return obj
+
+
+def _actor(event: InboundEvent) -> Actor:
+    return Actor.webhook(event.provider)
+
+
+_refetched: dict[str, tuple[float, gateway.IntentData]] = {}
+_refetch_lock = threading.Lock()
+
+
+def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> gateway.IntentData:
+    """The intent as the processor holds it now, fetched at most once per coalescing window.
+
+    A fetch is reused only if it happened after this event was received, so it is never older
+    than the event it stands in for.
+    """
+    received = event.received_at.timestamp()
+    with _refetch_lock:
+        hit = _refetched.get(intent_id)
+    if hit is not None and hit[0] >= received and time.time() - hit[0] < REFETCH_COALESCE_SECONDS:
+        return hit[1]
+    fetched_at = time.time()
+    intent = gateway.payment_intent_retrieve(stripe_account=account, intent_id=intent_id)
+    with _refetch_lock:
+        if len(_refetched) > 10_000:
+            _refetched.clear()
+        _refetched[intent_id] = (fetched_at, intent)
+    return intent
+
+
+def _payment_for(
+    merchant_id: int, *, intent_id: str, metadata: Mapping[str, Any] | None = None
+) -> Payment | None:
+    payments = Payment.objects.filter(merchant_id=merchant_id)
+    payment = payments.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
+    if payment is None and metadata:
+        # The intent's answer may not be stored yet (the event can beat the API response).
+        public_id = metadata.get("ledgerline_payment")
+        if isinstance(public_id, str) and public_id:
+            payment = payments.filter(
+                Q(stripe_payment_intent_id="") | Q(stripe_payment_intent_id=intent_id),
+                public_id=public_id,
+            ).first()
+    return payment
+
+
+def _on_payment_intent(event: InboundEvent) -> str | None:
+    obj = _object(event)
+    if event.merchant_id is None:
+        return "no merchant for this account"
+    payment = _payment_for(event.merchant_id, intent_id=obj["id"], metadata=obj.get("metadata"))
+    if payment is None:
+        return "not a Ledgerline payment"
+    intent = gateway.intent_from_dict(obj)
+    if intent.status not in TERMINAL:
+        # Not final: the payload may be older than what we hold; apply the processor's now.
+        intent = _intent_now(event=event, account=event.account, intent_id=obj["id"])
+    services.payment_apply_processor_state(payment=payment, intent=intent, actor=_actor(event))
+    return None
+
+
+def _on_charge_refunded(event: InboundEvent) -> str | None:
+    obj = _object(event)
+    intent_id = obj.get("payment_intent")
+    if event.merchant_id is None:
+        return "no merchant for this account"
+    if not isinstance(intent_id, str) or not intent_id:
+        return "charge without a payment intent"
+    payment = _payment_for(event.merchant_id, intent_id=intent_id)
+    if payment is None:
+        return "not a Ledgerline payment"
+    refunds = (obj.get("refunds") or {}).get("data") or []
+    for raw in refunds:
+        if isinstance(raw, dict):
+            _refund_apply(event.merchant_id, raw)
+    intent = _intent_now(event=event, account=event.account, intent_id=intent_id)
+    services.payment_apply_processor_state(payment=payment, intent=intent, actor=_actor(event))
+    return None
+
+
+def _refund_apply(merchant_id: int, raw: Mapping[str, Any]) -> bool:
+    data = gateway.refund_from_dict(raw)
+    refunds = Refund.objects.filter(merchant_id=merchant_id)
+    refund = refunds.filter(stripe_refund_id=data.id).first() if data.id else None
+    if refund is None:
+        public_id = (raw.get("metadata") or {}).get("ledgerline_refund")
+        if isinstance(public_id, str) and public_id:
+            refund = refunds.filter(public_id=public_id, stripe_refund_id__in=("", data.id)).first()
+    if refund is None:
+        return False
+    services.refund_apply_processor_state(
+        refund=refund,
+        status=data.status,
+        stripe_refund_id=data.id,
+        failure_reason=data.failure_reason,
+    )
+    return True
+
+
+def _on_refund_updated(event: InboundEvent) -> str | None:
+    if event.merchant_id is None:
+        return "no merchant for this account"
+    applied = _refund_apply(event.merchant_id, _object(event))
+    return None if applied else "not a Ledgerline refund"
+
+
+# A dispute moves needs_response -> under_review -> won/lost (warnings alike); never back.
+_DISPUTE_RANK: dict[str, int] = {
+    DisputeStatus.WARNING_NEEDS_RESPONSE: 0,
+    DisputeStatus.NEEDS_RESPONSE: 0,
+    DisputeStatus.WARNING_UNDER_REVIEW: 1,
+    DisputeStatus.UNDER_REVIEW: 1,
+    DisputeStatus.WARNING_CLOSED: 2,
+    DisputeStatus.WON: 2,
+    DisputeStatus.LOST: 2,
+}
+
+
+def dispute_apply_processor_state(
+    *, payment: Payment, data: Mapping[str, Any], actor: Actor
+) -> Dispute | None:
+    """Create or move a dispute forward from the processor's object; audited."""
+    status = data.get("status")
+    amount = data.get("amount")
+    if status not in _DISPUTE_RANK or not isinstance(amount, int) or amount <= 0:
+        raise ValueError("dispute object without a known status or a positive amount")
+    due = (data.get("evidence_details") or {}).get("due_by")
+    due_by = datetime.fromtimestamp(due, tz=UTC) if isinstance(due, int) else None
+    with transaction.atomic():
+        # The payment lock serialises every change to this payment's disputes.
+        locked_payment = (
+            Payment.objects.select_for_update().select_related("merchant").get(pk=payment.pk)
+        )
+        dispute = Dispute.objects.select_for_update().filter(stripe_dispute_id=data["id"]).first()
+        previous = dispute.status if dispute is not None else ""
+        if dispute is None:
+            dispute = Dispute(
+                merchant=locked_payment.merchant,
+                payment=locked_payment,
+                stripe_dispute_id=data["id"],
+                currency=str(data.get("currency") or locked_payment.currency).lower(),
+            )
+        elif _DISPUTE_RANK[status] < _DISPUTE_RANK[dispute.status] or (
+            _DISPUTE_RANK[dispute.status] == 2 and status != dispute.status
+        ):
+            return dispute
+        dispute.status = status
+        dispute.amount = amount
+        dispute.reason = str(data.get("reason") or "")[:64]
+        dispute.evidence_due_by = due_by
+        dispute.save()
+        if previous != status:
+            audit_record(
+                action="dispute.create" if not previous else "dispute.status_change",
+                actor=actor,
+                merchant_id=locked_payment.merchant.public_id,
+                target_type="dispute",
+                target_id=dispute.public_id,
+                payload={
+                    "payment": locked_payment.public_id,
+                    "from": previous,
+                    "to": status,
+                    "amount": amount,
+                    "currency": dispute.currency,
+                },
+            )
+    return dispute
+
+
+def _on_dispute(event: InboundEvent) -> str | None:
+    obj = _object(event)
+    if event.merchant_id is None:
+        return "no merchant for this account"
+    intent_id = obj.get("payment_intent")
+    charge_id = obj.get("charge")
+    payment = (
+        _payment_for(event.merchant_id, intent_id=intent_id) if isinstance(intent_id, str) else None
+    )
+    if payment is None and isinstance(charge_id, str) and charge_id:
+        payment = Payment.objects.filter(
+            merchant_id=event.merchant_id, stripe_charge_id=charge_id
+        ).first()
+    if payment is None:
+        return "not a Ledgerline payment"
+    dispute_apply_processor_state(payment=payment, data=obj, actor=_actor(event))
+    return None
+
+
+def _on_account_updated(event: InboundEvent) -> str | None:
+    obj = _object(event)
+    account = (
+        ProcessorAccount.objects.select_related("merchant")
+        .filter(stripe_account_id=obj["id"])
+        .first()
+    )
+    if account is None:
+        return "not a Ledgerline connected account"
+    # Updates arrive out of order; the account as it is now is the only safe thing to apply.
+    data = gateway.account_retrieve(stripe_account=account.stripe_account_id)
+    before = (account.charges_enabled, account.payouts_enabled, account.details_submitted)
+    updated = services.processor_account_apply(
+        account=account,
+        charges_enabled=data.charges_enabled,
+        payouts_enabled=data.payouts_enabled,
+        details_submitted=data.details_submitted,
+    )
+    after = (updated.charges_enabled, updated.payouts_enabled, updated.details_submitted)
+    if before != after:
+        audit_record(
+            action="merchant.processor_account_update",
+            actor=_actor(event),
+            merchant_id=account.merchant.public_id,
+            target_type="merchant",
+            target_id=account.merchant.public_id,
+            payload={
+                "charges_enabled": updated.charges_enabled,
+                "payouts_enabled": updated.payouts_enabled,
+                "details_submitted": updated.details_submitted,
+            },
+        )
+    return None
+
+
+_STRIPE = EventProvider.STRIPE
+HANDLERS: dict[tuple[str, str], Handler] = {
+    (_STRIPE, "payment_intent.succeeded"): _on_payment_intent,
+    (_STRIPE, "payment_intent.payment_failed"): _on_payment_intent,
+    (_STRIPE, "payment_intent.canceled"): _on_payment_intent,
+    (_STRIPE, "payment_intent.amount_capturable_updated"): _on_payment_intent,
+    (_STRIPE, "payment_intent.requires_action"): _on_payment_intent,
+    (_STRIPE, "payment_intent.processing"): _on_payment_intent,
+    (_STRIPE, "charge.refunded"): _on_charge_refunded,
+    (_STRIPE, "charge.refund.updated"): _on_refund_updated,
+    (_STRIPE, "charge.dispute.created"): _on_dispute,
+    (_STRIPE, "charge.dispute.updated"): _on_dispute,
+    (_STRIPE, "charge.dispute.closed"): _on_dispute,
+    (_STRIPE, "account.updated"): _on_account_updated,
+}
