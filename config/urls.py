@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
+    path("pay/", include("payments.public_urls")),
     path("webhooks/", include("payments.webhook_urls")),
     path(
         "bank-accounts/",

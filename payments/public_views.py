@@ -1,0 +1,292 @@
+"""The customer-facing payment page `/pay/<token>/` and its status / receipt page.
+
+Customers never log in: the link token in the URL is the only credential, so both views are
+`login_not_required` and answer every bad input with a page (404, 410, 400, 429), never a 500.
+Card data never reaches these views: the processor's card form (an iframe on its own origin)
+turns the card into a PaymentMethod and the page posts only its `pm_...` id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from csp.constants import SELF
+from csp.decorators import csp_replace, csp_update
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from config.client_ip import client_ip_from_request
+from config.exceptions import ApplicationError
+from payments import checkout
+from payments.exceptions import (
+    IdempotencyKeyInUseError,
+    MerchantNotReadyError,
+    PaymentLinkUnavailableError,
+    ProcessorOutcomeUnknownError,
+    ProcessorUnavailableError,
+)
+from payments.models import Payment, PaymentLink
+from payments.money import format_amount
+from payments.selectors import payment_link_by_token, processor_account_get
+from payments.services import payment_link_check_open
+from payments.state import PaymentStatus
+
+logger = logging.getLogger(__name__)
+
+View = Callable[..., HttpResponseBase]
+
+_PAID = (PaymentStatus.SUCCEEDED, PaymentStatus.REQUIRES_CAPTURE)
+_PENDING = (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_CONFIRMATION)
+
+
+def processor_csp(view: View) -> View:
+    """Widen this page's CSP to the processor's origin only (read per request, not at import).
+
+    Script, frames (card form, 3-D Secure), connections (Stripe.js calls its API) and form
+    actions (the 3-D Secure redirect that follows our POST) may go to the processor; `frame-src`
+    is replaced rather than appended because the site-wide value is `'none'`.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        origins = list(checkout.processor_checkout_config().origins)
+        decorated = csp_update(
+            {"script-src": origins, "connect-src": origins, "form-action": origins}
+        )(csp_replace({"frame-src": [SELF, *origins]})(view))
+        return decorated(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _see_other(url: str) -> HttpResponse:
+    # 303: after a POST the browser must GET the next page, so a refresh never re-posts.
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _link_or_none(token: str) -> PaymentLink | None:
+    if not checkout.LINK_TOKEN_RE.fullmatch(token):
+        return None
+    return payment_link_by_token(token=token)
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "payments/pay/unavailable.html",
+        {
+            "heading": "Payment link not found",
+            "message": "Check the link you were given, or ask the seller for a new one.",
+        },
+        status=404,
+    )
+
+
+def _unavailable(request: HttpRequest, link: PaymentLink, exc: ApplicationError) -> HttpResponse:
+    if link.completed_at is not None:
+        message = "This payment link has already been paid."
+    elif isinstance(exc, PaymentLinkUnavailableError):
+        message = exc.message
+    else:
+        message = "This payment link is no longer available."
+    return render(
+        request,
+        "payments/pay/unavailable.html",
+        {
+            "heading": "This link is closed",
+            "message": f"{message} Ask {link.merchant.legal_name} for a new link if you still "
+            "need to pay.",
+            "merchant_name": link.merchant.legal_name,
+        },
+        status=410,
+    )
+
+
+def _not_ready(request: HttpRequest, link: PaymentLink) -> HttpResponse:
+    return render(
+        request,
+        "payments/pay/unavailable.html",
+        {
+            "heading": "Payments are not available yet",
+            "message": f"{link.merchant.legal_name} cannot accept card payments right now. "
+            "Please try again later.",
+            "merchant_name": link.merchant.legal_name,
+        },
+        status=409,
+    )
+
+
+def _pay_page(
+    request: HttpRequest,
+    link: PaymentLink,
+    *,
+    error: str = "",
+    status: int = 200,
+    attempt: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The payment form; a new attempt token unless the same attempt must be resumed."""
+    account = processor_account_get(merchant=link.merchant)
+    if account is None or not account.charges_enabled:
+        return _not_ready(request, link)
+    config = checkout.processor_checkout_config()
+    response = render(
+        request,
+        "payments/pay/page.html",
+        {
+            "link": link,
+            "merchant_name": link.merchant.legal_name,
+            "amount_display": format_amount(link.amount, link.currency),
+            "attempt": attempt or checkout.attempt_token_issue(link=link),
+            "stripe_script": config.script_url,
+            "publishable_key": config.publishable_key,
+            "stripe_account": account.stripe_account_id,
+            "error": error,
+        },
+        status=status,
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _status_url(link: PaymentLink, payment: Payment) -> str:
+    return reverse("pay-status", kwargs={"token": link.token, "payment_id": payment.public_id})
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+@processor_csp
+def pay(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows the form (or settles a 3-D Secure return); POST pays with a PaymentMethod."""
+    link = _link_or_none(token)
+    if link is None:
+        return _not_found(request)
+    if request.method == "GET":
+        intent_id = request.GET.get("payment_intent", "")
+        if intent_id:
+            # Back from the processor's 3-D Secure page, which appends the intent's id.
+            payment = checkout.checkout_payment_by_intent(link=link, intent_id=intent_id)
+            if payment is not None:
+                return _see_other(_status_url(link, payment))
+    if request.method == "POST":
+        # checkout_pay checks the link itself: a repeated POST of an attempt that closed a
+        # single-use link must still lead to that attempt's receipt.
+        return _pay_submit(request, link)
+    try:
+        payment_link_check_open(link=link)
+    except PaymentLinkUnavailableError as exc:
+        return _unavailable(request, link, exc)
+    return _pay_page(request, link)
+
+
+def _pay_submit(request: HttpRequest, link: PaymentLink) -> HttpResponse:
+    attempt = request.POST.get("attempt", "")
+    try:
+        attempt_key = checkout.attempt_token_read(link=link, token=attempt)
+    except checkout.AttemptTokenError as exc:
+        return _pay_page(request, link, error=exc.message, status=400)
+    try:
+        # Counted only for genuine attempts: only those can reach the processor.
+        checkout.checkout_rate_limit_hit(link=link, client_ip=client_ip_from_request(request))
+    except checkout.CheckoutRateLimitedError as exc:
+        return _pay_page(
+            request,
+            link,
+            error=exc.message,
+            status=429,
+            attempt=attempt,
+            headers={"Retry-After": str(checkout.RATE_LIMIT_WINDOW_SECONDS)},
+        )
+    payment_method = request.POST.get("payment_method", "")
+    if not checkout.PAYMENT_METHOD_RE.fullmatch(payment_method):
+        return _pay_page(
+            request,
+            link,
+            error="Your card details did not reach us. Please enter them again.",
+            status=400,
+            attempt=attempt,
+        )
+    return_url = request.build_absolute_uri(reverse("pay", kwargs={"token": link.token}))
+    try:
+        payment = checkout.checkout_pay(
+            link=link,
+            payment_method_id=payment_method,
+            attempt_key=attempt_key,
+            return_url=return_url,
+            request=request,
+        )
+    except PaymentLinkUnavailableError as exc:
+        link.refresh_from_db()
+        return _unavailable(request, link, exc)
+    except MerchantNotReadyError:
+        return _not_ready(request, link)
+    except (ProcessorUnavailableError, ProcessorOutcomeUnknownError, IdempotencyKeyInUseError):
+        # Same attempt token: pressing Pay again resumes this attempt, it cannot charge twice.
+        return _pay_page(
+            request,
+            link,
+            error="We could not reach the payment service. You have not been charged twice; "
+            "press Pay again in a moment to finish this payment.",
+            status=503,
+            attempt=attempt,
+            headers={"Retry-After": "5"},
+        )
+    except ApplicationError as exc:
+        logger.info("Payment link %s attempt refused: %s", link.public_id, exc.code)
+        return _pay_page(
+            request, link, error="We could not take this payment. Please try again.", status=400
+        )
+    if payment.status == PaymentStatus.REQUIRES_ACTION and payment.next_action_url.startswith(
+        ("https://", "http://")
+    ):
+        return _see_other(payment.next_action_url)
+    if payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD:
+        return _pay_page(request, link, error=checkout.decline_message(payment), status=402)
+    return _see_other(_status_url(link, payment))
+
+
+@login_not_required
+@require_GET
+@processor_csp
+def pay_status(request: HttpRequest, token: str, payment_id: str) -> HttpResponse:
+    """Receipt, decline (with the form to retry), or "still confirming" for one payment."""
+    link = _link_or_none(token)
+    if link is None:
+        return _not_found(request)
+    payment = checkout.checkout_payment_get(link=link, public_id=payment_id)
+    if payment is None:
+        return _not_found(request)
+    try:
+        payment = checkout.checkout_refresh(payment=payment)
+    except ApplicationError as exc:
+        # The processor did not answer: show what we know; the customer can check again.
+        logger.info("Status refresh of %s deferred: %s", payment.public_id, exc.code)
+    context = {
+        "link": link,
+        "payment": payment,
+        "merchant_name": link.merchant.legal_name,
+        "amount_display": format_amount(payment.amount, payment.currency),
+        "status_url": _status_url(link, payment),
+    }
+    if payment.status in _PAID:
+        return render(request, "payments/pay/receipt.html", context)
+    if payment.status in _PENDING:
+        return render(request, "payments/pay/pending.html", context)
+    if payment.status == PaymentStatus.REQUIRES_ACTION:
+        # Back from the bank's page without an answer: offer to go back to it.
+        context["action_url"] = payment.next_action_url
+        return render(request, "payments/pay/pending.html", context)
+    # Declined, failed authentication or canceled: the same link takes another card.
+    try:
+        payment_link_check_open(link=link)
+    except PaymentLinkUnavailableError as exc:
+        return _unavailable(request, link, exc)
+    return _pay_page(request, link, error=checkout.decline_message(payment), status=402)
