@@ -25,11 +25,11 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _minor(value: str, currency: str, field: str) -> int:
+def _minor(value: str, currency: str) -> int:
     try:
         return parse_major(value, currency)
     except MoneyError as exc:
-        raise forms.ValidationError({field: str(exc)}) from exc
+        raise forms.ValidationError(str(exc)) from exc
 
 
 class PaymentFilterForm(forms.Form):
@@ -99,9 +99,9 @@ class PaymentFilterForm(forms.Form):
             text = (data.get(name) or "").strip()
             if text:
                 try:
-                    bounds[name] = _minor(text, currency, name)
+                    bounds[name] = _minor(text, currency)
                 except forms.ValidationError as exc:
-                    self.add_error(None, exc)
+                    self.add_error(name, exc)
         low, high = bounds["amount_min"], bounds["amount_max"]
         if low is not None and high is not None and low > high:
             self.add_error("amount_max", "The upper amount must not be below the lower one.")
@@ -145,7 +145,7 @@ class CaptureForm(forms.Form):
 
     def clean_amount(self) -> int | None:
         text: str = self.cleaned_data["amount"].strip()
-        return _minor(text, self.currency, "amount") if text else None
+        return _minor(text, self.currency) if text else None
 
 
 class RefundForm(CaptureForm):
@@ -200,7 +200,7 @@ class PaymentLinkForm(forms.Form):
         data = super().clean() or {}
         if data.get("currency") and data.get("amount"):
             try:
-                data["amount_minor"] = _minor(data["amount"], data["currency"], "amount")
+                data["amount_minor"] = _minor(data["amount"], data["currency"])
             except forms.ValidationError as exc:
-                self.add_error(None, exc)
+                self.add_error("amount", exc)
         return data
