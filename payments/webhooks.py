@@ -325,7 +325,9 @@ def inbound_event_replay(*, event: InboundEvent, actor: Actor) -> bool:
     """Give a failed or dead event a fresh set of attempts and publish it (staff action)."""
     with transaction.atomic():
         locked = (
-            InboundEvent.objects.select_for_update().select_related("merchant").get(pk=event.pk)
+            InboundEvent.objects.select_for_update(of=("self",))
+            .select_related("merchant")
+            .get(pk=event.pk)
         )
         if locked.status not in (InboundEventStatus.FAILED, InboundEventStatus.DEAD):
             return False

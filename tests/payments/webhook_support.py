@@ -54,3 +54,11 @@ def deliver(
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     sig = header if header is not None else signed(body, secrets=secrets, at=at)
     return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=sig)
+
+
+def sandbox_events(control: Any, *, account: str, event_type: str | None = None) -> list[dict]:
+    """The sandbox's events on a connected account, oldest first (what Stripe would send)."""
+    params: dict[str, Any] = {"limit": 100}
+    if event_type:
+        params["type"] = event_type
+    return list(reversed(control.api_get("/v1/events", account=account, **params)["data"]))
