@@ -38,7 +38,13 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from compliance import db_guards, exports, signing
-from compliance.canonical import ENTRY_COLUMNS, GENESIS_HASH, entry_hash_from_row, link_hash
+from compliance.canonical import (
+    ENTRY_COLUMNS,
+    GENESIS_HASH,
+    entry_hash_from_row,
+    format_time,
+    link_hash,
+)
 from compliance.models import AuditCheckpoint, AuditEntry, AuditSeal
 
 logger = logging.getLogger(__name__)
@@ -205,7 +211,7 @@ def seal_pending(
             seals = []
             for row in rows:
                 position += 1
-                entry_hash = entry_hash_from_row(row)
+                entry_hash = entry_hash_from_row((row[0], row[1], format_time(row[2]), *row[3:]))
                 previous = link_hash(
                     previous=previous, position=position, horizon=horizon, entry_hash=entry_hash
                 )

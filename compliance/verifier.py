@@ -14,17 +14,27 @@ gone), `reordered` (an entry or link sits at another position than it was sealed
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import Max, Q
 
 from compliance import exports, signing
-from compliance.canonical import ENTRY_COLUMNS, GENESIS_HASH, entry_hash_from_row, link_hash
+from compliance.canonical import (
+    ENTRY_COLUMNS,
+    GENESIS_HASH,
+    entry_hash_from_row,
+    format_time,
+    link_hash,
+)
 from compliance.models import AuditCheckpoint, AuditEntry, AuditSeal
 
 EDITED = "edited"
@@ -36,11 +46,84 @@ BAD_SIGNATURE = "bad signature"
 
 # How far past a mismatch the verifier looks to tell a moved entry from an edited one.
 CLASSIFY_WINDOW = 10_000
-_SEAL_COLUMNS = ("position", "entry_hash", "link_hash", "horizon")
-_ROW_COLUMNS = (*_SEAL_COLUMNS, *(f"entry__{column}" for column in ENTRY_COLUMNS))
-# `entry__id` reads the seal's own column, so a vanished entry shows as a NULL in a NOT NULL
-# column of the joined row instead.
 _CREATED_AT = ENTRY_COLUMNS.index("created_at")
+_PAYLOAD = ENTRY_COLUMNS.index("payload")
+# PostgreSQL spells the timestamp exactly as `canonical.format_time` does, in C.
+_PG_TIME = """to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _chain_query(vendor: str) -> str:
+    """Seals from a position on, each with its entry's columns (NULLs when the entry is gone)."""
+    columns = [
+        _PG_TIME if column == "created_at" and vendor == "postgresql" else f"e.{column}"
+        for column in ENTRY_COLUMNS
+    ]
+    # Column names are constants; the position is a parameter.
+    return (
+        "SELECT s.position, s.entry_hash, s.link_hash, s.horizon, "  # noqa: S608
+        + ", ".join(columns)
+        + " FROM compliance_auditseal s LEFT JOIN compliance_auditentry e ON e.id = s.entry_id"
+        " WHERE s.position > %s ORDER BY s.position"
+    )
+
+
+def _sqlite_time(value: datetime | str) -> str:
+    # Django's SQLite converters hand back naive UTC datetimes (text if read raw).
+    if isinstance(value, datetime):
+        return format_time(value.replace(tzinfo=UTC))
+    date_time = value.replace(" ", "T")
+    return f"{date_time if '.' in date_time else date_time + '.000000'}Z"
+
+
+def _prefetched(cursor: Any, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Chunks of `cursor`, the next one fetched in a thread while this one is hashed.
+
+    The driver releases the GIL while it waits on the server, so fetching and hashing overlap;
+    the queue holds at most two chunks, which keeps memory flat.
+    """
+    chunks: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = cursor.fetchmany(chunk_size)
+                chunks.put(rows or None)
+                if not rows:
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the consuming thread
+            chunks.put(error)
+
+    fetcher = threading.Thread(target=fetch, name="audit-verify-fetch", daemon=True)
+    fetcher.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while fetcher.is_alive():
+            # Unblock a fetcher waiting to put a chunk nobody will read.
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.05)
+        fetcher.join()
+
+
+def _stream(start: int, chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    """The chain from `start` on, through a server-side cursor (PostgreSQL): flat memory."""
+    postgres = connection.vendor == "postgresql"
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(_chain_query(connection.vendor), [start])
+        for rows in _prefetched(cursor, chunk_size):
+            for row in rows:
+                position, entry_hash, link, horizon, *entry = row
+                if entry[_CREATED_AT] is not None:
+                    if not postgres:
+                        entry[_CREATED_AT] = _sqlite_time(entry[_CREATED_AT])
+                    if isinstance(entry[_PAYLOAD], str):
+                        entry[_PAYLOAD] = json.loads(entry[_PAYLOAD])
+                yield (position, entry_hash, link, horizon, *entry)
 
 
 @dataclass(frozen=True)
@@ -220,12 +303,7 @@ class _Walk:
 def _walk(
     walk: _Walk, *, chunk_size: int, progress: Callable[[int], None] | None
 ) -> Finding | None:
-    rows = iter(
-        AuditSeal.objects.filter(position__gt=walk.last)
-        .order_by("position")
-        .values_list(*_ROW_COLUMNS)
-        .iterator(chunk_size=chunk_size)
-    )
+    rows = _stream(walk.last, chunk_size)
     finding = None
     for row in rows:
         position, stored_hash, stored_link, walk.horizon, *entry = row

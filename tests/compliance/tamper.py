@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection
 
 from compliance import db_guards
-from compliance.canonical import ENTRY_COLUMNS, entry_hash_from_row, link_hash
+from compliance.canonical import ENTRY_COLUMNS, entry_hash_from_row, format_time, link_hash
 from compliance.models import AuditCheckpoint, AuditEntry, AuditSeal
 from compliance.signing import public_key_text, sign
 from compliance.verifier import (
@@ -70,6 +70,11 @@ def _flip_hex(value: str, rng: random.Random) -> str:
     index = rng.randrange(len(value))
     digit = format((int(value[index], 16) + rng.randint(1, 15)) % 16, "x")
     return value[:index] + digit + value[index + 1 :]
+
+
+def _entry_hash(entry_id: int) -> str:
+    row = AuditEntry.objects.filter(pk=entry_id).values_list(*ENTRY_COLUMNS).get()
+    return entry_hash_from_row((row[0], row[1], format_time(row[2]), *row[3:]))
 
 
 def _sealed_ids() -> list[int]:
@@ -193,9 +198,7 @@ def insert_seal(rng: random.Random) -> set[str]:
     _sql(f"UPDATE {SEAL} SET position = position - 999999 WHERE position >= 1000000")
     forged = insert_forged_entry_row()
     previous = AuditSeal.objects.filter(position=at - 1).values_list("link_hash", flat=True).first()
-    entry_hash = entry_hash_from_row(
-        AuditEntry.objects.filter(pk=forged).values_list(*ENTRY_COLUMNS).get()
-    )
+    entry_hash = _entry_hash(forged)
     link = link_hash(previous=previous or "0" * 64, position=at, horizon=0, entry_hash=entry_hash)
     _sql(
         f"INSERT INTO {SEAL} (position, entry_id, entry_hash, link_hash, horizon)"
@@ -281,9 +284,7 @@ def rewrite_chain(rng: random.Random) -> set[str]:
         .order_by("position")
         .values_list("position", "entry_id", "horizon")
     ):
-        entry_hash = entry_hash_from_row(
-            AuditEntry.objects.filter(pk=entry_id).values_list(*ENTRY_COLUMNS).get()
-        )
+        entry_hash = _entry_hash(entry_id)
         previous = link_hash(
             previous=previous, position=position, horizon=horizon, entry_hash=entry_hash
         )
