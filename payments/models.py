@@ -205,6 +205,13 @@ class Payment(models.Model):
                 fields=["merchant", "status", "-created_at", "-id"], name="payment_status_keyset"
             ),
             models.Index(fields=["status", "updated_at"], name="payment_status_updated"),
+            # Dashboard filters that the keyset indexes cannot narrow: a rare last 4 or amount
+            # would otherwise scan the merchant's whole history to fill one page.
+            models.Index(
+                fields=["merchant", "card_last4", "-created_at", "-id"],
+                name="payment_last4_keyset",
+            ),
+            models.Index(fields=["merchant", "currency", "amount"], name="payment_amount"),
         ]
 
     def __str__(self) -> str:

@@ -167,7 +167,7 @@ def _link_or_404(request: HttpRequest, public_id: str) -> PaymentLink:
 @require_permission(Permission.VIEW_DASHBOARD)
 def home(request: HttpRequest) -> HttpResponse:
     merchant = _merchant(request)
-    summary = selectors.payment_volume_summary(merchant=merchant)
+    summary = selectors.payment_volume_summary_cached(merchant=merchant)
     volumes = [summary.primary, *summary.others]
     context = {
         "nav": "home",
