@@ -187,7 +187,20 @@ def inbound_event_ingest(
     return IngestResult(event_pk=pk, created=True)
 
 
-def inbound_event_publish(event_pk: int) -> bool:
+# After a failed publish, requests stop trying for a while: the broker client spends up to a
+# couple of seconds per attempt on its own reconnects, and an acknowledgement must not wait on
+# a broker that is down. The relay (not a request) keeps trying and resets this on success.
+BROKER_COOLDOWN_SECONDS = 10.0
+_broker_state = {"failed_at": -1e9}
+_broker_lock = threading.Lock()
+
+
+def broker_cooldown_reset() -> None:
+    with _broker_lock:
+        _broker_state["failed_at"] = -1e9
+
+
+def inbound_event_publish(event_pk: int, *, from_request: bool = False) -> bool:
     """Hand an event to the broker; False (logged) when the broker is unreachable.
 
     No retries here: the caller is a webhook request or the relay, and both must not wait on
@@ -195,16 +208,25 @@ def inbound_event_publish(event_pk: int) -> bool:
     """
     from payments.tasks import inbound_event_process as task
 
+    if from_request:
+        with _broker_lock:
+            cooling = time.monotonic() - _broker_state["failed_at"] < BROKER_COOLDOWN_SECONDS
+        if cooling:
+            return False
     try:
         task.apply_async(args=(event_pk,), retry=False)
     except Exception as exc:  # noqa: BLE001 - any publish failure means "left to the relay"
+        with _broker_lock:
+            _broker_state["failed_at"] = time.monotonic()
         logger.warning("Inbound event %s not published (%s); left to the relay", event_pk, exc)
         return False
+    if not from_request:
+        broker_cooldown_reset()
     return True
 
 
 def _publish_after_commit(event_pk: int, outbox_pk: int) -> None:
-    if inbound_event_publish(event_pk):
+    if inbound_event_publish(event_pk, from_request=True):
         OutboxEntry.objects.filter(pk=outbox_pk).update(dispatched_at=timezone.now())
 
 

@@ -284,6 +284,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.idempotency_records_purge",
         "schedule": 3600.0,
     },
+    "payments-inbound-events-relay": {
+        "task": "payments.tasks.inbound_events_relay",
+        "schedule": 5.0,
+    },
+    "payments-inbound-events-reconcile": {
+        "task": "payments.tasks.inbound_events_reconcile",
+        "schedule": 900.0,
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -21,7 +21,12 @@ from payments.models import (
     ProcessorAccount,
 )
 from payments.state import PaymentStatus
-from tests.payments.webhook_support import deliver, event_payload, sandbox_events
+from tests.payments.webhook_support import (
+    deliver,
+    event_payload,
+    fresh_publisher,  # noqa: F401 - autouse
+    sandbox_events,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

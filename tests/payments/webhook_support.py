@@ -7,8 +7,10 @@ import json
 import time
 from typing import Any
 
+import pytest
 from django.test import Client
 
+from payments import webhooks
 from payments.gateways.stripe.webhooks import signature_header
 
 CURRENT_SECRET = "whsec_test_current"
@@ -62,3 +64,11 @@ def sandbox_events(control: Any, *, account: str, event_type: str | None = None)
     if event_type:
         params["type"] = event_type
     return list(reversed(control.api_get("/v1/events", account=account, **params)["data"]))
+
+
+@pytest.fixture(autouse=True)
+def fresh_publisher():
+    """Each test starts with the broker presumed up (the cooldown is per process)."""
+    webhooks.broker_cooldown_reset()
+    yield
+    webhooks.broker_cooldown_reset()
