@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns: list = [
     path("", include("payments.api.urls")),
+    path("", include("payments.api.event_urls")),
 ]

@@ -1,0 +1,92 @@
+"""`/api/v1/events`: the merchant's inbound processor events, with status and attempts.
+
+Read-only and scoped to the API key's merchant; another merchant's event is a 404. Lists are
+newest first by arrival, with keyset pagination on (received_at, id).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.roles import Permission
+from payments.api.serializers import ListQuerySerializer
+from payments.api.views import _ERRORS, PaymentsApiView, _list_response_serializer
+from payments.exceptions import InvalidPaymentRequestError, PaymentNotFoundError
+from payments.models import InboundEvent, InboundEventStatus
+
+
+class EventListQuerySerializer(ListQuerySerializer):
+    type = serializers.CharField(max_length=128, required=False)
+    status = serializers.ChoiceField(choices=InboundEventStatus.choices, required=False)
+
+
+class EventOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    provider = serializers.CharField()
+    processor_event_id = serializers.CharField(source="event_id")
+    type = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    processed_at = serializers.DateTimeField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+
+    def get_object(self, obj: InboundEvent) -> str:
+        return "event"
+
+
+EventList = _list_response_serializer("EventList", EventOutputSerializer)
+
+
+class EventsApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="events_list",
+        parameters=[EventListQuerySerializer],
+        responses={200: EventList, **_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        self.require(request, Permission.VIEW_DEVELOPERS)
+        q = self.query(request, EventListQuerySerializer)
+        events = InboundEvent.objects.filter(merchant=self.merchant(request))
+        if q.get("type"):
+            events = events.filter(type=q["type"])
+        if q.get("status"):
+            events = events.filter(status=q["status"])
+        if q.get("starting_after"):
+            anchor = (
+                events.filter(public_id=q["starting_after"]).values("received_at", "pk").first()
+            )
+            if anchor is None:
+                raise InvalidPaymentRequestError(
+                    "starting_after does not name an object in this list.",
+                    code="resource_missing",
+                    param="starting_after",
+                )
+            events = events.filter(
+                Q(received_at__lt=anchor["received_at"])
+                | Q(received_at=anchor["received_at"], pk__lt=anchor["pk"])
+            )
+        limit = q["limit"]
+        rows = list(events.order_by("-received_at", "-pk")[: limit + 1])
+        data = EventOutputSerializer(rows[:limit], many=True).data
+        return Response({"data": data, "has_more": len(rows) > limit})
+
+
+class EventDetailApi(PaymentsApiView):
+    @extend_schema(
+        operation_id="events_retrieve", responses={200: EventOutputSerializer, **_ERRORS}
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        self.require(request, Permission.VIEW_DEVELOPERS)
+        event = InboundEvent.objects.filter(
+            merchant=self.merchant(request), public_id=public_id
+        ).first()
+        if event is None:
+            raise PaymentNotFoundError("No such event.")
+        return Response(EventOutputSerializer(event).data)
