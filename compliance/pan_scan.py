@@ -1,10 +1,11 @@
 """PCI DSS 3.3/3.4 check: find card numbers (PANs) stored in the database or written to logs.
 
-A candidate is a run of 13-19 digits, contiguous or in groups separated by single spaces or
+A candidate is a run of 13-19 digits, contiguous or in groups separated by spaces or
 dashes (as people and forms write card numbers), that passes the Luhn check and starts with a
 payment-network major industry identifier (2-6: Mastercard, Visa, Amex, Diners, Discover, JCB,
 UnionPay, Maestro). The identifier rule keeps millisecond and nanosecond Unix timestamps (which
 start with 1) from being reported: one in ten random digit strings passes Luhn on its own.
+For the same reason digit runs inside long hex digests (hashes, fingerprints) are skipped.
 
 Findings name only where (table, column and primary key, or file and line) and how many digits:
 never the digits, not even masked, so the scanner's own output can never leak a number.
@@ -32,10 +33,15 @@ MAX_DIGITS = 19
 _MIN_GROUP = 3
 _MAX_GROUP = 6
 _NETWORK_FIRST_DIGITS = frozenset("23456")
-# Maximal runs of digit groups joined by a single space or dash.
-_RUN_RE = re.compile(r"\d+(?:[ -]\d+)*")
-_SEPARATOR_RE = re.compile(r"[ -]")
+# Maximal runs of digit groups joined by spaces or dashes (up to three: "4242 - 4242").
+_RUN_RE = re.compile(r"\d+(?:[ -]{1,3}\d+)*")
+_SEPARATOR_RE = re.compile(r"[ -]{1,3}")
 _TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
+# Hex strings (audit hashes, fingerprints, 16-character request ids on every log line) are 10/16
+# digits: they hold 13+ digit runs often enough that a large log would always report something.
+# A run inside a hex token at least this long, with letters, is part of that token.
+_HEX_TOKEN_MIN = 16
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 Progress = Callable[[int], None]
 # Rows per progress-bar update: a callback per row would cost more than the scan itself.
@@ -82,8 +88,13 @@ def _is_pan(digits: str) -> bool:
     )
 
 
-def _windows(groups: list[str]) -> Iterator[str]:
-    """Digit strings of 13-19 digits made of whole consecutive groups of one run."""
+def _windows(groups: list[str], *, glued_left: bool, glued_right: bool) -> Iterator[str]:
+    """Digit strings of 13-19 digits made of whole consecutive groups of one run.
+
+    A group touching a letter at the run's edge is a fragment of some token (as in the
+    UUID `cd36b690-0211-4727-87d8-...`), so it never chains with other groups.
+    """
+    last = len(groups) - 1
     for start in range(len(groups)):
         total = 0
         for end in range(start, len(groups)):
@@ -91,8 +102,10 @@ def _windows(groups: list[str]) -> Iterator[str]:
             total += size
             if total > MAX_DIGITS:
                 break
-            if end > start and not (
-                _MIN_GROUP <= len(groups[end - 1]) <= _MAX_GROUP and size <= _MAX_GROUP
+            if end > start and (
+                not (_MIN_GROUP <= len(groups[end - 1]) <= _MAX_GROUP and size <= _MAX_GROUP)
+                or (glued_left and start == 0)
+                or (glued_right and end == last)
             ):
                 # Only card-like groups chain; a long contiguous group stands alone.
                 break
@@ -100,15 +113,29 @@ def _windows(groups: list[str]) -> Iterator[str]:
                 yield "".join(groups[start : end + 1])
 
 
+def _inside_hex_token(text: str, start: int, end: int) -> bool:
+    if not ((start > 0 and text[start - 1] in _HEX) or (end < len(text) and text[end] in _HEX)):
+        return False
+    left, right = start, end
+    while left > 0 and text[left - 1] in _HEX:
+        left -= 1
+    while right < len(text) and text[right] in _HEX:
+        right += 1
+    return right - left >= _HEX_TOKEN_MIN
+
+
 def pan_lengths(text: str) -> list[int]:
     """The digit counts of the possible PANs in `text` (one per run of digits)."""
     found: list[int] = []
     for match in _RUN_RE.finditer(text):
         run = match.group()
-        if len(run) < MIN_DIGITS:
+        if len(run) < MIN_DIGITS or _inside_hex_token(text, match.start(), match.end()):
             continue
+        start, end = match.start(), match.end()
         groups = _SEPARATOR_RE.split(run)
-        for candidate in _windows(groups):
+        glued_left = start > 0 and text[start - 1].isalnum()
+        glued_right = end < len(text) and text[end].isalnum()
+        for candidate in _windows(groups, glued_left=glued_left, glued_right=glued_right):
             if _is_pan(candidate):
                 found.append(len(candidate))
                 break
