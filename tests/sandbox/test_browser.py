@@ -104,19 +104,9 @@ def merchant_site(sandbox_url: str, account: str | None) -> Iterator[Merchant]:
 
 
 @pytest.fixture
-def browser_page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+def browser_page(page: Any) -> Any:
+    """The suite's shared Chromium page (tests/conftest.py)."""
+    return page
 
 
 @dataclass
