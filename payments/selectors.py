@@ -196,6 +196,22 @@ def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str) -> dict[str, 
     return anchor
 
 
+def _beyond(
+    queryset: QuerySet[M], anchor: dict[str, Any], limit: int, *, newer: bool = False
+) -> list[M]:
+    """Up to limit + 1 rows strictly older (or newer) than the anchor, nearest first."""
+    at, pk = anchor["created_at"], anchor["pk"]
+    if newer:
+        bounded = queryset.filter(created_at__gte=at).filter(
+            Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk)
+        )
+        return list(bounded.order_by("created_at", "pk")[: limit + 1])
+    bounded = queryset.filter(created_at__lte=at).filter(
+        Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk)
+    )
+    return list(bounded.order_by("-created_at", "-pk")[: limit + 1])
+
+
 def keyset_window(
     queryset: QuerySet[M],
     *,
@@ -210,21 +226,12 @@ def keyset_window(
     OFFSET at depth), and the OR breaks ties on the primary key.
     """
     if starting_after:
-        anchor = _keyset_anchor(queryset, starting_after, "starting_after")
-        older = queryset.filter(created_at__lte=anchor["created_at"]).filter(
-            Q(created_at__lt=anchor["created_at"])
-            | Q(created_at=anchor["created_at"], pk__lt=anchor["pk"])
-        )
-        rows = list(older.order_by("-created_at", "-pk")[: limit + 1])
+        rows = _beyond(queryset, _keyset_anchor(queryset, starting_after, "starting_after"), limit)
         # The anchor itself is newer than this page and matches the filters.
         return CursorPage(items=rows[:limit], has_previous=True, has_next=len(rows) > limit)
     if ending_before:
         anchor = _keyset_anchor(queryset, ending_before, "ending_before")
-        newer = queryset.filter(created_at__gte=anchor["created_at"]).filter(
-            Q(created_at__gt=anchor["created_at"])
-            | Q(created_at=anchor["created_at"], pk__gt=anchor["pk"])
-        )
-        rows = list(newer.order_by("created_at", "pk")[: limit + 1])
+        rows = _beyond(queryset, anchor, limit, newer=True)
         return CursorPage(items=rows[:limit][::-1], has_previous=len(rows) > limit, has_next=True)
     rows = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
     return CursorPage(items=rows[:limit], has_previous=False, has_next=len(rows) > limit)
