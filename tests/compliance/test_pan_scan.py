@@ -154,3 +154,20 @@ def test_unreadable_log_is_a_one_line_failure_not_a_finding(db, tmp_path: Path):
 )
 def test_candidates(text: str, expected: list[int]) -> None:
     assert pan_lengths(text) == expected
+
+
+def test_a_database_without_tables_is_a_failure_not_a_clean_scan(db, monkeypatch):
+    from compliance import pan_scan
+
+    monkeypatch.setattr(pan_scan, "scannable_models", lambda: iter(()))
+    status, output = _run()
+    assert status == 2
+    assert "no application tables" in output
+
+
+def test_logs_only_scan(db, tmp_path: Path):
+    log = tmp_path / "a.log"
+    log.write_text(f"x {VISA}\n", encoding="utf-8")
+    status, output = _run("--no-database", str(log))
+    assert status == 1
+    assert f"{log}:1:" in output

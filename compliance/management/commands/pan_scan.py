@@ -54,6 +54,12 @@ class Command(BaseCommand):
                 f"pan_scan: cannot read {error.filename}: {error.strerror or error}",
                 returncode=FAILURE_EXIT,
             ) from error
+        if not options["no_database"] and report.tables == 0:
+            # Nothing scanned is not "nothing found": an unmigrated or wrong database must fail.
+            raise CommandError(
+                "pan_scan: the database has no application tables (is it migrated?)",
+                returncode=FAILURE_EXIT,
+            )
         scanned = (
             f"{report.values_scanned} values in {report.tables} tables and "
             f"{report.lines_scanned} lines in {report.files} files"
