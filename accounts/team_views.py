@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -20,7 +20,7 @@ from accounts.forms import InviteForm, RoleChangeForm
 from accounts.models import Membership, User
 from accounts.roles import Permission, Role, role_allows
 from accounts.views import no_store
-from config.exceptions import ApplicationError
+from config.exceptions import ApplicationError, NotFoundError
 
 
 def _context(request: HttpRequest, invite_form: InviteForm | None = None) -> dict[str, Any]:
@@ -77,6 +77,9 @@ def _apply(request: HttpRequest, action: Any, success: str, **kwargs: Any) -> Ht
     membership: Membership = request.membership  # type: ignore[attr-defined]
     try:
         action(actor=request.user, merchant=membership.merchant, request=request, **kwargs)
+    except NotFoundError as error:
+        # Another merchant's member or invitation is indistinguishable from a missing one.
+        raise Http404(error.message) from error
     except ApplicationError as error:
         messages.error(request, error.message)
     else:

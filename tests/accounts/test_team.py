@@ -315,7 +315,7 @@ def test_bad_role_value_on_the_page_is_not_a_500(owner, owner_client):
     assert _role(owner_client, target, "superuser").status_code == 302
     assert _invite(owner_client, "not-an-email", "nope").status_code == 400
     missing = owner_client.post(reverse("team:remove", args=["usr_doesnotexist"]))
-    assert missing.status_code == 302
+    assert missing.status_code == 404
 
 
 def test_removed_member_loses_access(owner, owner_client):
