@@ -41,20 +41,8 @@ class Page(Generic[M]):
 
 def keyset_page(queryset: QuerySet[M], *, limit: int, starting_after: str | None = None) -> Page[M]:
     """Newest-first page of `queryset` after the object with public id `starting_after`."""
-    if starting_after:
-        anchor = queryset.filter(public_id=starting_after).values("created_at", "pk").first()
-        if anchor is None:
-            raise InvalidPaymentRequestError(
-                "starting_after does not name an object in this list.",
-                code="resource_missing",
-                param="starting_after",
-            )
-        queryset = queryset.filter(
-            Q(created_at__lt=anchor["created_at"])
-            | Q(created_at=anchor["created_at"], pk__lt=anchor["pk"])
-        )
-    rows = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
-    return Page(items=rows[:limit], has_more=len(rows) > limit)
+    window = keyset_window(queryset, limit=limit, starting_after=starting_after)
+    return Page(items=window.items, has_more=window.has_next)
 
 
 @dataclass(frozen=True)
@@ -189,7 +177,7 @@ def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str) -> dict[str, 
     anchor = queryset.filter(public_id=cursor).values("created_at", "pk").first()
     if anchor is None:
         raise InvalidPaymentRequestError(
-            "That page is no longer available; showing the newest items.",
+            f"{param} does not name an object in this list.",
             code="resource_missing",
             param=param,
         )

@@ -125,8 +125,8 @@ def _window(
         page = selectors.keyset_window(
             queryset, limit=PAGE_SIZE, starting_after=after, ending_before=before
         )
-    except InvalidPaymentRequestError as error:
-        messages.warning(request, error.message)
+    except InvalidPaymentRequestError:
+        messages.warning(request, "That page is no longer available; showing the newest items.")
         page = selectors.keyset_window(queryset, limit=PAGE_SIZE)
     base = request.GET.copy()
     for name in ("starting_after", "ending_before"):
