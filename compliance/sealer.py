@@ -16,13 +16,14 @@ Entries are inserted unchained, so writers never wait on each other. The sealer 
    instead of being skipped forever. Only audit writers hold the horizon back, not unrelated
    long transactions. SQLite: one past the highest entry id; writers are serialised there,
    so ids are assigned in commit order.
-2. seals every unsealed entry between the previous run's horizon and this one, by entry id,
+2. seals every entry between the previous run's horizon and this one, in stamp (insertion)
+   order on PostgreSQL and id order on SQLite,
    appending (position, entry hash, chain hash, horizon) rows to the append-only seal table.
 3. signs a checkpoint each time MAX_ENTRIES positions have accumulated since the last one, and
    at the end when asked to, or when the last checkpoint is older than MAX_AGE; checkpoints are
    exported as files after commit.
 
-Positions therefore follow commit order at the granularity of a run, and id order within one.
+Positions therefore follow commit order at the granularity of a run, insertion order within one.
 """
 
 from __future__ import annotations
@@ -204,11 +205,16 @@ def seal_pending(
         horizon = current_horizon()
         last = _last_checkpoint()
         written: list[int] = []
-        pending = pending_entries(since_horizon=since_horizon, horizon=horizon).order_by("id")
-        start, last_id = position, 0
+        # PostgreSQL pages by stamp (unique, indexed, the window's own column: an index range
+        # scan per page); SQLite by id, which is its commit order.
+        key = "stamp" if connection.vendor == "postgresql" else "id"
+        pending = pending_entries(since_horizon=since_horizon, horizon=horizon).order_by(key)
+        key_index = ENTRY_COLUMNS.index(key)
+        start, last_key = position, -1
         while True:
             # Keyset pages rather than one long cursor: the loop inserts seals as it goes.
-            rows = list(pending.filter(id__gt=last_id).values_list(*ENTRY_COLUMNS)[:BATCH_SIZE])
+            page = pending.filter(**{f"{key}__gt": last_key})
+            rows = list(page.values_list(*ENTRY_COLUMNS)[:BATCH_SIZE])
             if not rows:
                 break
             seals = []
@@ -233,7 +239,7 @@ def seal_pending(
                     last = _write_checkpoint(last, size=position, head=previous)
                     written.append(last.number)
             AuditSeal.objects.bulk_create(seals)
-            last_id = rows[-1][0]
+            last_key = rows[-1][key_index]
             if progress is not None:
                 progress(len(rows))
         if _checkpoint_due(last, head=position, force=force_checkpoint):
