@@ -1,6 +1,14 @@
+"""App config: registers the payments demo seeder with `seed_demo`."""
+
 from django.apps import AppConfig
 
 
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from accounts.demo import register_demo_seeder
+        from payments.demo import seed_demo_payments
+
+        register_demo_seeder(seed_demo_payments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -11,9 +12,20 @@ from django.core.management.base import CommandError
 from accounts.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import Membership, Merchant, User
 from accounts.roles import Role
+from payments.models import Customer, Payment, PaymentLink
 
 pytestmark = pytest.mark.django_db
 OWNER = "owner@demo.ledgerline.test"
+
+
+@pytest.fixture(autouse=True)
+def processor(settings) -> Iterator[None]:
+    """Demo payments go through the processor, as under `make run`: a sandbox on a free port."""
+    from sandbox.server import start_in_thread
+
+    with start_in_thread(port=0) as handle:
+        settings.STRIPE_API_BASE = handle.url
+        yield
 
 
 def _run() -> str:
@@ -66,3 +78,19 @@ def test_seed_demo_refuses_production_settings(settings):
     with pytest.raises(CommandError, match="production settings"):
         _run()
     assert not User.objects.filter(email=OWNER).exists()
+
+
+def test_seed_demo_adds_customers_payments_and_a_link_through_the_processor():
+    output = _run()
+    for slug in ("demo", "acme"):
+        merchant = Merchant.objects.get(slug=slug)
+        payments = Payment.objects.filter(merchant=merchant)
+        statuses = set(payments.values_list("status", flat=True))
+        assert {"succeeded", "requires_capture", "requires_payment_method"} <= statuses
+        assert payments.filter(amount_refunded__gt=0).count() == 1
+        assert all(p.stripe_payment_intent_id.startswith("pi_") for p in payments)
+        assert Customer.objects.filter(merchant=merchant).count() == 4
+        assert PaymentLink.objects.filter(merchant=merchant).count() == 1
+        assert f"{slug}: 5 demo payments, 4 customers, 1 payment link" in output
+    assert "demo payments already present" in _run()
+    assert Payment.objects.count() == 10

@@ -2,11 +2,13 @@
 
 The passwords are fixed and documented on purpose: this is a local demo and the printed
 table is how a newcomer logs in. Each user still enrolls TOTP on first login. The command
-refuses to run under production settings. Payments and customers come with card payments.
+refuses to run under production settings. Apps seed their own demo data (payments,
+customers) through `accounts.demo`, after the logins exist.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +18,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
 
+from accounts.demo import demo_seeders
 from accounts.models import Membership, Merchant, User
 from accounts.roles import Role
 from compliance.actors import Actor
 from compliance.services import audit_record
+from config.exceptions import ApplicationError
 
 DEMO_PASSWORD = "ledgerline-demo-2026"  # noqa: S105 - documented local demo login
 
@@ -56,7 +60,9 @@ LOGINS = (
 
 def refusal_reason() -> str | None:
     """Why seeding must not run here, or None. Production settings never get demo logins."""
-    if not settings.DEBUG and settings.SETTINGS_MODULE.endswith(".production"):
+    # Overridden settings (tests) carry no SETTINGS_MODULE; the process's module still counts.
+    module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")
+    if not settings.DEBUG and module.endswith(".production"):
         return "seed_demo refuses to run with production settings (demo passwords are public)."
     return None
 
@@ -69,13 +75,16 @@ class Command(BaseCommand):
         if reason:
             raise CommandError(reason)
         try:
-            rows = self._seed()
-        except (DatabaseError, ValidationError) as error:
+            rows, merchants = self._seed()
+            notes = [line for seeder in demo_seeders() for line in seeder(merchants)]
+        except (DatabaseError, ValidationError, ApplicationError) as error:
             raise CommandError(f"seed_demo failed: {error}".splitlines()[0]) from error
         self._print(rows)
+        for note in notes:
+            self.stdout.write(note)
 
     @transaction.atomic
-    def _seed(self) -> list[tuple[str, str, str, str]]:
+    def _seed(self) -> tuple[list[tuple[str, str, str, str]], dict[str, Merchant]]:
         merchants: dict[str, Merchant] = {}
         for spec in MERCHANTS:
             merchant, _ = Merchant.objects.update_or_create(
@@ -109,7 +118,7 @@ class Command(BaseCommand):
             actor=Actor.system("seed_demo"),
             payload={"merchants": len(merchants), "users": len(rows)},
         )
-        return rows
+        return rows, merchants
 
     def _print(self, rows: list[tuple[str, str, str, str]]) -> None:
         header = ("email", "password", "role", "merchants")
