@@ -8,9 +8,9 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from accounts import developer_views
 from config import health
 from config.dashboard import planned_section
+from payments import developer_views
 
 admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "Ledgerline administration"
@@ -34,8 +34,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
-    path("pay/", include("payments.public_urls")),
     path("webhooks/", include("payments.webhook_urls")),
+    path("pay/", include("payments.public_urls")),
     path(
         "bank-accounts/",
         _planned("bank-accounts", "Bank linking through Plaid is not available yet."),

@@ -21,6 +21,7 @@ from payments.exceptions import InvalidPaymentRequestError, PaymentNotFoundError
 from payments.models import (
     Customer,
     Dispute,
+    InboundEvent,
     Payment,
     PaymentLink,
     ProcessorAccount,
@@ -447,3 +448,13 @@ def payment_volume_summary_cached(*, merchant: Merchant) -> VolumeSummary:
         summary = payment_volume_summary(merchant=merchant)
         cache.set(key, summary, SUMMARY_CACHE_SECONDS)
     return summary
+
+
+def inbound_event_recent(
+    *, merchant: Merchant, status: str | None = None, limit: int = 25
+) -> list[InboundEvent]:
+    """The merchant's newest processor events, for the Developers page (the API pages all)."""
+    events = InboundEvent.objects.filter(merchant=merchant)
+    if status:
+        events = events.filter(status=status)
+    return list(events.order_by("-received_at", "-pk")[:limit])

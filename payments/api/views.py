@@ -16,12 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api_schema import ApiKeyAuthenticationScheme
 from accounts.roles import Permission
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, error_body
 from payments import selectors, services
 from payments.api import serializers as s
-from payments.api.schema import ApiKeyAuthenticationScheme
 from payments.api.throttling import ApiKeyRateThrottle
 from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
 from payments.idempotency import idempotency_mark_object_created, idempotent_execute

@@ -1,4 +1,4 @@
-"""The Developers page: the current merchant's API keys (list, create, revoke) and API basics.
+"""The Developers page: API keys (list, create, revoke), inbound processor events, API basics.
 
 Seeing the page needs VIEW_DEVELOPERS; creating or revoking a key needs MANAGE_API_KEYS and a
 fresh step-up OTP. A new key's secret appears once, in the body of the POST's own response
@@ -23,8 +23,11 @@ from accounts.models import ApiKey, Membership, Merchant, User
 from accounts.roles import Permission, Role, role_allows
 from accounts.views import no_store
 from config.exceptions import ApplicationError
+from payments.models import InboundEventStatus
+from payments.selectors import inbound_event_recent
 
-TEMPLATE = "accounts/developers.html"
+TEMPLATE = "payments/developers.html"
+RECENT_EVENTS = 25
 
 
 class ApiKeyCreateForm(forms.Form):
@@ -72,7 +75,14 @@ def _context(
 ) -> dict[str, Any]:
     membership = _membership(request)
     can_manage = role_allows(membership.role, Permission.MANAGE_API_KEYS)
+    wanted = request.GET.get("event_status", "")
+    event_status = wanted if wanted in InboundEventStatus.values else ""
     return {
+        "events": inbound_event_recent(
+            merchant=membership.merchant, status=event_status or None, limit=RECENT_EVENTS
+        ),
+        "event_status": event_status,
+        "event_statuses": InboundEventStatus.choices,
         "nav": "developers",
         "api_keys": _api_keys(membership.merchant),
         "can_manage": can_manage,
