@@ -71,3 +71,31 @@ def test_filter_masks_formatted_args_and_exception_text() -> None:
     assert "sk_live_abcdefghijkl" not in output
     assert "4000002500003155" not in output
     assert "[card-number-redacted]" in output
+
+
+def test_json_formatter_writes_one_object_with_request_id_and_masked_message() -> None:
+    """Production logs: one JSON object per line, carrying the request id, secrets masked."""
+    import json
+
+    from config.logging import JsonFormatter, request_id_var
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(SecretMaskingFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tests.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    token = request_id_var.set("req_abc123")
+    try:
+        logger.warning("card %s used", "4242424242424242")
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert line["request_id"] == "req_abc123"
+    assert line["level"] == "warning"
+    assert line["logger"] == "tests.json"
+    assert "4242424242424242" not in line["event"]
+    assert "timestamp" in line
