@@ -319,5 +319,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # The SDK logs every request at INFO; our gateway logs what matters.
+        "stripe": {"level": "WARNING"},
     },
 }
