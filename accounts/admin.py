@@ -12,19 +12,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from accounts.models import ApiKey, Invitation, Membership, Merchant, User
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows change through the services (with audit entries), never by hand-editing here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from config.admin import ReadOnlyAdmin
 
 
 class MembershipInline(admin.TabularInline):

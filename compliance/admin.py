@@ -9,21 +9,11 @@ from django.http import HttpRequest, HttpResponse
 
 from compliance.models import AuditCheckpoint, AuditEntry, AuditVerification
 from compliance.selectors import audit_chain_status
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from config.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(_ReadOnlyAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "action",
@@ -66,12 +56,12 @@ class AuditEntryAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(_ReadOnlyAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ("number", "size", "created_at", "head_hash", "public_key")
     ordering = ("-number",)
 
 
 @admin.register(AuditVerification)
-class AuditVerificationAdmin(_ReadOnlyAdmin):
+class AuditVerificationAdmin(ReadOnlyAdmin):
     list_display = ("finished_at", "result", "verified", "first_bad_position", "problem")
     ordering = ("-finished_at",)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from compliance.actors import Actor
+from config.admin import ReadOnlyAdmin
 from payments.models import InboundEvent, InboundEventStatus
 from payments.webhooks import inbound_event_replay
 
@@ -16,7 +15,7 @@ REPLAY_PERMISSION = "payments.replay_inboundevent"
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(admin.ModelAdmin):
+class InboundEventAdmin(ReadOnlyAdmin):
     list_display = (
         "public_id",
         "provider",
@@ -51,15 +50,6 @@ class InboundEventAdmin(admin.ModelAdmin):
         "payload",
     )
     actions = ("replay",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         user = request.user
