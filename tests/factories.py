@@ -65,8 +65,10 @@ def member(
     role: str = Role.OWNER, merchant: Merchant | None = None, **user_fields: Any
 ) -> Membership:
     """A new user with `role` in `merchant` (a new merchant when None)."""
-    merchant = merchant or MerchantFactory()
-    return MembershipFactory(user=UserFactory(**user_fields), merchant=merchant, role=role)
+    merchant = merchant or MerchantFactory.create()
+    user = UserFactory.create(**user_fields)
+    membership: Membership = MembershipFactory.create(user=user, merchant=merchant, role=role)
+    return membership
 
 
 def totp_now(device: TOTPDevice, *, at: datetime | None = None) -> str:
@@ -97,9 +99,9 @@ def verified_client(
     makes that merchant current (the user must be a member of it).
     """
     client = login_password_only(user, client)
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDeviceFactory(
-        user=user
-    )
+    device: TOTPDevice = TOTPDevice.objects.filter(
+        user=user, confirmed=True
+    ).first() or TOTPDeviceFactory.create(user=user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session[session_security.OTP_VERIFIED_AT] = timezone.now().isoformat()
