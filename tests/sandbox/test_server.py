@@ -108,8 +108,8 @@ def test_sandbox_imports_nothing_from_the_project():
 
 
 def test_no_project_code_imports_the_sandbox():
-    """The project reaches the sandbox over HTTP only (tests may start it)."""
-    skip = {"sandbox", "tests", ".venv", "var", "node_modules"}
+    """The project reaches the sandbox over HTTP only (tests and benchmarks may start it)."""
+    skip = {"sandbox", "tests", "bench", ".venv", "var", "node_modules"}
     for path in ROOT.rglob("*.py"):
         relative = path.relative_to(ROOT)
         if relative.parts[0] in skip or relative.parts[0].startswith("."):
