@@ -31,6 +31,7 @@ from payments.exceptions import (
     IdempotencyKeyInUseError,
     InvalidPaymentRequestError,
     PaymentLinkUnavailableError,
+    PaymentStateError,
     ProcessorRequestError,
 )
 from payments.idempotency import idempotency_mark_object_created, idempotent_execute
@@ -194,6 +195,31 @@ def _link_hold_check(*, link: PaymentLink, payment: Payment) -> None:
         )
 
 
+def _release_stale_attempts(*, link: PaymentLink) -> None:
+    """Cancel a single-use link's abandoned 3-D Secure attempts before a new one starts.
+
+    An attempt left in `requires_action` stops holding the link after _ACTION_HOLD, but the
+    customer could still approve that old challenge later; left open, it would then charge the
+    link a second time. Cancelling it at the processor first closes that door. If the old
+    attempt was approved in the meantime, the cancel is refused: reconciling it records the
+    payment, and the link-hold check then refuses the new attempt.
+    """
+    if link.reusable:
+        return
+    stale = Payment.objects.filter(
+        payment_link=link,
+        status=PaymentStatus.REQUIRES_ACTION,
+        updated_at__lte=timezone.now() - _ACTION_HOLD,
+    )
+    for payment in stale:
+        try:
+            services.payment_cancel(
+                payment=payment, actor=Actor.system("checkout"), reason="abandoned"
+            )
+        except (PaymentStateError, ProcessorRequestError):
+            services.payment_reconcile(payment=payment)
+
+
 def checkout_pay(
     *,
     link: PaymentLink,
@@ -218,6 +244,7 @@ def checkout_pay(
         # A repeat of an attempt that already ran (a double submit after the payment closed
         # a single-use link) must still get its answer, so only new attempts check the link.
         services.payment_link_check_open(link=link)
+        _release_stale_attempts(link=link)
     created: dict[str, str] = {}
 
     def on_created(payment: Payment, record: IdempotencyRecord | None) -> None:
