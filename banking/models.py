@@ -34,3 +34,202 @@ class VaultSecret(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+def _session_id() -> str:
+    return new_public_id("bls")
+
+
+def _item_id() -> str:
+    return new_public_id("pitem")
+
+
+def _account_id() -> str:
+    return new_public_id("ba")
+
+
+class BankLinkSessionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    # Accounts are attached; the link stays usable to enter a micro-deposit code or reconnect.
+    LINKED = "linked", "Linked"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class BankLinkSession(models.Model):
+    """A merchant's invitation for one customer to link a bank account at `/link/<token>/`.
+
+    Only the SHA-256 of the URL token is stored: the URL is shown once, at creation.
+    """
+
+    public_id = models.CharField(max_length=32, unique=True, default=_session_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="bank_link_sessions"
+    )
+    customer = models.ForeignKey(
+        "payments.Customer", on_delete=models.CASCADE, related_name="bank_link_sessions"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=16, choices=BankLinkSessionStatus.choices, default=BankLinkSessionStatus.OPEN
+    )
+    item = models.ForeignKey(
+        "banking.PlaidItem",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="link_sessions",
+    )
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    linked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=BankLinkSessionStatus.values),
+                name="bank_link_session_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["merchant", "-created_at", "-id"], name="bank_link_session_keyset"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class PlaidItemStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    LOGIN_REQUIRED = "login_required", "Needs the customer to sign in again"
+    PENDING_EXPIRATION = "pending_expiration", "Consent expiring soon"
+    PENDING_DISCONNECT = "pending_disconnect", "Bank disconnecting soon"
+    REVOKED = "revoked", "Permission revoked"
+    REMOVED = "removed", "Removed"
+
+
+class PlaidItem(models.Model):
+    """One Plaid Item (a login at one institution); its access token lives in the vault."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=_item_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="plaid_items"
+    )
+    customer = models.ForeignKey(
+        "payments.Customer", on_delete=models.CASCADE, related_name="plaid_items"
+    )
+    item_id = models.CharField(max_length=128, unique=True)
+    institution_id = models.CharField(max_length=64, blank=True, default="")
+    institution_name = models.CharField(max_length=200, blank=True, default="")
+    # Null once the item is removed: the secret is deleted only after Plaid confirmed removal.
+    access_token = models.OneToOneField(
+        VaultSecret, null=True, blank=True, on_delete=models.PROTECT, related_name="plaid_item"
+    )
+    status = models.CharField(
+        max_length=24, choices=PlaidItemStatus.choices, default=PlaidItemStatus.ACTIVE
+    )
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    # When Plaid's state was last read; the reconciliation poll picks the quietest items.
+    synced_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=PlaidItemStatus.values),
+                name="plaid_item_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="removed") | models.Q(access_token__isnull=False),
+                name="plaid_item_token_unless_removed",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "synced_at"], name="plaid_item_sync_due")]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class VerificationState(models.TextChoices):
+    """Ledgerline's one state machine over Plaid's `verification_status` (banking.verification)."""
+
+    PENDING_AUTOMATIC = "pending_automatic", "Waiting for automated micro-deposits"
+    PENDING_MANUAL = "pending_manual", "Waiting for the customer to enter the code"
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Verification failed"
+    EXPIRED = "expired", "Verification expired"
+    # A value Plaid sent that we do not know: never treated as verified.
+    UNKNOWN = "unknown", "Unknown (blocked)"
+
+
+class BankAccount(models.Model):
+    """A linked account: display data and verification only, never the full numbers."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=_account_id, editable=False)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="bank_accounts"
+    )
+    customer = models.ForeignKey(
+        "payments.Customer", on_delete=models.CASCADE, related_name="bank_accounts"
+    )
+    item = models.ForeignKey(PlaidItem, on_delete=models.PROTECT, related_name="accounts")
+    plaid_account_id = models.CharField(max_length=128)
+    # Stable across re-links of the same account at institutions that provide it.
+    persistent_account_id = models.CharField(max_length=128, blank=True, default="")
+    name = models.CharField(max_length=200, blank=True, default="")
+    mask = models.CharField(max_length=4, blank=True, default="")
+    type = models.CharField(max_length=32, blank=True, default="")
+    subtype = models.CharField(max_length=32, blank=True, default="")
+    institution_name = models.CharField(max_length=200, blank=True, default="")
+    # Keyed HMAC of routing + account number (banking.services.numbers_fingerprint); empty
+    # until Plaid has numbers (micro-deposits pending).
+    routing_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # Plaid's value as received ("" means instantly verified); the state below is derived.
+    verification_status = models.CharField(max_length=64, blank=True, default="")
+    verification_state = models.CharField(max_length=24, choices=VerificationState.choices)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "plaid_account_id"], name="bank_account_unique_in_item"
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "persistent_account_id"],
+                condition=~models.Q(persistent_account_id="")
+                & models.Q(disconnected_at__isnull=True),
+                name="bank_account_one_live_per_persistent_id",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(verification_state__in=VerificationState.values),
+                name="bank_account_state_valid",
+            ),
+            # A mask is the last four digits at most; anything longer would be a number.
+            models.CheckConstraint(
+                condition=models.Q(mask__regex=r"^[0-9A-Za-z]{0,4}$"),
+                name="bank_account_mask_short",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-created_at", "-id"], name="bank_account_keyset"),
+            models.Index(
+                fields=["merchant", "routing_fingerprint"], name="bank_account_fingerprint"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def can_move_money(self) -> bool:
+        return (
+            self.verification_state == VerificationState.VERIFIED
+            and self.disconnected_at is None
+            and self.item.status == PlaidItemStatus.ACTIVE
+        )
