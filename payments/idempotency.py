@@ -11,6 +11,12 @@ After Brandur Leach's "Implementing Stripe-like idempotency keys in Postgres":
   idempotency key derived from that object makes a repeated call harmless;
 - the final answer (success, or a client error such as a decline) is stored and replayed with
   `Idempotent-Replayed: true`. Records are purged after 24 hours.
+
+Each durable commit costs a WAL flush, so a create that opts in (`claim_with_object=True`)
+claims a new key in the transaction that creates its object, and stores its answer in the
+transaction that saves the processor's answer (`idempotency_finish`): two commits, not four.
+The key is still claimed before the processor is called; a concurrent request with the same
+key blocks on the unique index until the winner commits, then finds the lease held (409).
 """
 
 from __future__ import annotations
@@ -70,24 +76,48 @@ def validate_key(key: str) -> str:
     return key
 
 
+class _KeyClaimedConcurrentlyError(Exception):
+    """A deferred claim lost the race for its key; the object's transaction rolled back."""
+
+
 def _acquire(
+    *, merchant: Merchant, key: str, method: str, path: str, fingerprint: str, defer: bool
+) -> IdempotencyRecord | IdempotentResponse:
+    """Insert or lock the record; a finished one answers with its stored response instead.
+
+    With `defer`, a key not seen yet gives an unsaved record, inserted later by
+    `idempotency_mark_object_created` inside the transaction that creates the object.
+    """
+    now = timezone.now()
+    record = IdempotencyRecord(
+        merchant=merchant,
+        key=key,
+        request_method=method,
+        request_path=path,
+        request_fingerprint=fingerprint,
+        locked_at=now,
+        created_at=now,
+    )
+    if defer:
+        if not IdempotencyRecord.objects.filter(merchant=merchant, key=key).exists():
+            return record
+    else:
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+                return record
+        except IntegrityError:
+            pass
+    return _acquire_existing(
+        merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint
+    )
+
+
+def _acquire_existing(
     *, merchant: Merchant, key: str, method: str, path: str, fingerprint: str
 ) -> IdempotencyRecord | IdempotentResponse:
-    """Insert or lock the record; a finished one answers with its stored response instead."""
+    """Lock the stored record of a key: replay, refuse (409/422) or take over its lease."""
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(
-                merchant=merchant,
-                key=key,
-                request_method=method,
-                request_path=path,
-                request_fingerprint=fingerprint,
-                locked_at=now,
-                created_at=now,
-            )
-    except IntegrityError:
-        pass
     with transaction.atomic():
         record = IdempotencyRecord.objects.select_for_update().get(merchant=merchant, key=key)
         if record.created_at <= now - RETENTION:
@@ -123,8 +153,22 @@ def _acquire(
 def idempotency_mark_object_created(
     record: IdempotencyRecord | None, *, target_type: str, public_id: str
 ) -> None:
-    """Call inside the transaction that creates the object: the two commit together."""
+    """Call inside the transaction that creates the object: the two commit together.
+
+    A deferred (unsaved) record is inserted here. If another request claimed the key first,
+    the insert waits for it to commit and fails; the error leaves the caller's transaction, so
+    the object is rolled back with it and `idempotent_execute` answers as for a held key.
+    """
     if record is None:
+        return
+    if record._state.adding:
+        record.recovery_point = RecoveryPoint.OBJECT_CREATED
+        record.target_type = target_type
+        record.target_public_id = public_id
+        try:
+            record.save(force_insert=True)
+        except IntegrityError as exc:
+            raise _KeyClaimedConcurrentlyError(record.key) from exc
         return
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         recovery_point=RecoveryPoint.OBJECT_CREATED,
@@ -137,7 +181,32 @@ def idempotency_mark_object_created(
     record.target_public_id = public_id
 
 
+def idempotency_finish(record: IdempotencyRecord | None, *, status: int, body: Any) -> None:
+    """Store the final answer; call inside the transaction that saves the operation's outcome.
+
+    Committing the answer with the outcome saves a commit, and there is no moment where the
+    outcome is saved but the key would still resume. The record must already be in the
+    database (its object was created); `idempotent_execute` then does not store it again.
+    """
+    if record is None or record._state.adding:
+        return
+    _finish(record, status=status, body=body)
+
+
 def _finish(record: IdempotencyRecord, *, status: int, body: Any) -> None:
+    if record._state.adding:
+        # A deferred claim that ended before creating anything: store the answer as a new
+        # record; if a concurrent request has claimed the key meanwhile, its record stands.
+        record.recovery_point = RecoveryPoint.FINISHED
+        record.response_status = status
+        record.response_body = body
+        record.locked_at = None
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+        except IntegrityError:
+            pass
+        return
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         recovery_point=RecoveryPoint.FINISHED,
         response_status=status,
@@ -145,9 +214,14 @@ def _finish(record: IdempotencyRecord, *, status: int, body: Any) -> None:
         locked_at=None,
         updated_at=timezone.now(),
     )
+    record.recovery_point = RecoveryPoint.FINISHED
+    record.response_status = status
+    record.response_body = body
 
 
 def _release(record: IdempotencyRecord) -> None:
+    if record._state.adding:
+        return  # a deferred claim never reached the database: there is no lease to free
     IdempotencyRecord.objects.filter(pk=record.pk).update(locked_at=None, updated_at=timezone.now())
 
 
@@ -175,6 +249,7 @@ def idempotent_execute(
     body: Any,
     operation: Operation,
     error_renderer: Callable[[ApplicationError], Any] | None = None,
+    claim_with_object: bool = False,
 ) -> IdempotentResponse:
     """Run `operation` at most once to completion per (merchant, key).
 
@@ -182,6 +257,10 @@ def idempotent_execute(
     receives the record (or None) to mark recovery points and to resume from them.
     Application errors that are final (4xx other than 409/429) are stored and replayed like
     successes; retryable ones leave the record resumable and propagate.
+
+    `claim_with_object=True` is for operations that always call
+    `idempotency_mark_object_created` in their first transaction, before any side effect
+    outside our database: a new key is claimed there rather than in a commit of its own.
     """
     if not key:
         try:
@@ -196,11 +275,33 @@ def idempotent_execute(
     validate_key(key)
     fingerprint = request_fingerprint(method=method, path=path, body=body)
     acquired = _acquire(
-        merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint
+        merchant=merchant,
+        key=key,
+        method=method,
+        path=path,
+        fingerprint=fingerprint,
+        defer=claim_with_object,
     )
     if isinstance(acquired, IdempotentResponse):
         return acquired
-    record = acquired
+    try:
+        return _run(acquired, operation, error_renderer)
+    except _KeyClaimedConcurrentlyError:
+        # Nothing of ours was committed; answer as the winner's record says (409 while it
+        # runs), exactly as if this request had arrived second.
+        acquired = _acquire_existing(
+            merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint
+        )
+        if isinstance(acquired, IdempotentResponse):
+            return acquired
+        return _run(acquired, operation, error_renderer)
+
+
+def _run(
+    record: IdempotencyRecord,
+    operation: Operation,
+    error_renderer: Callable[[ApplicationError], Any] | None,
+) -> IdempotentResponse:
     try:
         status, data = operation(record)
     except ApplicationError as exc:
@@ -214,7 +315,9 @@ def idempotent_execute(
         # A bug or an interrupted worker: keep the recovery point, free the key for a retry.
         _release(record)
         raise
-    _finish(record, status=status, body=data)
+    if record.recovery_point != RecoveryPoint.FINISHED:
+        # The operation did not store its answer with its outcome (`idempotency_finish`).
+        _finish(record, status=status, body=data)
     return IdempotentResponse(status=status, body=data, replayed=False)
 
 

@@ -15,7 +15,7 @@ idempotency key and settles the row. Nothing here ever charges twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -285,12 +285,15 @@ def payment_create(
     return_url: str | None = None,
     payment_link: PaymentLink | None = None,
     request: HttpRequest | None = None,
-    on_created: Any = None,
+    on_created: Callable[[Payment], None] | None = None,
+    on_settled: Callable[[Payment], None] | None = None,
 ) -> Payment:
     """Create our payment row, then create and confirm its PaymentIntent.
 
     `on_created(payment)` runs inside the transaction that inserts the row: the idempotency
     layer uses it to move its recovery point to "object created" atomically with the row.
+    `on_settled(payment)` runs inside the transaction that saves the processor's answer (not
+    on a decline or an unknown outcome): the idempotency layer stores its response there.
     """
     try:
         currency = normalize_currency(currency)
@@ -328,7 +331,13 @@ def payment_create(
             target_id=payment.public_id,
             payload=_payment_payload(payment),
         )
-    return payment_confirm(payment=payment, account=account, return_url=return_url, actor=actor)
+    return payment_confirm(
+        payment=payment,
+        account=account,
+        return_url=return_url,
+        actor=actor,
+        on_settled=on_settled,
+    )
 
 
 def payment_confirm(
@@ -337,6 +346,7 @@ def payment_confirm(
     account: ProcessorAccount | None = None,
     return_url: str | None = None,
     actor: Actor | None = None,
+    on_settled: Callable[[Payment], None] | None = None,
 ) -> Payment:
     """Create + confirm the intent for an existing row; safe to repeat (same processor key).
 
@@ -386,7 +396,10 @@ def payment_confirm(
         )
         raise
     return payment_apply_processor_state(
-        payment=payment, intent=intent, actor=actor or Actor.system("payments.confirm")
+        payment=payment,
+        intent=intent,
+        actor=actor or Actor.system("payments.confirm"),
+        on_applied=on_settled,
     )
 
 
@@ -443,72 +456,93 @@ def _payment_mark_processing(*, payment: Payment) -> None:
 
 
 def payment_apply_processor_state(
-    *, payment: Payment, intent: gateway.IntentData, actor: Actor | None = None
+    *,
+    payment: Payment,
+    intent: gateway.IntentData,
+    actor: Actor | None = None,
+    on_applied: Callable[[Payment], None] | None = None,
 ) -> Payment:
     """Mirror a PaymentIntent onto its payment: forward transitions only, amounts never shrink.
 
     The entry point for confirm/capture/cancel answers, reconciliation and webhook handlers.
-    Returns the (possibly unchanged) locked row.
+    Returns the (possibly unchanged) locked row; `on_applied(row)` runs in the same
+    transaction whether or not the row changed.
     """
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().select_related("merchant").get(pk=payment.pk)
-        if locked.stripe_payment_intent_id and intent.id != locked.stripe_payment_intent_id:
-            logger.error(
-                "Intent %s does not belong to payment %s; ignored", intent.id, locked.public_id
-            )
-            return locked
-        if intent.status not in PaymentStatus.values:
-            logger.warning("Unknown intent status %r for %s", intent.status, locked.public_id)
-            return locked
-        if not transition_allowed(locked.status, intent.status):
-            logger.info(
-                "Stale state for %s: %s -> %s ignored",
-                locked.public_id,
-                locked.status,
-                intent.status,
-            )
-            return locked
-        previous = locked.status
-        locked.status = intent.status
-        locked.stripe_payment_intent_id = intent.id
-        if intent.latest_charge_id:
-            locked.stripe_charge_id = intent.latest_charge_id
-        captured = max(locked.amount_captured, min(intent.amount_received, locked.amount))
-        locked.amount_captured = captured
-        locked.amount_refunded = min(max(locked.amount_refunded, intent.amount_refunded), captured)
-        locked.amount_capturable = (
-            min(intent.amount_capturable, locked.amount)
-            if intent.status == PaymentStatus.REQUIRES_CAPTURE
-            else 0
+        locked = _payment_apply_locked(payment=payment, intent=intent, actor=actor)
+        if on_applied is not None:
+            on_applied(locked)
+    return locked
+
+
+def _payment_apply_locked(
+    *, payment: Payment, intent: gateway.IntentData, actor: Actor | None
+) -> Payment:
+    """The body of `payment_apply_processor_state`, inside its transaction."""
+    # `of=("self",)`: the merchant is joined only to name it in the audit entry; locking its
+    # row too would queue every concurrent payment of the merchant behind this one.
+    locked = (
+        Payment.objects.select_for_update(of=("self",))
+        .select_related("merchant")
+        .get(pk=payment.pk)
+    )
+    if locked.stripe_payment_intent_id and intent.id != locked.stripe_payment_intent_id:
+        logger.error(
+            "Intent %s does not belong to payment %s; ignored", intent.id, locked.public_id
         )
-        if intent.card is not None:
-            locked.card_brand = intent.card.brand[:32]
-            locked.card_last4 = intent.card.last4[:4]
-            locked.card_exp_month = intent.card.exp_month
-            locked.card_exp_year = intent.card.exp_year
-            locked.card_fingerprint = intent.card.fingerprint[:64]
-            locked.card_country = intent.card.country[:2]
-        if intent.status == PaymentStatus.REQUIRES_PAYMENT_METHOD:
-            locked.failure_code = intent.failure_code[:64]
-            locked.decline_code = intent.decline_code[:64]
-            locked.failure_message = intent.failure_message[:500]
-        elif intent.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REQUIRES_CAPTURE):
-            locked.failure_code = locked.decline_code = locked.failure_message = ""
-        locked.next_action_url = (
-            intent.next_action_url if intent.status == PaymentStatus.REQUIRES_ACTION else ""
+        return locked
+    if intent.status not in PaymentStatus.values:
+        logger.warning("Unknown intent status %r for %s", intent.status, locked.public_id)
+        return locked
+    if not transition_allowed(locked.status, intent.status):
+        logger.info(
+            "Stale state for %s: %s -> %s ignored",
+            locked.public_id,
+            locked.status,
+            intent.status,
         )
-        locked.save()
-        if previous != locked.status:
-            _audit(
-                action="payment.status_change",
-                merchant=locked.merchant,
-                actor=actor or Actor.system("payments.sync"),
-                request=None,
-                target_type="payment",
-                target_id=locked.public_id,
-                payload={"from": previous, "to": locked.status},
-            )
-            _payment_link_settle(locked)
+        return locked
+    previous = locked.status
+    locked.status = intent.status
+    locked.stripe_payment_intent_id = intent.id
+    if intent.latest_charge_id:
+        locked.stripe_charge_id = intent.latest_charge_id
+    captured = max(locked.amount_captured, min(intent.amount_received, locked.amount))
+    locked.amount_captured = captured
+    locked.amount_refunded = min(max(locked.amount_refunded, intent.amount_refunded), captured)
+    locked.amount_capturable = (
+        min(intent.amount_capturable, locked.amount)
+        if intent.status == PaymentStatus.REQUIRES_CAPTURE
+        else 0
+    )
+    if intent.card is not None:
+        locked.card_brand = intent.card.brand[:32]
+        locked.card_last4 = intent.card.last4[:4]
+        locked.card_exp_month = intent.card.exp_month
+        locked.card_exp_year = intent.card.exp_year
+        locked.card_fingerprint = intent.card.fingerprint[:64]
+        locked.card_country = intent.card.country[:2]
+    if intent.status == PaymentStatus.REQUIRES_PAYMENT_METHOD:
+        locked.failure_code = intent.failure_code[:64]
+        locked.decline_code = intent.decline_code[:64]
+        locked.failure_message = intent.failure_message[:500]
+    elif intent.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REQUIRES_CAPTURE):
+        locked.failure_code = locked.decline_code = locked.failure_message = ""
+    locked.next_action_url = (
+        intent.next_action_url if intent.status == PaymentStatus.REQUIRES_ACTION else ""
+    )
+    locked.save()
+    if previous != locked.status:
+        _audit(
+            action="payment.status_change",
+            merchant=locked.merchant,
+            actor=actor or Actor.system("payments.sync"),
+            request=None,
+            target_type="payment",
+            target_id=locked.public_id,
+            payload={"from": previous, "to": locked.status},
+        )
+        _payment_link_settle(locked)
     return locked
 
 

@@ -24,7 +24,11 @@ from payments import selectors, services
 from payments.api import serializers as s
 from payments.api.throttling import ApiKeyRateThrottle
 from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
-from payments.idempotency import idempotency_mark_object_created, idempotent_execute
+from payments.idempotency import (
+    idempotency_finish,
+    idempotency_mark_object_created,
+    idempotent_execute,
+)
 from payments.models import IdempotencyRecord, PaymentLink, Refund
 from payments.state import PaymentStatus
 
@@ -100,7 +104,11 @@ class PaymentsApiView(APIView):
         return serializer.validated_data
 
     def idempotent(
-        self, request: Request, operation: Callable[[IdempotencyRecord | None], tuple[int, Any]]
+        self,
+        request: Request,
+        operation: Callable[[IdempotencyRecord | None], tuple[int, Any]],
+        *,
+        claim_with_object: bool = False,
     ) -> Response:
         result = idempotent_execute(
             merchant=self.merchant(request),
@@ -110,6 +118,7 @@ class PaymentsApiView(APIView):
             body=request.data,
             operation=operation,
             error_renderer=_render_error,
+            claim_with_object=claim_with_object,
         )
         headers = {"Idempotent-Replayed": "true"} if result.replayed else None
         return Response(result.body, status=result.status, headers=headers)
@@ -174,26 +183,39 @@ class PaymentsApi(PaymentsApiView):
                     ),
                     return_url=data.get("return_url"),
                 )
-            else:
-                payment = services.payment_create(
-                    merchant=merchant,
-                    actor=_actor(request),
-                    amount=data["amount"],
-                    currency=data["currency"],
-                    payment_method=data["payment_method"],
-                    capture_method=data["capture_method"],
-                    customer=customer,
-                    description=data.get("description", ""),
-                    metadata=data.get("metadata"),
-                    return_url=data.get("return_url"),
-                    request=request,
-                    on_created=lambda obj: idempotency_mark_object_created(
-                        record, target_type="payment", public_id=obj.public_id
-                    ),
-                )
+                return 201, s.PaymentOutputSerializer(payment).data
+            answer: dict[str, Any] = {}
+
+            def settled(payment: Any) -> None:
+                # In the transaction that saves the processor's answer: the stored response
+                # commits with the payment's new state.
+                answer["body"] = s.PaymentOutputSerializer(payment).data
+                idempotency_finish(record, status=201, body=answer["body"])
+
+            payment = services.payment_create(
+                merchant=merchant,
+                actor=_actor(request),
+                amount=data["amount"],
+                currency=data["currency"],
+                payment_method=data["payment_method"],
+                capture_method=data["capture_method"],
+                customer=customer,
+                description=data.get("description", ""),
+                metadata=data.get("metadata"),
+                return_url=data.get("return_url"),
+                request=request,
+                on_created=lambda obj: idempotency_mark_object_created(
+                    record, target_type="payment", public_id=obj.public_id
+                ),
+                on_settled=settled,
+            )
+            if "body" in answer:
+                return 201, answer["body"]
             return 201, s.PaymentOutputSerializer(payment).data
 
-        return self.idempotent(request, operation)
+        # Creates always claim the key in the transaction that inserts the payment (see
+        # payments.idempotency): one commit fewer per create.
+        return self.idempotent(request, operation, claim_with_object=True)
 
 
 class PaymentDetailApi(PaymentsApiView):

@@ -6,16 +6,26 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Merchant
+from payments.exceptions import (
+    IdempotencyKeyInUseError,
+    InvalidPaymentRequestError,
+    ProcessorUnavailableError,
+)
 from payments.idempotency import (
     LOCK_LEASE,
     RETENTION,
+    idempotency_mark_object_created,
     idempotency_records_purge,
+    idempotent_execute,
     request_fingerprint,
 )
 from payments.models import IdempotencyRecord, Payment, ProcessorAccount, RecoveryPoint
+from tests.factories import MerchantFactory
 from tests.payments.conftest import api_client_for
 
 BODY = {"amount": 2000, "currency": "gbp", "payment_method": "pm_card_visa"}
@@ -202,3 +212,123 @@ def test_twenty_concurrent_identical_posts_make_exactly_one_charge(merchant, san
     assert Payment.objects.filter(merchant=merchant).count() == 1
     account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
     assert len(sandbox_control.charges(account=account)) == 1
+
+
+# --- Claiming the key with the object (creates) ----------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_create_commits_twice_and_stores_its_answer_with_the_outcome(api, merchant):
+    """Given a merchant with its processor account, when a create runs with a key, then it
+    commits twice (key with payment, answer with the processor's outcome) and the stored
+    answer is the response."""
+    assert _post(api, "warm-up").status_code == 201  # makes the connected account
+    with CaptureQueriesContext(connection) as captured:
+        response = _post(api, "two-commits")
+    assert response.status_code == 201
+    commits = [q for q in captured.captured_queries if q["sql"] == "COMMIT"]
+    assert len(commits) == 2
+    record = IdempotencyRecord.objects.get(merchant=merchant, key="two-commits")
+    assert record.recovery_point == RecoveryPoint.FINISHED
+    assert record.locked_at is None
+    assert record.response_status == 201
+    assert record.response_body == response.json()
+
+
+def _execute(merchant: Merchant, operation, key: str = "deferred-1"):
+    return idempotent_execute(
+        merchant=merchant,
+        key=key,
+        method="POST",
+        path="/api/v1/payments",
+        body=BODY,
+        operation=operation,
+        claim_with_object=True,
+    )
+
+
+def _rival(merchant: Merchant, key: str, **fields) -> IdempotencyRecord:
+    now = timezone.now()
+    return IdempotencyRecord.objects.create(
+        merchant=merchant,
+        key=key,
+        request_method="POST",
+        request_path="/api/v1/payments",
+        request_fingerprint=request_fingerprint(method="POST", path="/api/v1/payments", body=BODY),
+        created_at=now,
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_a_deferred_claim_that_loses_the_race_rolls_back_its_object_and_answers_409(merchant):
+    """Given a request that found the key free, when another request claims the key before
+    this one creates its object, then this one's object is rolled back and it answers 409."""
+
+    def operation(record):
+        _rival(merchant, "deferred-1", locked_at=timezone.now())  # the winner commits first
+        with transaction.atomic():
+            created = MerchantFactory(slug="must-roll-back")
+            idempotency_mark_object_created(
+                record, target_type="merchant", public_id=created.public_id
+            )
+        return 201, {}
+
+    with pytest.raises(IdempotencyKeyInUseError):
+        _execute(merchant, operation)
+    assert not Merchant.objects.filter(slug="must-roll-back").exists()
+    assert IdempotencyRecord.objects.get(merchant=merchant, key="deferred-1").locked_at
+
+
+@pytest.mark.django_db
+def test_a_deferred_claim_that_loses_to_a_finished_request_replays_its_answer(merchant):
+    def operation(record):
+        _rival(
+            merchant,
+            "deferred-1",
+            recovery_point=RecoveryPoint.FINISHED,
+            response_status=201,
+            response_body={"id": "pay_winner"},
+        )
+        with transaction.atomic():
+            idempotency_mark_object_created(record, target_type="payment", public_id="pay_loser")
+        return 201, {"id": "pay_loser"}
+
+    result = _execute(merchant, operation)
+    assert (result.status, result.body, result.replayed) == (201, {"id": "pay_winner"}, True)
+
+
+@pytest.mark.django_db
+def test_a_final_error_before_the_object_is_stored_and_replayed(merchant):
+    """Given a deferred claim, when the operation fails finally before creating anything,
+    then the answer is stored under the key and the next request replays it without running."""
+    calls: list[int] = []
+
+    def operation(record):
+        calls.append(1)
+        raise InvalidPaymentRequestError("Unknown capture method.", param="capture_method")
+
+    first = _execute(merchant, operation)
+    second = _execute(merchant, operation)
+    assert first.status == second.status == 400
+    assert (first.replayed, second.replayed) == (False, True)
+    assert len(calls) == 1
+    record = IdempotencyRecord.objects.get(merchant=merchant, key="deferred-1")
+    assert record.recovery_point == RecoveryPoint.FINISHED
+    assert record.locked_at is None
+
+
+@pytest.mark.django_db
+def test_a_retryable_error_before_the_object_leaves_the_key_free(merchant):
+    """A deferred claim that ends retryably before creating anything stores nothing, so the
+    retry runs at once instead of waiting out a lease."""
+
+    def unavailable(record):
+        raise ProcessorUnavailableError()
+
+    with pytest.raises(ProcessorUnavailableError):
+        _execute(merchant, unavailable)
+    assert not IdempotencyRecord.objects.filter(merchant=merchant, key="deferred-1").exists()
+    result = _execute(merchant, lambda record: (201, {"id": "pay_retried"}))
+    assert (result.status, result.body) == (201, {"id": "pay_retried"})
