@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ class PlaidStub:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
         self.url = ""
+        # Seconds each answer waits, to hold concurrent callers inside a request.
+        self.delay = 0.0
 
     def answer(self, path: str, body: Any, status: int = 200) -> None:
         self.answers[path].append((status, body))
@@ -54,6 +57,8 @@ def plaid_stub() -> Iterator[PlaidStub]:
                 stub.requests.append((self.path, body))
                 queued = stub.answers[self.path]
                 status, answer = queued.popleft() if queued else (404, {"error_type": "X"})
+            if stub.delay:
+                time.sleep(stub.delay)
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -66,7 +71,7 @@ def plaid_stub() -> Iterator[PlaidStub]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     stub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield stub
