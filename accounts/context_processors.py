@@ -13,7 +13,12 @@ from accounts.models import Membership
 def dashboard(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     memberships: list[Membership] = []
-    if user is not None and user.is_authenticated:
+    loaded: list[Membership] | None = getattr(request, "memberships", None)
+    if loaded is not None and request.method in ("GET", "HEAD"):
+        # CurrentMerchantMiddleware loaded them for this request, and a safe request changes
+        # no memberships; a POST that renders (a form error) may have, so it asks again.
+        memberships = loaded
+    elif user is not None and user.is_authenticated:
         memberships = list(
             Membership.objects.filter(user=user)
             .select_related("merchant")

@@ -85,17 +85,26 @@ class SessionLifetimeMiddleware:
         return self.get_response(request)
 
 
-def _current_membership(request: HttpRequest) -> Membership | None:
+def _memberships(request: HttpRequest) -> list[Membership]:
+    """All of the user's memberships, in the merchant switcher's order (one query)."""
     user = request.user
     if not user.is_authenticated:
-        return None
-    memberships = Membership.objects.select_related("merchant").filter(user=user)
-    wanted = request.session.get(session_security.CURRENT_MERCHANT)
+        return []
+    return list(
+        Membership.objects.filter(user=user)
+        .select_related("merchant")
+        .order_by("merchant__legal_name")
+    )
+
+
+def _current_membership(request: HttpRequest, memberships: list[Membership]) -> Membership | None:
+    wanted = request.session.get(session_security.CURRENT_MERCHANT) if memberships else None
     if wanted:
-        chosen = memberships.filter(merchant__public_id=wanted).first()
-        if chosen is not None:
-            return chosen
-    return memberships.order_by("created_at", "pk").first()
+        for membership in memberships:
+            if membership.merchant.public_id == wanted:
+                return membership
+    # The oldest membership, as `order_by("created_at", "pk").first()` would choose.
+    return min(memberships, key=lambda m: (m.created_at, m.pk), default=None)
 
 
 class CurrentMerchantMiddleware:
@@ -109,7 +118,11 @@ class CurrentMerchantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        membership = _current_membership(request)
+        memberships = _memberships(request)
+        membership = _current_membership(request, memberships)
+        # Kept for the dashboard's merchant switcher (accounts.context_processors), which
+        # would otherwise load the same rows again on every page.
+        request.memberships = memberships  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         request.merchant = membership.merchant if membership else None  # type: ignore[attr-defined]
         return self.get_response(request)

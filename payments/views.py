@@ -26,6 +26,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import require_permission, step_up_required
@@ -93,17 +94,32 @@ def _error_text(error: ApplicationError) -> str:
 
 
 def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
-    """Payments with their amounts formatted for display (templates get no money logic)."""
-    return [
-        {
-            "payment": payment,
-            "amount": format_amount(payment.amount, payment.currency),
-            "refunded": format_amount(payment.amount_refunded, payment.currency)
-            if payment.amount_refunded
-            else "",
-        }
-        for payment in payments
-    ]
+    """Payments with their display values ready (templates get no money logic).
+
+    Everything a row shows is computed here: per-row variable lookups, `{% url %}` and
+    filters in the template cost far more than the list query (25 rows).
+    """
+    rows = []
+    for payment in payments:
+        customer = payment.customer
+        rows.append(
+            {
+                "payment": payment,
+                "url": reverse("payment-detail", args=[payment.public_id]),
+                "amount": format_amount(payment.amount, payment.currency),
+                "refunded": format_amount(payment.amount_refunded, payment.currency)
+                if payment.amount_refunded
+                else "",
+                "status": payment.status,
+                "status_label": payment.get_status_display(),
+                "card": f"{capfirst(payment.card_brand)} ···· {payment.card_last4}"
+                if payment.card_last4
+                else "",
+                "customer": (customer.email or customer.public_id) if customer else "",
+                "created": timezone.localtime(payment.created_at).strftime("%Y-%m-%d %H:%M"),
+            }
+        )
+    return rows
 
 
 def _cursor(request: HttpRequest, name: str) -> str | None:

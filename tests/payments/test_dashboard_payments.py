@@ -249,3 +249,45 @@ def test_csv_is_streamed_and_reads_payments_only_while_sending(merchant, owner):
         rows = _csv(response)
     assert len(rows) == 3
     assert any('"payments_payment"' in q["sql"] for q in while_sending)
+
+
+# --- rendering and queries ------------------------------------------------------------------
+
+
+def test_a_row_shows_its_link_amount_status_card_customer_and_utc_time(merchant, owner):
+    alice = CustomerFactory(merchant=merchant, email="alice@example.test")
+    paid = PaymentFactory(
+        merchant=merchant,
+        amount=123456,
+        currency="gbp",
+        customer=alice,
+        card_brand="visa",
+        card_last4="4242",
+        status=PaymentStatus.SUCCEEDED,
+        created_at=T0,
+    )
+    bare = PaymentFactory(merchant=merchant, card_last4="", created_at=T0 - timedelta(hours=1))
+
+    html = _list(owner).content.decode()
+
+    assert f'href="{reverse("payment-detail", args=[paid.public_id])}"' in html
+    assert "£1,234.56" in html
+    assert '<span class="badge badge-ok">Succeeded</span>' in html
+    assert "Visa ···· 4242" in html
+    assert "alice@example.test" in html
+    assert "2025-03-10 12:00" in html
+    bare_row = html[html.index(bare.public_id) :]
+    assert bare_row.index('<span class="muted">none</span>') < bare_row.index("</tr>")
+
+
+def test_the_page_loads_the_users_memberships_once(merchant, owner):
+    """The merchant switcher reuses the memberships the current-merchant middleware loaded."""
+    PaymentFactory(merchant=merchant)
+    with CaptureQueriesContext(connection) as captured:
+        response = _list(owner)
+    assert response.status_code == 200
+    membership_queries = [
+        q for q in captured.captured_queries if 'FROM "accounts_membership"' in q["sql"]
+    ]
+    assert len(membership_queries) == 1
+    assert [m.merchant for m in response.context["memberships"]] == [merchant]
