@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 
+from sandbox.plaid.provider import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from sandbox.server import serve
 from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sandbox", description="Offline Stripe (and Plaid) stand-in."
+        prog="python -m sandbox", description="Offline Stripe and Plaid stand-in."
     )
     add_arguments(parser)
     return parser
@@ -32,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"whsec_ signing secret, repeatable for rotation; default {DEFAULT_WEBHOOK_SECRET}",
     )
+    parser.add_argument(
+        "--plaid-client-id",
+        default=DEFAULT_CLIENT_ID,
+        help=f"client_id Plaid calls must send; default {DEFAULT_CLIENT_ID}",
+    )
+    parser.add_argument(
+        "--plaid-secret",
+        default=DEFAULT_SECRET,
+        help=f"secret Plaid calls must send; default {DEFAULT_SECRET}",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         state_file=args.state_file,
         webhook_url=args.webhook_url,
         webhook_secrets=args.webhook_secret or [DEFAULT_WEBHOOK_SECRET],
+        plaid_client_id=args.plaid_client_id,
+        plaid_secret=args.plaid_secret,
         announce=lambda line: print(line, flush=True),  # noqa: T201 (the process's one output line)
     )
 

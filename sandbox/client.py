@@ -104,3 +104,43 @@ class SandboxControl:
     def stripe_object(self, object_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"stripe/objects/{object_id}")
         return result
+
+    # --- Plaid -------------------------------------------------------------------------------
+    def plaid(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Any /_sandbox/plaid/<path> call, e.g. ("POST", "keys/rotate")."""
+        result: dict[str, Any] = self.request(method, f"plaid/{path.lstrip('/')}", body)
+        return result
+
+    def plaid_item(self, item_id: str) -> dict[str, Any]:
+        return self.plaid("GET", f"items/{item_id}")
+
+    def plaid_webhooks(self) -> list[dict[str, Any]]:
+        """Every Plaid webhook built so far (sent or, without a URL, only recorded)."""
+        return list(self.plaid("GET", "webhooks")["webhooks"])
+
+    def plaid_fire_webhook(
+        self, item_id: str, webhook_code: str, webhook_type: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"webhook_code": webhook_code}
+        if webhook_type is not None:
+            body["webhook_type"] = webhook_type
+        return self.plaid("POST", f"items/{item_id}/fire_webhook", body)
+
+    def plaid_set_verification_status(
+        self, account_id: str, status: str, *, webhook: bool = False
+    ) -> dict[str, Any]:
+        return self.plaid(
+            "POST",
+            f"accounts/{account_id}/verification_status",
+            {"verification_status": status, "webhook": webhook},
+        )
+
+    def plaid_rotate_key(self) -> str:
+        return str(self.plaid("POST", "keys/rotate")["current"])
+
+    def plaid_expire_keys(self, kid: str | None = None) -> dict[str, Any]:
+        return self.plaid("POST", "keys/expire", {} if kid is None else {"kid": kid})
+
+    def plaid_signature_faults(self, **faults: Any) -> dict[str, Any]:
+        """alg="none"|"HS256"|"ES256", tamper_body=bool, unknown_kid=bool."""
+        return self.plaid("POST", "webhook/faults", faults)

@@ -21,6 +21,7 @@ from typing import Any
 from sandbox.client import SandboxControl
 from sandbox.clock import Clock
 from sandbox.faults import FaultInjector
+from sandbox.plaid.provider import DEFAULT_CLIENT_ID, DEFAULT_SECRET, PlaidProvider
 from sandbox.provider import ControlError, Provider, Services, control_ok
 from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET, StripeProvider
 from sandbox.webhooks import WebhookDispatcher
@@ -39,6 +40,8 @@ class Sandbox:
         state_file: str | os.PathLike[str] | None = None,
         stripe_webhook_url: str | None = None,
         stripe_webhook_secrets: Sequence[str] = (DEFAULT_WEBHOOK_SECRET,),
+        plaid_client_id: str = DEFAULT_CLIENT_ID,
+        plaid_secret: str = DEFAULT_SECRET,
     ) -> None:
         self.services = Services(
             clock=Clock(), faults=FaultInjector(), webhooks=WebhookDispatcher()
@@ -46,8 +49,8 @@ class Sandbox:
         self.stripe = StripeProvider(
             self.services, webhook_url=stripe_webhook_url, webhook_secrets=stripe_webhook_secrets
         )
-        # Plaid joins here as `sandbox.plaid.PlaidProvider(self.services, ...)`.
-        self.providers: list[Provider] = [self.stripe]
+        self.plaid = PlaidProvider(self.services, client_id=plaid_client_id, secret=plaid_secret)
+        self.providers: list[Provider] = [self.stripe, self.plaid]
         self._state_file = Path(state_file) if state_file else None
         self._save_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -245,12 +248,16 @@ def start_in_thread(
     state_file: str | os.PathLike[str] | None = None,
     webhook_url: str | None = None,
     webhook_secrets: Sequence[str] = (DEFAULT_WEBHOOK_SECRET,),
+    plaid_client_id: str = DEFAULT_CLIENT_ID,
+    plaid_secret: str = DEFAULT_SECRET,
 ) -> SandboxHandle:
     """Serve a new sandbox in a daemon thread; port 0 picks a free port. Call `.stop()`."""
     sandbox = Sandbox(
         state_file=state_file,
         stripe_webhook_url=webhook_url,
         stripe_webhook_secrets=webhook_secrets,
+        plaid_client_id=plaid_client_id,
+        plaid_secret=plaid_secret,
     )
     server = SandboxHTTPServer((host, port), sandbox)
     bound_port = server.server_address[1]
@@ -272,6 +279,8 @@ def serve(
     state_file: str | None = None,
     webhook_url: str | None = None,
     webhook_secrets: Sequence[str] = (DEFAULT_WEBHOOK_SECRET,),
+    plaid_client_id: str = DEFAULT_CLIENT_ID,
+    plaid_secret: str = DEFAULT_SECRET,
     announce: Any = print,
 ) -> None:
     """Serve in the foreground until SIGINT or SIGTERM, then save state and return."""
@@ -279,6 +288,8 @@ def serve(
         state_file=state_file,
         stripe_webhook_url=webhook_url,
         stripe_webhook_secrets=webhook_secrets,
+        plaid_client_id=plaid_client_id,
+        plaid_secret=plaid_secret,
     )
     server = SandboxHTTPServer((host, port), sandbox)
 

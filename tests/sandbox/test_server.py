@@ -91,7 +91,10 @@ def test_manage_py_run_sandbox(tmp_path):
 
 
 def test_sandbox_imports_nothing_from_the_project():
-    allowed_roots = {"sandbox", "django", "__future__"} | set(sys.stdlib_module_names)
+    # cryptography signs Plaid webhooks (ES256); it is a dependency of the project, not part of it.
+    allowed_roots = {"sandbox", "django", "cryptography", "__future__"} | set(
+        sys.stdlib_module_names
+    )
     for path in (ROOT / "sandbox").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

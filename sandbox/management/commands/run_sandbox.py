@@ -1,4 +1,4 @@
-"""`manage.py run_sandbox`: serve the Stripe (and later Plaid) stand-in in the foreground."""
+"""`manage.py run_sandbox`: serve the Stripe and Plaid stand-ins in the foreground."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET
 
 
 class Command(BaseCommand):
-    help = "Run the offline processor sandbox (Stripe wire format) on its own origin."
+    help = "Run the offline processor sandbox (Stripe and Plaid wire formats) on its own origin."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_arguments(parser)
@@ -28,6 +28,8 @@ class Command(BaseCommand):
                 state_file=options["state_file"],
                 webhook_url=options["webhook_url"],
                 webhook_secrets=options["webhook_secret"] or [DEFAULT_WEBHOOK_SECRET],
+                plaid_client_id=options["plaid_client_id"],
+                plaid_secret=options["plaid_secret"],
                 announce=self.stdout.write,
             )
         except OSError as exc:
