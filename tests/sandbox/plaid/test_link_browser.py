@@ -31,7 +31,10 @@ PAGE = """<!doctype html>
   const events = [];
   const handler = Plaid.create({
     token: "TOKEN",
-    onEvent: (name) => { events.push(name); document.getElementById("events").textContent = events.join(","); },
+    onEvent: (name) => {
+      events.push(name);
+      document.getElementById("events").textContent = events.join(",");
+    },
     onSuccess: async (public_token, metadata) => {
       await fetch("/linked", {method: "POST", headers: {"Content-Type": "application/json"},
                               body: JSON.stringify({public_token, metadata})});
