@@ -190,6 +190,9 @@ class BankAccount(models.Model):
     # Plaid's value as received ("" means instantly verified); the state below is derived.
     verification_status = models.CharField(max_length=64, blank=True, default="")
     verification_state = models.CharField(max_length=24, choices=VerificationState.choices)
+    # Wrong same-day micro-deposit codes the customer reported from Link (Plaid locks at 3);
+    # only shown as "attempts left": Plaid's own status decides whether the account verified.
+    code_attempts = models.PositiveSmallIntegerField(default=0)
     verified_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -1,0 +1,596 @@
+"""Bank-linking writes: link sessions, completing a link, syncing from Plaid, disconnecting.
+
+Every change is audited (compliance `audit_record`) in the transaction that makes it. Plaid is
+called outside database transactions (a slow Plaid must not hold row locks); the rows are then
+locked and re-checked before anything is written. Access tokens exist in memory only between
+the vault and a gateway call; nothing here logs or returns them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import Merchant
+from banking.exceptions import (
+    BankLinkSessionUnavailableError,
+    DuplicateBankAccountError,
+    InvalidBankingRequestError,
+    PlaidItemLoginRequiredError,
+    PlaidRequestError,
+)
+from banking.gateways import plaid as gateway
+from banking.models import (
+    BankAccount,
+    BankLinkSession,
+    BankLinkSessionStatus,
+    PlaidItem,
+    PlaidItemStatus,
+    VaultSecret,
+    VerificationState,
+)
+from banking.vault import Binding, vault_open, vault_seal
+from banking.verification import next_state, state_for
+from compliance.actors import Actor
+from compliance.services import audit_record
+from payments.models import Customer
+
+logger = logging.getLogger(__name__)
+
+# Long enough for a customer to find the e-mail; a linked session stays usable (for the
+# micro-deposit code and reconnecting) until its item is removed.
+LINK_SESSION_TTL = timedelta(days=7)
+# secrets.token_urlsafe(32): 43 URL-safe characters; anything else is refused unread.
+LINK_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# Plaid locks same-day micro-deposit verification after three wrong codes.
+MICRODEPOSIT_CODE_ATTEMPTS = 3
+ACCESS_TOKEN_PURPOSE = "plaid_access_token"  # noqa: S105 - a vault label, not a secret
+_FINGERPRINT_DOMAIN = b"ledgerline.bank-fingerprint:"
+# Item statuses a webhook or sync may never leave: the customer or we ended the connection.
+_ITEM_FINAL = frozenset({PlaidItemStatus.REVOKED, PlaidItemStatus.REMOVED})
+_REVOKED_CODES = frozenset({"USER_PERMISSION_REVOKED", "ACCESS_NOT_GRANTED", "ITEM_NOT_FOUND"})
+
+
+# --- Fingerprints and tokens -----------------------------------------------------------------
+
+
+def _fingerprint_key() -> bytes:
+    # Domain-separated from every other use of SECRET_KEY; rotating SECRET_KEY changes every
+    # fingerprint, which only weakens duplicate detection against accounts linked before.
+    return hashlib.sha256(_FINGERPRINT_DOMAIN + settings.SECRET_KEY.encode()).digest()
+
+
+def numbers_fingerprint(routing: str, account: str) -> str:
+    """Keyed HMAC-SHA256 of routing + account number: for duplicate detection only."""
+    message = f"{routing.strip()}:{account.strip()}".encode()
+    return hmac.new(_fingerprint_key(), message, hashlib.sha256).hexdigest()
+
+
+def link_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _binding(item: PlaidItem) -> Binding:
+    return Binding(
+        purpose=ACCESS_TOKEN_PURPOSE,
+        row=item.public_id,
+        merchant=item.merchant.public_id,
+        item=item.item_id,
+    )
+
+
+def plaid_item_access_token(*, item: PlaidItem) -> str:
+    """The item's access token from the vault (in memory only for the next Plaid call)."""
+    if item.access_token is None:
+        raise BankLinkSessionUnavailableError("This bank connection was removed.")
+    return vault_open(secret=item.access_token, binding=_binding(item))
+
+
+def _audit(
+    *,
+    action: str,
+    merchant: Merchant,
+    actor: Actor | None,
+    request: HttpRequest | None,
+    target_type: str,
+    target_id: str,
+    payload: Mapping[str, Any],
+    outcome: str = "success",
+) -> None:
+    audit_record(
+        action=action,
+        request=request,
+        actor=actor,
+        merchant_id=merchant.public_id,
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        payload=dict(payload),
+    )
+
+
+# --- Link sessions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewBankLinkSession:
+    """A created session and its URL token, which exists only here: show it once."""
+
+    session: BankLinkSession
+    token: str
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.session.expires_at
+
+    @property
+    def path(self) -> str:
+        return f"/link/{self.token}/"
+
+    def __repr__(self) -> str:
+        return f"NewBankLinkSession(session={self.session.public_id!r}, token='***')"
+
+
+def bank_link_session_create(
+    *,
+    merchant: Merchant,
+    customer: Customer,
+    actor: Actor | None,
+    request: HttpRequest | None = None,
+) -> NewBankLinkSession:
+    """A link session for one of the merchant's customers; only the token's hash is stored."""
+    if customer.merchant_id != merchant.pk:
+        raise InvalidBankingRequestError("No such customer.", param="customer")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        session = BankLinkSession.objects.create(
+            merchant=merchant,
+            customer=customer,
+            token_hash=link_token_hash(token),
+            expires_at=timezone.now() + LINK_SESSION_TTL,
+        )
+        _audit(
+            action="bank_link_session.create",
+            merchant=merchant,
+            actor=actor,
+            request=request,
+            target_type="bank_link_session",
+            target_id=session.public_id,
+            payload={"customer": customer.public_id},
+        )
+    return NewBankLinkSession(session=session, token=token)
+
+
+def bank_link_session_check_usable(*, session: BankLinkSession) -> None:
+    """Raise 410 unless the session can still be used (open and unexpired, or linked)."""
+    if session.status == BankLinkSessionStatus.LINKED:
+        if session.item is None or session.item.status == PlaidItemStatus.REMOVED:
+            raise BankLinkSessionUnavailableError("This bank connection was removed.")
+        return
+    if session.status != BankLinkSessionStatus.OPEN:
+        raise BankLinkSessionUnavailableError()
+    if session.expires_at <= timezone.now():
+        raise BankLinkSessionUnavailableError("This bank-link session has expired.")
+
+
+def bank_link_needs_update_mode(*, session: BankLinkSession) -> bool:
+    """True when Link must open on the linked item: a code to enter, or a login to repair."""
+    item = session.item
+    if session.status != BankLinkSessionStatus.LINKED or item is None:
+        return False
+    if item.status == PlaidItemStatus.LOGIN_REQUIRED:
+        return True
+    return item.accounts.filter(
+        disconnected_at__isnull=True, verification_state=VerificationState.PENDING_MANUAL
+    ).exists()
+
+
+def bank_link_token_create(*, session: BankLinkSession, webhook_url: str) -> str:
+    """A Link token for the session's page: a new link, or update mode on its item."""
+    bank_link_session_check_usable(session=session)
+    access_token: str | None = None
+    if session.status == BankLinkSessionStatus.LINKED:
+        if not bank_link_needs_update_mode(session=session):
+            raise BankLinkSessionUnavailableError("This bank account is already linked.")
+        assert session.item is not None  # noqa: S101 - implied by bank_link_needs_update_mode
+        access_token = plaid_item_access_token(item=session.item)
+    data = gateway.link_token_create(
+        client_user_id=session.customer.public_id,
+        client_name=session.merchant.legal_name,
+        webhook_url=webhook_url,
+        access_token=access_token,
+    )
+    return data.link_token
+
+
+def _metadata_institution(metadata: Mapping[str, Any]) -> tuple[str, str]:
+    # Display-only facts from the browser; everything that matters is re-read from Plaid.
+    institution = metadata.get("institution")
+    if not isinstance(institution, dict):
+        return "", ""
+    name, inst_id = institution.get("name"), institution.get("institution_id")
+    return (
+        inst_id[:64] if isinstance(inst_id, str) else "",
+        name[:200] if isinstance(name, str) else "",
+    )
+
+
+def _duplicate_of(
+    *, merchant: Merchant, account: gateway.AccountData, fingerprint: str
+) -> BankAccount | None:
+    live = BankAccount.objects.filter(merchant=merchant, disconnected_at__isnull=True)
+    if account.persistent_account_id:
+        found = live.filter(persistent_account_id=account.persistent_account_id).first()
+        if found is not None:
+            return found
+    if fingerprint:
+        return live.filter(
+            routing_fingerprint=fingerprint, mask=account.mask, name=account.name
+        ).first()
+    return None
+
+
+def _remove_at_plaid_quietly(access_token: str, item_id: str) -> None:
+    # Used for an item we are refusing: failing to remove it must not hide the refusal.
+    try:
+        gateway.item_remove(access_token=access_token)
+    except Exception:  # noqa: BLE001 - logged by code; the item stays unused on our side
+        logger.warning("Plaid item %s could not be removed after a refused link", item_id)
+
+
+def _mask(value: str) -> str:
+    # The model refuses anything but up to four letters or digits: keep only those.
+    return "".join(ch for ch in value if ch.isascii() and ch.isalnum())[-4:]
+
+
+def bank_link_complete(
+    *, session: BankLinkSession, public_token: str, metadata: Mapping[str, Any]
+) -> PlaidItem:
+    """Exchange the public token, keep the access token in the vault and store the accounts.
+
+    A newcomer item holding an account the merchant already has (same persistent account id,
+    else same numbers fingerprint + mask + name) is removed at Plaid and refused.
+    """
+    bank_link_session_check_usable(session=session)
+    if session.status != BankLinkSessionStatus.OPEN:
+        raise BankLinkSessionUnavailableError("This bank account is already linked.")
+    if not public_token or len(public_token) > 200:
+        raise InvalidBankingRequestError("The bank did not return a token.", param="public_token")
+    exchanged = gateway.public_token_exchange(public_token=public_token)
+    access_token = exchanged.access_token
+    try:
+        accounts = gateway.accounts_get(access_token=access_token)
+        fingerprints = gateway.auth_fingerprints(
+            access_token=access_token, fingerprint=numbers_fingerprint
+        )
+        plaid_item = gateway.item_get(access_token=access_token)
+    except Exception:
+        _remove_at_plaid_quietly(access_token, exchanged.item_id)
+        raise
+    inst_id, inst_name = _metadata_institution(metadata)
+    inst_id = plaid_item.institution_id or inst_id
+    inst_name = plaid_item.institution_name or inst_name
+    merchant = session.merchant
+    duplicates = [
+        dup
+        for account in accounts
+        if (
+            dup := _duplicate_of(
+                merchant=merchant,
+                account=account,
+                fingerprint=fingerprints.get(account.account_id, ""),
+            )
+        )
+        is not None
+    ]
+    if duplicates or not accounts:
+        _remove_at_plaid_quietly(access_token, exchanged.item_id)
+        with transaction.atomic():
+            _audit(
+                action="bank_link.refuse",
+                merchant=merchant,
+                actor=Actor.anonymous(),
+                request=None,
+                target_type="bank_link_session",
+                target_id=session.public_id,
+                payload={
+                    "reason": "duplicate" if duplicates else "no_accounts",
+                    "existing": [d.public_id for d in duplicates],
+                },
+                outcome="failure",
+            )
+        if duplicates:
+            raise DuplicateBankAccountError()
+        raise InvalidBankingRequestError("No bank account was selected.")
+
+    with transaction.atomic():
+        locked = BankLinkSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status != BankLinkSessionStatus.OPEN:
+            # A concurrent completion won; this item is the newcomer.
+            transaction.on_commit(lambda: _remove_at_plaid_quietly(access_token, exchanged.item_id))
+            raise BankLinkSessionUnavailableError("This bank account is already linked.")
+        item = PlaidItem(
+            merchant=merchant,
+            customer=session.customer,
+            item_id=exchanged.item_id,
+            institution_id=inst_id,
+            institution_name=inst_name,
+            synced_at=timezone.now(),
+        )
+        item.access_token = vault_seal(plaintext=access_token, binding=_binding(item))
+        item.save()
+        now = timezone.now()
+        created: list[BankAccount] = []
+        for account in accounts:
+            state = state_for(account.verification_status)
+            created.append(
+                BankAccount.objects.create(
+                    merchant=merchant,
+                    customer=session.customer,
+                    item=item,
+                    plaid_account_id=account.account_id,
+                    persistent_account_id=account.persistent_account_id,
+                    name=account.name,
+                    mask=_mask(account.mask),
+                    type=account.type,
+                    subtype=account.subtype,
+                    institution_name=inst_name,
+                    routing_fingerprint=fingerprints.get(account.account_id, ""),
+                    verification_status=account.verification_status[:64],
+                    verification_state=state,
+                    verified_at=now if state == VerificationState.VERIFIED else None,
+                )
+            )
+        locked.status = BankLinkSessionStatus.LINKED
+        locked.item = item
+        locked.linked_at = now
+        locked.save(update_fields=["status", "item", "linked_at"])
+        _audit(
+            action="bank_link.complete",
+            merchant=merchant,
+            actor=Actor.anonymous(),
+            request=None,
+            target_type="plaid_item",
+            target_id=item.public_id,
+            payload={
+                "session": session.public_id,
+                "accounts": {a.public_id: a.verification_state for a in created},
+            },
+        )
+    session.refresh_from_db()
+    return item
+
+
+# --- Syncing from Plaid ----------------------------------------------------------------------
+
+
+def _item_status_after(*, current: str, error_code: str, webhook_code: str) -> str:
+    """The item's status from what Plaid says now; revoked and removed are never left."""
+    if current in _ITEM_FINAL:
+        return current
+    if error_code in _REVOKED_CODES or (webhook_code == "USER_PERMISSION_REVOKED" and error_code):
+        return PlaidItemStatus.REVOKED
+    if error_code == "ITEM_LOGIN_REQUIRED":
+        return PlaidItemStatus.LOGIN_REQUIRED
+    if error_code:
+        # Another item error (institution down, ...): not the customer's to fix; keep it.
+        return current
+    if webhook_code == "PENDING_DISCONNECT":
+        return PlaidItemStatus.PENDING_DISCONNECT
+    if webhook_code == "PENDING_EXPIRATION":
+        return PlaidItemStatus.PENDING_EXPIRATION
+    if current == PlaidItemStatus.LOGIN_REQUIRED or webhook_code == "LOGIN_REPAIRED":
+        return PlaidItemStatus.ACTIVE
+    return current
+
+
+@dataclass(frozen=True)
+class ItemSync:
+    item_status: str
+    changed: dict[str, str]
+
+
+def plaid_item_sync(*, item: PlaidItem, actor: Actor, webhook_code: str = "") -> ItemSync:
+    """Re-read the item and its accounts from Plaid and apply them (forward-only states).
+
+    `webhook_code` only says which kind of news arrived (PENDING_EXPIRATION and
+    PENDING_DISCONNECT have no other trace in Plaid's item); every state comes from Plaid's
+    answer now, so replayed or reordered webhooks converge on the same result.
+    """
+    if item.status in _ITEM_FINAL:
+        return ItemSync(item_status=item.status, changed={})
+    access_token = plaid_item_access_token(item=item)
+    error_code = ""
+    accounts: list[gateway.AccountData] | None = None
+    fingerprints: dict[str, str] = {}
+    try:
+        error_code = gateway.item_get(access_token=access_token).error_code
+    except PlaidItemLoginRequiredError:
+        error_code = "ITEM_LOGIN_REQUIRED"
+    except PlaidRequestError as exc:
+        # Plaid no longer serves the item at all: the customer revoked it elsewhere.
+        if exc.plaid_error_code not in _REVOKED_CODES:
+            raise
+        error_code = exc.plaid_error_code
+    if not error_code:
+        try:
+            accounts = gateway.accounts_get(access_token=access_token)
+            fingerprints = gateway.auth_fingerprints(
+                access_token=access_token, fingerprint=numbers_fingerprint
+            )
+        except PlaidItemLoginRequiredError:
+            error_code = "ITEM_LOGIN_REQUIRED"
+    return _apply_sync(
+        item=item,
+        actor=actor,
+        error_code=error_code,
+        webhook_code=webhook_code,
+        accounts=accounts,
+        fingerprints=fingerprints,
+    )
+
+
+def _apply_sync(
+    *,
+    item: PlaidItem,
+    actor: Actor,
+    error_code: str,
+    webhook_code: str,
+    accounts: list[gateway.AccountData] | None,
+    fingerprints: Mapping[str, str],
+) -> ItemSync:
+    now = timezone.now()
+    changed: dict[str, str] = {}
+    with transaction.atomic():
+        locked = PlaidItem.objects.select_for_update().select_related("merchant").get(pk=item.pk)
+        before = locked.status
+        locked.status = _item_status_after(
+            current=before, error_code=error_code, webhook_code=webhook_code
+        )
+        locked.error_code = error_code[:64]
+        locked.synced_at = now
+        locked.save(update_fields=["status", "error_code", "synced_at", "updated_at"])
+        if locked.status != before:
+            changed[locked.public_id] = locked.status
+        by_id = {a.account_id: a for a in accounts or []}
+        rows = BankAccount.objects.select_for_update().filter(
+            item=locked, disconnected_at__isnull=True
+        )
+        for row in rows:
+            seen = by_id.get(row.plaid_account_id)
+            if seen is None:
+                continue
+            state = next_state(row.verification_state, seen.verification_status)
+            fields = []
+            if state != row.verification_state:
+                row.verification_state = state
+                row.verification_status = seen.verification_status[:64]
+                fields += ["verification_state", "verification_status"]
+                if state == VerificationState.VERIFIED:
+                    row.verified_at = now
+                    fields.append("verified_at")
+                changed[row.public_id] = state
+            fingerprint = fingerprints.get(row.plaid_account_id, "")
+            if fingerprint and not row.routing_fingerprint:
+                # Numbers appear once micro-deposits verified the account.
+                row.routing_fingerprint = fingerprint
+                fields.append("routing_fingerprint")
+            if fields:
+                row.save(update_fields=[*fields, "updated_at"])
+        if changed:
+            _audit(
+                action="plaid_item.sync",
+                merchant=locked.merchant,
+                actor=actor,
+                request=None,
+                target_type="plaid_item",
+                target_id=locked.public_id,
+                payload={"changed": changed, "error_code": locked.error_code},
+            )
+    item.refresh_from_db()
+    return ItemSync(item_status=item.status, changed=changed)
+
+
+def bank_link_update_complete(*, session: BankLinkSession) -> ItemSync:
+    """After Link's update mode (a code entered, a login repaired): re-read Plaid's state."""
+    bank_link_session_check_usable(session=session)
+    if session.item is None or session.status != BankLinkSessionStatus.LINKED:
+        raise BankLinkSessionUnavailableError()
+    return plaid_item_sync(item=session.item, actor=Actor.anonymous())
+
+
+def bank_link_code_rejected(*, session: BankLinkSession) -> ItemSync:
+    """Link reported a wrong micro-deposit code: count it for display, then re-read Plaid.
+
+    The count only feeds "attempts left" on the page (Plaid enforces the real limit and
+    reports `verification_failed` once it locks the account).
+    """
+    bank_link_session_check_usable(session=session)
+    if session.item is None or session.status != BankLinkSessionStatus.LINKED:
+        raise BankLinkSessionUnavailableError()
+    with transaction.atomic():
+        pending = (
+            BankAccount.objects.select_for_update()
+            .filter(
+                item=session.item,
+                disconnected_at__isnull=True,
+                verification_state=VerificationState.PENDING_MANUAL,
+                code_attempts__lt=MICRODEPOSIT_CODE_ATTEMPTS,
+            )
+            .first()
+        )
+        if pending is not None:
+            pending.code_attempts += 1
+            pending.save(update_fields=["code_attempts", "updated_at"])
+            _audit(
+                action="bank_account.code_rejected",
+                merchant=session.merchant,
+                actor=Actor.anonymous(),
+                request=None,
+                target_type="bank_account",
+                target_id=pending.public_id,
+                payload={"attempts": pending.code_attempts},
+                outcome="failure",
+            )
+    return plaid_item_sync(item=session.item, actor=Actor.anonymous())
+
+
+# --- Disconnecting ---------------------------------------------------------------------------
+
+
+def bank_account_disconnect(
+    *, account: BankAccount, actor: Actor | None, request: HttpRequest | None = None
+) -> BankAccount:
+    """Disconnect an account; with the item's last live account the item is removed at Plaid
+    first, and only then are its access token and local state deleted."""
+    item = account.item
+    others_live = (
+        BankAccount.objects.filter(item=item, disconnected_at__isnull=True)
+        .exclude(pk=account.pk)
+        .exists()
+    )
+    remove_item = not others_live and item.status != PlaidItemStatus.REMOVED
+    if remove_item:
+        # At Plaid first: if this fails nothing local changes and the merchant can retry.
+        gateway.item_remove(access_token=plaid_item_access_token(item=item))
+    now = timezone.now()
+    with transaction.atomic():
+        locked = BankAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.disconnected_at is None:
+            locked.disconnected_at = now
+            locked.save(update_fields=["disconnected_at", "updated_at"])
+        if remove_item:
+            locked_item = PlaidItem.objects.select_for_update().get(pk=item.pk)
+            secret_pk = locked_item.access_token_id
+            BankAccount.objects.filter(item=locked_item, disconnected_at__isnull=True).update(
+                disconnected_at=now
+            )
+            locked_item.status = PlaidItemStatus.REMOVED
+            locked_item.access_token = None
+            locked_item.removed_at = now
+            locked_item.save(update_fields=["status", "access_token", "removed_at", "updated_at"])
+            if secret_pk is not None:
+                VaultSecret.objects.filter(pk=secret_pk).delete()
+        _audit(
+            action="bank_account.disconnect",
+            merchant=account.merchant,
+            actor=actor,
+            request=request,
+            target_type="bank_account",
+            target_id=account.public_id,
+            payload={"item": item.public_id, "item_removed": remove_item},
+        )
+    account.refresh_from_db()
+    return account
