@@ -503,12 +503,16 @@ def _apply_sync(
     return ItemSync(item_status=item.status, changed=changed)
 
 
-def bank_link_update_complete(*, session: BankLinkSession) -> ItemSync:
-    """After Link's update mode (a code entered, a login repaired): re-read Plaid's state."""
+def _linked_item(session: BankLinkSession) -> PlaidItem:
     bank_link_session_check_usable(session=session)
     if session.item is None or session.status != BankLinkSessionStatus.LINKED:
         raise BankLinkSessionUnavailableError()
-    return plaid_item_sync(item=session.item, actor=Actor.anonymous())
+    return session.item
+
+
+def bank_link_update_complete(*, session: BankLinkSession) -> ItemSync:
+    """After Link's update mode (a code entered, a login repaired): re-read Plaid's state."""
+    return plaid_item_sync(item=_linked_item(session), actor=Actor.anonymous())
 
 
 def bank_link_code_rejected(*, session: BankLinkSession) -> ItemSync:
@@ -517,14 +521,12 @@ def bank_link_code_rejected(*, session: BankLinkSession) -> ItemSync:
     The count only feeds "attempts left" on the page (Plaid enforces the real limit and
     reports `verification_failed` once it locks the account).
     """
-    bank_link_session_check_usable(session=session)
-    if session.item is None or session.status != BankLinkSessionStatus.LINKED:
-        raise BankLinkSessionUnavailableError()
+    item = _linked_item(session)
     with transaction.atomic():
         pending = (
             BankAccount.objects.select_for_update()
             .filter(
-                item=session.item,
+                item=item,
                 disconnected_at__isnull=True,
                 verification_state=VerificationState.PENDING_MANUAL,
                 code_attempts__lt=MICRODEPOSIT_CODE_ATTEMPTS,
@@ -544,7 +546,7 @@ def bank_link_code_rejected(*, session: BankLinkSession) -> ItemSync:
                 payload={"attempts": pending.code_attempts},
                 outcome="failure",
             )
-    return plaid_item_sync(item=session.item, actor=Actor.anonymous())
+    return plaid_item_sync(item=item, actor=Actor.anonymous())
 
 
 # --- Disconnecting ---------------------------------------------------------------------------
