@@ -34,13 +34,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
+    path("webhooks/plaid/", include("banking.webhook_urls")),
     path("webhooks/", include("payments.webhook_urls")),
     path("pay/", include("payments.public_urls")),
-    path(
-        "bank-accounts/",
-        _planned("bank-accounts", "Bank linking through Plaid is not available yet."),
-        name="bank-accounts",
-    ),
+    path("bank-accounts/", include("banking.urls")),
+    path("link/", include("banking.public_urls")),
     path("developers/", developer_views.developers, name="developers"),
     path("developers/keys/", developer_views.api_key_create, name="developers-key-create"),
     path(

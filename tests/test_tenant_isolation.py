@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from accounts.models import Invitation, Merchant
 from accounts.roles import Role
+from banking.models import BankAccount, PlaidItem
+from banking.vault import Binding, vault_seal
 from payments.models import InboundEvent, Refund
 from tests.factories import member, verified_client
 from tests.payments.factories import (
@@ -73,6 +75,23 @@ def _event(merchant: Merchant) -> InboundEvent:
     )
 
 
+def _bank_account(merchant: Merchant) -> BankAccount:
+    customer = CustomerFactory(merchant=merchant)
+    item = PlaidItem(merchant=merchant, customer=customer, item_id=f"item_{merchant.slug}")
+    item.access_token = vault_seal(
+        plaintext="access-isolation",
+        binding=Binding("plaid_access_token", item.public_id, merchant.public_id, item.item_id),
+    )
+    item.save()
+    return BankAccount.objects.create(
+        merchant=merchant,
+        customer=customer,
+        item=item,
+        plaid_account_id="acc_1",
+        verification_state="verified",
+    )
+
+
 CASES: dict[str, Case] = {
     "payments.Payment": Case(
         make=lambda m: PaymentFactory(merchant=m, status="requires_capture"),
@@ -100,13 +119,15 @@ CASES: dict[str, Case] = {
         make=lambda m: None, reached_through="never: keyed by (merchant, key) inside the API"
     ),
     "banking.BankLinkSession": Case(
-        make=lambda m: None, reached_through="no URL yet: created and listed only by services"
+        make=lambda m: None,
+        reached_through="only by its URL token (/link/<token>/), which names no merchant",
     ),
     "banking.PlaidItem": Case(
         make=lambda m: None, reached_through="never: only through its bank accounts"
     ),
     "banking.BankAccount": Case(
-        make=lambda m: None, reached_through="no URL yet: the bank-accounts API is not built"
+        make=_bank_account,
+        dashboard_post=("bank-account-disconnect",),
     ),
     "accounts.Membership": Case(
         make=lambda m: member(Role.VIEWER, m).user,

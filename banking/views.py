@@ -1,0 +1,131 @@
+"""The merchant's Bank accounts page: linked accounts with their states, link sessions, disconnect.
+
+Views read through `banking.selectors` and write through `banking.services`; failures arrive
+as `ApplicationError` and are shown as messages. Another merchant's account is a 404. A new
+link URL is rendered in the POST's answer only (never stored, never put in a message cookie).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.decorators import require_permission
+from accounts.models import Merchant
+from accounts.roles import Permission, role_allows
+from banking import selectors, services
+from banking.models import BankAccount, PlaidItemStatus, VerificationState
+from compliance.actors import Actor
+from config.exceptions import ApplicationError, NotFoundError
+from payments.selectors import customer_get
+
+PAGE_SIZE = 25
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+class BankLinkSessionForm(forms.Form):
+    customer = forms.CharField(label="Customer id (cus_...)", max_length=32)
+
+
+def _merchant(request: HttpRequest) -> Merchant:
+    merchant: Merchant = request.merchant  # type: ignore[attr-defined]
+    return merchant
+
+
+def _page(
+    request: HttpRequest,
+    form: BankLinkSessionForm,
+    *,
+    new_url: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    cursor = request.GET.get("after", "")
+    page = selectors.bank_account_list(
+        merchant=_merchant(request),
+        limit=PAGE_SIZE,
+        starting_after=cursor if _CURSOR_RE.fullmatch(cursor) else None,
+    )
+    rows = [
+        {
+            "account": account,
+            "state": VerificationState(account.verification_state).label,
+            "item_state": PlaidItemStatus(account.item.status).label,
+        }
+        for account in page.items
+    ]
+    response = render(
+        request,
+        "banking/bank_accounts.html",
+        {
+            "rows": rows,
+            "has_more": page.has_more,
+            "next_cursor": page.items[-1].public_id if page.has_more and page.items else "",
+            "form": form,
+            "new_url": new_url,
+            "can_manage": role_allows(
+                request.membership.role,  # type: ignore[attr-defined]
+                Permission.MANAGE_BANK_ACCOUNTS,
+            ),
+        },
+        status=status,
+    )
+    if new_url:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@require_permission(Permission.VIEW_CUSTOMERS)
+def bank_accounts(request: HttpRequest) -> HttpResponse:
+    return _page(request, BankLinkSessionForm())
+
+
+@require_POST
+@require_permission(Permission.MANAGE_BANK_ACCOUNTS)
+def bank_link_session_create(request: HttpRequest) -> HttpResponse:
+    form = BankLinkSessionForm(request.POST)
+    if not form.is_valid():
+        return _page(request, form, status=400)
+    merchant = _merchant(request)
+    try:
+        customer = customer_get(merchant=merchant, public_id=form.cleaned_data["customer"])
+        new = services.bank_link_session_create(
+            merchant=merchant,
+            customer=customer,
+            actor=Actor.for_user(request.user),
+            request=request,
+        )
+    except ApplicationError:
+        form.add_error("customer", "No such customer.")
+        return _page(request, form, status=400)
+    return _page(request, BankLinkSessionForm(), new_url=request.build_absolute_uri(new.path))
+
+
+def _account_or_404(request: HttpRequest, public_id: str) -> BankAccount:
+    try:
+        return selectors.bank_account_get(merchant=_merchant(request), public_id=public_id)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+
+
+@require_POST
+@require_permission(Permission.MANAGE_BANK_ACCOUNTS)
+def bank_account_disconnect(request: HttpRequest, public_id: str) -> HttpResponse:
+    account = _account_or_404(request, public_id)
+    if account.disconnected_at is not None:
+        messages.info(request, "This bank account is already disconnected.")
+        return redirect("bank-accounts")
+    try:
+        services.bank_account_disconnect(
+            account=account, actor=Actor.for_user(request.user), request=request
+        )
+    except ApplicationError as error:
+        messages.error(request, f"Nothing was changed: {error.message}")
+        return redirect("bank-accounts")
+    messages.success(request, "Bank account disconnected.")
+    return redirect("bank-accounts")

@@ -1,0 +1,60 @@
+// The customer's bank-link page: opens Plaid Link and hands its result to our server.
+// Only Link's public token and non-sensitive metadata pass through here; credentials,
+// account numbers and micro-deposit codes stay inside Link.
+(function () {
+  "use strict";
+  var form = document.getElementById("link-form");
+  var button = document.getElementById("link-button");
+  var errorBox = document.getElementById("link-error");
+  var errorText = document.getElementById("link-error-text");
+  if (!form || !button || typeof window.Plaid === "undefined") return;
+
+  function showError(message) {
+    errorText.textContent = message;
+    errorBox.hidden = false;
+    errorBox.focus();
+  }
+
+  function post(body) {
+    var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+    return fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        if (!response.ok) throw new Error((data.error && data.error.message) || "Please try again.");
+        return data;
+      });
+    });
+  }
+
+  function reload() { window.location.reload(); }
+
+  // Metadata we keep: the institution's display name and id; nothing else is sent.
+  function safeMetadata(metadata) {
+    var inst = (metadata && metadata.institution) || {};
+    return { institution: { name: inst.name || "", institution_id: inst.institution_id || "" } };
+  }
+
+  var handler = window.Plaid.create({
+    token: form.dataset.linkToken,
+    onSuccess: function (publicToken, metadata) {
+      button.disabled = true;
+      post({ action: "success", public_token: publicToken, metadata: safeMetadata(metadata) })
+        .then(reload)
+        .catch(function (err) { button.disabled = false; showError(err.message); });
+    },
+    onExit: function (err) {
+      var code = err && err.error_code;
+      if (code === "INCORRECT_DEPOSIT_VERIFICATION" || code === "TOO_MANY_VERIFICATION_ATTEMPTS") {
+        post({ action: "code_rejected" }).then(reload).catch(function (e) { showError(e.message); });
+      } else if (err) {
+        showError((err.display_message) || "Your bank could not be linked. Please try again.");
+      }
+    }
+  });
+  button.disabled = false;
+  button.addEventListener("click", function () { handler.open(); });
+})();
