@@ -1,7 +1,5 @@
 """Root URLconf: the public contract of ../shared/DESIGN.md."""
 
-from functools import partial
-
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
@@ -9,19 +7,11 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from config import health
-from config.dashboard import planned_section
 from payments import developer_views
 
 admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "Ledgerline administration"
 admin.site.site_title = "Ledgerline admin"
-
-
-def _planned(section: str, summary: str):  # type: ignore[no-untyped-def]
-    title = section.replace("-", " ").capitalize()
-    view = partial(planned_section, section=section, title=title, summary=summary)
-    view.__name__ = f"planned_{section}"  # type: ignore[attr-defined]
-    return view
 
 
 urlpatterns = [
