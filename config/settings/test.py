@@ -23,6 +23,16 @@ STRIPE_WEBHOOK_SECRETS = ["whsec_test_current", "whsec_test_previous"]
 AUDIT_EXPORT_DIR = str(VAR_DIR / "test-audit-checkpoints")
 # Tests drive Celery explicitly; eager unless a test starts a real worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_EAGER", default=True)
+# A worker a test starts may be given a short visibility timeout, so that a message its killed
+# predecessor held comes back within the test (production keeps base.py's hour), and sweeps
+# for such messages every second instead of every ~100 s.
+if env("CELERY_VISIBILITY_TIMEOUT", default=""):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT"),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
 AUDIT_SEAL_INLINE = False
 # Serve static files from the finders; there is no collectstatic before tests.
 WHITENOISE_AUTOREFRESH = True

@@ -1,11 +1,19 @@
-"""Helpers for the webhook tests: signed Stripe deliveries and event payloads."""
+"""Helpers for the webhook tests: signed Stripe deliveries, event payloads, real workers."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -72,3 +80,118 @@ def fresh_publisher():
     webhooks.broker_cooldown_reset()
     yield
     webhooks.broker_cooldown_reset()
+
+
+# --- A real Celery worker process -----------------------------------------------------------
+
+WORKER_START_SECONDS = 30.0
+
+
+def database_url() -> str:
+    """The URL of the database this test runs in (pytest-django's `test_<name>`)."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    user = quote(params.get("USER") or "")
+    password = quote(params.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{params['NAME']}"
+
+
+def broker_purge() -> None:
+    """Drop queued and unacknowledged messages left in the test Redis database.
+
+    A message from an earlier run names an event id that may exist again in this run's new
+    test database; the worker would process it, which is harmless but muddles what a test
+    counts. The Redis database given by REDIS_URL belongs to these tests alone.
+    """
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+
+
+class Worker:
+    """`celery worker` in its own process, on this test's database and the test broker."""
+
+    def __init__(self, log_dir: Path, *, visibility_timeout: int | None = None) -> None:
+        self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url(),
+            "CELERY_EAGER": "0",
+            # The worker's own connections must not outlive a task's transaction by much:
+            # the test waits for them to close after the worker is killed.
+            "DATABASE_CONN_MAX_AGE": "0",
+        }
+        env.pop("CELERY_VISIBILITY_TIMEOUT", None)
+        if visibility_timeout is not None:
+            env["CELERY_VISIBILITY_TIMEOUT"] = str(visibility_timeout)
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_for(" ready.", WORKER_START_SECONDS)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def received(self, task: str = "payments.tasks.inbound_event_process") -> int:
+        """How many messages for `task` this worker took from the broker."""
+        return sum(
+            1 for line in self.log().splitlines() if f"Task {task}[" in line and "received" in line
+        )
+
+    def _wait_for(self, text: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while text not in self.log():
+            if self.process.poll() is not None:
+                raise AssertionError(f"the worker exited:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not log {text!r}:\n{self.log()}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, no message handed back; its database sessions orphaned."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+def wait_until(condition: Callable[[], bool], *, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+        time.sleep(0.05)
