@@ -4,7 +4,7 @@
 Runs in a throwaway database (`<name>_bench_audit`) created and dropped here. Writers are
 separate processes (real parallelism, as web workers are). Reports medians of repeated rounds.
 
-    python -m bench audit [--entries 1000000] [--seconds 3] [--rounds 3]
+    python -m bench audit [--entries 1000000] [--seconds 3] [--rounds 3] [--only-verify]
 """
 
 from __future__ import annotations
@@ -144,19 +144,25 @@ def bench_verify(*, entries: int, rounds: int) -> None:
         f"{result.sealed:,} ({len(result.checkpoints)} checkpoints) in {sealed - generated:.1f} s "
         f"({result.sealed / (sealed - generated):,.0f} entries/s)"
     )
-    rates = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        report = verify_log()
-        elapsed = time.perf_counter() - began
-        if not report.ok:
-            raise SystemExit(f"bench audit: verification failed: {report.finding}")
-        rates.append(report.verified / elapsed)
     total = existing + result.sealed
-    _print(
-        f"audit_verify over {total:,} entries: {statistics.median(rates):,.0f} entries/s "
-        f"(median of {rounds}; target >= 100,000/s on PostgreSQL)"
-    )
+    # workers=None is what `audit_verify` does by default (parallel on PostgreSQL).
+    for workers, label in ((1, "sequential, --workers 1"), (None, "default workers")):
+        rates = []
+        segments = 1
+        for _ in range(rounds):
+            began = time.perf_counter()
+            report = verify_log(workers=workers)
+            elapsed = time.perf_counter() - began
+            if not report.ok:
+                raise SystemExit(f"bench audit: verification failed: {report.finding}")
+            rates.append(report.verified / elapsed)
+            segments = report.segments
+        _print(
+            f"audit_verify over {total:,} entries ({label}, {segments} segments, "
+            f"{os.cpu_count()} CPUs): {statistics.median(rates):,.0f} entries/s "
+            f"(median of {rounds}; target >= 100,000/s on PostgreSQL)"
+        )
+    _print(f"load average after the run: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def run(argv: list[str]) -> None:
@@ -164,6 +170,9 @@ def run(argv: list[str]) -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--only-verify", action="store_true", help="skip the writer rounds (quicker to rerun)"
+    )
     options = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     django.setup()
@@ -184,7 +193,9 @@ def run(argv: list[str]) -> None:
     _print(f"database: {connection.vendor}")
     old = setup_databases(verbosity=0, interactive=False)
     try:
-        bench_writers(seconds=options.seconds, rounds=options.rounds)
+        _print(f"load average before the run: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        if not options.only_verify:
+            bench_writers(seconds=options.seconds, rounds=options.rounds)
         bench_verify(entries=options.entries, rounds=options.rounds)
     finally:
         teardown_databases(old, verbosity=0)

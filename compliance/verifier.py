@@ -14,17 +14,23 @@ gone), `reordered` (an entry or link sits at another position than it was sealed
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import json
+import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection, connections
 from django.db.models import Max, Q
 
 from compliance import exports, signing
@@ -46,13 +52,17 @@ BAD_SIGNATURE = "bad signature"
 
 # How far past a mismatch the verifier looks to tell a moved entry from an edited one.
 CLASSIFY_WINDOW = 10_000
+# Below this many entries a worker process costs more than it saves: verify in this process.
+PARALLEL_MIN_ENTRIES = 50_000
+# More processes than this only queue for the database server's own cores.
+MAX_WORKERS = 8
 _CREATED_AT = ENTRY_COLUMNS.index("created_at")
 _PAYLOAD = ENTRY_COLUMNS.index("payload")
 # PostgreSQL spells the timestamp exactly as `canonical.format_time` does, in C.
 _PG_TIME = """to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
-def _chain_query(vendor: str) -> str:
+def _chain_query(vendor: str, *, limited: bool) -> str:
     """Seals from a position on, each with its entry's columns (NULLs when the entry is gone)."""
     columns = [
         _PG_TIME if column == "created_at" and vendor == "postgresql" else f"e.{column}"
@@ -63,7 +73,7 @@ def _chain_query(vendor: str) -> str:
         "SELECT s.position, s.entry_hash, s.link_hash, s.horizon, "  # noqa: S608
         + ", ".join(columns)
         + " FROM compliance_auditseal s LEFT JOIN compliance_auditentry e ON e.id = s.entry_id"
-        " WHERE s.position > %s ORDER BY s.position"
+        " WHERE s.position > %s ORDER BY s.position" + (" LIMIT %s" if limited else "")
     )
 
 
@@ -110,11 +120,14 @@ def _prefetched(cursor: Any, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]
         fetcher.join()
 
 
-def _stream(start: int, chunk_size: int) -> Iterator[tuple[Any, ...]]:
+def _stream(start: int, chunk_size: int, limit: int | None) -> Iterator[tuple[Any, ...]]:
     """The chain from `start` on, through a server-side cursor (PostgreSQL): flat memory."""
     postgres = connection.vendor == "postgresql"
     with connection.chunked_cursor() as cursor:
-        cursor.execute(_chain_query(connection.vendor), [start])
+        limited = limit is not None
+        cursor.execute(
+            _chain_query(connection.vendor, limited=limited), [start, *([limit] if limited else [])]
+        )
         for rows in _prefetched(cursor, chunk_size):
             for row in rows:
                 position, entry_hash, link, horizon, *entry = row
@@ -146,6 +159,8 @@ class VerifyReport:
     pending: int = 0
     finding: Finding | None = None
     warnings: list[str] = field(default_factory=list)
+    # How many contiguous segments were verified (1: the sequential path, in this process).
+    segments: int = 1
 
     @property
     def ok(self) -> bool:
@@ -288,65 +303,326 @@ def _extra_entry(head_horizon: int) -> Finding | None:
     return Finding(EXTRA, position, message)
 
 
+@dataclass(frozen=True)
+class _Segment:
+    """Positions `start`+1 to `end` (None: to the end of the log), trusting `head` at `start`.
+
+    `start` is 0 or a signed checkpoint's size and `end` the next signed checkpoint's size, so
+    a segment is verified on its own exactly as the sequential pass would verify that stretch.
+    """
+
+    start: int
+    head: str
+    end: int | None
+    checkpoint_before: _Checkpoint | None
+
+
 @dataclass
 class _Walk:
-    """State of the streamed pass over the chain."""
+    """State of the streamed pass over one segment of the chain."""
 
     last: int
     previous: str
     heads: dict[int, _Checkpoint]
     checkpoint_before: _Checkpoint | None
+    end: int | None = None
     verified: int = 0
     horizon: int = 0
+    # Whether any row was walked: `horizon` is only meaningful then.
+    read: bool = False
+
+
+@dataclass(frozen=True)
+class _SegmentResult:
+    finding: Finding | None
+    last: int
+    verified: int
+    horizon: int
+    read: bool
 
 
 def _walk(
     walk: _Walk, *, chunk_size: int, progress: Callable[[int], None] | None
 ) -> Finding | None:
-    rows = _stream(walk.last, chunk_size)
+    # A bounded segment reads its own rows plus at most what `_classify` looks at past a break
+    # (which may lie beyond the segment's end, exactly as in one pass over the whole chain).
+    limit = None if walk.end is None else walk.end - walk.last + CLASSIFY_WINDOW
+    rows = _stream(walk.last, chunk_size, limit)
     finding = None
-    for row in rows:
-        position, stored_hash, stored_link, walk.horizon, *entry = row
-        if position != walk.last + 1:
-            message = f"position {walk.last + 1} is gone (the next present is {position})"
-            finding = Finding(MISSING, walk.last + 1, message)
-            break
-        if entry[_CREATED_AT] is None:
-            finding = Finding(MISSING, position, "the entry sealed here is gone")
-            break
-        computed = entry_hash_from_row(tuple(entry))
-        relinked = link_hash(
-            previous=walk.previous, position=position, horizon=walk.horizon, entry_hash=stored_hash
-        )
-        if computed != stored_hash or relinked != stored_link:
-            kind = _classify(
-                rows,
-                position=position,
-                previous=walk.previous,
-                stored_hash=stored_hash,
-                computed_hash=computed,
-            )
-            what = "entry" if computed != stored_hash else "chain link"
-            finding = Finding(kind, position, f"the {what} does not match its seal")
-            break
-        walk.previous, walk.last = stored_link, position
-        walk.verified += 1
-        if progress is not None and walk.verified % chunk_size == 0:
-            progress(chunk_size)
-        checkpoint = walk.heads.get(position)
-        if checkpoint is not None:
-            if checkpoint.head != stored_link:
-                since = (walk.checkpoint_before.size if walk.checkpoint_before else 0) + 1
-                message = (
-                    f"the chain was rewritten between positions {since} and {position}: "
-                    f"it no longer ends in checkpoint {checkpoint.number}'s signed head"
-                )
-                finding = Finding(EDITED, since, message)
+    try:
+        for row in rows:
+            position, stored_hash, stored_link, walk.horizon, *entry = row
+            walk.read = True
+            if position != walk.last + 1:
+                message = f"position {walk.last + 1} is gone (the next present is {position})"
+                finding = Finding(MISSING, walk.last + 1, message)
                 break
-            walk.checkpoint_before = checkpoint
+            if entry[_CREATED_AT] is None:
+                finding = Finding(MISSING, position, "the entry sealed here is gone")
+                break
+            computed = entry_hash_from_row(tuple(entry))
+            relinked = link_hash(
+                previous=walk.previous,
+                position=position,
+                horizon=walk.horizon,
+                entry_hash=stored_hash,
+            )
+            if computed != stored_hash or relinked != stored_link:
+                kind = _classify(
+                    rows,
+                    position=position,
+                    previous=walk.previous,
+                    stored_hash=stored_hash,
+                    computed_hash=computed,
+                )
+                what = "entry" if computed != stored_hash else "chain link"
+                finding = Finding(kind, position, f"the {what} does not match its seal")
+                break
+            walk.previous, walk.last = stored_link, position
+            walk.verified += 1
+            if progress is not None and walk.verified % chunk_size == 0:
+                progress(chunk_size)
+            checkpoint = walk.heads.get(position)
+            if checkpoint is not None:
+                if checkpoint.head != stored_link:
+                    since = (walk.checkpoint_before.size if walk.checkpoint_before else 0) + 1
+                    message = (
+                        f"the chain was rewritten between positions {since} and {position}: "
+                        f"it no longer ends in checkpoint {checkpoint.number}'s signed head"
+                    )
+                    finding = Finding(EDITED, since, message)
+                    break
+                walk.checkpoint_before = checkpoint
+            if position == walk.end:
+                # The end's signed head matched just above: the next segment takes over here.
+                break
+    finally:
+        # Stops the prefetching thread and the server-side cursor now, not at garbage collection.
+        rows.close()  # type: ignore[attr-defined]
     if progress is not None:
         progress(walk.verified % chunk_size)
     return finding
+
+
+def _verify_segment(
+    segment: _Segment,
+    *,
+    heads: dict[int, _Checkpoint],
+    chunk_size: int,
+    progress: Callable[[int], None] | None,
+) -> _SegmentResult:
+    walk = _Walk(
+        last=segment.start,
+        previous=segment.head,
+        heads=heads,
+        checkpoint_before=segment.checkpoint_before,
+        end=segment.end,
+    )
+    finding = _walk(walk, chunk_size=chunk_size, progress=progress)
+    return _SegmentResult(
+        finding=finding,
+        last=walk.last,
+        verified=walk.verified,
+        horizon=walk.horizon,
+        read=walk.read,
+    )
+
+
+def _plan_segments(
+    start: _Checkpoint | None, heads: dict[int, _Checkpoint], workers: int
+) -> list[_Segment]:
+    """Contiguous segments cut at signed heads, about equal in size, and the unsigned tail."""
+    first = start.size if start else 0
+    sizes = sorted(size for size in heads if size > first)
+    cuts: list[int] = []
+    if sizes:
+        span = sizes[-1] - first
+        for part in range(1, workers):
+            target = first + span * part // workers
+            cut = sizes[bisect.bisect_left(sizes, target)]
+            if cut < sizes[-1] and (not cuts or cut > cuts[-1]):
+                cuts.append(cut)
+        cuts.append(sizes[-1])
+    segments: list[_Segment] = []
+    before = start
+    for end in [*cuts, None]:
+        segments.append(
+            _Segment(
+                start=before.size if before else 0,
+                head=before.head if before else GENESIS_HASH,
+                end=end,
+                checkpoint_before=before,
+            )
+        )
+        if end is not None:
+            before = heads[end]
+    return segments
+
+
+def _segment_child(
+    *,
+    segment: _Segment,
+    heads: dict[int, _Checkpoint],
+    chunk_size: int,
+    slot: int,
+    counts: SynchronizedArray[int],
+    sender: Connection,
+) -> None:
+    """A worker process: verify one segment on a connection of its own, send the result back."""
+
+    def tick(count: int) -> None:
+        counts[slot] += count
+
+    outcome: _SegmentResult | tuple[str, str]
+    try:
+        outcome = _verify_segment(segment, heads=heads, chunk_size=chunk_size, progress=tick)
+    except Exception as error:  # noqa: BLE001 - re-raised in the parent, as the sequential path would
+        kind = "database" if isinstance(error, DatabaseError) else "os"
+        kind = kind if isinstance(error, DatabaseError | OSError) else "other"
+        outcome = (kind, f"{type(error).__name__}: {error}")
+    finally:
+        connections.close_all()
+    sender.send(outcome)
+    sender.close()
+
+
+def _child_error(kind: str, message: str) -> Exception:
+    if kind == "database":
+        return DatabaseError(message)
+    if kind == "os":
+        return OSError(message)
+    return RuntimeError(f"audit_verify worker failed: {message}")
+
+
+def _ended(segment: _Segment, result: _SegmentResult) -> bool:
+    """Whether the pass over the whole chain would stop within this segment."""
+    return result.finding is not None or segment.end is None or result.last != segment.end
+
+
+def _verify_in_processes(  # noqa: PLR0915 - one scheduling loop, clearer whole
+    segments: list[_Segment],
+    *,
+    heads: dict[int, _Checkpoint],
+    chunk_size: int,
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> list[_SegmentResult | None]:
+    """Each segment between checkpoints in a forked worker process, at most `workers` at a time;
+    the unsigned tail (under MAX_ENTRIES positions) here, meanwhile, not worth a process.
+
+    Every connection is closed before forking: a child must never talk over its parent's
+    socket, and opens its own (with its own server-side cursor). Once a segment ends the
+    pass, later segments cannot change the result: they are stopped or never started.
+    """
+    context = multiprocessing.get_context("fork")
+    connections.close_all()
+    counts = context.Array("q", len(segments), lock=False)
+    results: list[_SegmentResult | None] = [None] * len(segments)
+    waiting = [index for index, segment in enumerate(segments) if segment.end is not None]
+    tail = len(segments) - 1 if segments[-1].end is None else None
+    running: dict[Connection, tuple[int, BaseProcess]] = {}
+    last_needed = len(segments) - 1
+    reported = 0
+
+    def tick_tail(count: int) -> None:
+        counts[len(segments) - 1] += count
+
+    try:
+        while running or any(index <= last_needed for index in waiting) or tail is not None:
+            while waiting and len(running) < workers:
+                index = waiting.pop(0)
+                if index > last_needed:
+                    continue
+                receiver, sender = context.Pipe(duplex=False)
+                process: BaseProcess = context.Process(
+                    target=_segment_child,
+                    kwargs={
+                        "segment": segments[index],
+                        "heads": heads,
+                        "chunk_size": chunk_size,
+                        "slot": index,
+                        "counts": counts,
+                        "sender": sender,
+                    },
+                    name=f"audit-verify-{index}",
+                    daemon=True,
+                )
+                process.start()
+                sender.close()
+                running[receiver] = (index, process)
+            if tail is not None:
+                # The children are forked: this process may open its connection again.
+                results[tail] = _verify_segment(
+                    segments[tail], heads=heads, chunk_size=chunk_size, progress=tick_tail
+                )
+                tail = None
+            for ready in wait(list(running), timeout=0.2):
+                found = [pipe for pipe in running if pipe is ready]
+                if not found:
+                    # Stopped just above, after a finding in an earlier segment.
+                    continue
+                receiver = found[0]
+                index, process = running.pop(receiver)
+                try:
+                    outcome = receiver.recv()
+                except EOFError:
+                    outcome = ("other", f"segment {index} exited with code {process.exitcode}")
+                finally:
+                    receiver.close()
+                    process.join()
+                if isinstance(outcome, tuple):
+                    raise _child_error(*outcome)
+                results[index] = outcome
+                if index < last_needed and _ended(segments[index], outcome):
+                    last_needed = index
+                    for other, (other_index, other_process) in list(running.items()):
+                        if other_index > last_needed:
+                            other_process.terminate()
+                            other_process.join()
+                            other.close()
+                            del running[other]
+            if progress is not None:
+                done = sum(counts)
+                progress(done - reported)
+                reported = done
+    finally:
+        for receiver, (_, process) in running.items():
+            process.terminate()
+            process.join()
+            receiver.close()
+    return results
+
+
+def _combine(
+    segments: list[_Segment], results: list[_SegmentResult | None]
+) -> tuple[Finding | None, int, int, int]:
+    """The finding, last position, count and horizon one pass over the chain would have had."""
+    verified, horizon, last = 0, 0, segments[0].start
+    for segment, result in zip(segments, results, strict=True):
+        if result is None:
+            raise RuntimeError(f"audit_verify: segment from {segment.start} was not verified")
+        verified += result.verified
+        last = result.last
+        if result.read:
+            horizon = result.horizon
+        if _ended(segment, result):
+            return result.finding, last, verified, horizon
+    return None, last, verified, horizon
+
+
+def _worker_count(workers: int | None, *, entries: int) -> int:
+    """Processes to verify with; 1 (sequential, in this process) when more cannot help."""
+    count = min(os.cpu_count() or 1, MAX_WORKERS) if workers is None else workers
+    if count < 2 or entries < PARALLEL_MIN_ENTRIES:
+        return 1
+    if connection.vendor != "postgresql" or "fork" not in multiprocessing.get_all_start_methods():
+        # SQLite is the embedded default for small logs (and its test database lives in memory).
+        return 1
+    if any(other.in_atomic_block for other in connections.all(initialized_only=True)):
+        # Workers could not see this transaction's uncommitted rows, and closing the
+        # connection before forking would end it.
+        return 1
+    return count
 
 
 def _starting_point(
@@ -372,8 +648,14 @@ def verify_log(
     since_time: datetime | None = None,
     chunk_size: int = 10_000,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
-    """Verify the log, or from the last checkpoint before `since_*`; a break is reported."""
+    """Verify the log, or from the last checkpoint before `since_*`; a break is reported.
+
+    `workers`: processes verifying segments between signed checkpoints at once (default: the
+    CPU count, at most MAX_WORKERS); 1, a log under PARALLEL_MIN_ENTRIES, SQLite or an open
+    transaction verify sequentially here. The report is the same either way.
+    """
     public_key = signing.public_key_text()
     report = VerifyReport()
     trusted, log_id, checkpoint_finding = _check_checkpoints(public_key)
@@ -394,31 +676,51 @@ def verify_log(
     start = _starting_point(trusted, since_position=since_position, since_time=since_time)
     heads = {c.size: c for c in on_file}
     heads.update({c.size: c for c in trusted})
-    walk = _Walk(
-        last=start.size if start else 0,
-        previous=start.head if start else GENESIS_HASH,
-        heads=heads,
-        checkpoint_before=start,
+    begin = start.size if start else 0
+    report.first_position = begin + 1
+    count = 1
+    if workers != 1:
+        end = AuditSeal.objects.aggregate(last=Max("position"))["last"] or 0
+        count = _worker_count(workers, entries=end - begin)
+    segments = (
+        _plan_segments(start, heads, count)
+        if count > 1
+        else [
+            _Segment(
+                start=begin,
+                head=start.head if start else GENESIS_HASH,
+                end=None,
+                checkpoint_before=start,
+            )
+        ]
     )
-    report.first_position = walk.last + 1
-    stream_finding = _walk(walk, chunk_size=chunk_size, progress=progress)
-    report.verified, report.last_position = walk.verified, walk.last
+    results: list[_SegmentResult | None]
+    if len(segments) > 1:
+        results = _verify_in_processes(
+            segments, heads=heads, chunk_size=chunk_size, workers=count, progress=progress
+        )
+    else:
+        results = [
+            _verify_segment(segments[0], heads=heads, chunk_size=chunk_size, progress=progress)
+        ]
+    stream_finding, last, report.verified, horizon = _combine(segments, results)
+    report.last_position, report.segments = last, len(segments)
 
     truncation = None
     required = max([c.size for c in trusted] + [c.size for c in on_file], default=0)
-    if stream_finding is None and required > walk.last:
-        kept = [c.number for c in trusted if c.size <= walk.last]
+    if stream_finding is None and required > last:
+        kept = [c.number for c in trusted if c.size <= last]
         message = (
             f"truncated after checkpoint {kept[-1] if kept else 0}: checkpoints cover "
-            f"{required} entries, the log ends at {walk.last}"
+            f"{required} entries, the log ends at {last}"
         )
-        truncation = Finding(TRUNCATED, walk.last + 1, message)
+        truncation = Finding(TRUNCATED, last + 1, message)
 
-    extra = _extra_entry(walk.horizon) if walk.horizon else None
+    extra = _extra_entry(horizon) if horizon else None
     report.finding = _earliest(
         checkpoint_finding, export_finding, stream_finding, truncation, extra
     )
     key = "stamp" if connection.vendor == "postgresql" else "id"
-    unsealed = AuditEntry.objects.filter(seal__isnull=True, **{f"{key}__gte": walk.horizon})
+    unsealed = AuditEntry.objects.filter(seal__isnull=True, **{f"{key}__gte": horizon})
     report.pending = unsealed.count()
     return report

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.db import connection
+from django.db import connection, transaction
 
 from compliance import db_guards
 from compliance.canonical import ENTRY_COLUMNS, entry_hash_from_row, format_time, link_hash
@@ -51,6 +51,53 @@ def bypass_guards() -> None:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
     else:
         db_guards.remove(connection)
+
+
+def restore_guards() -> None:
+    """Switch the append-only triggers back on exactly as the migration left them."""
+    if connection.vendor != "postgresql":
+        db_guards.install(connection)
+        return
+    triggers = [
+        (table, f"{table}_{suffix}")
+        for table in db_guards.APPEND_ONLY_TABLES
+        for suffix in ("append_only", "no_truncate")
+    ]
+    with connection.cursor() as cursor:
+        for table, trigger in [*triggers, (ENTRY, "compliance_auditentry_stamp")]:
+            cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
+
+
+Snapshot = dict[str, tuple[list[str], list[tuple[object, ...]]]]
+
+
+def snapshot() -> Snapshot:
+    """Every row of the audit tables, to put back after a mutation that was committed."""
+    saved: Snapshot = {}
+    with connection.cursor() as cursor:
+        for table in db_guards.APPEND_ONLY_TABLES:
+            cursor.execute(f"SELECT * FROM {table}")
+            columns = [column.name for column in cursor.description]
+            saved[table] = (columns, cursor.fetchall())
+    return saved
+
+
+def restore(saved: Snapshot) -> None:
+    """Put the audit tables back exactly as `saved` (ids, stamps and all), guards on again."""
+    with transaction.atomic():
+        bypass_guards()
+        with connection.cursor() as cursor:
+            for table, (columns, rows) in saved.items():
+                cursor.execute(f"DELETE FROM {table}")
+                values = [
+                    [json.dumps(v) if isinstance(v, dict) else v for v in row] for row in rows
+                ]
+                placeholders = ", ".join(["%s"] * len(columns))
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",
+                    values,
+                )
+        restore_guards()
 
 
 def _sql(sql: str, params: list[object] | None = None) -> None:

@@ -3,6 +3,8 @@
 A populated, checkpointed and exported log gets 1,000 random mutations, each applied with
 the append-only guards switched off (as a superuser or the table owner can) inside a
 savepoint, verified, and rolled back. Each must be reported, with a kind that describes it.
+The same mutations, committed this time, must get the very same report from the parallel
+verifier (segments between checkpoints in worker processes) as from the sequential one.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections import Counter
 import pytest
 from django.db import transaction
 
+from compliance import verifier
 from compliance.sealer import seal_pending
-from compliance.verifier import verify_log
+from compliance.verifier import VerifyReport, verify_log
 from tests.compliance import tamper
 
 # Committed for real: on PostgreSQL the sealer's horizon needs the recording transactions done.
@@ -50,12 +53,33 @@ def _verify_mutated(mutation, rng):
     return outcome["expected"], outcome["report"]
 
 
+def _draw(rng):
+    """The next mutation of a seeded sequence: None for an exported file, else a database one."""
+    if rng.random() < 0.05:
+        return None
+    return rng.choice(tamper.DATABASE_MUTATIONS)
+
+
+def _summary(report: VerifyReport):
+    """Everything `audit_verify` prints or records; `segments` is how, not what."""
+    return (
+        report.verified,
+        report.first_position,
+        report.last_position,
+        report.checkpoints,
+        report.pending,
+        report.finding,
+        report.warnings,
+    )
+
+
 @pytest.mark.usefixtures("sealed_log")
 def test_every_one_of_a_thousand_random_mutations_is_detected(audit_export_dir):
     rng = random.Random(20240611)
     missed, wrong_kind, seen = [], [], Counter()
     for number in range(MUTATIONS):
-        if rng.random() < 0.05:
+        mutation = _draw(rng)
+        if mutation is None:
             path, original, expected = tamper.forge_export_file(rng, audit_export_dir)
             try:
                 report = verify_log()
@@ -63,7 +87,6 @@ def test_every_one_of_a_thousand_random_mutations_is_detected(audit_export_dir):
                 path.write_text(original)
             name = "forge_export_file"
         else:
-            mutation = rng.choice(tamper.DATABASE_MUTATIONS)
             expected, report = _verify_mutated(mutation, rng)
             name = mutation.__name__
         seen[name] += 1
@@ -77,6 +100,53 @@ def test_every_one_of_a_thousand_random_mutations_is_detected(audit_export_dir):
     assert len(seen) == len(tamper.DATABASE_MUTATIONS) + 1
     # Every mutation was undone: the log verifies again.
     assert verify_log().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("sealed_log")
+def test_the_parallel_verifier_reports_exactly_what_the_sequential_one_does(
+    audit_export_dir, monkeypatch
+):
+    """Worker processes see only committed rows: each mutation is committed, verified both
+    ways, and the tables are put back from a snapshot."""
+    # 60 entries are far below the threshold that keeps small logs in one process.
+    monkeypatch.setattr(verifier, "PARALLEL_MIN_ENTRIES", 0)
+    saved = tamper.snapshot()
+    rng = random.Random(20240611)
+    differing, missed, segments, seen = [], [], Counter(), Counter()
+    for number in range(MUTATIONS):
+        mutation = _draw(rng)
+        if mutation is None:
+            path, original, expected = tamper.forge_export_file(rng, audit_export_dir)
+            name = "forge_export_file"
+        else:
+            with transaction.atomic():
+                tamper.bypass_guards()
+                expected = mutation(rng)
+            name = mutation.__name__
+        try:
+            sequential = verify_log(chunk_size=7, workers=1)
+            parallel = verify_log(chunk_size=7, workers=2)
+        finally:
+            if mutation is None:
+                path.write_text(original)
+            else:
+                tamper.restore(saved)
+        seen[name] += 1
+        segments[parallel.segments] += 1
+        if sequential.ok or sequential.finding.kind not in expected:
+            missed.append((number, name, str(sequential.finding)))
+        if _summary(parallel) != _summary(sequential):
+            differing.append((number, name, str(sequential.finding), str(parallel.finding)))
+    assert not differing, f"parallel and sequential reports differ: {differing[:5]}"
+    assert not missed, f"undetected or misdescribed: {missed[:5]}"
+    assert len(seen) == len(tamper.DATABASE_MUTATIONS) + 1
+    # Every run really was split (checkpoints at 15, 30, 45, 60: 0-30, 30-60 and the tail).
+    assert segments[1] == 0, segments
+    assert segments[3] > MUTATIONS // 2, segments
+    # Every mutation was undone: the log verifies again, both ways.
+    assert _summary(verify_log(workers=2)) == _summary(verify_log(workers=1))
+    assert verify_log(workers=2).ok
 
 
 @pytest.mark.usefixtures("sealed_log")
