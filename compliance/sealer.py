@@ -35,7 +35,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
 from compliance import db_guards, exports, signing
@@ -236,14 +236,22 @@ def seal_pending(
         # scan per page); SQLite by id, which is its commit order.
         key = "stamp" if connection.vendor == "postgresql" else "id"
         pending = pending_entries(since_horizon=since_horizon, horizon=horizon).order_by(key)
-        key_index = ENTRY_COLUMNS.index(key)
         start, last_key = position, -1
         while True:
-            # Keyset pages rather than one long cursor: the loop inserts seals as it goes.
-            page = pending.filter(**{f"{key}__gt": last_key})
-            rows = list(page.values_list(*ENTRY_COLUMNS)[:BATCH_SIZE])
+            # Keyset pages rather than one long cursor: the loop inserts seals as it goes. A
+            # page is a range of BATCH_SIZE keys, not a LIMIT: right after a burst (a catch-up,
+            # the benchmark) the table has no statistics yet and the planner would sort the
+            # whole remaining window for every LIMIT page, quadratic in the backlog. A range
+            # holds at most BATCH_SIZE rows whatever the plan.
+            window = {f"{key}__gt": last_key, f"{key}__lte": last_key + BATCH_SIZE}
+            rows = list(pending.filter(**window).values_list(*ENTRY_COLUMNS))
             if not rows:
-                break
+                # A gap in the keys (rolled-back writers): jump to the next key, if any.
+                following = pending.filter(**{f"{key}__gt": last_key}).aggregate(low=Min(key))
+                if following["low"] is None:
+                    break
+                last_key = int(following["low"]) - 1
+                continue
             seals: list[_SealRow] = []
             for row in rows:
                 position += 1
@@ -259,7 +267,7 @@ def seal_pending(
                     last = _write_checkpoint(last, size=position, head=previous)
                     written.append(last.number)
             _insert_seals(seals)
-            last_key = rows[-1][key_index]
+            last_key += BATCH_SIZE
             if progress is not None:
                 progress(len(rows))
         if _checkpoint_due(last, head=position, force=force_checkpoint):

@@ -105,3 +105,23 @@ def test_an_export_file_is_never_overwritten(record_entries, audit_export_dir):
     with pytest.raises(exports.AuditExportConflictError, match="not overwriting"):
         exports.export_checkpoint(statement=checkpoint.statement(), signature=checkpoint.signature)
     assert path.read_text() == "{}"
+
+
+def test_pages_of_keys_skip_gaps_wider_than_a_page(record_entries, monkeypatch):
+    """A run pages by key ranges; rolled-back writers leave gaps several pages wide."""
+    monkeypatch.setattr("compliance.sealer.BATCH_SIZE", 3)
+    kept = record_entries(4)
+
+    def rolled_back() -> None:
+        with transaction.atomic():
+            record_entries(10)
+            raise RuntimeError("rolled back: ten keys never committed")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    kept += record_entries(5)
+    result = seal_pending(force_checkpoint=True, wait_for_lock=True)
+    assert (result.sealed, result.head) == (9, 9)
+    sealed = list(AuditSeal.objects.order_by("position").values_list("entry_id", flat=True))
+    assert sealed == [entry.pk for entry in kept]
+    assert verify_log().ok
