@@ -647,6 +647,8 @@ def run(argv: list[str]) -> None:
                 env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
                 work=work,
             )
+    # What the worker did not get to is recorded in the database; the broker keeps nothing.
+    _redis_purge(redis_url)
     _print(
         f"targets: acknowledgement {'met' if ack_ok else 'NOT met'}, end to end "
         f"{'met' if e2e_ok else 'NOT met'}"
