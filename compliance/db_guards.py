@@ -13,6 +13,7 @@ which empties every table on purpose, test databases included.
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 APPEND_ONLY_TABLES = ("compliance_auditentry", "compliance_auditseal", "compliance_auditcheckpoint")
@@ -89,7 +90,8 @@ def install_statements(vendor: str) -> list[str]:
         return [_PG_FUNCTIONS, *stamp_statements(), *tables]
     if vendor == "sqlite":
         return [sql for table in APPEND_ONLY_TABLES for sql in _sqlite_table_sql(table)]
-    raise NotImplementedError(f"no append-only guards for database vendor {vendor!r}")
+    # Only databases that can enforce append-only in the engine are supported.
+    raise ImproperlyConfigured(f"no append-only guards for database vendor {vendor!r}")
 
 
 def stamp_statements() -> list[str]:
@@ -123,7 +125,8 @@ def remove_statements(vendor: str) -> list[str]:
             for table in APPEND_ONLY_TABLES
             for op in ("update", "delete")
         ]
-    raise NotImplementedError(f"no append-only guards for database vendor {vendor!r}")
+    # Only databases that can enforce append-only in the engine are supported.
+    raise ImproperlyConfigured(f"no append-only guards for database vendor {vendor!r}")
 
 
 def install(connection: BaseDatabaseWrapper) -> None:

@@ -3,6 +3,7 @@
 The SQL is frozen here as it first shipped; 0003 replaces the PostgreSQL insert stamp.
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 
 APPEND_ONLY_TABLES = ("compliance_auditentry", "compliance_auditseal", "compliance_auditcheckpoint")
@@ -61,7 +62,8 @@ ALTER TABLE compliance_auditentry ENABLE ALWAYS TRIGGER compliance_auditentry_tx
         return [_PG_FUNCTIONS, stamp, *(_pg_table_sql(table) for table in APPEND_ONLY_TABLES)]
     if vendor == "sqlite":
         return [sql for table in APPEND_ONLY_TABLES for sql in _sqlite_table_sql(table)]
-    raise NotImplementedError(f"no append-only guards for database vendor {vendor!r}")
+    # Only databases that can enforce append-only in the engine are supported.
+    raise ImproperlyConfigured(f"no append-only guards for database vendor {vendor!r}")
 
 
 def _remove_statements(vendor: str) -> list[str]:
@@ -84,7 +86,8 @@ def _remove_statements(vendor: str) -> list[str]:
             for table in APPEND_ONLY_TABLES
             for op in ("update", "delete")
         ]
-    raise NotImplementedError(f"no append-only guards for database vendor {vendor!r}")
+    # Only databases that can enforce append-only in the engine are supported.
+    raise ImproperlyConfigured(f"no append-only guards for database vendor {vendor!r}")
 
 
 def install(apps, schema_editor):

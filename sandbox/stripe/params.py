@@ -8,6 +8,7 @@ instead of being silently ignored.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -59,12 +60,13 @@ def _listify(node: dict[str, Any]) -> Any:
     return converted
 
 
-class Param:
+class Param(ABC):
     def __init__(self, *, required: bool = False) -> None:
         self.required = required
 
+    @abstractmethod
     def coerce(self, value: Any, path: str) -> Any:
-        raise NotImplementedError
+        """The value in its Stripe type, or a Stripe-shaped 400 naming `path`."""
 
 
 class Str(Param):
