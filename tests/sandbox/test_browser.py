@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.sandbox.conftest import make_client
+from tests.sandbox.merchant_site import Merchant, merchant_site
 
 pytestmark = pytest.mark.browser
 
@@ -60,47 +59,16 @@ PAGE = """<!doctype html>
 """
 
 
-@dataclass
-class Merchant:
-    url: str
-    posts: list[bytes] = field(default_factory=list)
-
-
 @contextmanager
-def merchant_site(sandbox_url: str, account: str | None) -> Iterator[Merchant]:
+def stripe_merchant_site(sandbox_url: str, account: str | None) -> Iterator[Merchant]:
     options = json.dumps({"stripeAccount": account} if account else {})
     page = (
         PAGE.replace("SANDBOX", sandbox_url)
         .replace("PK", PUBLISHABLE_KEY)
         .replace("ACCOUNT", options)
     )
-    box: dict[str, Merchant] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = page.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_POST(self) -> None:
-            box["m"].posts.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box["m"] = Merchant(url=f"http://127.0.0.1:{server.server_address[1]}")
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield box["m"]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with merchant_site(page) as merchant:
+        yield merchant
 
 
 @pytest.fixture
@@ -151,7 +119,7 @@ def _assert_number_only_reached_the_sandbox(
 def test_card_form_returns_a_payment_method_without_leaking_the_number(sandbox, browser_page):
     page = browser_page
     seen = _record(page)
-    with merchant_site(sandbox.url, None) as merchant:
+    with stripe_merchant_site(sandbox.url, None) as merchant:
         page.goto(merchant.url)
         _type_card(page, CARD)
         page.click("#pay")
@@ -174,7 +142,7 @@ def test_three_d_secure_in_the_browser_on_a_connected_account(sandbox, browser_p
     )
     page = browser_page
     seen = _record(page)
-    with merchant_site(sandbox.url, account.id) as merchant:
+    with stripe_merchant_site(sandbox.url, account.id) as merchant:
         page.goto(f"{merchant.url}/?client_secret={pi.client_secret}")
         _type_card(page, "4000 0025 0000 3155")
         page.click("#pay")
@@ -196,7 +164,7 @@ def test_declined_card_comes_back_as_an_error(sandbox, browser_page):
         params={"amount": 1000, "currency": "usd", "payment_method_types": ["card"]}
     )
     page = browser_page
-    with merchant_site(sandbox.url, None) as merchant:
+    with stripe_merchant_site(sandbox.url, None) as merchant:
         page.goto(f"{merchant.url}/?client_secret={pi.client_secret}")
         _type_card(page, "4000 0000 0000 0002")
         page.click("#pay")

@@ -8,17 +8,15 @@ request the browser makes is recorded, to prove credentials and numbers never re
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
 
+from tests.sandbox.merchant_site import Merchant, merchant_site
 from tests.sandbox.plaid.conftest import link_token, make_plaid
 
 pytestmark = pytest.mark.browser
@@ -49,41 +47,10 @@ PAGE = """<!doctype html>
 """
 
 
-@dataclass
-class Merchant:
-    url: str
-    posts: list[bytes] = field(default_factory=list)
-
-
 @contextmanager
-def merchant_site(sandbox_url: str, token: str) -> Iterator[Merchant]:
-    body = PAGE.replace("SANDBOX", sandbox_url).replace("TOKEN", token).encode()
-    box: dict[str, Merchant] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_POST(self) -> None:
-            box["m"].posts.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box["m"] = Merchant(url=f"http://127.0.0.1:{server.server_address[1]}")
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield box["m"]
-    finally:
-        server.shutdown()
-        server.server_close()
+def plaid_merchant_site(sandbox_url: str, token: str) -> Iterator[Merchant]:
+    with merchant_site(PAGE.replace("SANDBOX", sandbox_url).replace("TOKEN", token)) as merchant:
+        yield merchant
 
 
 def _result(page: Any) -> dict[str, Any]:
@@ -100,7 +67,7 @@ def _record(page: Any) -> list[str]:
 def test_instant_auth_link_hands_the_page_only_a_public_token(sandbox, page, screenshot):
     client = make_plaid(sandbox.url)
     seen = _record(page)
-    with merchant_site(sandbox.url, link_token(client)) as merchant:
+    with plaid_merchant_site(sandbox.url, link_token(client)) as merchant:
         page.goto(merchant.url)
         page.click("#link")
         modal = page.frame_locator("iframe[name='plaid-link-iframe']")
@@ -138,7 +105,7 @@ def test_instant_auth_link_hands_the_page_only_a_public_token(sandbox, page, scr
 
 def test_same_day_code_is_entered_in_link_and_locks_after_three_misses(sandbox, page, screenshot):
     client = make_plaid(sandbox.url)
-    with merchant_site(sandbox.url, link_token(client, same_day=True)) as merchant:
+    with plaid_merchant_site(sandbox.url, link_token(client, same_day=True)) as merchant:
         page.goto(merchant.url)
         page.click("#link")
         modal = page.frame_locator("iframe[name='plaid-link-iframe']")
@@ -157,7 +124,7 @@ def test_same_day_code_is_entered_in_link_and_locks_after_three_misses(sandbox, 
     ).access_token
 
     page.goto("about:blank")
-    with merchant_site(sandbox.url, link_token(client, access_token=access)) as merchant:
+    with plaid_merchant_site(sandbox.url, link_token(client, access_token=access)) as merchant:
         page.goto(merchant.url)
         page.click("#link")
         modal = page.frame_locator("iframe[name='plaid-link-iframe']")
