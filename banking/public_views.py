@@ -19,7 +19,6 @@ from csp.constants import SELF
 from csp.decorators import csp_replace, csp_update
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -30,6 +29,7 @@ from banking.exceptions import BankLinkSessionUnavailableError
 from banking.models import BankLinkSession, BankLinkSessionStatus, VerificationState
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
+from config.ratelimit import window_hit
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +81,7 @@ def _json_error(message: str, status: int, code: str) -> JsonResponse:
 
 def _rate_limited(session: BankLinkSession, request: HttpRequest) -> bool:
     key = f"bank-link-posts:{session.public_id}:{client_ip_from_request(request)}"
-    cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=RATE_LIMIT_WINDOW_SECONDS)
-        count = 1
-    return count > RATE_LIMIT_POSTS
+    return window_hit(key, limit=RATE_LIMIT_POSTS, window_seconds=RATE_LIMIT_WINDOW_SECONDS)
 
 
 @login_not_required

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -25,47 +24,23 @@ from banking.gateways.plaid.webhooks import (
 )
 from banking.models import PlaidItem
 from payments.models import EventProvider, InboundEvent
-from payments.webhooks import inbound_event_ingest, webhook_rejection_record
-
-
-def _refused(reason: str, status: int = 400) -> JsonResponse:
-    webhook_rejection_record(provider=EventProvider.PLAID, reason=reason)
-    return JsonResponse(
-        {
-            "error": {
-                "type": "invalid_request_error",
-                "code": reason,
-                "message": "The delivery is not a verified event.",
-                "param": None,
-            }
-        },
-        status=status,
-    )
-
-
-def _declared_length(request: HttpRequest) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
+from payments.webhook_views import webhook_body, webhook_refused
+from payments.webhooks import inbound_event_ingest
 
 
 @login_not_required
 @csrf_exempt
 @require_POST
 def plaid_webhook(request: HttpRequest) -> JsonResponse:
-    if _declared_length(request) > MAX_BODY_BYTES:
-        return _refused(Reason.TOO_LARGE)
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return _refused(Reason.TOO_LARGE)
+    body = webhook_body(request, max_bytes=MAX_BODY_BYTES)
+    if body is None:
+        return webhook_refused(provider=EventProvider.PLAID, reason=Reason.TOO_LARGE)
     try:
         event = verify_webhook(body=body, header=request.headers.get("Plaid-Verification"))
     except WebhookVerificationError as exc:
         # Plaid unreachable for its key: 503 so that Plaid retries the delivery later.
         status = 503 if exc.reason == Reason.KEY_UNAVAILABLE else 400
-        return _refused(exc.reason, status)
+        return webhook_refused(provider=EventProvider.PLAID, reason=exc.reason, status=status)
     with transaction.atomic():
         result = inbound_event_ingest(
             provider=EventProvider.PLAID,

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.actors import Actor
+from config.ratelimit import window_hit
 from payments import services
 from payments.exceptions import (
     CardDeclinedError,
@@ -155,16 +155,7 @@ def attempt_token_read(*, link: PaymentLink, token: str) -> str:
 def checkout_rate_limit_hit(*, link: PaymentLink, client_ip: str) -> None:
     """Count one attempt for (link, IP); raise once the window's allowance is used up."""
     key = f"checkout-attempts:{link.public_id}:{client_ip}"
-    # add() only creates the counter, so the window starts at the first attempt and is not
-    # extended by later ones.
-    cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        # The counter expired between add() and incr(): this attempt opens a new window.
-        cache.set(key, 1, timeout=RATE_LIMIT_WINDOW_SECONDS)
-        count = 1
-    if count > RATE_LIMIT_ATTEMPTS:
+    if window_hit(key, limit=RATE_LIMIT_ATTEMPTS, window_seconds=RATE_LIMIT_WINDOW_SECONDS):
         raise CheckoutRateLimitedError()
 
 

@@ -24,7 +24,11 @@ from payments.models import EventProvider
 from payments.webhooks import inbound_event_ingest, webhook_rejection_record
 
 
-def _refused(provider: str, reason: str) -> JsonResponse:
+def webhook_refused(*, provider: str, reason: str, status: int = 400) -> JsonResponse:
+    """The answer to a delivery that is not a verified event: counted, nothing stored.
+
+    Shared by every provider's endpoint (banking's `/webhooks/plaid/` too).
+    """
     webhook_rejection_record(provider=provider, reason=reason)
     return JsonResponse(
         {
@@ -35,15 +39,27 @@ def _refused(provider: str, reason: str) -> JsonResponse:
                 "param": None,
             }
         },
-        status=400,
+        status=status,
     )
 
 
-def _declared_length(request: HttpRequest) -> int:
+def webhook_body(request: HttpRequest, *, max_bytes: int) -> bytes | None:
+    """The raw body, or None when it is larger than `max_bytes`.
+
+    A body declared too large is refused before it is read: an oversized delivery costs
+    nothing. A malformed Content-Length counts as 0 and the real size is checked below.
+    """
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return 0
+        declared = 0
+    if declared > max_bytes:
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    return body if len(body) <= max_bytes else None
 
 
 @login_not_required
@@ -51,13 +67,9 @@ def _declared_length(request: HttpRequest) -> int:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
     provider = EventProvider.STRIPE
-    # Refused before reading: an oversized body costs us nothing.
-    if _declared_length(request) > MAX_BODY_BYTES:
-        return _refused(provider, Reason.TOO_LARGE)
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return _refused(provider, Reason.TOO_LARGE)
+    body = webhook_body(request, max_bytes=MAX_BODY_BYTES)
+    if body is None:
+        return webhook_refused(provider=provider, reason=Reason.TOO_LARGE)
     try:
         event = verify_event(
             body=body,
@@ -65,7 +77,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
             secrets=settings.STRIPE_WEBHOOK_SECRETS,
         )
     except SignatureError as exc:
-        return _refused(provider, exc.reason)
+        return webhook_refused(provider=provider, reason=exc.reason)
     result = inbound_event_ingest(
         provider=provider,
         event_id=event.id,
