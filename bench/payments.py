@@ -65,21 +65,15 @@ def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
 
 def _prepare_database(*, fresh: bool) -> str:
     """Point the default connection at the benchmark database, creating it when missing."""
-    import psycopg
     from django.core.management import call_command
     from django.db import connection
     from psycopg import sql
 
+    from bench.admin_db import admin_connection
+
     params = connection.settings_dict
     name = f"{params['NAME']}_bench_payments"
-    with psycopg.connect(
-        dbname="postgres",
-        host=params.get("HOST") or None,
-        port=params.get("PORT") or None,
-        user=params.get("USER") or None,
-        password=params.get("PASSWORD") or None,
-        autocommit=True,
-    ) as admin:
+    with admin_connection(params) as admin:
         if fresh:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

@@ -116,20 +116,14 @@ def _database_url(url: str, name: str) -> str:
 
 
 def _prepare_database() -> None:
-    import psycopg
     from django.core.management import call_command
     from django.db import connection
     from psycopg import sql
 
+    from bench.admin_db import admin_connection
+
     params = connection.settings_dict
-    with psycopg.connect(
-        dbname="postgres",
-        host=params.get("HOST") or None,
-        port=params.get("PORT") or None,
-        user=params.get("USER") or None,
-        password=params.get("PASSWORD") or None,
-        autocommit=True,
-    ) as admin:
+    with admin_connection(params) as admin:
         exists = admin.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]
         ).fetchone()
