@@ -40,9 +40,17 @@ class Page(Generic[M]):
     has_more: bool
 
 
-def keyset_page(queryset: QuerySet[M], *, limit: int, starting_after: str | None = None) -> Page[M]:
+def keyset_page(
+    queryset: QuerySet[M],
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    order_field: str = "created_at",
+) -> Page[M]:
     """Newest-first page of `queryset` after the object with public id `starting_after`."""
-    window = keyset_window(queryset, limit=limit, starting_after=starting_after)
+    window = keyset_window(
+        queryset, limit=limit, starting_after=starting_after, order_field=order_field
+    )
     return Page(items=window.items, has_more=window.has_next)
 
 
@@ -174,8 +182,8 @@ class CursorPage(Generic[M]):
     has_next: bool
 
 
-def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str) -> dict[str, Any]:
-    anchor = queryset.filter(public_id=cursor).values("created_at", "pk").first()
+def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str, field: str) -> tuple[Any, int]:
+    anchor = queryset.filter(public_id=cursor).values_list(field, "pk").first()
     if anchor is None:
         raise InvalidPaymentRequestError(
             f"{param} does not name an object in this list.",
@@ -186,19 +194,24 @@ def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str) -> dict[str, 
 
 
 def _beyond(
-    queryset: QuerySet[M], anchor: dict[str, Any], limit: int, *, newer: bool = False
+    queryset: QuerySet[M],
+    anchor: tuple[Any, int],
+    limit: int,
+    *,
+    field: str,
+    newer: bool = False,
 ) -> list[M]:
     """Up to limit + 1 rows strictly older (or newer) than the anchor, nearest first."""
-    at, pk = anchor["created_at"], anchor["pk"]
+    at, pk = anchor
     if newer:
-        bounded = queryset.filter(created_at__gte=at).filter(
-            Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk)
+        bounded = queryset.filter(**{f"{field}__gte": at}).filter(
+            Q(**{f"{field}__gt": at}) | Q(**{field: at, "pk__gt": pk})
         )
-        return list(bounded.order_by("created_at", "pk")[: limit + 1])
-    bounded = queryset.filter(created_at__lte=at).filter(
-        Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk)
+        return list(bounded.order_by(field, "pk")[: limit + 1])
+    bounded = queryset.filter(**{f"{field}__lte": at}).filter(
+        Q(**{f"{field}__lt": at}) | Q(**{field: at, "pk__lt": pk})
     )
-    return list(bounded.order_by("-created_at", "-pk")[: limit + 1])
+    return list(bounded.order_by(f"-{field}", "-pk")[: limit + 1])
 
 
 def keyset_window(
@@ -207,22 +220,25 @@ def keyset_window(
     limit: int,
     starting_after: str | None = None,
     ending_before: str | None = None,
+    order_field: str = "created_at",
 ) -> CursorPage[M]:
     """Newest-first page after `starting_after` (older) or before `ending_before` (newer).
 
-    Each bound is written twice: `created_at <= anchor` lets PostgreSQL start the index range
-    scan at the anchor (the OR alone would be a filter over every newer row, as slow as
-    OFFSET at depth), and the OR breaks ties on the primary key.
+    Ordered by (`order_field`, pk); each bound is written twice: `order_field <= anchor` lets
+    PostgreSQL start the index range scan at the anchor (the OR alone would be a filter over
+    every newer row, as slow as OFFSET at depth), and the OR breaks ties on the primary key.
     """
+    field = order_field
     if starting_after:
-        rows = _beyond(queryset, _keyset_anchor(queryset, starting_after, "starting_after"), limit)
+        anchor = _keyset_anchor(queryset, starting_after, "starting_after", field)
+        rows = _beyond(queryset, anchor, limit, field=field)
         # The anchor itself is newer than this page and matches the filters.
         return CursorPage(items=rows[:limit], has_previous=True, has_next=len(rows) > limit)
     if ending_before:
-        anchor = _keyset_anchor(queryset, ending_before, "ending_before")
-        rows = _beyond(queryset, anchor, limit, newer=True)
+        anchor = _keyset_anchor(queryset, ending_before, "ending_before", field)
+        rows = _beyond(queryset, anchor, limit, field=field, newer=True)
         return CursorPage(items=rows[:limit][::-1], has_previous=len(rows) > limit, has_next=True)
-    rows = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
+    rows = list(queryset.order_by(f"-{field}", "-pk")[: limit + 1])
     return CursorPage(items=rows[:limit], has_previous=False, has_next=len(rows) > limit)
 
 

@@ -6,7 +6,6 @@ newest first by arrival, with keyset pagination on (received_at, id).
 
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -15,8 +14,9 @@ from rest_framework.response import Response
 from accounts.roles import Permission
 from payments.api.serializers import ListQuerySerializer
 from payments.api.views import _ERRORS, PaymentsApiView, _list_response_serializer
-from payments.exceptions import InvalidPaymentRequestError, PaymentNotFoundError
+from payments.exceptions import PaymentNotFoundError
 from payments.models import InboundEvent, InboundEventStatus
+from payments.selectors import keyset_page
 
 
 class EventListQuerySerializer(ListQuerySerializer):
@@ -58,24 +58,14 @@ class EventsApi(PaymentsApiView):
             events = events.filter(type=q["type"])
         if q.get("status"):
             events = events.filter(status=q["status"])
-        if q.get("starting_after"):
-            anchor = (
-                events.filter(public_id=q["starting_after"]).values("received_at", "pk").first()
-            )
-            if anchor is None:
-                raise InvalidPaymentRequestError(
-                    "starting_after does not name an object in this list.",
-                    code="resource_missing",
-                    param="starting_after",
-                )
-            events = events.filter(
-                Q(received_at__lt=anchor["received_at"])
-                | Q(received_at=anchor["received_at"], pk__lt=anchor["pk"])
-            )
-        limit = q["limit"]
-        rows = list(events.order_by("-received_at", "-pk")[: limit + 1])
-        data = EventOutputSerializer(rows[:limit], many=True).data
-        return Response({"data": data, "has_more": len(rows) > limit})
+        page = keyset_page(
+            events,
+            limit=q["limit"],
+            starting_after=q.get("starting_after"),
+            order_field="received_at",
+        )
+        data = EventOutputSerializer(page.items, many=True).data
+        return Response({"data": data, "has_more": page.has_more})
 
 
 class EventDetailApi(PaymentsApiView):
