@@ -377,6 +377,34 @@ def stripe_bank_account_token(call: Call) -> JSON:
     return {"stripe_bank_account_token": value}
 
 
+def redeem_stripe_bank_account_token(store: PlaidStore, value: str) -> JSON | None:
+    """What the Stripe stand-in (same process) learns from a `btok_`: the bank's answer.
+
+    None for a token Plaid never issued (or whose Item was removed); `{"used": True}` for one
+    already redeemed, since Stripe tokens are single-use. The full numbers leave here only to
+    the Stripe stand-in, which keeps last 4, routing number and a fingerprint, as Stripe does.
+    """
+    with store.lock:
+        issued = store.bank_account_tokens.get(value)
+        if issued is None:
+            return None
+        if issued.get("used"):
+            return {"used": True}
+        found = store.account(issued["account_id"])
+        if found is None:
+            return None
+        item, account = found
+        issued["used"] = True
+        return {
+            "used": False,
+            "routing_number": account["routing"],
+            "account_number": account["account_number"],
+            "account_type": account["subtype"],
+            "bank_name": item.get("institution_name") or "STRIPE TEST BANK",
+            "account_holder_name": account.get("owner_name") or account["name"],
+        }
+
+
 def processor_token_create(call: Call) -> JSON:
     processor = text(call.body, "processor")
     if processor not in PROCESSORS:
