@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from sandbox.client import SandboxControl
 from sandbox.clock import Clock
 from sandbox.faults import FaultInjector
+from sandbox.plaid.api import redeem_stripe_bank_account_token
 from sandbox.plaid.provider import DEFAULT_CLIENT_ID, DEFAULT_SECRET, PlaidProvider
 from sandbox.provider import ControlError, Provider, Services, control_ok
 from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET, StripeProvider
@@ -50,6 +52,8 @@ class Sandbox:
             self.services, webhook_url=stripe_webhook_url, webhook_secrets=stripe_webhook_secrets
         )
         self.plaid = PlaidProvider(self.services, client_id=plaid_client_id, secret=plaid_secret)
+        # Plaid's `btok_` tokens are Stripe bank-account tokens: Stripe redeems them here.
+        self.stripe.bank_tokens = partial(redeem_stripe_bank_account_token, self.plaid.store)
         self.providers: list[Provider] = [self.stripe, self.plaid]
         self._state_file = Path(state_file) if state_file else None
         self._save_lock = threading.Lock()

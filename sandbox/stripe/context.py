@@ -26,6 +26,8 @@ class Ctx:
     idempotency_key: str | None
     now: int
     base_url: str  # the sandbox origin as the client reached it, for pages we link to
+    # Redeems a `btok_` issued by the sandbox's Plaid (see sandbox.server); None: none known.
+    bank_tokens: Callable[[str], JSON | None] = lambda token: None
 
     @property
     def account(self) -> str:

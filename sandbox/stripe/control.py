@@ -119,6 +119,8 @@ _ACTION = re.compile(r"^(payment_intents|charges|events|accounts)/([^/]+)/(\w+)$
 def dispatch(provider: StripeProvider, request: Request, path: str, payload: Any) -> Response:
     if path == "state" and request.method == "GET":
         return control_ok(provider.summary())
+    if path == "tick" and request.method == "POST":
+        return control_ok({"settled": provider.settle_due_debits(request.base_url)})
     if path == "webhook" and request.method in ("GET", "POST"):
         return _webhook(provider, request, payload)
     if path.startswith("objects/") and request.method == "GET":

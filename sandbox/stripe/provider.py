@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sandbox.provider import ControlError, Provider, Services
@@ -26,6 +26,7 @@ from sandbox.stripe.idempotency import IdempotencyStore, Stored
 from sandbox.stripe.params import parse_form, validate
 from sandbox.stripe.resources import (
     accounts,
+    bank_accounts,
     customers,
     events,
     money,
@@ -44,6 +45,7 @@ _KEY = re.compile(r"^(sk|rk|pk)_test_([A-Za-z0-9_]{1,200})$")
 ROUTES: list[Route] = [
     *accounts.ROUTES,
     *customers.ROUTES,
+    *bank_accounts.ROUTES,
     *payment_methods.ROUTES,
     *payment_intents.ROUTES,
     *money.ROUTES,
@@ -84,6 +86,8 @@ class StripeProvider(Provider):
         self._config_lock = threading.Lock()
         self.webhook_url = webhook_url
         self.webhook_secrets = list(webhook_secrets) or [DEFAULT_WEBHOOK_SECRET]
+        # Redeems `btok_` tokens of the sandbox's Plaid; wired by sandbox.server.Sandbox.
+        self.bank_tokens: Callable[[str], JSON | None] = lambda token: None
 
     # --- Provider --------------------------------------------------------------------------
     def handles(self, path: str) -> bool:
@@ -215,6 +219,7 @@ class StripeProvider(Provider):
                 StripeError(500, "api_error", "An unknown error occurred").body(request_id),
             )
         else:
+            self.settle_due_debits(request.base_url)
             with self.store.lock:
                 ctx = Ctx(
                     store=self.store,
@@ -226,6 +231,7 @@ class StripeProvider(Provider):
                     idempotency_key=key or None,
                     now=self.services.clock.timestamp(),
                     base_url=request.base_url,
+                    bank_tokens=self.bank_tokens,
                 )
                 try:
                     payload = self.store.render(
@@ -372,6 +378,18 @@ class StripeProvider(Provider):
                 base_url=base_url,
             )
             return ctx, obj
+
+    def settle_due_debits(self, base_url: str) -> list[str]:
+        """Settle ACH debits whose time has come on the sandbox clock (as the bank would)."""
+        due = bank_accounts.due_debits(self.store, self.services.clock.timestamp())
+        for intent_id in due:
+            ctx, pi = self.context_for(intent_id, base_url)
+            with self.store.lock:
+                if pi["status"] == "processing":
+                    payment_intents.settle(ctx, pi, None)
+        if due:
+            self.services.dirty.set()
+        return due
 
     def control(self, request: Request, path: str, payload: Any) -> Response:
         return control.dispatch(self, request, path, payload)

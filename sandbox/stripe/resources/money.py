@@ -132,6 +132,54 @@ def charge_create(
         "type": "issuer_declined" if decline else "authorized",
     }
     card_json = pm["card"]
+    details = {
+        "card": {
+            "amount_authorized": pi["amount"] if succeeded else None,
+            "authorization_code": "123456" if succeeded else None,
+            "brand": card.brand,
+            "checks": card_json["checks"],
+            "country": card.country,
+            "exp_month": card_json["exp_month"],
+            "exp_year": card_json["exp_year"],
+            "fingerprint": card_json["fingerprint"],
+            "funding": card.funding,
+            "installments": None,
+            "last4": card_json["last4"],
+            "mandate": None,
+            "network": card.brand,
+            "network_token": {"used": False},
+            "three_d_secure": None,
+            "wallet": None,
+        },
+        "type": "card",
+    }
+    return charge_add(
+        ctx,
+        pi,
+        payment_method=pm["id"],
+        billing_details=pm["billing_details"],
+        payment_method_details=details,
+        outcome=outcome,
+        status=status,
+        captured=captured,
+        failure=(decline.code, decline.message) if decline else None,
+    )
+
+
+def charge_add(
+    ctx: Ctx,
+    pi: JSON,
+    *,
+    payment_method: str,
+    billing_details: JSON,
+    payment_method_details: JSON,
+    outcome: JSON,
+    status: str,
+    captured: bool,
+    failure: tuple[str, str] | None,
+) -> JSON:
+    """Record a charge for `pi` (any payment method type); a captured one enters the balance."""
+    succeeded = status == "succeeded"
     charge = {
         "id": random_id("ch"),
         "object": "charge",
@@ -142,7 +190,7 @@ def charge_create(
         "application_fee": None,
         "application_fee_amount": pi.get("application_fee_amount"),
         "balance_transaction": None,
-        "billing_details": pm["billing_details"],
+        "billing_details": billing_details,
         "calculated_statement_descriptor": "LEDGERLINE SANDBOX",
         "captured": captured and succeeded,
         "created": ctx.now,
@@ -153,8 +201,8 @@ def charge_create(
         "dispute": None,
         "disputed": False,
         "failure_balance_transaction": None,
-        "failure_code": decline.code if decline else None,
-        "failure_message": decline.message if decline else None,
+        "failure_code": failure[0] if failure else None,
+        "failure_message": failure[1] if failure else None,
         "fraud_details": {},
         "livemode": False,
         "metadata": dict(pi["metadata"]),
@@ -162,28 +210,8 @@ def charge_create(
         "outcome": outcome,
         "paid": succeeded,
         "payment_intent": pi["id"],
-        "payment_method": pm["id"],
-        "payment_method_details": {
-            "card": {
-                "amount_authorized": pi["amount"] if succeeded else None,
-                "authorization_code": "123456" if succeeded else None,
-                "brand": card.brand,
-                "checks": card_json["checks"],
-                "country": card.country,
-                "exp_month": card_json["exp_month"],
-                "exp_year": card_json["exp_year"],
-                "fingerprint": card_json["fingerprint"],
-                "funding": card.funding,
-                "installments": None,
-                "last4": card_json["last4"],
-                "mandate": None,
-                "network": card.brand,
-                "network_token": {"used": False},
-                "three_d_secure": None,
-                "wallet": None,
-            },
-            "type": "card",
-        },
+        "payment_method": payment_method,
+        "payment_method_details": payment_method_details,
         "radar_options": {},
         "receipt_email": pi["receipt_email"],
         "receipt_number": None,
@@ -203,6 +231,19 @@ def charge_create(
     if charge["captured"]:
         settle_capture(ctx, charge, pi["amount"])
     return charge
+
+
+def funds_arrived(ctx: Ctx, pi: JSON) -> JSON:
+    """A `processing` intent's money arrived: its pending charge succeeds and is captured."""
+    charge = ctx.store.get(pi["latest_charge"], ctx.account, "charge")
+    pi["processing"] = None
+    charge.update({"status": "succeeded", "paid": True})
+    settle_capture(ctx, charge, charge["amount"])
+    pi["status"] = "succeeded"
+    pi["amount_received"] = pi["amount"]
+    ctx.emit("charge.succeeded", charge)
+    ctx.emit("payment_intent.succeeded", pi)
+    return pi
 
 
 def settle_capture(ctx: Ctx, charge: JSON, amount: int) -> None:

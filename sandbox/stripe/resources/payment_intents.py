@@ -31,7 +31,13 @@ from sandbox.stripe.params import (
     Str,
     in_range,
 )
-from sandbox.stripe.resources.money import charge_create, dispute_create, settle_capture
+from sandbox.stripe.resources import bank_accounts
+from sandbox.stripe.resources.money import (
+    charge_create,
+    dispute_create,
+    funds_arrived,
+    settle_capture,
+)
 from sandbox.stripe.resources.payment_methods import card_of, resolve_payment_method
 from sandbox.stripe.store import JSON, random_id
 
@@ -71,6 +77,8 @@ PI_FIELDS = {
     "metadata": Metadata(),
     "payment_method": Str(),
     "payment_method_types": ListOf(Str()),
+    # What the pinned API version (stripe-python 16) names the types the intent may use.
+    "allowed_payment_method_types": ListOf(Str()),
     "receipt_email": Str(),
     "setup_future_usage": Enum("off_session", "on_session"),
     "statement_descriptor": Str(max_length=22),
@@ -146,7 +154,15 @@ def _customer(ctx: Ctx, customer_id: str | None) -> str | None:
     return customer_id
 
 
+def _is_ach(pi: JSON) -> bool:
+    return pi["payment_method_types"] == [bank_accounts.ACH]
+
+
 def _attach_pm(ctx: Ctx, pi: JSON, pm_id: str) -> JSON:
+    if _is_ach(pi):
+        method = bank_accounts.resolve_bank_payment_method(ctx, pi, pm_id)
+        pi["payment_method"] = method["id"]
+        return method
     pm = resolve_payment_method(ctx, pm_id)
     if pm["customer"] is not None and pm["customer"] != pi["customer"]:
         raise invalid(
@@ -209,7 +225,10 @@ def payment_intent_create(ctx: Ctx) -> JSON:
                 "request_three_d_secure": "automatic",
             }
         },
-        "payment_method_types": params.get("payment_method_types") or ["card"],
+        "payment_method_types": params.get("allowed_payment_method_types")
+        or params.get("payment_method_types")
+        or ["card"],
+        "allowed_payment_method_types": params.get("allowed_payment_method_types"),
         "processing": None,
         "receipt_email": params.get("receipt_email"),
         "review": None,
@@ -222,9 +241,12 @@ def payment_intent_create(ctx: Ctx) -> JSON:
         "transfer_data": params.get("transfer_data"),
         "transfer_group": params.get("transfer_group"),
     }
-    if pi["payment_method_types"] != ["card"]:
+    if pi["payment_method_types"] == [bank_accounts.ACH]:
+        pi["payment_method_options"] = {bank_accounts.ACH: {"verification_method": "automatic"}}
+    elif pi["payment_method_types"] != ["card"]:
         raise validation(
-            "The sandbox supports only payment_method_types ['card'].", param="payment_method_types"
+            "The sandbox supports payment_method_types ['card'] or ['us_bank_account'].",
+            param="payment_method_types",
         )
     if params.get("payment_method"):
         _attach_pm(ctx, pi, params["payment_method"])
@@ -327,6 +349,9 @@ def _confirm(ctx: Ctx, pi: JSON) -> JSON:
     private["return_url"] = params.get("return_url")
     pi["last_payment_error"] = None
     pi["next_action"] = None
+    if _is_ach(pi):
+        method = bank_accounts.resolve_bank_payment_method(ctx, pi, pi["payment_method"])
+        return bank_accounts.ach_confirm(ctx, pi, method)
     pm = ctx.store.get(pi["payment_method"], ctx.account, "payment_method", "payment_method")
     card = card_of(pm)
     if card.behaviour == "three_d_secure" and not private.get("authenticated"):
@@ -456,22 +481,20 @@ def authenticate(ctx: Ctx, pi: JSON, approved: bool) -> JSON:
     return pi
 
 
-def settle(ctx: Ctx, pi: JSON, succeeded: bool) -> JSON:
-    """Finish a `processing` payment (the control API's stand-in for the network's answer)."""
+def settle(ctx: Ctx, pi: JSON, succeeded: bool | None) -> JSON:
+    """Finish a `processing` payment (the control API's stand-in for the network's answer).
+
+    `None` lets a bank debit end as its account dictates (the clock's settlement)."""
     if pi["status"] != "processing":
         raise unexpected_state(
             "payment_intent", f"This PaymentIntent has a status of {pi['status']}, not processing."
         )
+    if _is_ach(pi):
+        return bank_accounts.ach_settle(ctx, pi, bank_accounts.ach_outcome(ctx, pi, succeeded))
+    if succeeded:
+        return funds_arrived(ctx, pi)
     charge = ctx.store.get(pi["latest_charge"], ctx.account, "charge")
     pi["processing"] = None
-    if succeeded:
-        charge.update({"status": "succeeded", "paid": True})
-        settle_capture(ctx, charge, charge["amount"])
-        pi["status"] = "succeeded"
-        pi["amount_received"] = pi["amount"]
-        ctx.emit("charge.succeeded", charge)
-        ctx.emit("payment_intent.succeeded", pi)
-        return pi
     charge.update(
         {
             "status": "failed",
