@@ -1,12 +1,15 @@
-"""Bank-linking reads: sessions by URL token, a merchant's bank accounts, their pages."""
+"""Bank-linking reads: sessions by URL token, a merchant's bank accounts, their pages, and
+the items the reconciliation poll should re-read."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import F, Q, QuerySet
 
 from accounts.models import Merchant
 from banking.exceptions import BankAccountNotFoundError
-from banking.models import BankAccount, BankLinkSession
+from banking.models import BankAccount, BankLinkSession, PlaidItem, PlaidItemStatus
 from banking.services import LINK_TOKEN_RE, MICRODEPOSIT_CODE_ATTEMPTS, link_token_hash
 from payments.selectors import Page, keyset_page
 
@@ -55,3 +58,24 @@ def bank_link_session_accounts(*, session: BankLinkSession) -> list[BankAccount]
 
 def code_attempts_left(account: BankAccount) -> int:
     return max(0, MICRODEPOSIT_CODE_ATTEMPTS - account.code_attempts)
+
+
+# Items the poll may re-read: revoked and removed items are final (and removed ones have no
+# token). Listing the statuses (not excluding) lets PostgreSQL use plaid_item_sync_due.
+SYNCABLE_ITEM_STATUSES = (
+    PlaidItemStatus.ACTIVE,
+    PlaidItemStatus.LOGIN_REQUIRED,
+    PlaidItemStatus.PENDING_EXPIRATION,
+    PlaidItemStatus.PENDING_DISCONNECT,
+)
+
+
+def plaid_items_sync_due(*, synced_before: datetime, limit: int) -> list[int]:
+    """Ids of the items whose Plaid state was last read before `synced_before`, quietest
+    first (never-read ones before all), at most `limit` (index plaid_item_sync_due)."""
+    return list(
+        PlaidItem.objects.filter(status__in=SYNCABLE_ITEM_STATUSES)
+        .filter(Q(synced_at__lt=synced_before) | Q(synced_at__isnull=True))
+        .order_by(F("synced_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -13,13 +13,14 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from banking.exceptions import (
     BankLinkSessionUnavailableError,
     DuplicateBankAccountError,
     InvalidBankingRequestError,
+    PlaidAuthenticationError,
     PlaidItemLoginRequiredError,
     PlaidRequestError,
 )
@@ -45,6 +47,7 @@ from banking.vault import Binding, vault_open, vault_seal
 from banking.verification import next_state, state_for
 from compliance.actors import Actor
 from compliance.services import audit_record
+from config.exceptions import ApplicationError
 from payments.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -149,8 +152,13 @@ def bank_link_session_create(
     customer: Customer,
     actor: Actor | None,
     request: HttpRequest | None = None,
+    on_created: Callable[[BankLinkSession], None] | None = None,
 ) -> NewBankLinkSession:
-    """A link session for one of the merchant's customers; only the token's hash is stored."""
+    """A link session for one of the merchant's customers; only the token's hash is stored.
+
+    `on_created` runs inside the creating transaction (the API stores its idempotent answer
+    there, so the session and the answer commit together).
+    """
     if customer.merchant_id != merchant.pk:
         raise InvalidBankingRequestError("No such customer.", param="customer")
     token = secrets.token_urlsafe(32)
@@ -170,6 +178,8 @@ def bank_link_session_create(
             target_id=session.public_id,
             payload={"customer": customer.public_id},
         )
+        if on_created is not None:
+            on_created(session)
     return NewBankLinkSession(session=session, token=token)
 
 
@@ -255,6 +265,29 @@ def _mask(value: str) -> str:
     return "".join(ch for ch in value if ch.isascii() and ch.isalnum())[-4:]
 
 
+def _account_create(
+    *, item: PlaidItem, account: gateway.AccountData, fingerprint: str, now: datetime
+) -> BankAccount:
+    """A new row for an account Plaid reports on `item` (display data and state only)."""
+    state = state_for(account.verification_status)
+    return BankAccount.objects.create(
+        merchant=item.merchant,
+        customer=item.customer,
+        item=item,
+        plaid_account_id=account.account_id,
+        persistent_account_id=account.persistent_account_id,
+        name=account.name,
+        mask=_mask(account.mask),
+        type=account.type,
+        subtype=account.subtype,
+        institution_name=item.institution_name,
+        routing_fingerprint=fingerprint,
+        verification_status=account.verification_status[:64],
+        verification_state=state,
+        verified_at=now if state == VerificationState.VERIFIED else None,
+    )
+
+
 def bank_link_complete(
     *, session: BankLinkSession, public_token: str, metadata: Mapping[str, Any]
 ) -> PlaidItem:
@@ -332,27 +365,15 @@ def bank_link_complete(
         item.access_token = vault_seal(plaintext=access_token, binding=_binding(item))
         item.save()
         now = timezone.now()
-        created: list[BankAccount] = []
-        for account in accounts:
-            state = state_for(account.verification_status)
-            created.append(
-                BankAccount.objects.create(
-                    merchant=merchant,
-                    customer=session.customer,
-                    item=item,
-                    plaid_account_id=account.account_id,
-                    persistent_account_id=account.persistent_account_id,
-                    name=account.name,
-                    mask=_mask(account.mask),
-                    type=account.type,
-                    subtype=account.subtype,
-                    institution_name=inst_name,
-                    routing_fingerprint=fingerprints.get(account.account_id, ""),
-                    verification_status=account.verification_status[:64],
-                    verification_state=state,
-                    verified_at=now if state == VerificationState.VERIFIED else None,
-                )
+        created = [
+            _account_create(
+                item=item,
+                account=account,
+                fingerprint=fingerprints.get(account.account_id, ""),
+                now=now,
             )
+            for account in accounts
+        ]
         locked.status = BankLinkSessionStatus.LINKED
         locked.item = item
         locked.linked_at = now
@@ -374,6 +395,15 @@ def bank_link_complete(
 
 
 # --- Syncing from Plaid ----------------------------------------------------------------------
+
+
+def _lock_item(pk: int) -> PlaidItem:
+    # `of=self`: lock the item only, not its merchant's row (other syncs and merchant edits
+    # must not queue behind this one).
+    item: PlaidItem = (
+        PlaidItem.objects.select_for_update(of=("self",)).select_related("merchant").get(pk=pk)
+    )
+    return item
 
 
 def _item_status_after(*, current: str, error_code: str, webhook_code: str) -> str:
@@ -454,7 +484,7 @@ def _apply_sync(
     now = timezone.now()
     changed: dict[str, str] = {}
     with transaction.atomic():
-        locked = PlaidItem.objects.select_for_update().select_related("merchant").get(pk=item.pk)
+        locked = _lock_item(item.pk)
         before = locked.status
         locked.status = _item_status_after(
             current=before, error_code=error_code, webhook_code=webhook_code
@@ -489,7 +519,14 @@ def _apply_sync(
                 fields.append("routing_fingerprint")
             if fields:
                 row.save(update_fields=[*fields, "updated_at"])
+        added, refused = _accounts_add_new(
+            item=locked, accounts=accounts or [], fingerprints=fingerprints, now=now
+        )
+        changed.update(dict.fromkeys(added, "added"))
         if changed:
+            payload: dict[str, Any] = {"changed": changed, "error_code": locked.error_code}
+            if refused:
+                payload["refused_duplicates_of"] = refused
             _audit(
                 action="plaid_item.sync",
                 merchant=locked.merchant,
@@ -497,10 +534,104 @@ def _apply_sync(
                 request=None,
                 target_type="plaid_item",
                 target_id=locked.public_id,
-                payload={"changed": changed, "error_code": locked.error_code},
+                payload=payload,
             )
     item.refresh_from_db()
     return ItemSync(item_status=item.status, changed=changed)
+
+
+def _accounts_add_new(
+    *,
+    item: PlaidItem,
+    accounts: list[gateway.AccountData],
+    fingerprints: Mapping[str, str],
+    now: datetime,
+) -> tuple[list[str], list[str]]:
+    """Store accounts Plaid now reports on the (locked) item that we have never had.
+
+    Plaid reports an account added at the bank once the customer shared it (after
+    NEW_ACCOUNTS_AVAILABLE, through Link's update mode with account selection, or at once
+    where the institution shares every account). The link-time duplicate guard applies: an
+    account the merchant already has live (same persistent id, else same fingerprint + mask +
+    name) is not added. Rows we ever had for the item (disconnected ones too) are never
+    re-created. Returns (new public ids, public ids of the live accounts that refused one).
+    """
+    if item.status in _ITEM_FINAL or not accounts:
+        return [], []
+    known = set(BankAccount.objects.filter(item=item).values_list("plaid_account_id", flat=True))
+    added: list[str] = []
+    refused: list[str] = []
+    for account in accounts:
+        if account.account_id in known:
+            continue
+        fingerprint = fingerprints.get(account.account_id, "")
+        duplicate = _duplicate_of(merchant=item.merchant, account=account, fingerprint=fingerprint)
+        if duplicate is not None:
+            refused.append(duplicate.public_id)
+            logger.info(
+                "Plaid item %s reports an account the merchant already has (%s); not added",
+                item.public_id,
+                duplicate.public_id,
+            )
+            continue
+        try:
+            # A savepoint: a concurrent link of the same persistent account must not undo
+            # the rest of the sync.
+            with transaction.atomic():
+                row = _account_create(item=item, account=account, fingerprint=fingerprint, now=now)
+        except IntegrityError:
+            logger.info("Plaid item %s: a new account was linked concurrently", item.public_id)
+            continue
+        added.append(row.public_id)
+    return added, refused
+
+
+@dataclass(frozen=True)
+class ReconcileSummary:
+    synced: int
+    changed: int
+    failed: int
+    left: int
+
+
+def plaid_items_reconcile(
+    *, item_ids: Sequence[int], actor: Actor, deadline: float | None = None, batch_size: int = 50
+) -> ReconcileSummary:
+    """Re-read quiet items from Plaid (`plaid_item_sync`), catching what webhooks missed.
+
+    Items are loaded in batches; one item's failure is logged (item id and error code only)
+    and the rest go on. Plaid refusing our own keys stops the run, since every call would
+    fail the same way. Nothing new starts after `deadline` (time.monotonic()); the items
+    left stay due for the next run.
+    """
+    ids = list(item_ids)
+    synced = changed = failed = 0
+    for start in range(0, len(ids), batch_size):
+        batch = PlaidItem.objects.select_related("merchant", "customer", "access_token").filter(
+            pk__in=ids[start : start + batch_size]
+        )
+        for item in batch.order_by("synced_at", "pk"):
+            if deadline is not None and time.monotonic() >= deadline:
+                return ReconcileSummary(synced, changed, failed, len(ids) - synced - failed)
+            try:
+                result = plaid_item_sync(item=item, actor=actor)
+            except PlaidAuthenticationError:
+                logger.error("Plaid refused our API keys; reconciliation stopped")
+                failed += 1
+                return ReconcileSummary(synced, changed, failed, len(ids) - synced - failed)
+            except ApplicationError as exc:
+                failed += 1
+                logger.warning("Reconciling Plaid item %s failed: %s", item.public_id, exc.code)
+                continue
+            except Exception:
+                # One item's bug must not stop the others; the traceback names no token
+                # (and the log filter masks any that slipped in).
+                failed += 1
+                logger.exception("Reconciling Plaid item %s failed unexpectedly", item.public_id)
+                continue
+            synced += 1
+            changed += int(bool(result.changed))
+    return ReconcileSummary(synced, changed, failed, len(ids) - synced - failed)
 
 
 def _linked_item(session: BankLinkSession) -> PlaidItem:
@@ -547,6 +678,91 @@ def bank_link_code_rejected(*, session: BankLinkSession) -> ItemSync:
                 outcome="failure",
             )
     return plaid_item_sync(item=item, actor=Actor.anonymous())
+
+
+# --- Access-token rotation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenRotation:
+    item: PlaidItem
+    old_secret: str
+    new_secret: str
+
+
+def plaid_item_rotate_access_token(
+    *, item: PlaidItem, actor: Actor, request: HttpRequest | None = None
+) -> TokenRotation:
+    """Have Plaid replace the item's access token and keep only the new one, sealed.
+
+    `/item/access_token/invalidate` is called outside any transaction (a slow Plaid must not
+    hold row locks) and is never retried on an uncertain outcome (a second call would
+    invalidate the token the first one returned). The new token is sealed in the vault under
+    the item's own binding; in one transaction the item points at it, the old VaultSecret is
+    deleted and the rotation is audited. A concurrent rotation cannot lose a token: the loser's
+    Plaid call is refused (its token was already invalidated) and nothing changes here.
+    """
+    if item.status in _ITEM_FINAL or item.access_token is None:
+        raise InvalidBankingRequestError(
+            "A removed or revoked bank connection has no access token to rotate.", param="item"
+        )
+    old_secret_pk = item.access_token.pk
+    old_secret_id = item.access_token.public_id
+    new_token = gateway.access_token_invalidate(access_token=plaid_item_access_token(item=item))
+    try:
+        new_secret = _rotation_store(
+            item=item,
+            old_secret_pk=old_secret_pk,
+            old_secret_id=old_secret_id,
+            new_token=new_token,
+            actor=actor,
+            request=request,
+        )
+    except BankLinkSessionUnavailableError:
+        raise
+    except Exception:
+        # Plaid has already invalidated the old token: without the new one stored the item
+        # needs the customer to link again. Say so loudly, never with the token.
+        logger.error(
+            "Plaid item %s: access token rotated at Plaid but not stored; re-link needed",
+            item.public_id,
+        )
+        raise
+    item.refresh_from_db()
+    return TokenRotation(item=item, old_secret=old_secret_id, new_secret=new_secret.public_id)
+
+
+def _rotation_store(
+    *,
+    item: PlaidItem,
+    old_secret_pk: int,
+    old_secret_id: str,
+    new_token: str,
+    actor: Actor,
+    request: HttpRequest | None,
+) -> VaultSecret:
+    with transaction.atomic():
+        locked = _lock_item(item.pk)
+        if locked.access_token_id != old_secret_pk:
+            # Removed while Plaid answered (disconnect deletes the secret): the new token
+            # belongs to an item that is gone, so it is not kept.
+            raise BankLinkSessionUnavailableError(
+                "The bank connection was removed during rotation; nothing was stored."
+            )
+        new_secret = vault_seal(plaintext=new_token, binding=_binding(locked))
+        locked.access_token = new_secret
+        locked.save(update_fields=["access_token", "updated_at"])
+        VaultSecret.objects.filter(pk=old_secret_pk).delete()
+        _audit(
+            action="plaid_item.rotate_access_token",
+            merchant=locked.merchant,
+            actor=actor,
+            request=request,
+            target_type="plaid_item",
+            target_id=locked.public_id,
+            payload={"old_secret": old_secret_id, "new_secret": new_secret.public_id},
+        )
+    return new_secret
 
 
 # --- Disconnecting ---------------------------------------------------------------------------

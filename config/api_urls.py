@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns: list = [
     path("", include("payments.api.urls")),
     path("", include("payments.api.event_urls")),
+    path("", include("banking.api.urls")),
 ]

@@ -120,7 +120,8 @@ CASES: dict[str, Case] = {
     ),
     "banking.BankLinkSession": Case(
         make=lambda m: None,
-        reached_through="only by its URL token (/link/<token>/), which names no merchant",
+        reached_through="only by its URL token (/link/<token>/), which names no merchant; "
+        "the API creates sessions (for the key's own customers) but never reads one by id",
     ),
     "banking.PlaidItem": Case(
         make=lambda m: None, reached_through="never: only through its bank accounts"
@@ -128,6 +129,7 @@ CASES: dict[str, Case] = {
     "banking.BankAccount": Case(
         make=_bank_account,
         dashboard_post=("bank-account-disconnect",),
+        api_get=("banking_api:bank-account",),
     ),
     "accounts.Membership": Case(
         make=lambda m: member(Role.VIEWER, m).user,

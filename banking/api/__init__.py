@@ -1,0 +1,1 @@
+"""Banking REST API under /api/v1/: bank-link sessions and bank accounts."""
