@@ -1,7 +1,10 @@
-"""A minimal scripted HTTP endpoint answering Plaid's JSON, for gateway tests.
+"""A minimal scripted HTTP endpoint answering Plaid's JSON, for what the sandbox never says.
 
-It is the other side of a real socket (the SDK and urllib3 run unchanged); each test queues
-the answers a path should give and reads back what was asked.
+Most banking tests run against the sandbox Plaid (tests/banking/linking.py). This stub stays for
+answers only a script can give: malformed entries, error text that echoes a secret, error codes
+from flows the gateway is not part of, webhook keys a test controls (expiry, a slow answer to
+hold concurrent first uses). It is the other side of a real socket (the SDK and urllib3 run
+unchanged); each test queues the answers a path should give and reads back what was asked.
 """
 
 from __future__ import annotations
@@ -69,12 +72,19 @@ def plaid_stub() -> Iterator[PlaidStub]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(Handler) as url:
+        stub.url = url
+        yield stub
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free loopback port in a thread; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
-        yield stub
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

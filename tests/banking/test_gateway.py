@@ -1,13 +1,17 @@
-"""Plaid gateway: requests it sends, plain data back, retries and error translation."""
+"""Plaid gateway: against the sandbox Plaid (requests, plain data back, retries, real errors
+translated); a scripted endpoint only for answers the sandbox never gives (malformed entries,
+error text that echoes a secret, error codes of flows the gateway is not part of)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import override_settings
 
+from banking import services
 from banking.exceptions import (
     PlaidAuthenticationError,
     PlaidItemLoginRequiredError,
@@ -17,7 +21,10 @@ from banking.exceptions import (
 )
 from banking.gateways import plaid as gateway
 from banking.gateways.plaid import client as plaid_client
+from tests.banking.linking import FIRST_PLATYPUS, HOUNDSTOOTH, PlaidSandbox
 from tests.banking.plaid_stub import PlaidStub, plaid_stub
+
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -27,95 +34,129 @@ def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[PlaidStub]:
         yield running
 
 
-def test_link_token_asks_for_auth_with_both_microdeposit_flows(stub: PlaidStub) -> None:
-    stub.answer("/link/token/create", {"link_token": "link-sandbox-1", "expiration": "x"})
+def _access_token(plaid: PlaidSandbox, **options: Any) -> tuple[str, str]:
+    """(access_token, item_id) of a First Platypus item made without Link."""
+    public = plaid.sandbox_call(
+        "/sandbox/public_token/create",
+        institution_id=FIRST_PLATYPUS,
+        initial_products=["auth"],
+        options=options,
+    )["public_token"]
+    exchanged = gateway.public_token_exchange(public_token=public)
+    return exchanged.access_token, exchanged.item_id
+
+
+def _faults_left(plaid: PlaidSandbox) -> int:
+    return sum(f["remaining"] for f in plaid.control.request("GET", "faults")["faults"])
+
+
+def test_link_token_asks_for_auth_with_both_microdeposit_flows(plaid: PlaidSandbox) -> None:
     token = gateway.link_token_create(
-        client_user_id="cus_1", client_name="Acme", webhook_url="https://h/webhooks/plaid/"
+        client_user_id="cus_1", client_name="Acme", webhook_url=plaid.inbox.url
     )
-    assert token.link_token == "link-sandbox-1"
-    sent = stub.calls("/link/token/create")[0]
-    assert sent["products"] == ["auth"]
-    assert sent["auth"]["automated_microdeposits_enabled"] is True
-    assert sent["auth"]["same_day_microdeposits_enabled"] is True
-    assert sent["webhook"] == "https://h/webhooks/plaid/"
-    assert "access_token" not in sent
-
-
-def test_update_mode_sends_the_access_token_and_no_products(stub: PlaidStub) -> None:
-    stub.answer("/link/token/create", {"link_token": "link-sandbox-2", "expiration": "x"})
-    gateway.link_token_create(
-        client_user_id="cus_1", client_name="Acme", webhook_url="u", access_token="access-x"
+    assert token.link_token.startswith("link-sandbox-")
+    start = plaid.step("start", link_token=token.link_token)
+    assert (start["mode"], start["same_day"], start["client_name"]) == ("new", True, "Acme")
+    # Automated micro-deposits are on: Houndstooth Bank (no instant Auth) lets the login in.
+    answer = plaid.step(
+        "login",
+        link_session_id=start["link_session_id"],
+        institution_id=HOUNDSTOOTH,
+        username="user_good",
+        password="microdeposits_good",
     )
-    sent = stub.calls("/link/token/create")[0]
-    assert sent["access_token"] == "access-x"
-    assert "products" not in sent
+    assert answer["next"] == "select"
 
 
-def test_accounts_keep_unknown_verification_statuses_as_text(stub: PlaidStub) -> None:
+def test_update_mode_opens_link_on_the_item(plaid: PlaidSandbox) -> None:
+    access_token, _ = _access_token(plaid)
+    token = gateway.link_token_create(
+        client_user_id="cus_1", client_name="Acme", webhook_url="", access_token=access_token
+    )
+    start = plaid.step("start", link_token=token.link_token)
+    assert start["mode"] == "update"
+    assert start["institution"]["institution_id"] == FIRST_PLATYPUS
+
+
+def test_accounts_keep_unknown_verification_statuses_as_text(plaid: PlaidSandbox) -> None:
+    access_token, item_id = _access_token(plaid)
+    first = plaid.control.plaid_item(item_id)["accounts"][0]["account_id"]
+    plaid.control.plaid_set_verification_status(first, "brand_new_status")
+    accounts = gateway.accounts_get(access_token=access_token)
+    statuses = {a.account_id: a.verification_status for a in accounts}
+    assert statuses[first] == "brand_new_status"
+    assert sorted(statuses.values()) == ["", "", "brand_new_status"]
+    assert all(a.persistent_account_id for a in accounts)
+    assert {a.mask for a in accounts} == {"0000", "1111", "3333"}
+
+
+def test_malformed_account_entries_are_skipped(stub: PlaidStub) -> None:
     stub.answer(
         "/accounts/get",
-        {
-            "accounts": [
-                {
-                    "account_id": "a1",
-                    "mask": "0000",
-                    "name": "Checking",
-                    "type": "depository",
-                    "subtype": "checking",
-                    "verification_status": "brand_new_status",
-                },
-                {
-                    "account_id": "a2",
-                    "mask": "1111",
-                    "name": "Savings",
-                    "type": "depository",
-                    "subtype": "savings",
-                    "persistent_account_id": "p2",
-                },
-                {"no": "id"},
-            ]
-        },
+        {"accounts": [{"account_id": "a1", "mask": "0000", "name": "C"}, {"no": "id"}, "x"]},
     )
-    accounts = gateway.accounts_get(access_token="access-x")
-    assert [(a.account_id, a.verification_status) for a in accounts] == [
-        ("a1", "brand_new_status"),
-        ("a2", ""),
-    ]
-    assert accounts[1].persistent_account_id == "p2"
+    assert [a.account_id for a in gateway.accounts_get(access_token="access-x")] == ["a1"]
 
 
-def test_auth_returns_only_fingerprints(stub: PlaidStub) -> None:
-    stub.answer(
-        "/auth/get",
-        {
-            "accounts": [],
-            "numbers": {
-                "ach": [
-                    {"account_id": "a1", "routing": "011401533", "account": "1111222233330000"},
-                ]
-            },
-        },
-    )
+def test_auth_returns_only_fingerprints_of_depository_accounts(plaid: PlaidSandbox) -> None:
+    access_token, item_id = _access_token(plaid)
     result = gateway.auth_fingerprints(
-        access_token="access-x", fingerprint=lambda routing, account: f"fp:{len(routing + account)}"
+        access_token=access_token, fingerprint=services.numbers_fingerprint
     )
-    assert result == {"a1": "fp:25"}
+    at_plaid = {
+        a["account_id"]: services.numbers_fingerprint(a["routing"], a["account_number"])
+        for a in plaid.control.plaid_item(item_id)["accounts"]
+        if a["type"] == "depository"
+    }
+    assert result == at_plaid
+    assert len(result) == 2
 
 
-def test_api_errors_are_retried_then_succeed(stub: PlaidStub) -> None:
-    stub.error("/item/get", "API_ERROR", "INTERNAL_SERVER_ERROR", status=500)
-    stub.error("/item/get", "RATE_LIMIT_EXCEEDED", "RATE_LIMIT", status=429)
-    stub.answer("/item/get", {"item": {"item_id": "i1", "institution_id": "ins_1"}})
-    assert gateway.item_get(access_token="access-x").item_id == "i1"
-    assert len(stub.calls("/item/get")) == 3
+def test_api_errors_are_retried_then_succeed(plaid: PlaidSandbox) -> None:
+    access_token, item_id = _access_token(plaid)
+    plaid.control.add_fault("error_500", path="/item/get")
+    plaid.control.add_fault("rate_limit_429", path="/item/get")
+    assert gateway.item_get(access_token=access_token).item_id == item_id
+    assert _faults_left(plaid) == 0
 
 
-def test_retries_are_bounded(stub: PlaidStub) -> None:
-    for _ in range(5):
-        stub.error("/item/get", "API_ERROR", "INTERNAL_SERVER_ERROR", status=500)
+def test_retries_are_bounded(plaid: PlaidSandbox) -> None:
+    access_token, _ = _access_token(plaid)
+    plaid.control.add_fault("error_500", count=5, path="/item/get")
     with pytest.raises(PlaidUnavailableError):
-        gateway.item_get(access_token="access-x")
-    assert len(stub.calls("/item/get")) == plaid_client.MAX_ATTEMPTS
+        gateway.item_get(access_token=access_token)
+    assert _faults_left(plaid) == 5 - plaid_client.MAX_ATTEMPTS
+
+
+def test_the_exchange_is_never_retried(plaid: PlaidSandbox) -> None:
+    """A lost answer to the exchange may have made a token: asking again could lose it."""
+    plaid.control.add_fault("lose_response", count=2, path="/item/public_token/exchange")
+    with pytest.raises(PlaidUnavailableError):
+        _access_token(plaid)
+    assert _faults_left(plaid) == 1
+
+
+def test_a_login_required_item_is_its_own_error(plaid: PlaidSandbox) -> None:
+    access_token, _ = _access_token(plaid)
+    plaid.sandbox_call("/sandbox/item/reset_login", access_token=access_token)
+    with pytest.raises(PlaidItemLoginRequiredError):
+        gateway.accounts_get(access_token=access_token)
+    assert gateway.item_get(access_token=access_token).error_code == "ITEM_LOGIN_REQUIRED"
+
+
+def test_a_forged_public_token_is_a_request_error(
+    plaid: PlaidSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(PlaidRequestError) as caught:
+        gateway.public_token_exchange(public_token="public-sandbox-forged")
+    assert caught.value.code == "invalid_public_token"
+    assert "public-sandbox-forged" not in caplog.text
+
+
+def test_wrong_keys_are_an_operator_error(plaid: PlaidSandbox) -> None:
+    with override_settings(PLAID_SECRET="wrong"), pytest.raises(PlaidAuthenticationError):
+        gateway.item_get(access_token="access-sandbox-x")
 
 
 @pytest.mark.parametrize(
@@ -128,7 +169,7 @@ def test_retries_are_bounded(stub: PlaidStub) -> None:
         ("INSTITUTION_ERROR", "INSTITUTION_DOWN", PlaidUnavailableError),
     ],
 )
-def test_plaid_errors_are_translated_and_not_retried(
+def test_plaid_errors_are_translated_by_code_never_by_their_text(
     stub: PlaidStub,
     error_type: str,
     code: str,
@@ -145,18 +186,21 @@ def test_plaid_errors_are_translated_and_not_retried(
     assert "access-sandbox-secret" not in caplog.text
 
 
-def test_exchange_returns_the_token_without_showing_it_in_repr(stub: PlaidStub) -> None:
-    stub.answer(
-        "/item/public_token/exchange", {"access_token": "access-sandbox-9", "item_id": "i9"}
-    )
-    exchanged = gateway.public_token_exchange(public_token="public-sandbox-1")
-    assert exchanged.access_token == "access-sandbox-9"
-    assert "access-sandbox-9" not in repr(exchanged)
+def test_exchange_returns_the_token_without_showing_it_in_repr(plaid: PlaidSandbox) -> None:
+    public = plaid.sandbox_call(
+        "/sandbox/public_token/create", institution_id=FIRST_PLATYPUS, initial_products=["auth"]
+    )["public_token"]
+    exchanged = gateway.public_token_exchange(public_token=public)
+    assert exchanged.access_token.startswith("access-sandbox-")
+    assert exchanged.access_token not in repr(exchanged)
 
 
-def test_removing_an_item_plaid_no_longer_knows_counts_as_removed(stub: PlaidStub) -> None:
-    stub.error("/item/remove", "ITEM_ERROR", "ITEM_NOT_FOUND")
-    gateway.item_remove(access_token="access-x")
+def test_removing_an_item_plaid_no_longer_knows_counts_as_removed(plaid: PlaidSandbox) -> None:
+    access_token, item_id = _access_token(plaid)
+    gateway.item_remove(access_token=access_token)
+    gateway.item_remove(access_token=access_token)
+    with pytest.raises(Exception, match="404"):
+        plaid.control.plaid_item(item_id)
 
 
 def test_an_unreachable_plaid_is_unavailable_not_a_crash() -> None:
