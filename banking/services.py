@@ -237,6 +237,20 @@ def _metadata_institution(metadata: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _fingerprints(access_token: str) -> dict[str, str]:
+    """Numbers fingerprints per account; none yet while automated micro-deposits are pending.
+
+    Plaid answers /auth/get with PRODUCT_NOT_READY until automated micro-deposits verify
+    (the numbers exist only then): that is "no fingerprints yet", not a failed link.
+    """
+    try:
+        return gateway.auth_fingerprints(access_token=access_token, fingerprint=numbers_fingerprint)
+    except PlaidRequestError as exc:
+        if exc.plaid_error_code != "PRODUCT_NOT_READY":
+            raise
+        return {}
+
+
 def _duplicate_of(
     *, merchant: Merchant, account: gateway.AccountData, fingerprint: str
 ) -> BankAccount | None:
@@ -305,9 +319,7 @@ def bank_link_complete(
     access_token = exchanged.access_token
     try:
         accounts = gateway.accounts_get(access_token=access_token)
-        fingerprints = gateway.auth_fingerprints(
-            access_token=access_token, fingerprint=numbers_fingerprint
-        )
+        fingerprints = _fingerprints(access_token)
         plaid_item = gateway.item_get(access_token=access_token)
     except Exception:
         _remove_at_plaid_quietly(access_token, exchanged.item_id)
@@ -457,9 +469,7 @@ def plaid_item_sync(*, item: PlaidItem, actor: Actor, webhook_code: str = "") ->
     if not error_code:
         try:
             accounts = gateway.accounts_get(access_token=access_token)
-            fingerprints = gateway.auth_fingerprints(
-                access_token=access_token, fingerprint=numbers_fingerprint
-            )
+            fingerprints = _fingerprints(access_token)
         except PlaidItemLoginRequiredError:
             error_code = "ITEM_LOGIN_REQUIRED"
     return _apply_sync(
@@ -760,7 +770,7 @@ def _rotation_store(
             request=request,
             target_type="plaid_item",
             target_id=locked.public_id,
-            payload={"old_secret": old_secret_id, "new_secret": new_secret.public_id},
+            payload={"vault_row_before": old_secret_id, "vault_row_after": new_secret.public_id},
         )
     return new_secret
 
