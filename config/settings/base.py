@@ -292,6 +292,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.inbound_events_reconcile",
         "schedule": 900.0,
     },
+    "banking-plaid-items-reconcile": {
+        "task": "banking.tasks.plaid_items_reconcile_quiet",
+        "schedule": 300.0,
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------
