@@ -193,6 +193,10 @@ class BankAccount(models.Model):
     # Wrong same-day micro-deposit codes the customer reported from Link (Plaid locks at 3);
     # only shown as "attempts left": Plaid's own status decides whether the account verified.
     code_attempts = models.PositiveSmallIntegerField(default=0)
+    # The account at Stripe on the merchant's connected account, for ACH debits: a `ba_`
+    # source made from Plaid's one-time `btok_` (banking.ach), or the `us_bank_account`
+    # PaymentMethod Stripe verified itself (banking.stripe_fallback). Never the numbers.
+    stripe_payment_method_id = models.CharField(max_length=64, blank=True, default="")
     verified_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -236,3 +240,32 @@ class BankAccount(models.Model):
             and self.disconnected_at is None
             and self.item.status == PlaidItemStatus.ACTIVE
         )
+
+
+class BankDebit(models.Model):
+    """One merchant request to debit a bank account by ACH, and the payment it made.
+
+    `(merchant, idempotency_key)` is unique: a repeated request (a double submit, a retried
+    API call) finds its payment instead of creating a second debit. The payment's own public
+    id then derives the processor's idempotency key (payments.services).
+    """
+
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="bank_debits"
+    )
+    bank_account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, related_name="debits")
+    payment = models.OneToOneField(
+        "payments.Payment", on_delete=models.PROTECT, related_name="bank_debit"
+    )
+    idempotency_key = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "idempotency_key"], name="bank_debit_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"debit {self.payment_id} of {self.bank_account_id}"

@@ -49,6 +49,12 @@ class CaptureMethod(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+class PaymentMethodType(models.TextChoices):
+    CARD = "card", "Card"
+    # ACH Direct Debit from a linked, verified US bank account (banking.ach).
+    US_BANK_ACCOUNT = "us_bank_account", "Bank debit (ACH)"
+
+
 class ProcessorAccount(models.Model):
     """A merchant's Stripe Connect connected account; every processor call carries its id."""
 
@@ -131,7 +137,8 @@ class PaymentLink(models.Model):
 
 
 class Payment(models.Model):
-    """A card payment, mirroring one PaymentIntent on the merchant's connected account."""
+    """A card payment or ACH debit, mirroring one PaymentIntent on the merchant's connected
+    account."""
 
     public_id = models.CharField(max_length=32, unique=True, default=_payment_id, editable=False)
     merchant = models.ForeignKey(
@@ -156,6 +163,11 @@ class Payment(models.Model):
     )
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    payment_method_type = models.CharField(
+        max_length=32, choices=PaymentMethodType.choices, default=PaymentMethodType.CARD
+    )
+    # Last 4 of the debited bank account (ACH only); never the account or routing number.
+    bank_last4 = models.CharField(max_length=4, blank=True, default="")
     # Card facts the processor returns; never the number or the CVC.
     card_brand = models.CharField(max_length=32, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
@@ -189,6 +201,10 @@ class Payment(models.Model):
                 name="payment_capturable_in_range",
             ),
             models.CheckConstraint(condition=_CURRENCY, name="payment_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(payment_method_type__in=PaymentMethodType.values),
+                name="payment_method_type_valid",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"
             ),

@@ -45,6 +45,7 @@ from payments.models import (
     Customer,
     Payment,
     PaymentLink,
+    PaymentMethodType,
     ProcessorAccount,
     Refund,
     RefundStatus,
@@ -259,6 +260,22 @@ def _customer_processor_ensure(*, customer: Customer, account: ProcessorAccount)
     return data.id
 
 
+def customer_processor_bank_account_attach(
+    *, customer: Customer, token: str, idempotency_key: str
+) -> gateway.BankSourceData:
+    """Attach a one-time bank-account token (Plaid's `btok_`) to the customer's Stripe twin
+    on the merchant's connected account. Moves no money; the caller keeps the `ba_` id."""
+    account = _chargeable_account(customer.merchant)
+    gateway.ensure_available()
+    stripe_customer = _customer_processor_ensure(customer=customer, account=account)
+    return gateway.customer_bank_account_attach(
+        stripe_account=account.stripe_account_id,
+        customer_id=stripe_customer,
+        token=token,
+        idempotency_key=idempotency_key,
+    )
+
+
 # --- Payments -------------------------------------------------------------------------------
 
 
@@ -269,6 +286,45 @@ def _payment_payload(payment: Payment) -> dict[str, Any]:
         "status": payment.status,
         "capture_method": payment.capture_method,
     }
+
+
+def _checked_money(amount: int, currency: str) -> str:
+    """The normalised currency, or a 400 naming `amount`."""
+    try:
+        currency = normalize_currency(currency)
+        validate_amount(amount, currency)
+    except MoneyError as exc:
+        raise InvalidPaymentRequestError(str(exc), param="amount") from exc
+    return currency
+
+
+def _payment_open(
+    payment: Payment,
+    *,
+    actor: Actor | None,
+    request: HttpRequest | None,
+    on_created: Callable[[Payment], None] | None,
+    step_up: bool | None = None,
+) -> Payment:
+    """Commit a new payment row with its audit entry, before the processor hears of it."""
+    with transaction.atomic():
+        payment.save(force_insert=True)
+        if on_created is not None:
+            on_created(payment)
+        _audit(
+            action="payment.create",
+            merchant=payment.merchant,
+            actor=actor,
+            request=request,
+            target_type="payment",
+            target_id=payment.public_id,
+            payload={
+                **_payment_payload(payment),
+                "payment_method_type": payment.payment_method_type,
+            },
+            step_up=step_up,
+        )
+    return payment
 
 
 def payment_create(
@@ -295,20 +351,15 @@ def payment_create(
     `on_settled(payment)` runs inside the transaction that saves the processor's answer (not
     on a decline or an unknown outcome): the idempotency layer stores its response there.
     """
-    try:
-        currency = normalize_currency(currency)
-        validate_amount(amount, currency)
-    except MoneyError as exc:
-        raise InvalidPaymentRequestError(str(exc), param="amount") from exc
+    currency = _checked_money(amount, currency)
     if capture_method not in CaptureMethod.values:
         raise InvalidPaymentRequestError("Unknown capture method.", param="capture_method")
     if customer is not None and customer.merchant_id != merchant.pk:
         raise InvalidPaymentRequestError("No such customer.", param="customer")
     account = _chargeable_account(merchant)
     gateway.ensure_available()
-
-    with transaction.atomic():
-        payment = Payment.objects.create(
+    payment = _payment_open(
+        Payment(
             merchant=merchant,
             customer=customer,
             payment_link=payment_link,
@@ -319,18 +370,11 @@ def payment_create(
             metadata=dict(metadata or {}),
             stripe_payment_method_id=payment_method,
             status=PaymentStatus.REQUIRES_CONFIRMATION,
-        )
-        if on_created is not None:
-            on_created(payment)
-        _audit(
-            action="payment.create",
-            merchant=merchant,
-            actor=actor,
-            request=request,
-            target_type="payment",
-            target_id=payment.public_id,
-            payload=_payment_payload(payment),
-        )
+        ),
+        actor=actor,
+        request=request,
+        on_created=on_created,
+    )
     return payment_confirm(
         payment=payment,
         account=account,
@@ -338,6 +382,56 @@ def payment_create(
         actor=actor,
         on_settled=on_settled,
     )
+
+
+def payment_create_bank_debit(
+    *,
+    merchant: Merchant,
+    actor: Actor | None,
+    customer: Customer,
+    amount: int,
+    currency: str,
+    payment_method: str,
+    bank_last4: str,
+    description: str = "",
+    metadata: Mapping[str, str] | None = None,
+    request: HttpRequest | None = None,
+    step_up: bool | None = None,
+    on_created: Callable[[Payment], None] | None = None,
+    on_settled: Callable[[Payment], None] | None = None,
+) -> Payment:
+    """An ACH debit of a bank account already at the processor (`payment_method`: the `ba_`
+    source or `us_bank_account` PaymentMethod of `customer`), in USD. The caller (banking)
+    checked that the account is verified. It ends `processing`; webhooks settle it."""
+    currency = _checked_money(amount, currency)
+    if currency != "usd":
+        raise InvalidPaymentRequestError(
+            "Bank debits (ACH) are in USD only.", param="currency", code="currency_unsupported"
+        )
+    if customer.merchant_id != merchant.pk:
+        raise InvalidPaymentRequestError("No such customer.", param="customer")
+    account = _chargeable_account(merchant)
+    gateway.ensure_available()
+    payment = _payment_open(
+        Payment(
+            merchant=merchant,
+            customer=customer,
+            amount=amount,
+            currency=currency,
+            capture_method=CaptureMethod.AUTOMATIC,
+            description=description,
+            metadata=dict(metadata or {}),
+            payment_method_type=PaymentMethodType.US_BANK_ACCOUNT,
+            stripe_payment_method_id=payment_method,
+            bank_last4=bank_last4[-4:],
+            status=PaymentStatus.REQUIRES_CONFIRMATION,
+        ),
+        actor=actor,
+        request=request,
+        on_created=on_created,
+        step_up=step_up,
+    )
+    return payment_confirm(payment=payment, account=account, actor=actor, on_settled=on_settled)
 
 
 def payment_confirm(
@@ -357,18 +451,23 @@ def payment_confirm(
     if payment.customer is not None:
         stripe_customer = _customer_processor_ensure(customer=payment.customer, account=account)
     try:
-        intent = gateway.payment_intent_create_and_confirm(
-            stripe_account=account.stripe_account_id,
-            idempotency_key=f"{payment.public_id}_create",
-            amount=payment.amount,
-            currency=payment.currency,
-            payment_method=payment.stripe_payment_method_id,
-            capture_method=payment.capture_method,
-            description=payment.description,
-            customer=stripe_customer,
-            return_url=return_url,
-            metadata={"ledgerline_payment": payment.public_id},
-        )
+        if payment.payment_method_type == PaymentMethodType.US_BANK_ACCOUNT:
+            intent = _bank_debit_send(
+                payment=payment, account=account, stripe_customer=stripe_customer
+            )
+        else:
+            intent = gateway.payment_intent_create_and_confirm(
+                stripe_account=account.stripe_account_id,
+                idempotency_key=f"{payment.public_id}_create",
+                amount=payment.amount,
+                currency=payment.currency,
+                payment_method=payment.stripe_payment_method_id,
+                capture_method=payment.capture_method,
+                description=payment.description,
+                customer=stripe_customer,
+                return_url=return_url,
+                metadata={"ledgerline_payment": payment.public_id},
+            )
     except CardDeclinedError as exc:
         payment_record_failure(
             payment=payment,
@@ -400,6 +499,26 @@ def payment_confirm(
         intent=intent,
         actor=actor or Actor.system("payments.confirm"),
         on_applied=on_settled,
+    )
+
+
+def _bank_debit_send(
+    *, payment: Payment, account: ProcessorAccount, stripe_customer: str | None
+) -> gateway.IntentData:
+    """The ACH debit's one processor call; the same key and parameters replay, never re-debit."""
+    if stripe_customer is None or not payment.stripe_payment_method_id:
+        raise ProcessorRequestError(
+            "The bank debit has no bank account at the processor.", code="bank_account_missing"
+        )
+    return gateway.payment_intent_create_bank_debit(
+        stripe_account=account.stripe_account_id,
+        idempotency_key=f"{payment.public_id}_create",
+        amount=payment.amount,
+        currency=payment.currency,
+        customer=stripe_customer,
+        payment_method=payment.stripe_payment_method_id,
+        description=payment.description,
+        metadata={"ledgerline_payment": payment.public_id},
     )
 
 
@@ -867,11 +986,7 @@ def payment_link_create(
     request: HttpRequest | None = None,
     step_up: bool | None = None,
 ) -> PaymentLink:
-    try:
-        currency = normalize_currency(currency)
-        validate_amount(amount, currency)
-    except MoneyError as exc:
-        raise InvalidPaymentRequestError(str(exc), param="amount") from exc
+    currency = _checked_money(amount, currency)
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidPaymentRequestError("The expiry must be in the future.", param="expires_at")
     if not description.strip():

@@ -4,6 +4,7 @@ from payments.gateways.stripe.api import (
     account_create,
     account_onboarding_link,
     account_retrieve,
+    customer_bank_account_attach,
     customer_create,
     customer_delete,
     customer_update,
@@ -12,6 +13,7 @@ from payments.gateways.stripe.api import (
     payment_intent_cancel,
     payment_intent_capture,
     payment_intent_create_and_confirm,
+    payment_intent_create_bank_debit,
     payment_intent_retrieve,
     refund_create,
     refund_from_dict,
@@ -19,6 +21,7 @@ from payments.gateways.stripe.api import (
 from payments.gateways.stripe.resilience import breaker_reset, ensure_available
 from payments.gateways.stripe.types import (
     AccountData,
+    BankSourceData,
     CardData,
     CustomerData,
     EventData,
@@ -29,6 +32,7 @@ from payments.gateways.stripe.types import (
 
 __all__ = [
     "AccountData",
+    "BankSourceData",
     "CardData",
     "CustomerData",
     "EventData",
@@ -39,6 +43,7 @@ __all__ = [
     "account_onboarding_link",
     "account_retrieve",
     "breaker_reset",
+    "customer_bank_account_attach",
     "customer_create",
     "customer_delete",
     "customer_update",
@@ -48,6 +53,7 @@ __all__ = [
     "payment_intent_cancel",
     "payment_intent_capture",
     "payment_intent_create_and_confirm",
+    "payment_intent_create_bank_debit",
     "payment_intent_retrieve",
     "refund_create",
     "refund_from_dict",

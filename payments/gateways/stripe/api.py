@@ -17,6 +17,7 @@ from payments.gateways.stripe.client import stripe_client
 from payments.gateways.stripe.resilience import call
 from payments.gateways.stripe.types import (
     AccountData,
+    BankSourceData,
     CardData,
     CustomerData,
     EventData,
@@ -209,16 +210,35 @@ def payment_intent_create_and_confirm(
         "confirm": True,
         "expand": _INTENT_EXPAND,
     }
-    if description:
-        params["description"] = description
     if customer:
         params["customer"] = customer
     if return_url:
         params["return_url"] = return_url
+    return _intent_create(
+        "payment_intent_create",
+        params,
+        stripe_account=stripe_account,
+        idempotency_key=idempotency_key,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def _intent_create(
+    operation: str,
+    params: dict[str, Any],
+    *,
+    stripe_account: str,
+    idempotency_key: str,
+    description: str,
+    metadata: Mapping[str, str] | None,
+) -> IntentData:
+    if description:
+        params["description"] = description
     if metadata:
         params["metadata"] = dict(metadata)
     obj = call(
-        "payment_intent_create",
+        operation,
         lambda: stripe_client().v1.payment_intents.create(
             params,  # type: ignore[arg-type]
             _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
@@ -226,6 +246,68 @@ def payment_intent_create_and_confirm(
         mutating=True,
     )
     return intent_from_dict(_dict(obj))
+
+
+# ACH Direct Debit: the bank account (a `ba_` source made from Plaid's `btok_`, or a
+# `us_bank_account` PaymentMethod) is the payment method; the pinned API version names the
+# allowed types `allowed_payment_method_types`. Merchant-initiated debits carry an offline
+# mandate acceptance: the merchant holds the customer's ACH authorization (docs/banking.md).
+ACH_METHOD = "us_bank_account"
+OFFLINE_MANDATE: dict[str, Any] = {"customer_acceptance": {"type": "offline"}}
+
+
+def customer_bank_account_attach(
+    *, stripe_account: str, customer_id: str, token: str, idempotency_key: str
+) -> BankSourceData:
+    """Make a one-time bank-account token (`btok_`) a lasting source of the customer."""
+    obj = call(
+        "customer_source_create",
+        lambda: stripe_client().v1.customers.payment_sources.create(
+            customer_id,
+            {"source": token},
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    data = _dict(obj)
+    return BankSourceData(
+        id=_str(data.get("id")),
+        last4=_str(data.get("last4"))[-4:],
+        status=_str(data.get("status")),
+        fingerprint=_str(data.get("fingerprint")),
+    )
+
+
+def payment_intent_create_bank_debit(
+    *,
+    stripe_account: str,
+    idempotency_key: str,
+    amount: int,
+    currency: str,
+    customer: str,
+    payment_method: str,
+    description: str = "",
+    metadata: Mapping[str, str] | None = None,
+) -> IntentData:
+    """Create and confirm an ACH debit; it answers `processing` and settles by webhook."""
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": currency,
+        "customer": customer,
+        "payment_method": payment_method,
+        "allowed_payment_method_types": [ACH_METHOD],
+        "confirm": True,
+        "mandate_data": OFFLINE_MANDATE,
+        "expand": ["latest_charge"],
+    }
+    return _intent_create(
+        "payment_intent_create_bank_debit",
+        params,
+        stripe_account=stripe_account,
+        idempotency_key=idempotency_key,
+        description=description,
+        metadata=metadata,
+    )
 
 
 def payment_intent_retrieve(*, stripe_account: str, intent_id: str) -> IntentData:

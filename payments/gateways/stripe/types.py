@@ -38,6 +38,16 @@ class IntentData:
 
 
 @dataclass(frozen=True)
+class BankSourceData:
+    """A customer's bank account at Stripe (`ba_...`): last 4 and status, never the number."""
+
+    id: str
+    last4: str = ""
+    status: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
 class RefundData:
     id: str
     status: str
