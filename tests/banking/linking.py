@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from django.db import connection
 from django.test import Client
 
 from banking import services
@@ -216,6 +217,17 @@ class PlaidSandbox:
         """Every webhook the sandbox has signed and delivered for the item so far."""
         assert self.control.wait_for_webhooks(timeout=10), "sandbox webhooks still pending"
         return self.inbox.for_item(item.item_id)
+
+
+def database_text(*tables: str) -> str:
+    """Every row of the given tables (all of the database's tables by default) as text."""
+    with connection.cursor() as cursor:
+        names = tables or tuple(connection.introspection.table_names(cursor))
+        rows = []
+        for table in names:
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            rows.append(repr(cursor.fetchall()))
+    return "\n".join(rows)
 
 
 def new_customer(**fields: Any) -> Customer:

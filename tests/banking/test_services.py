@@ -9,7 +9,6 @@ import logging
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from banking.exceptions import (
     BankLinkSessionUnavailableError,
     DuplicateBankAccountError,
     InvalidBankingRequestError,
+    PlaidRequestError,
     PlaidUnavailableError,
 )
 from banking.models import (
@@ -35,34 +35,17 @@ from tests.banking.linking import (
     AUTOMATED_ACCOUNT,
     LinkError,
     PlaidSandbox,
+    database_text,
     new_customer,
     new_session,
 )
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
-# Fixed by a pending bug (see the marker's reason): automated micro-deposits cannot be linked.
-AUTOMATED_PENDING_BUG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "banking.gateways.plaid.auth_fingerprints raises PRODUCT_NOT_READY for an item whose "
-        "automated micro-deposits are pending (Plaid's documented answer), so "
-        "bank_link_complete removes the item and refuses the link"
-    ),
-)
 
 
 def _items_at_plaid(plaid: PlaidSandbox) -> int:
     return int(plaid.control.plaid("GET", "state")["objects"]["items"])
-
-
-def _dump(*tables: str) -> str:
-    with connection.cursor() as cursor:
-        rows = []
-        for table in tables:
-            cursor.execute(f"SELECT * FROM {table}")
-            rows.append(repr(cursor.fetchall()))
-    return "\n".join(rows)
 
 
 def test_a_session_stores_only_the_hash_of_its_token_and_expires() -> None:
@@ -128,7 +111,7 @@ def test_instant_auth_keeps_the_token_in_the_vault_and_display_data_only(
     assert bank_account.routing_fingerprint == services.numbers_fingerprint(
         at_plaid["routing"], number
     )
-    dump = _dump("banking_bankaccount", "banking_plaiditem", "compliance_auditentry")
+    dump = database_text("banking_bankaccount", "banking_plaiditem", "compliance_auditentry")
     assert access_token not in dump
     assert "access-sandbox" not in dump
     assert number not in dump
@@ -152,7 +135,6 @@ def test_same_day_micro_deposits_link_one_account_awaiting_its_code(
     assert services.bank_link_needs_update_mode(session=new.session)
 
 
-@AUTOMATED_PENDING_BUG
 def test_automated_micro_deposits_link_pending_without_a_fingerprint(
     plaid: PlaidSandbox,
 ) -> None:
@@ -343,13 +325,12 @@ def test_disconnect_removes_the_item_at_plaid_before_deleting_the_secret(
 def test_a_manual_account_number_never_reaches_our_database(plaid: PlaidSandbox) -> None:
     new = new_session()
     plaid.link(new.session, "same_day", account="4455667788")
-    dump = _dump("banking_bankaccount", "banking_plaiditem", "compliance_auditentry")
+    dump = database_text("banking_bankaccount", "banking_plaiditem", "compliance_auditentry")
     assert "4455667788" not in dump
     assert AUTOMATED_ACCOUNT not in dump
     assert BankAccount.objects.get().mask == "7788"
 
 
-@AUTOMATED_PENDING_BUG
 def test_automated_deposits_verified_at_plaid_sync_to_verified_and_never_back(
     plaid: PlaidSandbox,
 ) -> None:
@@ -399,3 +380,33 @@ def test_an_unknown_status_from_plaid_blocks_money_until_a_known_one(
     services.plaid_item_sync(item=item, actor=ACTOR)
     bank_account.refresh_from_db()
     assert bank_account.verification_state == VerificationState.VERIFIED
+
+
+EXPIRED_AUTH_BUG = pytest.mark.xfail(
+    strict=True,
+    raises=PlaidRequestError,
+    reason=(
+        "banking/services.py _fingerprints re-raises /auth/get's ITEM_ERROR "
+        "VERIFICATION_EXPIRED (Plaid's answer once automated micro-deposits expired), so "
+        "plaid_item_sync raises and the account never reaches 'expired'"
+    ),
+)
+
+
+@EXPIRED_AUTH_BUG
+def test_automated_deposits_expired_at_plaid_sync_to_expired_for_good(
+    plaid: PlaidSandbox,
+) -> None:
+    new = new_session()
+    item = plaid.link(new.session, "automated")
+    plaid.for_item(
+        item,
+        "/sandbox/item/set_verification_status",
+        account_id=plaid.account_id(item),
+        verification_status="verification_expired",
+    )
+    services.plaid_item_sync(item=item, actor=ACTOR)
+    bank_account = item.accounts.get()
+    assert bank_account.verification_state == VerificationState.EXPIRED
+    assert bank_account.routing_fingerprint == ""
+    assert not bank_account.can_move_money
