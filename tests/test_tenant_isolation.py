@@ -126,6 +126,11 @@ CASES: dict[str, Case] = {
     "banking.PlaidItem": Case(
         make=lambda m: None, reached_through="never: only through its bank accounts"
     ),
+    "banking.BankDebit": Case(
+        make=lambda m: None,
+        reached_through="its payment's URLs (a debit is a payment) and its bank account's debit "
+        "action; it has no public id of its own",
+    ),
     "banking.BankAccount": Case(
         make=_bank_account,
         dashboard_post=("bank-account-disconnect",),
