@@ -19,14 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from accounts.models import Merchant
-from banking.exceptions import BankAccountNotVerifiedError, InvalidBankingRequestError
+from banking.exceptions import (
+    BankAccountNotFoundError,
+    BankAccountNotVerifiedError,
+    InvalidBankingRequestError,
+)
 from banking.gateways import plaid as plaid_gateway
 from banking.models import BankAccount, BankDebit, PlaidItemStatus, VerificationState
+from banking.selectors import bank_account_get
 from banking.services import plaid_item_access_token
 from compliance.actors import Actor
 from compliance.services import audit_record
@@ -117,8 +123,11 @@ def bank_account_debit(
     idempotency_key: str,
     actor: Actor | None,
     description: str = "",
+    metadata: Mapping[str, str] | None = None,
     request: HttpRequest | None = None,
     step_up: bool | None = None,
+    on_created: Callable[[Payment], None] | None = None,
+    on_settled: Callable[[Payment], None] | None = None,
 ) -> Payment:
     """Debit a verified bank account of one of the merchant's customers by ACH.
 
@@ -142,6 +151,8 @@ def bank_account_debit(
         BankDebit.objects.create(
             merchant=merchant, bank_account=account, payment=payment, idempotency_key=key
         )
+        if on_created is not None:
+            on_created(payment)
 
     try:
         return payments.payment_create_bank_debit(
@@ -153,10 +164,11 @@ def bank_account_debit(
             payment_method=method,
             bank_last4=account.mask,
             description=description,
-            metadata={"ledgerline_bank_account": account.public_id},
+            metadata={**(metadata or {}), "ledgerline_bank_account": account.public_id},
             request=request,
             step_up=step_up,
             on_created=record,
+            on_settled=on_settled,
         )
     except IntegrityError:
         # A concurrent request with the same key committed first: that one is the debit.
@@ -180,3 +192,37 @@ def _earlier_debit(
         raise BankDebitKeyReusedError(param="idempotency_key")
     # Resumes only a debit whose processor outcome was never seen, with its own key.
     return payments.payment_resume(payment=debit.payment)
+
+
+def bank_debit_from_api(
+    *,
+    merchant: Merchant,
+    bank_account: str,
+    amount: int,
+    currency: str,
+    description: str,
+    metadata: Mapping[str, str] | None,
+    idempotency_key: str,
+    actor: Actor | None,
+    request: HttpRequest | None,
+    on_created: Callable[[Payment], None] | None,
+    on_settled: Callable[[Payment], None] | None,
+) -> Payment:
+    """`POST /api/v1/payments` with `bank_account`: registered with payments.bank_debits."""
+    try:
+        account = bank_account_get(merchant=merchant, public_id=bank_account)
+    except BankAccountNotFoundError as exc:
+        raise InvalidBankingRequestError("No such bank account.", param="bank_account") from exc
+    return bank_account_debit(
+        merchant=merchant,
+        account=account,
+        amount=amount,
+        currency=currency,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        description=description,
+        metadata=metadata,
+        request=request,
+        on_created=on_created,
+        on_settled=on_settled,
+    )

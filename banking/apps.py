@@ -1,4 +1,5 @@
-"""App config: registers banking's Plaid webhook handlers with the payments event pipeline."""
+"""App config: registers banking's Plaid webhook handlers with the payments event pipeline,
+and its ACH debit with the payments API (payments.bank_debits)."""
 
 from django.apps import AppConfig
 
@@ -11,3 +12,8 @@ class BankingConfig(AppConfig):
         from banking.webhook_handlers import register
 
         register()
+
+        from banking.ach import bank_debit_from_api
+        from payments.bank_debits import bank_debit_creator_register
+
+        bank_debit_creator_register(bank_debit_from_api)

@@ -8,6 +8,7 @@ link URL is rendered in the POST's answer only (never stored, never put in a mes
 from __future__ import annotations
 
 import re
+import secrets
 
 from django import forms
 from django.contrib import messages
@@ -15,13 +16,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import require_permission
+from accounts.decorators import require_permission, step_up_required
 from accounts.models import Merchant
 from accounts.roles import Permission, role_allows
-from banking import selectors, services
+from banking import ach, selectors, services
 from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
+from payments.money import MoneyError, format_amount, parse_major
 from payments.selectors import customer_get
 
 PAGE_SIZE = 25
@@ -30,6 +32,21 @@ _CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 class BankLinkSessionForm(forms.Form):
     customer = forms.CharField(label="Customer id (cus_...)", max_length=32)
+
+
+class BankDebitForm(forms.Form):
+    amount = forms.CharField(label="Amount (USD)", max_length=20)
+    authorized = forms.BooleanField(
+        label="The customer authorized this debit (ACH authorization on file)"
+    )
+    # One per rendered form: a double submit or a replay after step-up is the same debit.
+    key = forms.RegexField(r"^[A-Za-z0-9_-]{16,64}$", widget=forms.HiddenInput)
+
+    def clean_amount(self) -> int:
+        try:
+            return parse_major(self.cleaned_data["amount"], "usd")
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 def _merchant(request: HttpRequest) -> Merchant:
@@ -50,11 +67,16 @@ def _page(
         limit=PAGE_SIZE,
         starting_after=cursor if _CURSOR_RE.fullmatch(cursor) else None,
     )
+    can_debit = role_allows(
+        request.membership.role,  # type: ignore[attr-defined]
+        Permission.CREATE_PAYMENTS,
+    )
     rows = [
         {
             "account": account,
             "state": VerificationState(account.verification_state).label,
             "item_state": PlaidItemStatus(account.item.status).label,
+            "debit_key": secrets.token_urlsafe(24) if can_debit and account.can_move_money else "",
         }
         for account in page.items
     ]
@@ -71,6 +93,7 @@ def _page(
                 request.membership.role,  # type: ignore[attr-defined]
                 Permission.MANAGE_BANK_ACCOUNTS,
             ),
+            "can_debit": can_debit,
         },
         status=status,
     )
@@ -129,3 +152,36 @@ def bank_account_disconnect(request: HttpRequest, public_id: str) -> HttpRespons
         return redirect("bank-accounts")
     messages.success(request, "Bank account disconnected.")
     return redirect("bank-accounts")
+
+
+@require_POST
+@require_permission(Permission.CREATE_PAYMENTS)
+@step_up_required
+def bank_account_debit(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Debit a verified account by ACH (banking.ach); the payment settles by webhook."""
+    account = _account_or_404(request, public_id)
+    form = BankDebitForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(str(e) for field in form.errors.values() for e in field)
+        messages.error(request, f"Nothing was debited: {errors}")
+        return redirect("bank-accounts")
+    try:
+        payment = ach.bank_account_debit(
+            merchant=_merchant(request),
+            account=account,
+            amount=form.cleaned_data["amount"],
+            currency="usd",
+            idempotency_key=f"dashboard_{form.cleaned_data['key']}",
+            actor=Actor.for_user(request.user),
+            request=request,
+            step_up=True,
+        )
+    except ApplicationError as error:
+        messages.error(request, f"Nothing was debited: {error.message}")
+        return redirect("bank-accounts")
+    messages.success(
+        request,
+        f"Debit of {format_amount(payment.amount, payment.currency)} submitted: ACH debits "
+        "settle in a few business days.",
+    )
+    return redirect("payment-detail", public_id=payment.public_id)

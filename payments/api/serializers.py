@@ -42,7 +42,11 @@ class PaymentListQuerySerializer(ListQuerySerializer):
 class PaymentCreateInputSerializer(serializers.Serializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
     currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
-    payment_method = serializers.RegexField(r"^pm_[A-Za-z0-9_]{1,60}$", max_length=64)
+    payment_method = serializers.RegexField(
+        r"^pm_[A-Za-z0-9_]{1,60}$", max_length=64, required=False
+    )
+    # Instead of a card: a linked, verified bank account (`ba_...`), debited by ACH in USD.
+    bank_account = serializers.RegexField(r"^ba_[A-Za-z0-9]{1,40}$", max_length=48, required=False)
     capture_method = serializers.ChoiceField(
         choices=CaptureMethod.choices, default=CaptureMethod.AUTOMATIC
     )
@@ -53,6 +57,17 @@ class PaymentCreateInputSerializer(serializers.Serializer):
 
     def validate_metadata(self, value: dict[str, str]) -> dict[str, str]:
         return _validate_metadata(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("payment_method" in attrs) == ("bank_account" in attrs):
+            raise serializers.ValidationError(
+                {"payment_method": "Send either payment_method (a card) or bank_account."}
+            )
+        if "bank_account" in attrs and attrs["capture_method"] != CaptureMethod.AUTOMATIC:
+            raise serializers.ValidationError(
+                {"capture_method": "Bank debits are captured automatically."}
+            )
+        return attrs
 
 
 class CardSerializer(serializers.Serializer):
@@ -91,6 +106,8 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
             "customer",
             "description",
             "metadata",
+            "payment_method_type",
+            "bank_last4",
             "card",
             "failure_code",
             "decline_code",

@@ -6,6 +6,7 @@ POSTs run through the idempotency layer when an `Idempotency-Key` header is sent
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from config.exceptions import ApplicationError, error_body
 from payments import selectors, services
 from payments.api import serializers as s
 from payments.api.throttling import ApiKeyRateThrottle
+from payments.bank_debits import bank_debit_creator
 from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
 from payments.idempotency import (
     idempotency_finish,
@@ -192,6 +194,28 @@ class PaymentsApi(PaymentsApiView):
                 answer["body"] = s.PaymentOutputSerializer(payment).data
                 idempotency_finish(record, status=201, body=answer["body"])
 
+            def created(obj: Any) -> None:
+                idempotency_mark_object_created(
+                    record, target_type="payment", public_id=obj.public_id
+                )
+
+            if "bank_account" in data:
+                payment = bank_debit_creator()(
+                    merchant=merchant,
+                    bank_account=data["bank_account"],
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    description=data.get("description", ""),
+                    metadata=data.get("metadata"),
+                    # Repeats of one request resume through the idempotency record above; the
+                    # debit's own key only has to be unique per request.
+                    idempotency_key=f"api_{uuid.uuid4().hex}",
+                    actor=_actor(request),
+                    request=request,
+                    on_created=created,
+                    on_settled=settled,
+                )
+                return 201, answer.get("body") or s.PaymentOutputSerializer(payment).data
             payment = services.payment_create(
                 merchant=merchant,
                 actor=_actor(request),
@@ -204,9 +228,7 @@ class PaymentsApi(PaymentsApiView):
                 metadata=data.get("metadata"),
                 return_url=data.get("return_url"),
                 request=request,
-                on_created=lambda obj: idempotency_mark_object_created(
-                    record, target_type="payment", public_id=obj.public_id
-                ),
+                on_created=created,
                 on_settled=settled,
             )
             if "body" in answer:

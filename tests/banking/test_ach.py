@@ -4,13 +4,20 @@ sandbox's own webhooks settle the payment through /webhooks/stripe/."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
 
+from accounts import session_security
+from accounts.roles import Role
 from banking import ach, services
 from banking.exceptions import BankAccountNotVerifiedError, InvalidBankingRequestError
 from banking.models import BankAccount, BankDebit, PlaidItemStatus, VerificationState
@@ -22,6 +29,8 @@ from payments.models import InboundEventStatus, Payment, PaymentMethodType, Proc
 from payments.state import PaymentStatus
 from sandbox.stripe.banks import SETTLEMENT_SECONDS
 from tests.banking.linking import PlaidSandbox, new_session
+from tests.factories import member, verified_client
+from tests.payments.factories import api_key_for
 from tests.payments.webhook_support import deliver
 
 ACTOR = Actor.system("tests")
@@ -201,3 +210,90 @@ def test_an_r01_return_fails_the_debit_by_webhook(stripe_too: PlaidSandbox) -> N
     assert payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD
     assert payment.failure_code == "insufficient_funds"
     assert payment.amount_captured == 0
+
+
+def _debit_form(client: Client, account: BankAccount) -> dict[str, str]:
+    """The Debit form as the Bank accounts page renders it for this account."""
+    html = client.get(reverse("bank-accounts")).content.decode()
+    action = reverse("bank-account-debit", args=[account.public_id])
+    assert f'action="{action}"' in html
+    found = re.search(rf'action="{action}".*?name="key" value="([^"]+)"', html, re.S)
+    assert found is not None
+    return {"key": found.group(1), "amount": "25.00", "authorized": "on"}
+
+
+@pytest.mark.django_db
+def test_merchant_debits_from_the_bank_accounts_page_once_per_form(
+    stripe_too: PlaidSandbox,
+) -> None:
+    """An owner with a fresh one-time code debits 25.00 from the page; submitting the same
+    form again lands on the same payment."""
+    account = _linked(stripe_too)
+    owner = verified_client(member(Role.OWNER, account.merchant).user, merchant=account.merchant)
+    form = _debit_form(owner, account)
+    url = reverse("bank-account-debit", args=[account.public_id])
+    first = owner.post(url, form)
+    payment = Payment.objects.get(merchant=account.merchant)
+    assert first.status_code == 302
+    assert first["Location"] == reverse("payment-detail", args=[payment.public_id])
+    assert (payment.amount, payment.status) == (2500, PaymentStatus.PROCESSING)
+    assert owner.post(url, form)["Location"] == first["Location"]
+    assert Payment.objects.filter(merchant=account.merchant).count() == 1
+    entry = AuditEntry.objects.get(action="payment.create", target_id=payment.public_id)
+    assert entry.payload["step_up"] is True
+
+
+@pytest.mark.django_db
+def test_page_debit_needs_the_role_a_fresh_code_and_the_authorization(
+    stripe_too: PlaidSandbox,
+) -> None:
+    account = _linked(stripe_too)
+    url = reverse("bank-account-debit", args=[account.public_id])
+    analyst = verified_client(
+        member(Role.ANALYST, account.merchant).user, merchant=account.merchant
+    )
+    assert (
+        analyst.post(url, {"key": "k" * 24, "amount": "1.00", "authorized": "on"}).status_code
+        == 403
+    )
+    owner = verified_client(member(Role.OWNER, account.merchant).user, merchant=account.merchant)
+    form = _debit_form(owner, account)
+    unauthorized = owner.post(url, {**form, "authorized": ""}, follow=True)
+    assert "Nothing was debited" in unauthorized.content.decode()
+    session = owner.session
+    session[session_security.OTP_VERIFIED_AT] = (timezone.now() - timedelta(minutes=6)).isoformat()
+    session.save()
+    stale = owner.post(url, form, HTTP_REFERER="http://testserver/bank-accounts/")
+    assert stale["Location"].startswith(reverse("accounts:step_up"))
+    assert not Payment.objects.filter(merchant=account.merchant).exists()
+
+
+@pytest.mark.django_db
+def test_api_debits_a_bank_account_instead_of_a_card_and_replays_by_key(
+    stripe_too: PlaidSandbox,
+) -> None:
+    """POST /api/v1/payments with `bank_account`: 201 processing ACH debit; the same
+    Idempotency-Key replays it; an unverified account is a 409 with nothing charged."""
+    account = _linked(stripe_too)
+    _, secret = api_key_for(account.merchant, Role.DEVELOPER)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    body = {"amount": 1500, "currency": "usd", "bank_account": account.public_id}
+    first = api.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="ach-1")
+    assert first.status_code == 201, first.content
+    data = first.json()
+    assert (data["status"], data["payment_method_type"]) == ("processing", "us_bank_account")
+    assert data["bank_last4"] == account.mask
+    again = api.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="ach-1")
+    assert again.json()["id"] == data["id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert len(_stripe(stripe_too, "/v1/payment_intents", _connected(account))) == 1
+    both = api.post("/api/v1/payments", {**body, "payment_method": "pm_card_visa"}, format="json")
+    assert both.status_code == 400
+    BankAccount.objects.filter(pk=account.pk).update(
+        verification_state=VerificationState.PENDING_MANUAL
+    )
+    refused = api.post("/api/v1/payments", body, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "bank_account_not_verified"
+    assert Payment.objects.filter(merchant=account.merchant).count() == 1
