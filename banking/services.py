@@ -64,6 +64,8 @@ _FINGERPRINT_DOMAIN = b"ledgerline.bank-fingerprint:"
 # Item statuses a webhook or sync may never leave: the customer or we ended the connection.
 _ITEM_FINAL = frozenset({PlaidItemStatus.REVOKED, PlaidItemStatus.REMOVED})
 _REVOKED_CODES = frozenset({"USER_PERMISSION_REVOKED", "ACCESS_NOT_GRANTED", "ITEM_NOT_FOUND"})
+# /auth/get's answers for an item whose automated micro-deposits are pending or expired.
+_NO_NUMBERS_CODES = frozenset({"PRODUCT_NOT_READY", "VERIFICATION_EXPIRED"})
 
 
 # --- Fingerprints and tokens -----------------------------------------------------------------
@@ -238,15 +240,16 @@ def _metadata_institution(metadata: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _fingerprints(access_token: str) -> dict[str, str]:
-    """Numbers fingerprints per account; none yet while automated micro-deposits are pending.
+    """Numbers fingerprints per account; none while automated micro-deposits are unverified.
 
-    Plaid answers /auth/get with PRODUCT_NOT_READY until automated micro-deposits verify
-    (the numbers exist only then): that is "no fingerprints yet", not a failed link.
+    Plaid answers /auth/get with PRODUCT_NOT_READY until automated micro-deposits verify and
+    with VERIFICATION_EXPIRED once they expired (the numbers exist only after verifying): that
+    is "no fingerprints", not a failed link or sync; /accounts/get still carries the status.
     """
     try:
         return gateway.auth_fingerprints(access_token=access_token, fingerprint=numbers_fingerprint)
     except PlaidRequestError as exc:
-        if exc.plaid_error_code != "PRODUCT_NOT_READY":
+        if exc.plaid_error_code not in _NO_NUMBERS_CODES:
             raise
         return {}
 
