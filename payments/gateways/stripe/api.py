@@ -145,6 +145,9 @@ def account_create(*, country: str, email: str = "", idempotency_key: str) -> Ac
         "country": country,
         "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
     }
+    if country.upper() == "US":
+        # ACH Direct Debit of customers' bank accounts (banking.ach); US accounts only.
+        params["capabilities"]["us_bank_account_ach_payments"] = {"requested": True}
     if email:
         params["email"] = email
     obj = call(
