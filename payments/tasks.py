@@ -108,20 +108,28 @@ def refund_reconcile_enqueue(refund_id: int) -> None:
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
-    time_limit=60,
-    soft_time_limit=50,
+    # Up to PUBLISH_BATCH events, each of which may wait on one processor call.
+    time_limit=300,
+    soft_time_limit=270,
     ignore_result=True,
 )
-def inbound_event_process(event_id: int) -> str:
-    """Apply one stored event; safe to run twice (the service skips what is done)."""
+def inbound_events_process(event_ids: list[int]) -> int:
+    """Apply stored events, each in its own transaction; safe to run twice (done ones skip).
+
+    A batch, not one id per message: Celery's bookkeeping per message costs the worker more
+    than applying an event. Killed midway, the finished events stay done and the redelivered
+    message applies only the rest.
+    """
     from payments.webhooks import inbound_event_process as process
 
-    return process(event_id=event_id)
+    for event_id in event_ids:
+        process(event_id=int(event_id))
+    return len(event_ids)
 
 
 @shared_task(ignore_result=True)
 def inbound_events_relay() -> int:
-    """Beat: publish what the broker missed and events due for another attempt."""
+    """Beat: the fallback for the relay process (`relay_inbound_events`): outbox and due events."""
     from payments.webhooks import inbound_events_relay as relay
 
     return relay()

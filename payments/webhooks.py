@@ -1,25 +1,31 @@
 """Inbound processor events: durable intake, exactly-once processing, relay, replay, reconcile.
 
 The pipeline (docs/webhooks.md):
-1. `inbound_event_ingest` stores a verified event under its unique (provider, event id) with
-   an outbox row, in one transaction, with `INSERT ... ON CONFLICT DO NOTHING`: a duplicate
-   delivery inserts nothing, raises nothing and answers 200. After commit it tries to hand the
-   event to the broker; a failure is only logged, the relay publishes it later.
-2. `inbound_event_process` (called by the thin Celery task) locks the event row with
-   `SKIP LOCKED` (a duplicate task skips while another worker holds it), returns at once if it
-   is done, and dispatches by type through `HANDLERS` in the same transaction that marks it
-   succeeded: the domain change, its audit entry and the status commit together or not at
+1. `inbound_event_ingest` stores a verified event under its unique (provider, event id)
+   together with an outbox row. On PostgreSQL that is one statement (a data-modifying CTE:
+   `INSERT ... ON CONFLICT DO NOTHING`, the outbox insert and a `NOTIFY` to the relay), so an
+   acknowledgement costs one round trip and never touches the broker. A duplicate delivery
+   inserts nothing, raises nothing and answers 200.
+2. The relay (`relay_inbound_events`, woken by that NOTIFY; beat as a fallback) hands outbox
+   rows to Celery in small batches and marks them dispatched; with the broker down it keeps
+   them and tries again. It also re-publishes events still not done when their
+   `next_attempt_at` passes (a lost task, a due retry).
+3. `inbound_event_process` (called for each id by the thin Celery task) locks the event row
+   with `SKIP LOCKED` (a duplicate task skips while another worker holds it), returns at once
+   if it is done, and dispatches by type through `HANDLERS` in the same transaction that marks
+   it succeeded: the domain change, its audit entry and the status commit together or not at
    all. A handler that raises rolls all of it back; the event is then marked failed with the
    error, the attempt count and an exponential-backoff retry time, and dead after
    `MAX_ATTEMPTS`.
-3. Handlers lock the domain row through the payments services, which apply only forward
+4. Handlers lock the domain row through the payments services, which apply only forward
    transitions. A non-terminal status in a payload may be older than what we hold, so those
    handlers apply the processor's current object instead (fetched at most once per object
    per `REFETCH_COALESCE` and per worker, and only from after the event arrived).
-4. `inbound_events_relay` (beat) publishes outbox rows the request could not, and re-publishes
-   events still not done when their `next_attempt_at` passes (a lost task, a due retry).
 5. `inbound_events_reconcile` (beat) lists the processor's undelivered events and ingests the
    ones we never received, through the same insert.
+
+With eager Celery (tests, the embedded default) there is no relay: the event is processed
+inline right after the commit that stored it.
 """
 
 from __future__ import annotations
@@ -63,9 +69,6 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 4 * 3600
 # An event not done this long after it was stored or last published is published again.
 REDISPATCH_AFTER = timedelta(minutes=2)
-# The request publishes its own outbox row right after commit; the relay waits this long
-# before doing it instead, so the two rarely both publish (a double publish is harmless).
-RELAY_GRACE = timedelta(seconds=5)
 RELAY_BATCH = 500
 RECONCILE_WINDOW = timedelta(days=3)
 RECONCILE_MAX_PAGES = 50
@@ -125,8 +128,8 @@ def _merchant_for_account(account: str) -> int | None:
     return merchant_id
 
 
-def _insert_ignoring_conflict(event: InboundEvent) -> int | None:
-    """INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id; None on a duplicate.
+def _event_insert_sql(event: InboundEvent) -> tuple[str, list[Any]]:
+    """INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, with its values.
 
     The ORM's `bulk_create(ignore_conflicts=True)` cannot say whether the row was inserted, and
     catching IntegrityError costs a savepoint and leaves an error in the server log.
@@ -144,10 +147,39 @@ def _insert_ignoring_conflict(event: InboundEvent) -> int | None:
         f"ON CONFLICT ({quote('provider')}, {quote('event_id')}) DO NOTHING "
         f"RETURNING {quote(meta.pk.column)}"
     )
+    return sql, values
+
+
+def _store_with_outbox(event: InboundEvent) -> tuple[int, int] | None:
+    """Insert the event and its outbox row atomically; (event pk, outbox pk), None if known.
+
+    On PostgreSQL one statement does both and notifies the relay (delivered at commit): the
+    request's whole durable write is a single round trip. Elsewhere (SQLite: no NOTIFY, and
+    no relay to wake) two statements in one transaction.
+    """
+    insert_event, values = _event_insert_sql(event)
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
+        if connection.vendor == "postgresql":
+            outbox = OutboxEntry._meta
+            quote = connection.ops.quote_name
+            cursor.execute(
+                f"WITH new_event AS ({insert_event}), "  # noqa: S608 - identifiers from models
+                f"new_outbox AS (INSERT INTO {quote(outbox.db_table)} "
+                f"({quote('event_id')}, {quote('created_at')}) "
+                f"SELECT {quote('id')}, %s FROM new_event RETURNING {quote('id')}, "
+                f"{quote('event_id')}) "
+                f"SELECT {quote('event_id')}, {quote('id')}, pg_notify(%s, '') FROM new_outbox",
+                [*values, event.received_at, OUTBOX_CHANNEL],
+            )
+            row = cursor.fetchone()
+            return (int(row[0]), int(row[1])) if row else None
+        with transaction.atomic():
+            cursor.execute(insert_event, values)
+            inserted = cursor.fetchone()
+            if inserted is None:
+                return None
+            entry = OutboxEntry.objects.create(event_id=inserted[0], created_at=event.received_at)
+            return int(inserted[0]), entry.pk
 
 
 def inbound_event_ingest(
@@ -160,7 +192,7 @@ def inbound_event_ingest(
     body: bytes | None = None,
     processor_created: int | None = None,
 ) -> IngestResult:
-    """Store an event and its outbox row once, then try to publish it after commit."""
+    """Store an event and its outbox row once; the relay (or, eager, this process) runs it."""
     now = timezone.now()
     event = InboundEvent(
         provider=provider,
@@ -178,56 +210,74 @@ def inbound_event_ingest(
             else None
         ),
     )
-    with transaction.atomic():
-        pk = _insert_ignoring_conflict(event)
-        if pk is None:
-            return IngestResult(event_pk=None, created=False)
-        outbox = OutboxEntry.objects.create(event_id=pk, created_at=now)
-        transaction.on_commit(lambda: _publish_after_commit(pk, outbox.pk))
-    return IngestResult(event_pk=pk, created=True)
+    stored = _store_with_outbox(event)
+    if stored is None:
+        return IngestResult(event_pk=None, created=False)
+    _dispatch_inline_after_commit(*stored)
+    return IngestResult(event_pk=stored[0], created=True)
 
 
-# After a failed publish, requests stop trying for a while: the broker client spends up to a
-# couple of seconds per attempt on its own reconnects, and an acknowledgement must not wait on
-# a broker that is down. The relay (not a request) keeps trying and resets this on success.
-BROKER_COOLDOWN_SECONDS = 10.0
-_broker_state = {"failed_at": -1e9}
-_broker_lock = threading.Lock()
+# --- Handing events to the broker -----------------------------------------------------------
+
+# The NOTIFY channel the relay LISTENs on (payments.relay).
+OUTBOX_CHANNEL = "ledgerline_outbox"
+# Event ids per Celery message: a message per event costs the worker more in Celery's own
+# bookkeeping than the event's processing; each event still gets its own transaction.
+PUBLISH_BATCH = 20
 
 
-def broker_cooldown_reset() -> None:
-    with _broker_lock:
-        _broker_state["failed_at"] = -1e9
+def _relay_notify() -> None:
+    """Wake the relay at commit (PostgreSQL); elsewhere it finds the row on its next poll."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [OUTBOX_CHANNEL])
 
 
-def inbound_event_publish(event_pk: int, *, from_request: bool = False) -> bool:
-    """Hand an event to the broker; False (logged) when the broker is unreachable.
+def _runs_inline() -> bool:
+    from payments.tasks import inbound_events_process
 
-    No retries here: the caller is a webhook request or the relay, and both must not wait on
-    a broker that is down. The relay and the sweeper publish whatever this could not.
+    return bool(inbound_events_process.app.conf.task_always_eager)
+
+
+def _dispatch_inline_after_commit(event_pk: int, outbox_pk: int) -> None:
+    """With eager Celery nobody relays: process the event here once its row is committed."""
+    if not _runs_inline():
+        return
+
+    def dispatch() -> None:
+        if inbound_events_publish([event_pk]):
+            OutboxEntry.objects.filter(pk=outbox_pk).update(dispatched_at=timezone.now())
+
+    transaction.on_commit(dispatch)
+
+
+def inbound_events_publish(event_pks: list[int]) -> bool:
+    """Hand events to the broker in one message; False (logged) when it is unreachable.
+
+    No retries here: the relay keeps what it could not publish and tries again on its next
+    round, so a broker outage delays processing and loses nothing.
     """
-    from payments.tasks import inbound_event_process as task
+    from payments.tasks import inbound_events_process as task
 
-    if from_request:
-        with _broker_lock:
-            cooling = time.monotonic() - _broker_state["failed_at"] < BROKER_COOLDOWN_SECONDS
-        if cooling:
-            return False
     try:
-        task.apply_async(args=(event_pk,), retry=False)
-    except Exception as exc:  # noqa: BLE001 - any publish failure means "left to the relay"
-        with _broker_lock:
-            _broker_state["failed_at"] = time.monotonic()
-        logger.warning("Inbound event %s not published (%s); left to the relay", event_pk, exc)
+        task.apply_async(args=(event_pks,), retry=False)
+    except Exception as exc:  # noqa: BLE001 - any publish failure means "left for later"
+        logger.warning(
+            "%s inbound event(s) not published (%s); kept for later", len(event_pks), exc
+        )
         return False
-    if not from_request:
-        broker_cooldown_reset()
     return True
 
 
-def _publish_after_commit(event_pk: int, outbox_pk: int) -> None:
-    if inbound_event_publish(event_pk, from_request=True):
-        OutboxEntry.objects.filter(pk=outbox_pk).update(dispatched_at=timezone.now())
+def _publish_in_batches(event_pks: list[int]) -> int:
+    """Publish in messages of PUBLISH_BATCH ids; how many were published before a failure."""
+    published = 0
+    for start in range(0, len(event_pks), PUBLISH_BATCH):
+        batch = event_pks[start : start + PUBLISH_BATCH]
+        if not inbound_events_publish(batch):
+            break
+        published += len(batch)
+    return published
 
 
 # --- Processing -----------------------------------------------------------------------------
@@ -360,35 +410,46 @@ def inbound_event_replay(*, event: InboundEvent, actor: Actor) -> bool:
         locked.next_attempt_at = now + REDISPATCH_AFTER
         locked.save(update_fields=["status", "attempts", "next_attempt_at"])
         outbox = OutboxEntry.objects.create(event=locked, created_at=now)
+        _relay_notify()
         _audit_event(locked, action="inbound_event.replay", actor=actor, extra={"from": previous})
-        transaction.on_commit(lambda: _publish_after_commit(locked.pk, outbox.pk))
+        _dispatch_inline_after_commit(locked.pk, outbox.pk)
     return True
 
 
 # --- Relay and sweeper ----------------------------------------------------------------------
 
 
-def inbound_events_relay(*, now: datetime | None = None) -> int:
-    """Publish outbox rows the request could not, and events that are due again."""
+@dataclass(frozen=True)
+class RelayRound:
+    published: int
+    # False when the broker refused a publish: what is left waits for the next round.
+    broker_ok: bool
+
+
+def inbound_outbox_relay(*, now: datetime | None = None) -> RelayRound:
+    """Publish up to RELAY_BATCH undispatched outbox rows, oldest first, and mark them.
+
+    Rows are claimed with SKIP LOCKED, so two relays (the process and beat) never publish the
+    same row; a crash between publish and commit publishes it again, which is harmless.
+    """
     now = now or timezone.now()
-    published = 0
     with transaction.atomic():
         entries = list(
             OutboxEntry.objects.select_for_update(skip_locked=True)
-            .filter(dispatched_at__isnull=True, created_at__lte=now - RELAY_GRACE)
-            .order_by("created_at")
+            .filter(dispatched_at__isnull=True)
+            .order_by("pk")
             .values_list("pk", "event_id")[:RELAY_BATCH]
         )
-        sent: list[int] = []
-        for outbox_pk, event_pk in entries:
-            if not inbound_event_publish(event_pk):
-                break  # the broker is still down: keep the rest for the next run
-            sent.append(outbox_pk)
-        if sent:
+        published = _publish_in_batches([event_pk for _, event_pk in entries])
+        if published:
+            sent = [outbox_pk for outbox_pk, _ in entries[:published]]
             OutboxEntry.objects.filter(pk__in=sent).update(dispatched_at=now)
-        published += len(sent)
-        if len(sent) < len(entries):
-            return published
+    return RelayRound(published=published, broker_ok=published == len(entries))
+
+
+def inbound_events_redispatch_due(*, now: datetime | None = None) -> RelayRound:
+    """Publish events still not done whose next attempt is due (a lost task, a due retry)."""
+    now = now or timezone.now()
     with transaction.atomic():
         due = list(
             InboundEvent.objects.select_for_update(skip_locked=True)
@@ -398,11 +459,16 @@ def inbound_events_relay(*, now: datetime | None = None) -> int:
         )
         # Pushed forward first: if this publish is lost too, the event comes round again.
         InboundEvent.objects.filter(pk__in=due).update(next_attempt_at=now + REDISPATCH_AFTER)
-    for event_pk in due:
-        if not inbound_event_publish(event_pk):
-            break
-        published += 1
-    return published
+    published = _publish_in_batches(due)
+    return RelayRound(published=published, broker_ok=published == len(due))
+
+
+def inbound_events_relay(*, now: datetime | None = None) -> int:
+    """One relay round (beat's fallback for the relay process): outbox, then due events."""
+    outbox = inbound_outbox_relay(now=now)
+    if not outbox.broker_ok:
+        return outbox.published
+    return outbox.published + inbound_events_redispatch_due(now=now).published
 
 
 # --- Reconciliation -------------------------------------------------------------------------

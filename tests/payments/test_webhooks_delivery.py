@@ -21,7 +21,6 @@ from payments import services, webhooks
 from payments.models import InboundEvent, OutboxEntry, Payment, ProcessorAccount
 from payments.state import PaymentStatus
 from tests.payments.webhook_support import (
-    fresh_publisher,  # noqa: F401 - autouse
     sandbox_events,
     signed,
 )

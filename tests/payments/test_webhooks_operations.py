@@ -21,7 +21,6 @@ from tests.factories import MerchantFactory, UserFactory, verified_client
 from tests.payments.conftest import api_client_for
 from tests.payments.webhook_support import (
     event_payload,
-    fresh_publisher,  # noqa: F401 - autouse
 )
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,6 @@ from payments.state import PaymentStatus
 from tests.payments.webhook_support import (
     deliver,
     event_payload,
-    fresh_publisher,  # noqa: F401 - autouse
     sandbox_events,
 )
 

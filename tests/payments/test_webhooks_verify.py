@@ -28,7 +28,6 @@ from tests.payments.webhook_support import (
     URL,
     deliver,
     event_payload,
-    fresh_publisher,  # noqa: F401 - autouse
 )
 
 SECRETS = (CURRENT_SECRET, PREVIOUS_SECRET)

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from django.test import Client
 
-from payments import webhooks
 from payments.gateways.stripe.webhooks import signature_header
 
 CURRENT_SECRET = "whsec_test_current"
@@ -72,14 +70,6 @@ def sandbox_events(control: Any, *, account: str, event_type: str | None = None)
     if event_type:
         params["type"] = event_type
     return list(reversed(control.api_get("/v1/events", account=account, **params)["data"]))
-
-
-@pytest.fixture(autouse=True)
-def fresh_publisher():
-    """Each test starts with the broker presumed up (the cooldown is per process)."""
-    webhooks.broker_cooldown_reset()
-    yield
-    webhooks.broker_cooldown_reset()
 
 
 # --- A real Celery worker process -----------------------------------------------------------
@@ -157,7 +147,7 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def received(self, task: str = "payments.tasks.inbound_event_process") -> int:
+    def received(self, task: str = "payments.tasks.inbound_events_process") -> int:
         """How many messages for `task` this worker took from the broker."""
         return sum(
             1 for line in self.log().splitlines() if f"Task {task}[" in line and "received" in line
