@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import Merchant
 from banking.exceptions import (
@@ -64,6 +65,8 @@ _FINGERPRINT_DOMAIN = b"ledgerline.bank-fingerprint:"
 # Item statuses a webhook or sync may never leave: the customer or we ended the connection.
 _ITEM_FINAL = frozenset({PlaidItemStatus.REVOKED, PlaidItemStatus.REMOVED})
 _REVOKED_CODES = frozenset({"USER_PERMISSION_REVOKED", "ACCESS_NOT_GRANTED", "ITEM_NOT_FOUND"})
+# Plaid sends PENDING_EXPIRATION 7 days before an item's consent ends; a day of slack.
+CONSENT_EXPIRING_WITHIN = timedelta(days=8)
 # /auth/get's answers for an item whose automated micro-deposits are pending or expired.
 _NO_NUMBERS_CODES = frozenset({"PRODUCT_NOT_READY", "VERIFICATION_EXPIRED"})
 
@@ -421,8 +424,24 @@ def _lock_item(pk: int) -> PlaidItem:
     return item
 
 
-def _item_status_after(*, current: str, error_code: str, webhook_code: str) -> str:
-    """The item's status from what Plaid says now; revoked and removed are never left."""
+def _consent_expiring(consent_expiration: str) -> bool | None:
+    """Whether Plaid's item says its consent ends soon; None when Plaid gives no time."""
+    expires = parse_datetime(consent_expiration) if consent_expiration else None
+    if expires is None or expires.tzinfo is None:
+        return None
+    return expires - timezone.now() <= CONSENT_EXPIRING_WITHIN
+
+
+def _item_status_after(
+    *, current: str, error_code: str, webhook_code: str, consent_expiring: bool | None
+) -> str:
+    """The item's status from what Plaid says now; revoked and removed are never left.
+
+    Consent expiry follows Plaid's item (`consent_expiration_time`), not the webhook being
+    handled, so PENDING_EXPIRATION and LOGIN_REPAIRED in either order end the same; the
+    webhook code decides only where Plaid's item has no trace (PENDING_DISCONNECT, and
+    PENDING_EXPIRATION for an item without a consent time).
+    """
     if current in _ITEM_FINAL:
         return current
     if error_code in _REVOKED_CODES or (webhook_code == "USER_PERMISSION_REVOKED" and error_code):
@@ -432,11 +451,15 @@ def _item_status_after(*, current: str, error_code: str, webhook_code: str) -> s
     if error_code:
         # Another item error (institution down, ...): not the customer's to fix; keep it.
         return current
+    if consent_expiring or (consent_expiring is None and webhook_code == "PENDING_EXPIRATION"):
+        return PlaidItemStatus.PENDING_EXPIRATION
     if webhook_code == "PENDING_DISCONNECT":
         return PlaidItemStatus.PENDING_DISCONNECT
-    if webhook_code == "PENDING_EXPIRATION":
-        return PlaidItemStatus.PENDING_EXPIRATION
-    if current == PlaidItemStatus.LOGIN_REQUIRED or webhook_code == "LOGIN_REPAIRED":
+    if (
+        current == PlaidItemStatus.LOGIN_REQUIRED
+        or (current == PlaidItemStatus.PENDING_EXPIRATION and consent_expiring is False)
+        or webhook_code == "LOGIN_REPAIRED"
+    ):
         return PlaidItemStatus.ACTIVE
     return current
 
@@ -450,18 +473,22 @@ class ItemSync:
 def plaid_item_sync(*, item: PlaidItem, actor: Actor, webhook_code: str = "") -> ItemSync:
     """Re-read the item and its accounts from Plaid and apply them (forward-only states).
 
-    `webhook_code` only says which kind of news arrived (PENDING_EXPIRATION and
-    PENDING_DISCONNECT have no other trace in Plaid's item); every state comes from Plaid's
-    answer now, so replayed or reordered webhooks converge on the same result.
+    `webhook_code` only says which kind of news arrived (PENDING_DISCONNECT has no other
+    trace in Plaid's item; consent expiry is read from the item's consent time); every other
+    state comes from Plaid's answer now, so replayed or reordered webhooks converge on the same
+    result.
     """
     if item.status in _ITEM_FINAL:
         return ItemSync(item_status=item.status, changed={})
     access_token = plaid_item_access_token(item=item)
     error_code = ""
+    consent_expiring: bool | None = None
     accounts: list[gateway.AccountData] | None = None
     fingerprints: dict[str, str] = {}
     try:
-        error_code = gateway.item_get(access_token=access_token).error_code
+        plaid_item = gateway.item_get(access_token=access_token)
+        error_code = plaid_item.error_code
+        consent_expiring = _consent_expiring(plaid_item.consent_expiration)
     except PlaidItemLoginRequiredError:
         error_code = "ITEM_LOGIN_REQUIRED"
     except PlaidRequestError as exc:
@@ -480,6 +507,7 @@ def plaid_item_sync(*, item: PlaidItem, actor: Actor, webhook_code: str = "") ->
         actor=actor,
         error_code=error_code,
         webhook_code=webhook_code,
+        consent_expiring=consent_expiring,
         accounts=accounts,
         fingerprints=fingerprints,
     )
@@ -491,6 +519,7 @@ def _apply_sync(
     actor: Actor,
     error_code: str,
     webhook_code: str,
+    consent_expiring: bool | None,
     accounts: list[gateway.AccountData] | None,
     fingerprints: Mapping[str, str],
 ) -> ItemSync:
@@ -500,7 +529,10 @@ def _apply_sync(
         locked = _lock_item(item.pk)
         before = locked.status
         locked.status = _item_status_after(
-            current=before, error_code=error_code, webhook_code=webhook_code
+            current=before,
+            error_code=error_code,
+            webhook_code=webhook_code,
+            consent_expiring=consent_expiring,
         )
         locked.error_code = error_code[:64]
         locked.synced_at = now

@@ -148,3 +148,18 @@ def test_runs_are_bounded_and_take_the_quietest_first(link_item: LinkItem) -> No
     }
     assert fresh == {items[1].public_id}
     assert plaid_items_reconcile_quiet.delay(max_items=5).get()["synced"] == 2
+
+
+def test_consent_expiring_at_plaid_is_found_from_the_items_consent_time(
+    plaid_sandbox: SandboxHandle, link_item: LinkItem
+) -> None:
+    item = link_item()
+    # Plaid sets the consent time and sends PENDING_EXPIRATION; the item has no webhook URL.
+    plaid_sandbox.control.plaid_fire_webhook(item.item_id, "PENDING_EXPIRATION")
+    _quiet(item)
+
+    assert plaid_items_reconcile_quiet.delay().get()["changed"] == 1
+
+    item.refresh_from_db()
+    assert item.status == PlaidItemStatus.PENDING_EXPIRATION
+    assert not item.accounts.first().can_move_money  # type: ignore[union-attr]
