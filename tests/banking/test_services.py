@@ -17,7 +17,6 @@ from banking.exceptions import (
     BankLinkSessionUnavailableError,
     DuplicateBankAccountError,
     InvalidBankingRequestError,
-    PlaidRequestError,
     PlaidUnavailableError,
 )
 from banking.models import (
@@ -382,18 +381,6 @@ def test_an_unknown_status_from_plaid_blocks_money_until_a_known_one(
     assert bank_account.verification_state == VerificationState.VERIFIED
 
 
-EXPIRED_AUTH_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=PlaidRequestError,
-    reason=(
-        "banking/services.py _fingerprints re-raises /auth/get's ITEM_ERROR "
-        "VERIFICATION_EXPIRED (Plaid's answer once automated micro-deposits expired), so "
-        "plaid_item_sync raises and the account never reaches 'expired'"
-    ),
-)
-
-
-@EXPIRED_AUTH_BUG
 def test_automated_deposits_expired_at_plaid_sync_to_expired_for_good(
     plaid: PlaidSandbox,
 ) -> None:
