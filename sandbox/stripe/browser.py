@@ -1,6 +1,8 @@
 """Pages on the sandbox origin that stand in for Stripe's browser side.
 
 `/v3/` is the Stripe.js stand-in, `/stripe/elements/card` the card iframe it mounts,
+`/stripe/elements/us_bank_account` its bank-details form, `/stripe/microdeposits/<seti>` the
+hosted micro-deposit verification page,
 `/stripe/3ds/<pi>` the bank's 3-D Secure page, `/stripe/connect/onboarding/<token>` the page
 an account link opens.
 """
@@ -20,6 +22,7 @@ from sandbox.provider import ControlError
 from sandbox.stripe.errors import StripeError
 from sandbox.stripe.resources.money import format_amount
 from sandbox.stripe.resources.payment_intents import authenticate
+from sandbox.stripe.resources.setup_intents import verify
 from sandbox.wire import Request, Response, redirect_response, text_response
 
 if TYPE_CHECKING:
@@ -120,6 +123,40 @@ def _three_d_secure(provider: StripeProvider, request: Request, intent_id: str) 
     return text_response(200, page)
 
 
+def _microdeposits(provider: StripeProvider, request: Request, intent_id: str) -> Response:
+    """Stripe's hosted verification page (`next_action.verify_with_microdeposits`)."""
+    fields = dict(parse_qsl(request.query))
+    if request.method == "POST":
+        try:
+            fields.update(parse_qsl(request.body.decode("utf-8")))
+        except UnicodeDecodeError:
+            return text_response(400, "<!doctype html><p>Bad form.</p>")
+    secret = fields.get("client_secret", "")
+    try:
+        ctx, si = provider.context_for(intent_id, request.base_url)
+    except ControlError:
+        return _not_found()
+    if si.get("object") != "setup_intent" or not hmac.compare_digest(si["client_secret"], secret):
+        return _not_found()
+    message = ""
+    if request.method == "POST":
+        try:
+            with provider.store.lock:
+                verify(ctx, si, amounts=None, descriptor_code=fields.get("descriptor_code", ""))
+        except StripeError as exc:
+            message = exc.message
+        provider.services.dirty.set()
+    done = si["status"] == "succeeded"
+    page = _render(
+        "microdeposits.html",
+        intent=si["id"],
+        client_secret=secret,
+        status="Your bank account is verified." if done else si["status"].replace("_", " "),
+        message=message,
+    )
+    return text_response(200, page)
+
+
 def _onboarding(provider: StripeProvider, token: str) -> Response:
     with provider.store.lock:
         link = provider.store.private.get(token)
@@ -151,6 +188,10 @@ def page(provider: StripeProvider, request: Request) -> Response:
         )
     if path == "/stripe/elements/card":
         return text_response(200, asset("card.html"))
+    if path == "/stripe/elements/us_bank_account":
+        return text_response(200, asset("bank.html"))
+    if path.startswith("/stripe/microdeposits/"):
+        return _microdeposits(provider, request, path.removeprefix("/stripe/microdeposits/"))
     if path.startswith("/stripe/3ds/"):
         return _three_d_secure(provider, request, path.removeprefix("/stripe/3ds/"))
     if path.startswith("/stripe/connect/onboarding/"):

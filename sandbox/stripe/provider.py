@@ -32,6 +32,7 @@ from sandbox.stripe.resources import (
     money,
     payment_intents,
     payment_methods,
+    setup_intents,
 )
 from sandbox.stripe.store import JSON, Auth, StripeStore, platform_account_id, random_id
 from sandbox.webhooks import WebhookFaults
@@ -48,6 +49,7 @@ ROUTES: list[Route] = [
     *bank_accounts.ROUTES,
     *payment_methods.ROUTES,
     *payment_intents.ROUTES,
+    *setup_intents.ROUTES,
     *money.ROUTES,
     *events.ROUTES,
 ]

@@ -2,7 +2,8 @@
  *
  * Same calls as the real library for what Ledgerline uses: Stripe(pk, {stripeAccount}),
  * elements().create('card').mount(el), createPaymentMethod, confirmCardPayment,
- * handleNextAction / handleCardAction, retrievePaymentIntent. The card fields live in an
+ * handleNextAction / handleCardAction, retrievePaymentIntent, and for US bank accounts
+ * collectBankAccountForSetup, confirmUsBankAccountSetup, retrieveSetupIntent. The card fields live in an
  * iframe on the sandbox origin; the card number is posted only to the sandbox, and the page
  * only ever receives the resulting PaymentMethod (brand and last 4, like Stripe.js).
  */
@@ -198,6 +199,65 @@
       }
       return self._outcome(r.object);
     }, function (error) { return { error: error }; });
+  };
+
+  // --- US bank accounts: collectBankAccountForSetup + confirmUsBankAccountSetup ----------
+  // The bank form is an overlay iframe on the sandbox origin (Stripe shows its own modal);
+  // the page receives the PaymentMethod id and last 4, never the numbers.
+  function setupIntentId(clientSecret) { return String(clientSecret || "").split("_secret_")[0]; }
+
+  Stripe.prototype.retrieveSetupIntent = function (clientSecret) {
+    return api(this, "GET", "/v1/setup_intents/" + setupIntentId(clientSecret), { client_secret: clientSecret })
+      .then(function (r) { return r.error ? { error: r.error } : { setupIntent: r.object }; });
+  };
+
+  Stripe.prototype.collectBankAccountForSetup = function (options) {
+    var self = this;
+    options = options || {};
+    var clientSecret = options.clientSecret;
+    var params = options.params || {};
+    if (params.payment_method_type !== "us_bank_account") {
+      return Promise.resolve({ error: { type: "validation_error", message: "Pass params.payment_method_type 'us_bank_account'." } });
+    }
+    var billing = (params.payment_method_data && params.payment_method_data.billing_details) || {};
+    var requestId = "bank-" + (++nextId);
+    var query = new URLSearchParams({ key: this._key, origin: window.location.origin, request: requestId, name: billing.name || "" });
+    if (this._account) query.set("account", this._account);
+    var overlay = document.createElement("div");
+    overlay.style.cssText = "position:fixed;inset:0;background:rgba(0,0,0,.45);z-index:2147483647;display:flex;align-items:center;justify-content:center;";
+    var frame = document.createElement("iframe");
+    frame.src = SANDBOX + "/stripe/elements/us_bank_account?" + query.toString();
+    frame.title = "Enter your bank details";
+    frame.name = "ll-bank-account";
+    frame.style.cssText = "border:none;background:#fff;width:440px;height:620px;border-radius:8px;";
+    overlay.appendChild(frame);
+    document.body.appendChild(overlay);
+    return new Promise(function (resolve) { pending[requestId] = resolve; }).then(function (reply) {
+      overlay.remove();
+      return self.retrieveSetupIntent(clientSecret).then(function (r) {
+        if (r.error) return r;
+        if (reply.canceled || !reply.paymentMethod) return { setupIntent: r.setupIntent };
+        self._collected = self._collected || {};
+        self._collected[clientSecret] = reply.paymentMethod.id;
+        // As Stripe.js: the intent now has the collected method and awaits confirmation.
+        var intent = Object.assign({}, r.setupIntent, { status: "requires_confirmation", payment_method: reply.paymentMethod });
+        return { setupIntent: intent };
+      });
+    });
+  };
+
+  Stripe.prototype.confirmUsBankAccountSetup = function (clientSecret, data) {
+    var collected = (this._collected || {})[clientSecret];
+    var method = (data && data.payment_method) || collected;
+    if (!method) return Promise.resolve({ error: { type: "validation_error", message: "Collect a bank account first." } });
+    var params = {
+      client_secret: clientSecret,
+      payment_method: method,
+      // Stripe.js records the mandate acceptance from the browser that showed its text.
+      mandate_data: { customer_acceptance: { type: "online", online: { infer_from_client: "true", user_agent: navigator.userAgent } } }
+    };
+    return api(this, "POST", "/v1/setup_intents/" + setupIntentId(clientSecret) + "/confirm", params)
+      .then(function (r) { return r.error ? { error: r.error } : { setupIntent: r.object }; });
   };
 
   window.addEventListener("message", function (event) {

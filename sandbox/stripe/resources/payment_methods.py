@@ -38,8 +38,17 @@ CARD = Obj(
     }
 )
 PM_CREATE = {
-    "type": Enum("card", required=True),
+    "type": Enum("card", "us_bank_account", required=True),
     "card": CARD,
+    # Routing + account number, from Stripe.js's bank form (see resources.setup_intents).
+    "us_bank_account": Obj(
+        {
+            "routing_number": Str(),
+            "account_number": Str(),
+            "account_holder_type": Enum("individual", "company"),
+            "account_type": Enum("checking", "savings"),
+        }
+    ),
     "billing_details": BILLING_DETAILS,
     "metadata": Metadata(),
     "allow_redisplay": Enum("always", "limited", "unspecified"),
@@ -187,6 +196,11 @@ def _card_from_params(ctx: Ctx, card: JSON) -> tuple[TestCard, int, int, bool]:
 
 
 def payment_method_create(ctx: Ctx) -> JSON:
+    if ctx.params["type"] == "us_bank_account":
+        # Imported here: setup_intents builds on this module.
+        from sandbox.stripe.resources.setup_intents import new_bank_payment_method
+
+        return new_bank_payment_method(ctx, ctx.params, prefix="")
     if not ctx.params.get("card"):
         raise validation("Missing required param: card.", param="card", code="parameter_missing")
     card, exp_month, exp_year, cvc_checked = _card_from_params(ctx, ctx.params["card"])
