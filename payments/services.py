@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -272,6 +272,42 @@ def customer_processor_bank_account_attach(
         stripe_account=account.stripe_account_id,
         customer_id=stripe_customer,
         token=token,
+        idempotency_key=idempotency_key,
+    )
+
+
+def customer_processor_bank_setup_create(
+    *, customer: Customer, idempotency_key: str, metadata: Mapping[str, str] | None = None
+) -> gateway.BankSetupData:
+    """A SetupIntent on the merchant's connected account for Stripe to collect and verify
+    (by micro-deposits) a bank account of the customer. Moves no money."""
+    account = _chargeable_account(customer.merchant)
+    gateway.ensure_available()
+    stripe_customer = _customer_processor_ensure(customer=customer, account=account)
+    return gateway.setup_intent_create_bank(
+        stripe_account=account.stripe_account_id,
+        customer_id=stripe_customer,
+        idempotency_key=idempotency_key,
+        metadata=metadata,
+    )
+
+
+def merchant_bank_setup_retrieve(*, merchant: Merchant, intent_id: str) -> gateway.BankSetupData:
+    account = ProcessorAccount.objects.get(merchant=merchant)
+    return gateway.setup_intent_retrieve(
+        stripe_account=account.stripe_account_id, intent_id=intent_id
+    )
+
+
+def merchant_bank_setup_verify(
+    *, merchant: Merchant, intent_id: str, descriptor_code: str, idempotency_key: str
+) -> gateway.BankSetupData:
+    gateway.ensure_available()
+    account = ProcessorAccount.objects.get(merchant=merchant)
+    return gateway.setup_intent_verify_microdeposits(
+        stripe_account=account.stripe_account_id,
+        intent_id=intent_id,
+        descriptor_code=descriptor_code,
         idempotency_key=idempotency_key,
     )
 
@@ -594,17 +630,30 @@ def payment_apply_processor_state(
     return locked
 
 
+def payments_for_update() -> QuerySet[Payment]:
+    """Payments to lock for a state change, their merchant joined for the audit entry."""
+    # `of=("self",)`: locking the merchant's row too would queue every concurrent payment of
+    # the merchant behind this one.
+    return Payment.objects.select_for_update(of=("self",)).select_related("merchant")
+
+
 def _payment_apply_locked(
     *, payment: Payment, intent: gateway.IntentData, actor: Actor | None
 ) -> Payment:
     """The body of `payment_apply_processor_state`, inside its transaction."""
-    # `of=("self",)`: the merchant is joined only to name it in the audit entry; locking its
-    # row too would queue every concurrent payment of the merchant behind this one.
-    locked = (
-        Payment.objects.select_for_update(of=("self",))
-        .select_related("merchant")
-        .get(pk=payment.pk)
-    )
+    locked = payments_for_update().get(pk=payment.pk)
+    return payment_apply_to_locked(locked=locked, intent=intent, actor=actor)
+
+
+def payment_apply_to_locked(
+    *, locked: Payment, intent: gateway.IntentData, actor: Actor | None
+) -> Payment:
+    """`payment_apply_processor_state` for a row the caller already holds.
+
+    `locked` must come from `payments_for_update()` in the caller's open transaction. The
+    webhook handlers find and lock the payment in one query this way, and apply it without a
+    savepoint: their transaction is the event's.
+    """
     if locked.stripe_payment_intent_id and intent.id != locked.stripe_payment_intent_id:
         logger.error(
             "Intent %s does not belong to payment %s; ignored", intent.id, locked.public_id

@@ -41,7 +41,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from compliance.actors import Actor
@@ -562,9 +562,13 @@ def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> gateway
 
 
 def _payment_for(
-    merchant_id: int, *, intent_id: str, metadata: Mapping[str, Any] | None = None
+    merchant_id: int,
+    *,
+    intent_id: str,
+    metadata: Mapping[str, Any] | None = None,
+    among: QuerySet[Payment] | None = None,
 ) -> Payment | None:
-    payments = Payment.objects.filter(merchant_id=merchant_id)
+    payments = (Payment.objects if among is None else among).filter(merchant_id=merchant_id)
     payment = payments.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
     if payment is None and metadata:
         # The intent's answer may not be stored yet (the event can beat the API response).
@@ -581,13 +585,25 @@ def _on_payment_intent(event: InboundEvent) -> str | None:
     obj = _object(event)
     if event.merchant_id is None:
         return "no merchant for this account"
+    intent = gateway.intent_from_dict(obj)
+    if intent.status in TERMINAL:
+        # Final, so the payload is the truth: find and lock the payment in one query.
+        locked = _payment_for(
+            event.merchant_id,
+            intent_id=obj["id"],
+            metadata=obj.get("metadata"),
+            among=services.payments_for_update(),
+        )
+        if locked is None:
+            return "not a Ledgerline payment"
+        services.payment_apply_to_locked(locked=locked, intent=intent, actor=_actor(event))
+        return None
     payment = _payment_for(event.merchant_id, intent_id=obj["id"], metadata=obj.get("metadata"))
     if payment is None:
         return "not a Ledgerline payment"
-    intent = gateway.intent_from_dict(obj)
-    if intent.status not in TERMINAL:
-        # Not final: the payload may be older than what we hold; apply the processor's now.
-        intent = _intent_now(event=event, account=event.account, intent_id=obj["id"])
+    # Not final: the payload may be older than what we hold; apply the processor's now (asked
+    # before the payment row is locked, so no lock waits on the processor).
+    intent = _intent_now(event=event, account=event.account, intent_id=obj["id"])
     services.payment_apply_processor_state(payment=payment, intent=intent, actor=_actor(event))
     return None
 
