@@ -133,7 +133,7 @@ CASES: dict[str, Case] = {
     ),
     "banking.BankAccount": Case(
         make=_bank_account,
-        dashboard_post=("bank-account-disconnect",),
+        dashboard_post=("bank-account-disconnect", "bank-account-debit"),
         api_get=("banking_api:bank-account",),
     ),
     "accounts.Membership": Case(
