@@ -33,6 +33,7 @@ from payments.models import InboundEvent, InboundEventStatus, OutboxEntry, Payme
 from payments.state import PaymentStatus
 from tests.payments.factories import PaymentFactory
 from tests.payments.webhook_support import (
+    Relay,
     Worker,
     broker_purge,
     database_url,
@@ -119,8 +120,8 @@ def workers(tmp_path: Path, real_broker: None) -> Iterator[Callable[..., Worker]
     """Start real workers with `workers(visibility_timeout=...)`; all stopped at the end."""
     started: list[Worker] = []
 
-    def start(*, visibility_timeout: int | None = None) -> Worker:
-        worker = Worker(tmp_path, visibility_timeout=visibility_timeout)
+    def start(*, visibility_timeout: int | None = None, pool: str = "solo") -> Worker:
+        worker = Worker(tmp_path, visibility_timeout=visibility_timeout, pool=pool)
         started.append(worker)
         return worker
 
@@ -195,6 +196,82 @@ def test_a_worker_killed_mid_task_leaves_the_event_applied_exactly_once(
     # A further redelivery finds it done: still one effect.
     assert webhooks.inbound_event_process(event_id=event.pk) == InboundEventStatus.SUCCEEDED
     assert _status_changes(payment) == 1
+
+
+def test_a_killed_pool_child_is_replaced_and_its_event_applied_exactly_once(
+    merchant, account, workers, row_holder
+):
+    payment = _processing_payment(merchant, 2)
+    worker = workers(pool="prefork")
+    row_holder.execute("SELECT 1 FROM payments_payment WHERE id = %s FOR UPDATE", [payment.pk])
+    assert deliver(Client(), _succeeded_event(payment, account)).status_code == 200
+    assert webhooks.inbound_events_relay() == 1
+    event = InboundEvent.objects.get(type="payment_intent.succeeded")
+    wait_until(_a_session_waits_on_a_lock, seconds=15, what="the pool child to block mid-task")
+    (first_child,) = worker.pool_children()
+
+    # The OOM killer takes the pool child; the parent lives on and starts another.
+    worker.kill_pool_child()
+    wait_until(
+        lambda: worker.pool_children() not in ([], [first_child]),
+        seconds=15,
+        what="the parent to replace its pool child",
+    )
+    assert "WorkerLostError" in worker.log()
+    row_holder.rollback()
+    row_holder.close()
+    wait_until(lambda: _other_sessions() <= 1, seconds=15, what="the orphaned session to end")
+
+    # With reject_on_worker_lost the parent requeued the message at once: the new child gets
+    # it again. If it came while the orphaned session still held the event row, the child
+    # skipped it, and the sweeper (2 minutes on) brings it round.
+    wait_until(lambda: worker.received() >= 2, seconds=15, what="the message to come back")
+    if InboundEvent.objects.get(pk=event.pk).status not in DONE:
+        due = event.received_at + webhooks.REDISPATCH_AFTER + timedelta(seconds=1)
+        webhooks.inbound_events_relay(now=due)
+    wait_until(
+        lambda: InboundEvent.objects.get(pk=event.pk).status in DONE,
+        seconds=30,
+        what="the event to be applied after the child was replaced",
+    )
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (InboundEventStatus.SUCCEEDED, 1)
+    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.SUCCEEDED
+    assert _status_changes(payment) == 1
+
+
+def test_the_relay_process_and_a_worker_apply_every_delivery_once(
+    merchant, account, workers, tmp_path
+):
+    """Production's path: the request only commits; the relay process, woken by the NOTIFY,
+    publishes; the worker applies. Nothing runs in the test process but the deliveries."""
+    payments = [_processing_payment(merchant, 100 + index) for index in range(30)]
+    events = [_succeeded_event(payment, account) for payment in payments]
+    rng = random.Random(8)
+    deliveries = events + [rng.choice(events) for _ in range(len(events) * 3 // 7)]
+    rng.shuffle(deliveries)
+    worker = workers()
+    relay = Relay(tmp_path)
+    try:
+        client = Client()
+        assert [deliver(client, payload).status_code for payload in deliveries] == [200] * len(
+            deliveries
+        )
+        wait_until(
+            lambda: InboundEvent.objects.exclude(status__in=DONE).count() == 0,
+            seconds=60,
+            what="the relay and the worker to apply every event",
+        )
+    finally:
+        relay.stop()
+    assert relay.process.returncode == 0, relay.log()
+    assert set(InboundEvent.objects.values_list("status", "attempts")) == {
+        (InboundEventStatus.SUCCEEDED, 1)
+    }
+    assert [_status_changes(payment) for payment in payments] == [1] * len(payments)
+    assert not OutboxEntry.objects.filter(dispatched_at__isnull=True).exists()
+    # Published in batches: fewer messages than events.
+    assert 0 < worker.received() < len(events)
 
 
 def _broker_unreachable() -> None:

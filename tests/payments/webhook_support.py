@@ -103,21 +103,33 @@ def broker_purge() -> None:
     client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
 
 
-class Worker:
-    """`celery worker` in its own process, on this test's database and the test broker."""
+def _process_env() -> dict[str, str]:
+    """The environment of a worker or relay process on this test's database and broker."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        "CELERY_EAGER": "0",
+        # The process's own connections must not outlive a task's transaction by much: the
+        # test waits for them to close after a worker is killed.
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
+    env.pop("CELERY_VISIBILITY_TIMEOUT", None)
+    return env
 
-    def __init__(self, log_dir: Path, *, visibility_timeout: int | None = None) -> None:
+
+class Worker:
+    """`celery worker` in its own process, on this test's database and the test broker.
+
+    `pool="solo"` runs tasks in the worker process itself; `pool="prefork"` in one pool child,
+    which `kill_pool_child` can kill while the parent lives on.
+    """
+
+    def __init__(
+        self, log_dir: Path, *, visibility_timeout: int | None = None, pool: str = "solo"
+    ) -> None:
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": database_url(),
-            "CELERY_EAGER": "0",
-            # The worker's own connections must not outlive a task's transaction by much:
-            # the test waits for them to close after the worker is killed.
-            "DATABASE_CONN_MAX_AGE": "0",
-        }
-        env.pop("CELERY_VISIBILITY_TIMEOUT", None)
+        env = _process_env()
         if visibility_timeout is not None:
             env["CELERY_VISIBILITY_TIMEOUT"] = str(visibility_timeout)
         self._log = self.log_path.open("wb")
@@ -129,7 +141,8 @@ class Worker:
                 "-A",
                 "config",
                 "worker",
-                "--pool=solo",
+                f"--pool={pool}",
+                "--concurrency=1",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",
@@ -162,6 +175,15 @@ class Worker:
                 raise AssertionError(f"the worker did not log {text!r}:\n{self.log()}")
             time.sleep(0.1)
 
+    def pool_children(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def kill_pool_child(self) -> None:
+        """SIGKILL the prefork pool child (as the OOM killer would); the parent lives on."""
+        (child,) = self.pool_children()
+        os.kill(child, signal.SIGKILL)
+
     def kill(self) -> None:
         """SIGKILL: no warm shutdown, no message handed back; its database sessions orphaned."""
         self.process.send_signal(signal.SIGKILL)
@@ -185,3 +207,29 @@ def wait_until(condition: Callable[[], bool], *, seconds: float, what: str) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+class Relay:
+    """`manage.py relay_inbound_events` in its own process, on this test's database."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_path = log_dir / f"relay-{uuid.uuid4().hex[:8]}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "relay_inbound_events", "--poll-seconds", "1"],
+            cwd=Path(__file__).resolve().parents[2],
+            env=_process_env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM: the relay finishes its round and exits 0."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        finally:
+            self._log.close()
