@@ -164,11 +164,13 @@ def test_a_login_error_reopens_link_in_update_mode_on_the_same_item(plaid: Plaid
     services.plaid_item_sync(item=item, actor=Actor.system("tests"), webhook_code="ERROR")
     page, link_token = _page_link_token(client, new.path)
     assert "Continue with your bank" in page
+    assert "sign in again" in page
     assert plaid.step("start", link_token=link_token)["mode"] == "update"
     status, _ = _link_through_page(plaid, client, new.path, "update")
     assert status == 200
     item.refresh_from_db()
     assert item.status == "active"
+    assert "sign in again" not in client.get(new.path).content.decode()
     assert PlaidItem.objects.count() == 1
     assert item.accounts.count() == 1
 

@@ -257,6 +257,7 @@ def _plaid_settles_deposits(bank: BankLink, account: BankAccount, status: str) -
         ("automatically_verified", "AUTOMATICALLY_VERIFIED", VerificationState.VERIFIED),
         ("verification_expired", "VERIFICATION_EXPIRED", VerificationState.EXPIRED),
     ],
+    ids=["verified", "expired"],
 )
 def test_automated_micro_deposits_end_with_plaids_auth_webhook(
     bank: BankLink, status: str, code: str, state: VerificationState
@@ -351,6 +352,10 @@ def test_a_login_error_is_repaired_in_update_mode_on_the_same_item(bank: BankLin
     bank.merchant_sees(account, PlaidItemStatus.LOGIN_REQUIRED.label)
     bank.screenshot("merchant-login-required")
     # The customer reopens the same link: Link opens in update mode on the item's bank.
+    bank.page.goto(bank.link_url)
+    asked = bank.page.locator("#login-required").inner_text()
+    assert "Your bank needs you to sign in again" in asked
+    bank.screenshot("customer-asked-to-sign-in-again")
     bank.open_link("Continue with your bank")
     bank.modal.get_by_role("heading", name="Log in to First Platypus Bank").wait_for()
     bank.log_in(None, "pass_wrong")
@@ -360,6 +365,7 @@ def test_a_login_error_is_repaired_in_update_mode_on_the_same_item(bank: BankLin
     bank.log_in(None, PASS_GOOD)
     bank.finish(bank.modal.locator("#submit-login"))
     bank.screenshot("customer-repaired")
+    assert bank.page.locator("#login-required").count() == 0
     item.refresh_from_db()
     assert item.status == PlaidItemStatus.ACTIVE
     assert PlaidItem.objects.count() == 1
