@@ -197,6 +197,9 @@ class BankAccount(models.Model):
     # source made from Plaid's one-time `btok_` (banking.ach), or the `us_bank_account`
     # PaymentMethod Stripe verified itself (banking.stripe_fallback). Never the numbers.
     stripe_payment_method_id = models.CharField(max_length=64, blank=True, default="")
+    # Who verified it: "" / "plaid" (Plaid's verification_status) or "stripe" (Stripe's own
+    # micro-deposits, the second fallback after Plaid's failed or expired).
+    verified_by = models.CharField(max_length=16, blank=True, default="")
     verified_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -269,3 +272,67 @@ class BankDebit(models.Model):
 
     def __str__(self) -> str:
         return f"debit {self.payment_id} of {self.bank_account_id}"
+
+
+def _stripe_verification_id() -> str:
+    return new_public_id("sbv")
+
+
+class StripeVerificationStatus(models.TextChoices):
+    # The SetupIntent exists; the customer has not finished Stripe's bank form yet.
+    COLLECTING = "collecting", "Waiting for the bank details"
+    AWAITING_CODE = "awaiting_code", "Waiting for the micro-deposit code"
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Failed"
+
+
+class StripeBankVerification(models.Model):
+    """Stripe's micro-deposit verification of an account whose Plaid verification failed or
+    expired: a SetupIntent on the merchant's connected account. Only Stripe's ids, the last 4
+    Stripe shows and the attempts are kept; the customer types the numbers on Stripe's form."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=_stripe_verification_id, editable=False
+    )
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="stripe_bank_verifications"
+    )
+    bank_account = models.ForeignKey(
+        BankAccount, on_delete=models.CASCADE, related_name="stripe_verifications"
+    )
+    stripe_setup_intent_id = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(
+        max_length=16,
+        choices=StripeVerificationStatus.choices,
+        default=StripeVerificationStatus.COLLECTING,
+    )
+    stripe_payment_method_id = models.CharField(max_length=64, blank=True, default="")
+    last4 = models.CharField(max_length=4, blank=True, default="")
+    # Wrong codes entered here; Stripe fails the SetupIntent at the 10th (we refuse before).
+    code_attempts = models.PositiveSmallIntegerField(default=0)
+    failure_code = models.CharField(max_length=80, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=StripeVerificationStatus.values),
+                name="stripe_verification_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_setup_intent_id"],
+                condition=~models.Q(stripe_setup_intent_id=""),
+                name="stripe_verification_one_per_setup_intent",
+            ),
+            # One verification in progress per account at a time.
+            models.UniqueConstraint(
+                fields=["bank_account"],
+                condition=models.Q(status__in=["collecting", "awaiting_code"]),
+                name="stripe_verification_one_open_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -2,8 +2,13 @@
 
 from django.urls import path
 
-from banking import public_views
+from banking import fallback_views, public_views
 
 urlpatterns = [
     path("<str:token>/", public_views.bank_link, name="bank-link"),
+    path(
+        "<str:token>/stripe/<str:account>/",
+        fallback_views.stripe_fallback,
+        name="bank-link-stripe-fallback",
+    ),
 ]

@@ -28,6 +28,7 @@ EXPANDABLE: dict[str, set[str]] = {
     "charge": {"customer", "payment_intent", "balance_transaction", "on_behalf_of", "dispute"},
     "refund": {"charge", "payment_intent", "balance_transaction"},
     "dispute": {"charge", "payment_intent"},
+    "setup_intent": {"customer", "payment_method", "mandate"},
     "payment_method": {"customer"},
     "customer": {"default_source", "invoice_settings"},
     "customer.invoice_settings": {"default_payment_method"},

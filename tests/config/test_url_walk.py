@@ -35,6 +35,7 @@ PUBLIC_VIEWS = {
     "pay",
     "pay-status",
     "bank-link",
+    "bank-link-stripe-fallback",
     "webhooks-stripe",
     "webhooks-plaid",
 }

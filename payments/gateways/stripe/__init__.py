@@ -17,10 +17,14 @@ from payments.gateways.stripe.api import (
     payment_intent_retrieve,
     refund_create,
     refund_from_dict,
+    setup_intent_create_bank,
+    setup_intent_retrieve,
+    setup_intent_verify_microdeposits,
 )
 from payments.gateways.stripe.resilience import breaker_reset, ensure_available
 from payments.gateways.stripe.types import (
     AccountData,
+    BankSetupData,
     BankSourceData,
     CardData,
     CustomerData,
@@ -32,6 +36,7 @@ from payments.gateways.stripe.types import (
 
 __all__ = [
     "AccountData",
+    "BankSetupData",
     "BankSourceData",
     "CardData",
     "CustomerData",
@@ -57,4 +62,7 @@ __all__ = [
     "payment_intent_retrieve",
     "refund_create",
     "refund_from_dict",
+    "setup_intent_create_bank",
+    "setup_intent_retrieve",
+    "setup_intent_verify_microdeposits",
 ]

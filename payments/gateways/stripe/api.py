@@ -17,6 +17,7 @@ from payments.gateways.stripe.client import stripe_client
 from payments.gateways.stripe.resilience import call
 from payments.gateways.stripe.types import (
     AccountData,
+    BankSetupData,
     BankSourceData,
     CardData,
     CustomerData,
@@ -311,6 +312,82 @@ def payment_intent_create_bank_debit(
         description=description,
         metadata=metadata,
     )
+
+
+def _bank_setup(data: Mapping[str, Any]) -> BankSetupData:
+    method = data.get("payment_method")
+    method = method if isinstance(method, dict) else {}
+    bank = method.get(ACH_METHOD) or {}
+    action = (data.get("next_action") or {}).get("verify_with_microdeposits") or {}
+    error = data.get("last_setup_error") or {}
+    return BankSetupData(
+        id=_str(data.get("id")),
+        status=_str(data.get("status")),
+        client_secret=_str(data.get("client_secret")),
+        payment_method_id=_str(method.get("id")) or _str(data.get("payment_method")),
+        last4=_str(bank.get("last4"))[-4:],
+        microdeposit_type=_str(action.get("microdeposit_type")),
+        arrival_date=_opt_int(action.get("arrival_date")),
+        error_code=_str(error.get("code")),
+    )
+
+
+def setup_intent_create_bank(
+    *,
+    stripe_account: str,
+    customer_id: str,
+    idempotency_key: str,
+    metadata: Mapping[str, str] | None = None,
+) -> BankSetupData:
+    """A SetupIntent to collect a US bank account on Stripe's form and verify it with
+    Stripe's micro-deposits (never instant verification: this is the fallback)."""
+    params: dict[str, Any] = {
+        "customer": customer_id,
+        "allowed_payment_method_types": [ACH_METHOD],
+        "payment_method_options": {ACH_METHOD: {"verification_method": "microdeposits"}},
+        "usage": "off_session",
+    }
+    if metadata:
+        params["metadata"] = dict(metadata)
+    obj = call(
+        "setup_intent_create",
+        lambda: stripe_client().v1.setup_intents.create(
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return _bank_setup(_dict(obj))
+
+
+def setup_intent_retrieve(*, stripe_account: str, intent_id: str) -> BankSetupData:
+    obj = call(
+        "setup_intent_retrieve",
+        lambda: stripe_client().v1.setup_intents.retrieve(
+            intent_id, {"expand": ["payment_method"]}, _options(stripe_account=stripe_account)
+        ),
+        mutating=False,
+    )
+    return _bank_setup(_dict(obj))
+
+
+def setup_intent_verify_microdeposits(
+    *, stripe_account: str, intent_id: str, descriptor_code: str, idempotency_key: str
+) -> BankSetupData:
+    """Check the code from the micro-deposit's statement description (`SM` + 4 characters).
+
+    A wrong code is Stripe's 400 (`..._descriptor_code_mismatch`), translated to
+    ProcessorRequestError with that code; Stripe fails the SetupIntent after 10 attempts."""
+    obj = call(
+        "setup_intent_verify_microdeposits",
+        lambda: stripe_client().v1.setup_intents.verify_microdeposits(
+            intent_id,
+            {"descriptor_code": descriptor_code, "expand": ["payment_method"]},
+            _options(stripe_account=stripe_account, idempotency_key=idempotency_key),
+        ),
+        mutating=True,
+    )
+    return _bank_setup(_dict(obj))
 
 
 def payment_intent_retrieve(*, stripe_account: str, intent_id: str) -> IntentData:

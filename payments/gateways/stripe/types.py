@@ -48,6 +48,20 @@ class BankSourceData:
 
 
 @dataclass(frozen=True)
+class BankSetupData:
+    """A us_bank_account SetupIntent: Stripe's own micro-deposit verification of an account."""
+
+    id: str
+    status: str
+    client_secret: str = ""
+    payment_method_id: str = ""
+    last4: str = ""
+    microdeposit_type: str = ""
+    arrival_date: int | None = None
+    error_code: str = ""
+
+
+@dataclass(frozen=True)
 class RefundData:
     id: str
     status: str
