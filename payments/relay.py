@@ -31,6 +31,9 @@ from payments.webhooks import (
 logger = logging.getLogger(__name__)
 
 DUE_SWEEP_SECONDS = 5.0
+# How long a busy relay lets events gather between rounds: adds at most this much latency,
+# and at a few hundred events a second turns one Celery message per event into several.
+LINGER_SECONDS = 0.02
 
 
 class _Listener:
@@ -63,8 +66,17 @@ class _Listener:
         try:
             for _ in self._conn.notifies(timeout=seconds, stop_after=1):
                 break
-            # Notifications that piled up while the outbox was drained are all served by the
-            # next drain; reading them now saves an empty round per extra notification.
+        except Exception as exc:  # noqa: BLE001 - see the class docstring
+            logger.warning("Relay lost its LISTEN connection (%s)", type(exc).__name__)
+            self.close()
+            return
+        self.skip_pending()
+
+    def skip_pending(self) -> None:
+        """Read notifications already here: the next drain serves them all at once."""
+        if self._conn is None:
+            return
+        try:
             for _ in self._conn.notifies(timeout=0.0):
                 pass
         except Exception as exc:  # noqa: BLE001 - see the class docstring
@@ -106,7 +118,14 @@ def run_relay(*, poll_seconds: float, should_stop: Callable[[], bool]) -> int:
             if not broker_ok:
                 # The broker refused: wait a full period rather than retry on every NOTIFY.
                 time.sleep(poll_seconds)
-            elif outbox.published < RELAY_BATCH:
+            elif outbox.published >= RELAY_BATCH:
+                continue  # more are waiting
+            elif outbox.published:
+                # Events are flowing: let a few more commit so that the next message carries
+                # several (Nagle's idea); a lone event still leaves at once, on its NOTIFY.
+                listener.skip_pending()
+                time.sleep(LINGER_SECONDS)
+            else:
                 listener.wait(poll_seconds)
     finally:
         listener.close()
