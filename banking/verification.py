@@ -34,7 +34,14 @@ def state_for(plaid_status: str) -> str:
 
 
 def next_state(current: str, plaid_status: str) -> str:
-    """The state after observing `plaid_status`: final states never change."""
+    """The state after observing `plaid_status`: final states never change.
+
+    An absent status means instant Auth only when an account is first linked; an account that
+    was waiting (or unknown) and comes back without one has told us nothing, so it keeps its
+    state: an omission never verifies an account.
+    """
     if current in FINAL:
+        return current
+    if not plaid_status.strip():
         return current
     return state_for(plaid_status)

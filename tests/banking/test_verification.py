@@ -53,3 +53,11 @@ def test_an_unknown_value_blocks_until_plaid_says_something_known() -> None:
     state = next_state(S.PENDING_MANUAL, "brand_new")
     assert state == S.UNKNOWN
     assert next_state(state, "manually_verified") == S.VERIFIED
+
+
+@pytest.mark.parametrize("waiting", [S.PENDING_AUTOMATIC, S.PENDING_MANUAL, S.UNKNOWN])
+def test_a_waiting_account_is_never_verified_by_an_absent_status(waiting: str) -> None:
+    """Absent means instant Auth only at link time; later it is an omission, not a verdict."""
+    assert next_state(waiting, "") == waiting
+    assert next_state(waiting, "  ") == waiting
+    assert next_state(waiting, "manually_verified") == S.VERIFIED
