@@ -38,6 +38,7 @@ from tests.banking.linking import (
     new_customer,
     new_session,
 )
+from tests.banking.plaid_stub import plaid_stub
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -396,4 +397,35 @@ def test_automated_deposits_expired_at_plaid_sync_to_expired_for_good(
     bank_account = item.accounts.get()
     assert bank_account.verification_state == VerificationState.EXPIRED
     assert bank_account.routing_fingerprint == ""
+    assert not bank_account.can_move_money
+
+
+def test_a_waiting_account_plaid_reports_without_a_status_stays_unverified(
+    plaid: PlaidSandbox,
+) -> None:
+    """A scripted Plaid answer dropping verification_status: an omission never verifies."""
+    new = new_session()
+    item = plaid.link(new.session, "same_day")
+    bank_account = item.accounts.get()
+    with plaid_stub() as stub, override_settings(PLAID_API_BASE=stub.url):
+        stub.answer("/item/get", {"item": {"item_id": item.item_id, "error": None}})
+        stub.answer(
+            "/accounts/get",
+            {
+                "accounts": [
+                    {
+                        "account_id": bank_account.plaid_account_id,
+                        "name": "Checking",
+                        "mask": bank_account.mask,
+                        "type": "depository",
+                        "subtype": "checking",
+                    }
+                ]
+            },
+        )
+        stub.answer("/auth/get", {"accounts": [], "numbers": {"ach": []}})
+        services.plaid_item_sync(item=item, actor=ACTOR)
+        assert len(stub.calls("/accounts/get")) == 1
+    bank_account.refresh_from_db()
+    assert bank_account.verification_state == VerificationState.PENDING_MANUAL
     assert not bank_account.can_move_money
