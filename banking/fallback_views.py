@@ -92,7 +92,14 @@ def _json_action(request: HttpRequest, bank: BankAccount) -> JsonResponse:
     try:
         if action == "start":
             started = fallback.stripe_fallback_start(account=bank)
-            return JsonResponse({"client_secret": started.client_secret})
+            # The connected account exists now (it may not have when the page rendered).
+            processor = processor_account_get(merchant=bank.merchant)
+            return JsonResponse(
+                {
+                    "client_secret": started.client_secret,
+                    "stripe_account": processor.stripe_account_id if processor else "",
+                }
+            )
         if action == "collected":
             verification = fallback.stripe_fallback_collected(account=bank)
             return JsonResponse({"status": verification.status, "next": request.path})
@@ -121,7 +128,6 @@ def _show(request: HttpRequest, bank: BankAccount, token: str) -> HttpResponse:
     verification = fallback.stripe_fallback_current(bank)
     status = verification.status if verification is not None else ""
     checkout = processor_checkout_config()
-    processor = processor_account_get(merchant=bank.merchant)
     response = render(
         request,
         "banking/stripe_fallback.html",
@@ -138,7 +144,6 @@ def _show(request: HttpRequest, bank: BankAccount, token: str) -> HttpResponse:
             - (verification.code_attempts if verification else 0),
             "stripe_script": checkout.script_url,
             "publishable_key": checkout.publishable_key,
-            "stripe_account": processor.stripe_account_id if processor else "",
             "link_path": f"/link/{token}/",
         },
     )

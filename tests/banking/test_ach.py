@@ -44,6 +44,7 @@ def stripe_too(settings: Any, plaid: PlaidSandbox) -> Iterator[PlaidSandbox]:
     """Stripe calls go to the same sandbox process as Plaid's (so its btok_ are known there)."""
     settings.STRIPE_API_BASE = plaid.url
     settings.STRIPE_SECRET_KEY = STRIPE_KEY
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
     stripe_client_module.clear_client_cache()
     resilience.breaker_reset(fail_max=5, reset_timeout=30.0)
     yield plaid

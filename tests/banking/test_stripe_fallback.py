@@ -6,7 +6,6 @@ code from Stripe's deposit verifies it, and the account can then be debited by A
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,35 +23,25 @@ from banking.models import (
 )
 from compliance.actors import Actor
 from compliance.models import AuditEntry
-from payments.gateways.stripe import client as stripe_client_module
-from payments.gateways.stripe import resilience
 from payments.models import ProcessorAccount
 from payments.state import PaymentStatus
 from tests.banking.linking import PlaidSandbox, new_session
+from tests.banking.test_ach import stripe_too
+
+__all__ = ["plaid_failed_account", "stripe_too"]  # stripe_too: the shared fixture
 
 pytestmark = pytest.mark.django_db
-STRIPE_KEY = "sk_test_ledgerline_sandbox"
 PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
 # Stripe's ACH test account; linked through Plaid first so the last 4 match.
 TEST_ACCOUNT = "000123456789"
 
 
-@pytest.fixture
-def stripe_too(settings: Any, plaid: PlaidSandbox) -> Iterator[PlaidSandbox]:
-    settings.STRIPE_API_BASE = plaid.url
-    settings.STRIPE_SECRET_KEY = STRIPE_KEY
-    settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
-    stripe_client_module.clear_client_cache()
-    resilience.breaker_reset(fail_max=5, reset_timeout=30.0)
-    yield plaid
-    stripe_client_module.clear_client_cache()
-
-
-def _plaid_failed(
+def plaid_failed_account(
     plaid: PlaidSandbox, account_number: str = TEST_ACCOUNT
 ) -> tuple[Any, BankAccount]:
-    """A same-day micro-deposit account whose Plaid verification failed."""
-    new = new_session()
+    """A same-day micro-deposit account whose Plaid verification failed (also used by the
+    browser test)."""
+    new = new_session(name="Pat Customer")
     item = plaid.link(new.session, "same_day", account=account_number)
     plaid.control.plaid(
         "POST",
@@ -101,7 +90,7 @@ def test_failed_plaid_account_is_verified_by_stripe_and_can_be_debited(
     """Given Plaid's micro-deposits failed, when the customer enters the account on Stripe's
     form and then Stripe's code (after one wrong code), then the account is verified by
     Stripe, keeps Stripe's PaymentMethod, every step is audited, and an ACH debit uses it."""
-    _, account = _plaid_failed(stripe_too)
+    _, account = plaid_failed_account(stripe_too)
     verification = _awaiting_code(stripe_too, account)
     assert verification.status == StripeVerificationStatus.AWAITING_CODE
     assert verification.last4 == "6789"
@@ -139,7 +128,7 @@ def test_failed_plaid_account_is_verified_by_stripe_and_can_be_debited(
 
 
 def test_a_plaid_sync_after_stripe_verified_keeps_it_verified(stripe_too: PlaidSandbox) -> None:
-    _, account = _plaid_failed(stripe_too)
+    _, account = plaid_failed_account(stripe_too)
     _awaiting_code(stripe_too, account)
     fallback.stripe_fallback_verify(account=account, code="SM11AA")
     services.plaid_item_sync(item=account.item, actor=Actor.system("tests"))
@@ -150,7 +139,7 @@ def test_a_plaid_sync_after_stripe_verified_keeps_it_verified(stripe_too: PlaidS
 def test_ten_wrong_codes_fail_it_and_an_eleventh_never_reaches_stripe(
     stripe_too: PlaidSandbox,
 ) -> None:
-    _, account = _plaid_failed(stripe_too)
+    _, account = plaid_failed_account(stripe_too)
     _awaiting_code(stripe_too, account)
     for _ in range(fallback.MAX_CODE_ATTEMPTS - 1):
         with pytest.raises(fallback.StripeFallbackCodeError):
@@ -170,7 +159,7 @@ def test_ten_wrong_codes_fail_it_and_an_eleventh_never_reaches_stripe(
 
 def test_another_account_at_stripe_does_not_verify_this_one(stripe_too: PlaidSandbox) -> None:
     """The account typed at Stripe must end in the same 4 digits as the one Plaid linked."""
-    _, account = _plaid_failed(stripe_too)
+    _, account = plaid_failed_account(stripe_too)
     verification = _awaiting_code(stripe_too, account, number="000222222227")
     assert verification.status == StripeVerificationStatus.FAILED
     assert verification.failure_code == "account_mismatch"
@@ -194,7 +183,7 @@ def test_pages_offer_the_fallback_and_start_it(stripe_too: PlaidSandbox) -> None
     """The bank-link page links a failed account to its Stripe page; that page loads Stripe.js
     from the processor's origin only and answers the SetupIntent's client secret to `start`;
     an account of another link is not found there."""
-    new, account = _plaid_failed(stripe_too)
+    new, account = plaid_failed_account(stripe_too)
     client = Client(enforce_csrf_checks=False)
     link_page = client.get(new.path).content.decode()
     fallback_path = f"{new.path}stripe/{account.public_id}/"
@@ -207,11 +196,13 @@ def test_pages_offer_the_fallback_and_start_it(stripe_too: PlaidSandbox) -> None
     started = client.post(fallback_path, json.dumps({"action": "start"}), "application/json")
     assert started.status_code == 200
     secret = started.json()["client_secret"]
+    connected = ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
+    assert started.json()["stripe_account"] == connected
     _stripe_form(stripe_too, account, secret, TEST_ACCOUNT)
     collected = client.post(fallback_path, json.dumps({"action": "collected"}), "application/json")
     assert collected.json()["status"] == "awaiting_code"
     assert "SM11AA" in client.get(fallback_path).content.decode()
     verified = client.post(fallback_path, {"code": "SM11AA"}, follow=True)
     assert "Stripe verified this account" in verified.content.decode()
-    other, _ = _plaid_failed(stripe_too)
+    other, _ = plaid_failed_account(stripe_too)
     assert client.get(f"{other.path}stripe/{account.public_id}/").status_code == 410
