@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import stripe
 from django.test import Client
+from django.urls import reverse
 
+from accounts.roles import Role
 from banking import ach, services
 from banking import stripe_fallback as fallback
 from banking.exceptions import InvalidBankingRequestError
@@ -27,6 +29,7 @@ from payments.models import ProcessorAccount
 from payments.state import PaymentStatus
 from tests.banking.linking import PlaidSandbox, new_session
 from tests.banking.test_ach import stripe_too
+from tests.factories import member, verified_client
 
 __all__ = ["plaid_failed_account", "stripe_too"]  # stripe_too: the shared fixture
 
@@ -206,3 +209,15 @@ def test_pages_offer_the_fallback_and_start_it(stripe_too: PlaidSandbox) -> None
     assert "Stripe verified this account" in verified.content.decode()
     other, _ = plaid_failed_account(stripe_too)
     assert client.get(f"{other.path}stripe/{account.public_id}/").status_code == 410
+
+
+def test_merchant_page_shows_the_account_was_verified_by_stripe(stripe_too: PlaidSandbox) -> None:
+    _, account = plaid_failed_account(stripe_too)
+    _awaiting_code(stripe_too, account)
+    owner = verified_client(member(Role.OWNER, account.merchant).user, merchant=account.merchant)
+    before = owner.get(reverse("bank-accounts")).content.decode()
+    assert "by Stripe" not in before
+    fallback.stripe_fallback_verify(account=account, code="SM11AA")
+    after = owner.get(reverse("bank-accounts")).content.decode()
+    assert 'Verified</span> <span class="muted">by Stripe</span>' in after
+    assert f'action="{reverse("bank-account-debit", args=[account.public_id])}"' in after
