@@ -38,6 +38,12 @@
     return { institution: { name: inst.name || "", institution_id: inst.institution_id || "" } };
   }
 
+  // Each wrong micro-deposit code is reported as it happens (Link stays open for another
+  // try), so the attempts left on the page match Plaid's count, however many codes one Link
+  // session saw. Closing Link then reloads once every report has landed.
+  var CODE_ERRORS = ["INCORRECT_DEPOSIT_VERIFICATION", "TOO_MANY_VERIFICATION_ATTEMPTS"];
+  var codeReports = null;
+
   var handler = window.Plaid.create({
     token: form.dataset.linkToken,
     onSuccess: function (publicToken, metadata) {
@@ -46,10 +52,15 @@
         .then(reload)
         .catch(function (err) { button.disabled = false; showError(err.message); });
     },
+    onEvent: function (eventName, metadata) {
+      if (eventName !== "ERROR" || CODE_ERRORS.indexOf(metadata && metadata.error_code) === -1) return;
+      codeReports = (codeReports || Promise.resolve()).then(function () {
+        return post({ action: "code_rejected" });
+      });
+    },
     onExit: function (err) {
-      var code = err && err.error_code;
-      if (code === "INCORRECT_DEPOSIT_VERIFICATION" || code === "TOO_MANY_VERIFICATION_ATTEMPTS") {
-        post({ action: "code_rejected" }).then(reload).catch(function (e) { showError(e.message); });
+      if (codeReports) {
+        codeReports.then(reload).catch(function (e) { showError(e.message); });
       } else if (err) {
         showError((err.display_message) || "Your bank could not be linked. Please try again.");
       }
