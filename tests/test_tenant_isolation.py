@@ -131,6 +131,11 @@ CASES: dict[str, Case] = {
         reached_through="its payment's URLs (a debit is a payment) and its bank account's debit "
         "action; it has no public id of its own",
     ),
+    "banking.StripeBankVerification": Case(
+        make=lambda m: None,
+        reached_through="only by the bank-link URL token (/link/<token>/stripe/<ba>/), whose "
+        "session's item must hold the account (banking.stripe_fallback.stripe_fallback_account)",
+    ),
     "banking.BankAccount": Case(
         make=_bank_account,
         dashboard_post=("bank-account-disconnect", "bank-account-debit"),
