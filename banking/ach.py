@@ -151,6 +151,23 @@ def bank_account_debit(
         BankDebit.objects.create(
             merchant=merchant, bank_account=account, payment=payment, idempotency_key=key
         )
+        # In the payment's own transaction: which account was debited, under which mandate.
+        audit_record(
+            action="bank_account.debit",
+            request=request,
+            actor=actor,
+            merchant_id=merchant.public_id,
+            target_type="bank_account",
+            target_id=account.public_id,
+            outcome="success",
+            payload={
+                "payment": payment.public_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "mandate": "offline",
+                "step_up": step_up,
+            },
+        )
         if on_created is not None:
             on_created(payment)
 

@@ -112,7 +112,10 @@ def test_verified_account_is_debited_by_ach_through_a_plaid_token(stripe_too: Pl
             "action", flat=True
         )
     )
-    assert {"bank_account.stripe_source_create", "payment.create"} <= actions
+    assert {"bank_account.stripe_source_create", "bank_account.debit", "payment.create"} <= actions
+    debit = AuditEntry.objects.get(action="bank_account.debit", target_id=account.public_id)
+    assert debit.payload["payment"] == payment.public_id
+    assert debit.payload["mandate"] == "offline"
 
 
 @pytest.mark.django_db
@@ -289,6 +292,9 @@ def test_api_debits_a_bank_account_instead_of_a_card_and_replays_by_key(
     assert again.json()["id"] == data["id"]
     assert again["Idempotent-Replayed"] == "true"
     assert len(_stripe(stripe_too, "/v1/payment_intents", _connected(account))) == 1
+    unkeyed = api.post("/api/v1/payments", {**body, "amount": 700}, format="json")
+    assert unkeyed.status_code == 201, unkeyed.content
+    assert unkeyed.json()["id"] != data["id"]
     both = api.post("/api/v1/payments", {**body, "payment_method": "pm_card_visa"}, format="json")
     assert both.status_code == 400
     BankAccount.objects.filter(pk=account.pk).update(
@@ -297,4 +303,4 @@ def test_api_debits_a_bank_account_instead_of_a_card_and_replays_by_key(
     refused = api.post("/api/v1/payments", body, format="json")
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "bank_account_not_verified"
-    assert Payment.objects.filter(merchant=account.merchant).count() == 1
+    assert Payment.objects.filter(merchant=account.merchant).count() == 2
