@@ -1,5 +1,6 @@
 """App config: registers banking's Plaid webhook handlers with the payments event pipeline,
-and its ACH debit with the payments API (payments.bank_debits)."""
+its Stripe SetupIntent handlers (the micro-deposit fallback), and its ACH debit with the
+payments API (payments.bank_debits)."""
 
 from django.apps import AppConfig
 
@@ -17,3 +18,7 @@ class BankingConfig(AppConfig):
         from payments.bank_debits import bank_debit_creator_register
 
         bank_debit_creator_register(bank_debit_from_api)
+
+        from banking.stripe_fallback import register_webhook_handlers
+
+        register_webhook_handlers()

@@ -43,6 +43,8 @@ from compliance.actors import Actor
 from compliance.services import audit_record
 from payments import services as payments
 from payments.exceptions import ProcessorRequestError
+from payments.gateways.stripe import BankSetupData
+from payments.models import EventProvider, InboundEvent
 
 logger = logging.getLogger(__name__)
 
@@ -173,29 +175,95 @@ def stripe_fallback_collected(*, account: BankAccount) -> StripeBankVerification
         raise InvalidBankingRequestError(
             "There is no Stripe verification in progress.", code="stripe_fallback_not_started"
         )
+    return stripe_fallback_sync(verification=verification)
+
+
+def stripe_fallback_sync(*, verification: StripeBankVerification) -> StripeBankVerification:
+    """Re-read the SetupIntent from Stripe and apply it (pages and webhooks alike)."""
     setup = payments.merchant_bank_setup_retrieve(
-        merchant=account.merchant, intent_id=verification.stripe_setup_intent_id
+        merchant=verification.merchant, intent_id=verification.stripe_setup_intent_id
     )
+    return _apply_setup(verification, setup)
+
+
+def _apply_setup(
+    verification: StripeBankVerification, setup: BankSetupData
+) -> StripeBankVerification:
+    """Move the verification forward to what Stripe says now; verified and failed are final.
+
+    collecting -> awaiting_code (deposits sent) -> verified (the code matched), or failed
+    (another account's last 4, attempts exceeded, expired, canceled)."""
     with transaction.atomic():
-        locked = StripeBankVerification.objects.select_for_update().get(pk=verification.pk)
-        if locked.status != StripeVerificationStatus.COLLECTING:
+        locked = (
+            StripeBankVerification.objects.select_for_update(of=("self",))
+            .select_related("merchant", "bank_account")
+            .get(pk=verification.pk)
+        )
+        if locked.status not in OPEN:
             return locked
-        if setup.status != "requires_action" or not setup.microdeposit_type:
-            return locked  # the customer has not finished Stripe's form
-        locked.stripe_payment_method_id = setup.payment_method_id
-        locked.last4 = setup.last4
-        if account.mask and setup.last4 and setup.last4 != account.mask:
+        if setup.payment_method_id:
+            locked.stripe_payment_method_id = setup.payment_method_id
+            locked.last4 = setup.last4 or locked.last4
+        mask = locked.bank_account.mask
+        collected = setup.status in ("requires_action", "succeeded")
+        if collected and locked.last4 and mask and locked.last4 != mask:
             # Another account than the one linked: its deposits must not verify this one.
-            locked.status = StripeVerificationStatus.FAILED
-            locked.failure_code = "account_mismatch"
-            locked.save()
-            _audit(
-                locked, "bank_account.stripe_verification_failed", {"reason": "mismatch"}, "failure"
-            )
+            return _fail(locked, "account_mismatch")
+        if setup.status == "succeeded":
+            return _verified(locked)
+        if setup.status == "requires_action" and setup.microdeposit_type:
+            if locked.status == StripeVerificationStatus.COLLECTING:
+                locked.status = StripeVerificationStatus.AWAITING_CODE
+                locked.save()
+                _audit(
+                    locked,
+                    "bank_account.stripe_microdeposits_sent",
+                    {"last4": locked.last4},
+                    "success",
+                )
             return locked
-        locked.status = StripeVerificationStatus.AWAITING_CODE
-        locked.save()
-        _audit(locked, "bank_account.stripe_microdeposits_sent", {"last4": setup.last4}, "success")
+        if setup.status == "canceled" or (
+            setup.status == "requires_payment_method" and setup.error_code
+        ):
+            return _fail(locked, setup.error_code or "canceled")
+        return locked  # the customer has not finished Stripe's form
+
+
+def _fail(locked: StripeBankVerification, reason: str) -> StripeBankVerification:
+    locked.status = StripeVerificationStatus.FAILED
+    locked.failure_code = reason[-80:]
+    locked.save()
+    _audit(locked, "bank_account.stripe_verification_failed", {"reason": reason}, "failure")
+    return locked
+
+
+def _verified(locked: StripeBankVerification) -> StripeBankVerification:
+    """Stripe verified the account: it may move money, with Stripe's PaymentMethod."""
+    bank = BankAccount.objects.select_for_update().get(pk=locked.bank_account_id)
+    now = timezone.now()
+    locked.status = StripeVerificationStatus.VERIFIED
+    locked.verified_at = now
+    locked.save()
+    previous = bank.verification_state
+    bank.verification_state = VerificationState.VERIFIED
+    bank.verified_by = "stripe"
+    bank.verified_at = now
+    bank.stripe_payment_method_id = locked.stripe_payment_method_id
+    bank.save(
+        update_fields=[
+            "verification_state",
+            "verified_by",
+            "verified_at",
+            "stripe_payment_method_id",
+            "updated_at",
+        ]
+    )
+    _audit(
+        locked,
+        "bank_account.verify_stripe",
+        {"from": previous, "to": VerificationState.VERIFIED, "last4": locked.last4},
+        "success",
+    )
     return locked
 
 
@@ -223,37 +291,7 @@ def stripe_fallback_verify(*, account: BankAccount, code: str) -> StripeBankVeri
         )
     except ProcessorRequestError as exc:
         return _verify_refused(verification, exc)
-    with transaction.atomic():
-        locked = StripeBankVerification.objects.select_for_update().get(pk=verification.pk)
-        bank = BankAccount.objects.select_for_update().get(pk=account.pk)
-        if setup.status != "succeeded" or locked.status != StripeVerificationStatus.AWAITING_CODE:
-            return locked
-        now = timezone.now()
-        locked.status = StripeVerificationStatus.VERIFIED
-        locked.verified_at = now
-        locked.stripe_payment_method_id = setup.payment_method_id or locked.stripe_payment_method_id
-        locked.save()
-        previous = bank.verification_state
-        bank.verification_state = VerificationState.VERIFIED
-        bank.verified_by = "stripe"
-        bank.verified_at = now
-        bank.stripe_payment_method_id = locked.stripe_payment_method_id
-        bank.save(
-            update_fields=[
-                "verification_state",
-                "verified_by",
-                "verified_at",
-                "stripe_payment_method_id",
-                "updated_at",
-            ]
-        )
-        _audit(
-            locked,
-            "bank_account.verify_stripe",
-            {"from": previous, "to": VerificationState.VERIFIED, "last4": locked.last4},
-            "success",
-        )
-    return locked
+    return _apply_setup(verification, setup)
 
 
 def _verify_refused(
@@ -263,8 +301,7 @@ def _verify_refused(
         locked = StripeBankVerification.objects.select_for_update().get(pk=verification.pk)
         if exc.code == _MISMATCH:
             locked.code_attempts += 1
-            left = MAX_CODE_ATTEMPTS - locked.code_attempts
-            if left <= 0:
+            if locked.code_attempts >= MAX_CODE_ATTEMPTS:
                 locked.status = StripeVerificationStatus.FAILED
                 locked.failure_code = "attempts_exceeded"
             locked.save()
@@ -277,12 +314,7 @@ def _verify_refused(
         elif exc.code in _FINAL_ERRORS:
             if exc.code == _FINAL_ERRORS[0]:  # Stripe's answer to the 10th wrong code
                 locked.code_attempts += 1
-            locked.status = StripeVerificationStatus.FAILED
-            locked.failure_code = exc.code[-40:]
-            locked.save()
-            _audit(
-                locked, "bank_account.stripe_verification_failed", {"reason": exc.code}, "failure"
-            )
+            _fail(locked, exc.code)
         else:
             raise exc
     if locked.status == StripeVerificationStatus.FAILED:
@@ -292,3 +324,40 @@ def _verify_refused(
             code="stripe_verification_failed",
         )
     raise StripeFallbackCodeError(MAX_CODE_ATTEMPTS - locked.code_attempts)
+
+
+# --- Stripe's SetupIntent events ---------------------------------------------------------------
+
+SETUP_INTENT_EVENTS = (
+    "setup_intent.requires_action",
+    "setup_intent.succeeded",
+    "setup_intent.setup_failed",
+    "setup_intent.canceled",
+)
+
+
+def on_setup_intent_event(event: InboundEvent) -> str | None:
+    """A SetupIntent of ours changed at Stripe (e.g. verified on Stripe's hosted page): re-read
+    it and apply it forward-only, whatever order the events come in."""
+    data = event.payload.get("data") if isinstance(event.payload, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    intent_id = obj.get("id") if isinstance(obj, dict) else None
+    if not isinstance(intent_id, str) or event.merchant_id is None:
+        return "not a SetupIntent of a Ledgerline merchant"
+    verification = (
+        StripeBankVerification.objects.select_related("merchant", "bank_account")
+        .filter(stripe_setup_intent_id=intent_id, merchant_id=event.merchant_id)
+        .first()
+    )
+    if verification is None:
+        return "not a Ledgerline bank verification"
+    stripe_fallback_sync(verification=verification)
+    return None
+
+
+def register_webhook_handlers() -> None:
+    """From BankingConfig.ready(): payments' pipeline dispatches these types here."""
+    from payments.webhooks import HANDLERS
+
+    for event_type in SETUP_INTENT_EVENTS:
+        HANDLERS[(EventProvider.STRIPE, event_type)] = on_setup_intent_event

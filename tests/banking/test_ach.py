@@ -83,6 +83,11 @@ def _stripe(plaid: PlaidSandbox, path: str, account: str) -> list[dict[str, Any]
     return data
 
 
+def stripe_events(plaid: PlaidSandbox, account: str) -> list[dict[str, Any]]:
+    """The sandbox's Stripe events on a connected account, newest first."""
+    return _stripe(plaid, "/v1/events", account)
+
+
 def _connected(account: BankAccount) -> str:
     return ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
 
@@ -179,7 +184,7 @@ def _settle_by_webhooks(plaid: PlaidSandbox, payment: Payment) -> None:
     plaid.control.advance_clock(SETTLEMENT_SECONDS + 1)
     plaid.control.request("POST", "stripe/tick", {})
     account = ProcessorAccount.objects.get(merchant=payment.merchant).stripe_account_id
-    events = list(reversed(_stripe(plaid, "/v1/events", account)))
+    events = list(reversed(stripe_events(plaid, account)))
     client = Client()
     for event in events:
         assert deliver(client, event).status_code == 200

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+import requests
 import stripe
 from django.test import Client
 from django.urls import reverse
@@ -28,8 +29,9 @@ from compliance.models import AuditEntry
 from payments.models import ProcessorAccount
 from payments.state import PaymentStatus
 from tests.banking.linking import PlaidSandbox, new_session
-from tests.banking.test_ach import stripe_too
+from tests.banking.test_ach import stripe_events, stripe_too
 from tests.factories import member, verified_client
+from tests.payments.webhook_support import deliver
 
 __all__ = ["plaid_failed_account", "stripe_too"]  # stripe_too: the shared fixture
 
@@ -221,3 +223,38 @@ def test_merchant_page_shows_the_account_was_verified_by_stripe(stripe_too: Plai
     after = owner.get(reverse("bank-accounts")).content.decode()
     assert 'Verified</span> <span class="muted">by Stripe</span>' in after
     assert f'action="{reverse("bank-account-debit", args=[account.public_id])}"' in after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verified_on_stripes_hosted_page_arrives_by_webhook(stripe_too: PlaidSandbox) -> None:
+    """Given the customer entered the code on Stripe's hosted verification page instead of
+    ours, when Stripe's setup_intent events reach /webhooks/stripe/ (all of them, oldest first,
+    then again newest first), then the account is verified by Stripe exactly once."""
+    _, account = plaid_failed_account(stripe_too)
+    verification = _awaiting_code(stripe_too, account)
+    connected = ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
+    setup_id = verification.stripe_setup_intent_id
+    intent = stripe_too.control.stripe_object(setup_id)["object"]
+    hosted = intent["next_action"]["verify_with_microdeposits"]["hosted_verification_url"]
+    answer = requests.post(
+        hosted,
+        data={"client_secret": intent["client_secret"], "descriptor_code": "SM11AA"},
+        timeout=5,
+    )
+    assert "verified" in answer.text
+    events = [
+        e for e in reversed(stripe_events(stripe_too, connected)) if e["type"].startswith("setup_")
+    ]
+    assert [e["type"] for e in events][-1] == "setup_intent.succeeded"
+    client = Client()
+    for event in [*events, *reversed(events)]:
+        assert deliver(client, event).status_code == 200
+    account.refresh_from_db()
+    assert account.verification_state == VerificationState.VERIFIED
+    assert account.verified_by == "stripe"
+    assert (
+        AuditEntry.objects.filter(
+            action="bank_account.verify_stripe", target_id=account.public_id
+        ).count()
+        == 1
+    )
