@@ -40,8 +40,11 @@ R01_ACCOUNT = "000222222227"
 
 
 @pytest.fixture
-def stripe_too(settings: Any, plaid: PlaidSandbox) -> Iterator[PlaidSandbox]:
-    """Stripe calls go to the same sandbox process as Plaid's (so its btok_ are known there)."""
+def stripe_too(plaid: PlaidSandbox, settings: Any) -> Iterator[PlaidSandbox]:
+    """Stripe calls go to the same sandbox process as Plaid's (so its btok_ are known there).
+
+    `plaid` comes first: its override_settings must be entered before, and left after, the
+    `settings` fixture's overrides, or leaving them in the wrong order leaks an override."""
     settings.STRIPE_API_BASE = plaid.url
     settings.STRIPE_SECRET_KEY = STRIPE_KEY
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
