@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -101,10 +102,12 @@ def _no_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_acknowledgement_is_one_statement_and_never_touches_the_broker(broker_down, monkeypatch):
     _no_publishing(monkeypatch)
     merchant = MerchantFactory()
-    ProcessorAccount.objects.create(merchant=merchant, stripe_account_id="acct_one_trip")
+    # A new account id per run: the process remembers account -> merchant for its life.
+    account = f"acct_one_trip_{uuid.uuid4().hex[:12]}"
+    ProcessorAccount.objects.create(merchant=merchant, stripe_account_id=account)
     # The first event of an account looks its merchant up once; the process remembers it.
-    deliver(Client(), event_payload(account="acct_one_trip"))
-    payload = event_payload(event_id="evt_one_trip", account="acct_one_trip")
+    deliver(Client(), event_payload(account=account))
+    payload = event_payload(event_id="evt_one_trip", account=account)
     with CaptureQueriesContext(connection) as queries:
         assert deliver(Client(), payload).status_code == 200
     assert len(queries) == 1, [q["sql"][:80] for q in queries]
