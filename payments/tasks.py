@@ -114,16 +114,16 @@ def refund_reconcile_enqueue(refund_id: int) -> None:
     ignore_result=True,
 )
 def inbound_events_process(event_ids: list[int]) -> int:
-    """Apply stored events, each in its own transaction; safe to run twice (done ones skip).
+    """Apply stored events; safe to run twice (done ones are skipped).
 
     A batch, not one id per message: Celery's bookkeeping per message costs the worker more
-    than applying an event. Killed midway, the finished events stay done and the redelivered
-    message applies only the rest.
+    than applying an event (payments.webhooks.inbound_events_process says how a batch is
+    applied). Killed midway, nothing of the open transaction remains and the redelivered
+    message applies what is not done.
     """
-    from payments.webhooks import inbound_event_process as process
+    from payments.webhooks import inbound_events_process as process
 
-    for event_id in event_ids:
-        process(event_id=int(event_id))
+    process(event_ids=[int(event_id) for event_id in event_ids])
     return len(event_ids)
 
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from compliance.actors import Actor
@@ -300,6 +300,30 @@ def _error_text(exc: BaseException) -> str:
     return mask_sensitive(f"{type(exc).__name__}: {exc}")[:500]
 
 
+_OUTCOME_FIELDS = [
+    "status",
+    "merchant",
+    "last_error",
+    "attempts",
+    "processed_at",
+    "next_attempt_at",
+]
+
+
+def _apply(event: InboundEvent) -> None:
+    """Dispatch a locked, pending event and set its outcome; the caller's transaction saves it."""
+    if event.merchant_id is None and event.account:
+        # The connected account may have been stored after the event arrived.
+        event.merchant_id = _merchant_for_account(event.account)
+    handler = HANDLERS.get((event.provider, event.type))
+    note = "unhandled event type" if handler is None else handler(event)
+    event.status = InboundEventStatus.IGNORED if note else InboundEventStatus.SUCCEEDED
+    event.last_error = (note or "")[:500]
+    event.attempts += 1
+    event.processed_at = timezone.now()
+    event.next_attempt_at = None
+
+
 def inbound_event_process(*, event_id: int) -> str:
     """Apply one stored event exactly once in effect; returns the status it was left in."""
     try:
@@ -313,29 +337,63 @@ def inbound_event_process(*, event_id: int) -> str:
                 return "skipped"
             if event.status not in _PENDING:
                 return event.status
-            if event.merchant_id is None and event.account:
-                # The connected account may have been stored after the event arrived.
-                event.merchant_id = _merchant_for_account(event.account)
-            handler = HANDLERS.get((event.provider, event.type))
-            note = "unhandled event type" if handler is None else handler(event)
-            event.status = InboundEventStatus.IGNORED if note else InboundEventStatus.SUCCEEDED
-            event.last_error = (note or "")[:500]
-            event.attempts += 1
-            event.processed_at = timezone.now()
-            event.next_attempt_at = None
-            event.save(
-                update_fields=[
-                    "status",
-                    "merchant",
-                    "last_error",
-                    "attempts",
-                    "processed_at",
-                    "next_attempt_at",
-                ]
-            )
+            _apply(event)
+            event.save(update_fields=_OUTCOME_FIELDS)
             return event.status
     except Exception as exc:  # noqa: BLE001 - every handler failure is recorded, then retried
         return _record_failure(event_id=event_id, exc=exc)
+
+
+def _outcomes_save(events: list[InboundEvent]) -> None:
+    """Save applied events with one UPDATE per distinct outcome (usually one in all).
+
+    `bulk_update`'s CASE expressions cost more Python per row than applying the event did.
+    """
+    groups: dict[tuple[str, str, int | None], list[int]] = {}
+    for event in events:
+        groups.setdefault((event.status, event.last_error, event.merchant_id), []).append(event.pk)
+    now = timezone.now()
+    for (status, last_error, merchant_id), pks in groups.items():
+        InboundEvent.objects.filter(pk__in=pks).update(
+            status=status,
+            last_error=last_error,
+            merchant_id=merchant_id,
+            attempts=F("attempts") + 1,
+            processed_at=now,
+            next_attempt_at=None,
+        )
+
+
+def inbound_events_process(*, event_ids: list[int]) -> None:
+    """Apply a message's events in one transaction; if anything fails, each in its own.
+
+    One transaction for the batch saves each event its own BEGIN, lock query, UPDATE and
+    COMMIT (flushed to disk): under load that halves the statements per event. The batch is
+    all or nothing, like a single event: a handler that raises (or a deadlock with another
+    batch) rolls it all back, and then every event is applied in a transaction of its own,
+    so the failure is recorded against its event only and the others still succeed once.
+    Events another worker holds are skipped, and done ones are left alone, as one by one.
+    """
+    if len(event_ids) > 1:
+        try:
+            with transaction.atomic():
+                events = list(
+                    InboundEvent.objects.select_for_update(skip_locked=True)
+                    .filter(pk__in=event_ids, status__in=_PENDING)
+                    .order_by("pk")
+                )
+                for event in events:
+                    _apply(event)
+                _outcomes_save(events)
+            return
+        except Exception as exc:  # noqa: BLE001 - each event is retried alone just below
+            logger.info(
+                "A batch of %s inbound events is applied one by one (%s)",
+                len(event_ids),
+                type(exc).__name__,
+            )
+    for event_id in event_ids:
+        inbound_event_process(event_id=event_id)
 
 
 def _record_failure(*, event_id: int, exc: BaseException) -> str:

@@ -1,0 +1,125 @@
+"""A message's events applied in one transaction, and one by one when anything in it fails.
+
+Given several stored events handed to the worker as one message, when every handler succeeds
+they are applied together (one transaction, each event's outcome saved once); when one handler
+raises, nothing of the shared transaction remains and each event is applied in its own, so
+the failure is recorded against that event only and every other event is applied exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from config.celery_app import app as celery_app
+from payments import webhooks
+from payments.models import InboundEvent, InboundEventStatus
+from tests.payments.webhook_support import database_url, event_payload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def stored_only() -> Iterator[None]:
+    """Ingest stores events without processing them (a relay would hand them to a worker)."""
+    saved = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = saved
+
+
+def _store(count: int, event_type: str = "customer.created") -> list[int]:
+    pks = []
+    for _ in range(count):
+        payload = event_payload(event_type)
+        result = webhooks.inbound_event_ingest(
+            provider="stripe",
+            event_id=payload["id"],
+            event_type=event_type,
+            account="",
+            payload=payload,
+        )
+        assert result.event_pk is not None
+        pks.append(result.event_pk)
+    return pks
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every event a `customer.created` handler applied, in order (the effect to count)."""
+    calls: list[str] = []
+
+    def handler(event: InboundEvent) -> None:
+        if event.event_id.endswith("poison"):
+            raise ValueError("this event cannot be applied")
+        calls.append(event.event_id)
+
+    monkeypatch.setitem(webhooks.HANDLERS, ("stripe", "customer.created"), handler)
+    return calls
+
+
+def _statuses(pks: list[int]) -> list[tuple[str, int]]:
+    rows = dict(InboundEvent.objects.filter(pk__in=pks).values_list("pk", "status"))
+    attempts = dict(InboundEvent.objects.filter(pk__in=pks).values_list("pk", "attempts"))
+    return [(rows[pk], attempts[pk]) for pk in pks]
+
+
+def test_a_batch_is_applied_in_one_transaction(stored_only, applied):
+    pks = _store(10)
+    with CaptureQueriesContext(connection) as queries:
+        webhooks.inbound_events_process(event_ids=pks)
+    assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 10
+    assert len(applied) == 10
+    sql = [q["sql"] for q in queries]
+    # One lock query and one outcome UPDATE for the ten events, inside one transaction.
+    assert sum(s.startswith("BEGIN") for s in sql) <= 1
+    assert sum("FOR UPDATE SKIP LOCKED" in s for s in sql) == 1
+    assert sum(s.startswith('UPDATE "payments_inboundevent"') for s in sql) == 1
+    # A second delivery of the same message changes nothing.
+    webhooks.inbound_events_process(event_ids=pks)
+    assert len(applied) == 10
+    assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 10
+
+
+def test_one_failing_handler_leaves_the_rest_applied_once_and_only_itself_failed(
+    stored_only, applied
+):
+    pks = _store(5)
+    poison = InboundEvent.objects.get(pk=pks[2])
+    InboundEvent.objects.filter(pk=poison.pk).update(event_id=f"{poison.event_id}-poison")
+    webhooks.inbound_events_process(event_ids=pks)
+    statuses = _statuses(pks)
+    assert statuses[2] == (InboundEventStatus.FAILED, 1)
+    assert statuses[:2] + statuses[3:] == [(InboundEventStatus.SUCCEEDED, 1)] * 4
+    # The shared attempt applied two events before the poison one and was rolled back; the
+    # one-by-one pass applied the four again: each is now applied (and recorded) once.
+    assert sorted(set(applied)) == sorted(
+        InboundEvent.objects.filter(status=InboundEventStatus.SUCCEEDED).values_list(
+            "event_id", flat=True
+        )
+    )
+    assert "ValueError" in InboundEvent.objects.get(pk=pks[2]).last_error
+
+
+def test_events_held_by_another_worker_or_done_are_left_alone(stored_only, applied):
+    pks = _store(4)
+    webhooks.inbound_event_process(event_id=pks[0])  # done already
+    holder = psycopg.connect(database_url())
+    try:
+        # Another worker is applying the second event right now.
+        holder.execute("SELECT 1 FROM payments_inboundevent WHERE id = %s FOR UPDATE", [pks[1]])
+        webhooks.inbound_events_process(event_ids=pks)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert _statuses(pks) == [
+        (InboundEventStatus.SUCCEEDED, 1),
+        (InboundEventStatus.RECEIVED, 0),
+        (InboundEventStatus.SUCCEEDED, 1),
+        (InboundEventStatus.SUCCEEDED, 1),
+    ]
+    assert len(applied) == 3
