@@ -30,6 +30,7 @@ inline right after the commit that stored it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -129,26 +130,37 @@ def _merchant_for_account(account: str) -> int | None:
     return merchant_id
 
 
-def _event_insert_sql(event: InboundEvent) -> tuple[str, list[Any]]:
-    """INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, with its values.
+_EVENT_FIELDS = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
 
-    The ORM's `bulk_create(ignore_conflicts=True)` cannot say whether the row was inserted, and
-    catching IntegrityError costs a savepoint and leaves an error in the server log.
-    PostgreSQL and SQLite (3.35+) both speak this statement.
+
+@functools.cache
+def _ingest_statements(vendor: str) -> tuple[str, str]:
+    """(event insert, event + outbox insert + NOTIFY) for this vendor, built once.
+
+    The event insert is `INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`:
+    the ORM's `bulk_create(ignore_conflicts=True)` cannot say whether the row was inserted,
+    and catching IntegrityError costs a savepoint and leaves an error in the server log.
+    PostgreSQL and SQLite (3.35+) both speak it. The second statement (PostgreSQL) wraps it
+    in a data-modifying CTE. Identifiers come from the models' own metadata; every value is a
+    bound parameter.
     """
-    meta = InboundEvent._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    # Identifiers come from the model's own metadata; every value is a bound parameter.
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+    event, outbox = InboundEvent._meta, OutboxEntry._meta
+    columns = ", ".join(quote(f.column) for f in _EVENT_FIELDS)
+    placeholders = ", ".join(["%s"] * len(_EVENT_FIELDS))
+    insert_event = (
+        f"INSERT INTO {quote(event.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
         f"ON CONFLICT ({quote('provider')}, {quote('event_id')}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}"
+        f"RETURNING {quote(event.pk.column)}"
     )
-    return sql, values
+    with_outbox = (
+        f"WITH new_event AS ({insert_event}), "  # noqa: S608
+        f"new_outbox AS (INSERT INTO {quote(outbox.db_table)} "
+        f"({quote('event_id')}, {quote('created_at')}) "
+        f"SELECT {quote('id')}, %s FROM new_event RETURNING {quote('id')}, {quote('event_id')}) "
+        f"SELECT {quote('event_id')}, {quote('id')}, pg_notify(%s, '') FROM new_outbox"
+    )
+    return insert_event, with_outbox
 
 
 def _store_with_outbox(event: InboundEvent) -> tuple[int, int] | None:
@@ -158,20 +170,11 @@ def _store_with_outbox(event: InboundEvent) -> tuple[int, int] | None:
     request's whole durable write is a single round trip. Elsewhere (SQLite: no NOTIFY, and
     no relay to wake) two statements in one transaction.
     """
-    insert_event, values = _event_insert_sql(event)
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in _EVENT_FIELDS]
+    insert_event, with_outbox = _ingest_statements(connection.vendor)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            outbox = OutboxEntry._meta
-            quote = connection.ops.quote_name
-            cursor.execute(
-                f"WITH new_event AS ({insert_event}), "  # noqa: S608 - identifiers from models
-                f"new_outbox AS (INSERT INTO {quote(outbox.db_table)} "
-                f"({quote('event_id')}, {quote('created_at')}) "
-                f"SELECT {quote('id')}, %s FROM new_event RETURNING {quote('id')}, "
-                f"{quote('event_id')}) "
-                f"SELECT {quote('event_id')}, {quote('id')}, pg_notify(%s, '') FROM new_outbox",
-                [*values, event.received_at, OUTBOX_CHANNEL],
-            )
+            cursor.execute(with_outbox, [*values, event.received_at, OUTBOX_CHANNEL])
             row = cursor.fetchone()
             return (int(row[0]), int(row[1])) if row else None
         with transaction.atomic():

@@ -37,3 +37,7 @@ AUDIT_SEAL_INLINE = False
 # Serve static files from the finders; there is no collectstatic before tests.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Parallel pytest-xdist processes share one Redis database: one's counters (rate limits,
+# refused-webhook counts) must not show up in another's assertions.
+if "default" in CACHES and env("PYTEST_XDIST_WORKER", default=""):
+    CACHES["default"]["KEY_PREFIX"] = env("PYTEST_XDIST_WORKER")

@@ -68,6 +68,7 @@ def _statuses(pks: list[int]) -> list[tuple[str, int]]:
     return [(rows[pk], attempts[pk]) for pk in pks]
 
 
+@pytest.mark.postgres
 def test_a_batch_is_applied_in_one_transaction(stored_only, applied):
     pks = _store(10)
     with CaptureQueriesContext(connection) as queries:
@@ -105,6 +106,7 @@ def test_one_failing_handler_leaves_the_rest_applied_once_and_only_itself_failed
     assert "ValueError" in InboundEvent.objects.get(pk=pks[2]).last_error
 
 
+@pytest.mark.postgres
 def test_events_held_by_another_worker_or_done_are_left_alone(stored_only, applied):
     pks = _store(4)
     webhooks.inbound_event_process(event_id=pks[0])  # done already
