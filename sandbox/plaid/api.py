@@ -247,6 +247,8 @@ def link_token_create(call: Call) -> JSON:
             "MISSING_FIELDS", "the following required fields are missing: products"
         )
     auth = obj(body, "auth")
+    # Account Select in update mode; like Plaid, the flag means nothing without access_token.
+    account_selection = flag(obj(body, "update"), "account_selection_enabled", False)
     value = token("link")
     call.store.link_tokens[value] = {
         "created": call.now,
@@ -260,6 +262,7 @@ def link_token_create(call: Call) -> JSON:
         # Plaid turns automated micro-deposits on for Auth by default; same-day is opt-in.
         "automated_microdeposits": flag(auth, "automated_microdeposits_enabled", True),
         "same_day_microdeposits": flag(auth, "same_day_microdeposits_enabled", False),
+        "account_selection": account_selection and item_id is not None,
     }
     return {"link_token": value, "expiration": iso(call.now + LINK_TOKEN_SECONDS)}
 

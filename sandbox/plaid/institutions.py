@@ -104,6 +104,19 @@ GOOD_ACCOUNTS = (
         2000.0,
     ),
 )
+# What the bank opens later (NEW_ACCOUNTS_AVAILABLE in the sandbox): the first depository
+# account of these the Item does not have yet (Plaid's Sandbox user also has this one).
+MONEY_MARKET = AccountTemplate(
+    "Plaid Money Market",
+    "Plaid Platinum Standard 1.85% Interest Money Market",
+    "4444",
+    "depository",
+    "money market",
+    43200.0,
+    43200.0,
+    None,
+)
+NEW_ACCOUNT_TEMPLATES = (*GOOD_ACCOUNTS, MONEY_MARKET)
 # Automated micro-deposits link exactly one checking account, whose numbers are only usable
 # once the deposits are confirmed.
 MICRODEPOSIT_ACCOUNT = GOOD_ACCOUNTS[0]

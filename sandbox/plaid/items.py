@@ -19,6 +19,7 @@ from sandbox.plaid.institutions import (
     INSTITUTIONS,
     LOGIN_ERROR_CODES,
     MICRODEPOSIT_ACCOUNT,
+    NEW_ACCOUNT_TEMPLATES,
     PASS_GOOD,
     PASS_MICRODEPOSITS,
     SAME_DAY_ATTEMPTS,
@@ -155,6 +156,9 @@ def new_item(
         "created_at": now,
         "consent_expiration_time": None,
         "accounts": [],
+        # Accounts at the institution the customer has not shared with the app: Plaid's API
+        # never reports them until the customer selects them in Link's update mode.
+        "unshared_accounts": [],
         "access_token": token("access"),
     }
     store.items[item_id] = item
@@ -232,6 +236,60 @@ def link_manual(
     account["holder_name"] = holder
     item["accounts"].append(account)
     return item
+
+
+def unshared(item: JSON) -> list[JSON]:
+    """The Item's accounts the customer has not shared (state files from before: none)."""
+    found: list[JSON] = item.setdefault("unshared_accounts", [])
+    return found
+
+
+def open_new_account(item: JSON, now: int) -> JSON | None:
+    """What Plaid's Sandbox does on NEW_ACCOUNTS_AVAILABLE: the bank has an account the
+    customer has not shared yet. One at a time (none is added while one waits), for credential
+    logins with instant Auth only (a new account elsewhere would need its own micro-deposits).
+    """
+    waiting = unshared(item)
+    if waiting or item["auth_method"] != INSTANT or not item["institution_id"]:
+        return None
+    inst = institution(item["institution_id"])
+    taken = {a["mask"] for a in item["accounts"]}
+    template = next(
+        (t for t in NEW_ACCOUNT_TEMPLATES if t.depository and t.mask not in taken), None
+    )
+    if template is None:
+        return None
+    account = _account(
+        template,
+        seed=item["item_id"],
+        now=now,
+        routing=inst.routing,
+        persistent=persistent_id(inst.institution_id, USER_GOOD, template.mask),
+    )
+    account["wire_routing"] = SANDBOX_WIRE_ROUTING
+    waiting.append(account)
+    return account
+
+
+def share(item: JSON, account_ids: list[str]) -> None:
+    """Link's Account Select in update mode: exactly the chosen accounts are shared from now."""
+    everything = [*item["accounts"], *unshared(item)]
+    known = {a["account_id"] for a in everything}
+    unknown = [a for a in account_ids if a not in known]
+    if unknown:
+        raise errors.invalid_request(
+            "INVALID_FIELD", f"account_ids names an account not at this Item: {unknown[0]}"
+        )
+    if not account_ids:
+        raise PlaidError(
+            "INVALID_REQUEST",
+            "INVALID_FIELD",
+            "select at least one account",
+            display_message="Select at least one account.",
+        )
+    chosen = set(account_ids)
+    item["accounts"] = [a for a in everything if a["account_id"] in chosen]
+    item["unshared_accounts"] = [a for a in everything if a["account_id"] not in chosen]
 
 
 def public_token(store: PlaidStore, item: JSON, now: int) -> str:
@@ -353,6 +411,7 @@ def fire(item: JSON, webhook_type: str, code: str, now: int, emit: Emit) -> None
             if item["error"] and item["error"]["error_code"] == "ITEM_LOGIN_REQUIRED":
                 item["error"] = None
         elif code == "NEW_ACCOUNTS_AVAILABLE":
+            open_new_account(item, now)
             fields["error"] = None
         emit(item, webhook_body(item, "ITEM", code, **fields))
         return

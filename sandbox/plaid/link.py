@@ -51,6 +51,10 @@ class Session:
     username: str = ""
     method: str = ""
     template: AccountTemplate | None = None
+    # Update mode with Account Select (`update.account_selection_enabled`): after the login,
+    # the customer chooses which of the Item's accounts are shared.
+    account_selection: bool = False
+    logged_in: bool = False
     done: bool = False
 
 
@@ -152,6 +156,7 @@ def _start(provider: PlaidProvider, payload: JSON, now: int) -> JSON:
         item_id=item["item_id"] if item else None,
         expires=now + SESSION_SECONDS,
         institution_id=item["institution_id"] if item else None,
+        account_selection=mode == "update" and bool(config.get("account_selection")),
     )
     provider.sessions.add(session)
     answer: JSON = {
@@ -160,6 +165,7 @@ def _start(provider: PlaidProvider, payload: JSON, now: int) -> JSON:
         "client_name": config["client_name"],
         "institutions": [i.to_json() for i in INSTITUTIONS.values()],
         "same_day": config["same_day_microdeposits"],
+        "account_selection": session.account_selection,
     }
     if item and item["institution_id"]:
         answer["institution"] = INSTITUTIONS[item["institution_id"]].to_json()
@@ -191,6 +197,9 @@ def _login(provider: PlaidProvider, session: Session, payload: JSON, now: int) -
             raise errors.item_not_found()
         if item["error"] is not None and item["error"]["error_code"] == "ITEM_LOGIN_REQUIRED":
             items.fire(item, "ITEM", "LOGIN_REPAIRED", now, provider.emit)
+        if session.account_selection:
+            session.logged_in = True
+            return {"next": "accounts", "accounts": _selectable_accounts(item)}
         return _complete(provider, session, item, now)
     session.institution_id, session.username, session.method = inst.institution_id, username, method
     choices = items.selectable(method)
@@ -202,6 +211,35 @@ def _login(provider: PlaidProvider, session: Session, payload: JSON, now: int) -
             if t.depository
         ],
     }
+
+
+def _selectable_accounts(item: JSON) -> list[JSON]:
+    """Account Select's list: every account at the Item, shared ones ticked (no numbers)."""
+    return [
+        {
+            "id": a["account_id"],
+            "name": a["name"],
+            "mask": a["mask"],
+            "subtype": a["subtype"],
+            "shared": shared,
+        }
+        for shared, group in ((True, item["accounts"]), (False, items.unshared(item)))
+        for a in group
+    ]
+
+
+def _share(provider: PlaidProvider, session: Session, payload: JSON, now: int) -> JSON:
+    """Account Select's continue: the ticked accounts become the Item's shared ones."""
+    item = provider.store.items.get(session.item_id or "")
+    if not (session.account_selection and session.logged_in) or item is None:
+        raise errors.invalid_request(
+            "INVALID_FIELD", "accounts are chosen after logging in to an Item in update mode"
+        )
+    chosen = payload.get("account_ids")
+    if not isinstance(chosen, list) or not all(isinstance(a, str) for a in chosen):
+        raise errors.invalid_request("INVALID_FIELD", "account_ids must be a list of strings")
+    items.share(item, list(dict.fromkeys(chosen)))
+    return _complete(provider, session, item, now)
 
 
 def _select(provider: PlaidProvider, session: Session, payload: JSON, now: int) -> JSON:
@@ -331,6 +369,7 @@ _STEPS = {
     "numbers": _account_numbers,
     "manual": _manual,
     "verify": _verify,
+    "accounts": _share,
 }
 
 

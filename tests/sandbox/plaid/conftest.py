@@ -21,6 +21,7 @@ from plaid.model.country_code import CountryCode
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_auth import LinkTokenCreateRequestAuth
+from plaid.model.link_token_create_request_update import LinkTokenCreateRequestUpdate
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.products import Products
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
@@ -81,6 +82,7 @@ def link_token(
     webhook: str | None = None,
     access_token: str | None = None,
     same_day: bool = False,
+    account_selection: bool | None = None,
 ) -> str:
     fields: dict[str, Any] = {
         "client_name": "Ledgerline",
@@ -97,6 +99,8 @@ def link_token(
         fields["products"] = [Products("auth")]
     if webhook:
         fields["webhook"] = webhook
+    if account_selection is not None:
+        fields["update"] = LinkTokenCreateRequestUpdate(account_selection_enabled=account_selection)
     return str(client.link_token_create(LinkTokenCreateRequest(**fields)).link_token)
 
 

@@ -20,7 +20,7 @@ from plaid.model.sandbox_item_set_verification_status_request import (
 )
 from plaid.model.webhook_type import WebhookType
 
-from tests.sandbox.plaid.conftest import error_of, link_token, sandbox_item
+from tests.sandbox.plaid.conftest import error_of, link_token, post, sandbox_item
 
 HOOK = "http://127.0.0.1:9/webhooks/plaid/"  # recorded; nothing listens (delivery just fails)
 
@@ -360,3 +360,122 @@ def test_unknown_verification_status_from_the_control_api(sandbox, plaid_client)
     view = sandbox.control.plaid_set_verification_status(account.account_id, "database_matched")
     assert view["accounts"][0]["verification_status"] == "database_matched"
     assert "access_token" not in view
+
+
+def _instant_item_through_link(plaid_client, link):
+    """An instant-Auth Item with only Plaid Checking shared (Link's single select)."""
+    _, start = link("start", link_token=link_token(plaid_client, webhook=HOOK))
+    _login(link, start["link_session_id"])
+    _, done = link("select", link_session_id=start["link_session_id"], account_index=0)
+    return _exchange(plaid_client, done["public_token"])
+
+
+def _masks(plaid_client, token):
+    return [
+        a.mask for a in plaid_client.accounts_get(AccountsGetRequest(access_token=token)).accounts
+    ]
+
+
+def test_new_accounts_available_opens_an_unshared_account_the_api_does_not_report(
+    sandbox, plaid_client, link
+):
+    token, item_id = _instant_item_through_link(plaid_client, link)
+
+    sandbox.control.plaid_fire_webhook(item_id, "NEW_ACCOUNTS_AVAILABLE")
+    sandbox.control.plaid_fire_webhook(item_id, "NEW_ACCOUNTS_AVAILABLE")
+
+    # One account waits at the bank (a second webhook adds none while it waits) ...
+    waiting = sandbox.control.plaid_item(item_id)["unshared_accounts"]
+    assert [(a["name"], a["mask"]) for a in waiting] == [("Plaid Saving", "1111")]
+    # ... and neither /accounts/get nor /auth/get reports it until the customer shares it.
+    assert _masks(plaid_client, token) == ["0000"]
+    auth = plaid_client.auth_get(AuthGetRequest(access_token=token))
+    assert [n.account_id for n in auth.numbers.ach] == [a.account_id for a in auth.accounts]
+    assert [a.mask for a in auth.accounts] == ["0000"]
+    assert _codes(sandbox, item_id) == [("ITEM", "NEW_ACCOUNTS_AVAILABLE")] * 2
+
+
+def test_update_mode_with_account_selection_shares_the_new_account(sandbox, plaid_client, link):
+    token, item_id = _instant_item_through_link(plaid_client, link)
+    sandbox.control.plaid_fire_webhook(item_id, "NEW_ACCOUNTS_AVAILABLE")
+    new_id = sandbox.control.plaid_item(item_id)["unshared_accounts"][0]["account_id"]
+
+    _, start = link(
+        "start", link_token=link_token(plaid_client, access_token=token, account_selection=True)
+    )
+    assert (start["mode"], start["account_selection"]) == ("update", True)
+    session = start["link_session_id"]
+    status, login = _login(link, session)
+    assert status == 200
+    assert login["next"] == "accounts"
+    listed = [(a["mask"], a["shared"]) for a in login["accounts"]]
+    assert listed == [("0000", True), ("1111", False)]
+    assert not any("account_number" in a or "routing" in a for a in login["accounts"])
+    shared_id = login["accounts"][0]["id"]
+
+    status, done = link("accounts", link_session_id=session, account_ids=[shared_id, new_id])
+
+    assert status == 200
+    assert [a["mask"] for a in done["metadata"]["accounts"]] == ["0000", "1111"]
+    assert set(done["metadata"]["accounts"][1]) == {
+        "id",
+        "name",
+        "mask",
+        "type",
+        "subtype",
+        "verification_status",
+        "class_type",
+    }
+    assert _masks(plaid_client, token) == ["0000", "1111"]
+    assert sandbox.control.plaid_item(item_id)["unshared_accounts"] == []
+    # The same Item and access token: update mode never makes a new Item.
+    assert _exchange(plaid_client, done["public_token"]) == (token, item_id)
+    assert sandbox.control.state()["plaid"]["objects"]["items"] == 1
+
+
+def test_account_selection_refuses_bad_choices_and_plain_update_mode_skips_it(
+    sandbox, plaid_client, link
+):
+    token, item_id = _instant_item_through_link(plaid_client, link)
+    sandbox.control.plaid_fire_webhook(item_id, "NEW_ACCOUNTS_AVAILABLE")
+    _, start = link(
+        "start", link_token=link_token(plaid_client, access_token=token, account_selection=True)
+    )
+    session = start["link_session_id"]
+    status, early = link("accounts", link_session_id=session, account_ids=[])
+    assert (status, early["error"]["error_code"]) == (400, "INVALID_FIELD")
+    _login(link, session)
+    for bad in ([], ["acc_unknown"], "not-a-list", [1]):
+        status, answer = link("accounts", link_session_id=session, account_ids=bad)
+        assert (status, answer["error"]["error_code"]) == (400, "INVALID_FIELD"), bad
+    assert _masks(plaid_client, token) == ["0000"]
+
+    # Without the flag, update mode is the re-login alone: nothing to choose, nothing shared.
+    _, plain = link("start", link_token=link_token(plaid_client, access_token=token))
+    assert plain["account_selection"] is False
+    status, done = _login(link, plain["link_session_id"])
+    assert done["done"] is True
+    assert _masks(plaid_client, token) == ["0000"]
+
+
+def test_link_token_update_flag_must_be_a_boolean_and_needs_an_access_token(
+    sandbox, plaid_client, link
+):
+    token, _ = _instant_item_through_link(plaid_client, link)
+    base = {
+        "client_id": "ledgerline_sandbox_client",
+        "secret": "ledgerline_sandbox_secret",
+        "client_name": "Ledgerline",
+        "language": "en",
+        "country_codes": ["US"],
+        "user": {"client_user_id": "cus_123"},
+    }
+    for update in ({"account_selection_enabled": "yes"}, {"account_selection_enabled": None}, []):
+        status, answer = post(
+            f"{sandbox.url}/link/token/create", {**base, "access_token": token, "update": update}
+        )
+        assert (status, answer["error_code"]) == (400, "INVALID_FIELD"), update
+    # A new link (no access_token) ignores it: Link opens as for any new link.
+    new = link_token(plaid_client, account_selection=True)
+    _, start = link("start", link_token=new)
+    assert (start["mode"], start["account_selection"]) == ("new", False)
