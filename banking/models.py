@@ -135,6 +135,10 @@ class PlaidItem(models.Model):
     # When Plaid's state was last read; the reconciliation poll picks the quietest items.
     synced_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Set by ITEM: NEW_ACCOUNTS_AVAILABLE: the bank has accounts the customer may share, so the
+    # customer's link page offers Link's update mode with Account Select until they have been
+    # through it (or a sync finds a newly shared account).
+    new_accounts_available_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -141,6 +141,7 @@ def _show(request: HttpRequest, session: BankLinkSession) -> HttpResponse:
             "rows": rows,
             "needs_link": needs_link,
             "update_mode": update_mode,
+            "new_accounts": services.bank_link_offers_new_accounts(session=session),
             "link_token": link_token,
             "link_script": script_url,
             "error": error,

@@ -201,15 +201,29 @@ def bank_link_session_check_usable(*, session: BankLinkSession) -> None:
 
 
 def bank_link_needs_update_mode(*, session: BankLinkSession) -> bool:
-    """True when Link must open on the linked item: a code to enter, or a login to repair."""
+    """True when Link must open on the linked item: a code to enter, a login to repair, or
+    new accounts at the bank the customer may share (NEW_ACCOUNTS_AVAILABLE)."""
     item = session.item
     if session.status != BankLinkSessionStatus.LINKED or item is None:
         return False
     if item.status == PlaidItemStatus.LOGIN_REQUIRED:
         return True
+    if bank_link_offers_new_accounts(session=session):
+        return True
     return item.accounts.filter(
         disconnected_at__isnull=True, verification_state=VerificationState.PENDING_MANUAL
     ).exists()
+
+
+def bank_link_offers_new_accounts(*, session: BankLinkSession) -> bool:
+    """True while the linked item has new accounts at the bank for the customer to share."""
+    item = session.item
+    return (
+        session.status == BankLinkSessionStatus.LINKED
+        and item is not None
+        and item.status not in _ITEM_FINAL
+        and item.new_accounts_available_at is not None
+    )
 
 
 def bank_link_token_create(*, session: BankLinkSession, webhook_url: str) -> str:
@@ -226,6 +240,7 @@ def bank_link_token_create(*, session: BankLinkSession, webhook_url: str) -> str
         client_name=session.merchant.legal_name,
         webhook_url=webhook_url,
         access_token=access_token,
+        account_selection=bank_link_offers_new_accounts(session=session),
     )
     return data.link_token
 
@@ -470,13 +485,16 @@ class ItemSync:
     changed: dict[str, str]
 
 
-def plaid_item_sync(*, item: PlaidItem, actor: Actor, webhook_code: str = "") -> ItemSync:
+def plaid_item_sync(
+    *, item: PlaidItem, actor: Actor, webhook_code: str = "", after_update_mode: bool = False
+) -> ItemSync:
     """Re-read the item and its accounts from Plaid and apply them (forward-only states).
 
     `webhook_code` only says which kind of news arrived (PENDING_DISCONNECT has no other
-    trace in Plaid's item; consent expiry is read from the item's consent time); every other
+    trace in Plaid's item, nor NEW_ACCOUNTS_AVAILABLE: Plaid's API never lists accounts the
+    customer has not shared; consent expiry is read from the item's consent time); every other
     state comes from Plaid's answer now, so replayed or reordered webhooks converge on the same
-    result.
+    result. `after_update_mode`: the customer has just been through Link on this item.
     """
     if item.status in _ITEM_FINAL:
         return ItemSync(item_status=item.status, changed={})
@@ -510,7 +528,38 @@ def plaid_item_sync(*, item: PlaidItem, actor: Actor, webhook_code: str = "") ->
         consent_expiring=consent_expiring,
         accounts=accounts,
         fingerprints=fingerprints,
+        after_update_mode=after_update_mode,
     )
+
+
+def _new_accounts_mark(
+    *, item: PlaidItem, webhook_code: str, added: bool, after_update_mode: bool, now: datetime
+) -> bool | None:
+    """Set or clear the (locked) item's "new accounts to share" mark; the new value when it
+    changed (True: set, False: cleared), else None.
+
+    Plaid's API never shows accounts the customer has not shared, so the mark follows events:
+    NEW_ACCOUNTS_AVAILABLE sets it unless the same sync already found a new account (the
+    institution shared it at once); a sync that adds an account (the customer shared it) or the
+    customer's return from Link's update mode with Account Select (whatever they chose) clears
+    it. A return from entering a micro-deposit code (an account still awaits one) does not.
+    """
+    if item.new_accounts_available_at is None:
+        if webhook_code != "NEW_ACCOUNTS_AVAILABLE" or added:
+            return None
+        item.new_accounts_available_at = now
+    else:
+        code_pending = (
+            after_update_mode
+            and item.accounts.filter(
+                disconnected_at__isnull=True, verification_state=VerificationState.PENDING_MANUAL
+            ).exists()
+        )
+        if not (added or (after_update_mode and not code_pending)):
+            return None
+        item.new_accounts_available_at = None
+    item.save(update_fields=["new_accounts_available_at", "updated_at"])
+    return item.new_accounts_available_at is not None
 
 
 def _apply_sync(
@@ -522,6 +571,7 @@ def _apply_sync(
     consent_expiring: bool | None,
     accounts: list[gateway.AccountData] | None,
     fingerprints: Mapping[str, str],
+    after_update_mode: bool = False,
 ) -> ItemSync:
     now = timezone.now()
     changed: dict[str, str] = {}
@@ -568,10 +618,19 @@ def _apply_sync(
             item=locked, accounts=accounts or [], fingerprints=fingerprints, now=now
         )
         changed.update(dict.fromkeys(added, "added"))
-        if changed:
+        mark = _new_accounts_mark(
+            item=locked,
+            webhook_code=webhook_code,
+            added=bool(added),
+            after_update_mode=after_update_mode,
+            now=now,
+        )
+        if changed or mark is not None:
             payload: dict[str, Any] = {"changed": changed, "error_code": locked.error_code}
             if refused:
                 payload["refused_duplicates_of"] = refused
+            if mark is not None:
+                payload["new_accounts_available"] = mark
             _audit(
                 action="plaid_item.sync",
                 merchant=locked.merchant,
@@ -687,8 +746,11 @@ def _linked_item(session: BankLinkSession) -> PlaidItem:
 
 
 def bank_link_update_complete(*, session: BankLinkSession) -> ItemSync:
-    """After Link's update mode (a code entered, a login repaired): re-read Plaid's state."""
-    return plaid_item_sync(item=_linked_item(session), actor=Actor.anonymous())
+    """After Link's update mode (a code entered, a login repaired, accounts shared): re-read
+    Plaid's state; new accounts the customer shared are added and the offer to share ends."""
+    return plaid_item_sync(
+        item=_linked_item(session), actor=Actor.anonymous(), after_update_mode=True
+    )
 
 
 def bank_link_code_rejected(*, session: BankLinkSession) -> ItemSync:

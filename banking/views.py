@@ -76,6 +76,10 @@ def _page(
             "account": account,
             "state": VerificationState(account.verification_state).label,
             "item_state": PlaidItemStatus(account.item.status).label,
+            # NEW_ACCOUNTS_AVAILABLE: the customer's own link page offers to share them.
+            "new_accounts": account.disconnected_at is None
+            and account.item.new_accounts_available_at is not None
+            and account.item.status not in (PlaidItemStatus.REVOKED, PlaidItemStatus.REMOVED),
             "debit_key": secrets.token_urlsafe(24) if can_debit and account.can_move_money else "",
         }
         for account in page.items

@@ -144,7 +144,9 @@ class PlaidSandbox:
 
         Flows: "instant" (First Platypus, user_good / pass_good), "automated" (Houndstooth,
         microdeposits_good, then numbers), "same_day" (manual entry, routing 110000000),
-        "update" (log in again to the item's bank), "verify" (the same-day code).
+        "update" (log in again to the item's bank; with Account Select, `share=("1111",)`
+        ticks those masks besides the accounts already shared, default every new one),
+        "verify" (the same-day code).
         """
         start = self.step("start", link_token=link_token)
         sid = start["link_session_id"]
@@ -174,6 +176,11 @@ class PlaidSandbox:
         )
         if answer.get("done"):
             return answer
+        if answer.get("next") == "accounts":
+            listed = answer["accounts"]
+            share = choices.get("share", [a["mask"] for a in listed])
+            chosen = [a["id"] for a in listed if a["shared"] or a["mask"] in share]
+            return self.step("accounts", link_session_id=sid, account_ids=chosen)
         answer = self.step(
             "select", link_session_id=sid, account_index=choices.get("account_index", 0)
         )

@@ -76,6 +76,22 @@ def test_update_mode_opens_link_on_the_item(plaid: PlaidSandbox) -> None:
     start = plaid.step("start", link_token=token.link_token)
     assert start["mode"] == "update"
     assert start["institution"]["institution_id"] == FIRST_PLATYPUS
+    assert start["account_selection"] is False
+
+
+def test_update_mode_with_account_selection_asks_link_for_account_select(
+    plaid: PlaidSandbox,
+) -> None:
+    access_token, _ = _access_token(plaid)
+    token = gateway.link_token_create(
+        client_user_id="cus_1",
+        client_name="Acme",
+        webhook_url="",
+        access_token=access_token,
+        account_selection=True,
+    )
+    start = plaid.step("start", link_token=token.link_token)
+    assert (start["mode"], start["account_selection"]) == ("update", True)
 
 
 def test_accounts_keep_unknown_verification_statuses_as_text(plaid: PlaidSandbox) -> None:

@@ -57,8 +57,10 @@ def test_an_account_the_customer_shares_later_is_added_and_audited(
     item = link_item(hide=(SAVINGS,))
     assert sorted(item.accounts.values_list("mask", flat=True)) == [CHECKING, CREDIT]
 
-    assert _announce(item) is None  # nothing new at Plaid yet: nothing changes
+    assert _announce(item) is None  # nothing new at Plaid yet: the customer is to be asked
     assert item.accounts.count() == 2
+    item.refresh_from_db()
+    assert item.new_accounts_available_at is not None
     link_item.reveal(item)  # type: ignore[attr-defined]
     assert _announce(item) is None
 
@@ -71,9 +73,16 @@ def test_an_account_the_customer_shares_later_is_added_and_audited(
     assert added.routing_fingerprint
     assert added.persistent_account_id
     assert added.can_move_money
-    entry = AuditEntry.objects.filter(action="plaid_item.sync", target_id=item.public_id).get()
+    marked, entry = AuditEntry.objects.filter(
+        action="plaid_item.sync", target_id=item.public_id
+    ).order_by("pk")
+    assert marked.payload == {"changed": {}, "error_code": "", "new_accounts_available": True}
+    # The account was shared: it is added and the offer to share ends (the same entry).
     assert entry.payload["changed"] == {added.public_id: "added"}
+    assert entry.payload["new_accounts_available"] is False
     assert entry.actor_kind == "webhook"
+    item.refresh_from_db()
+    assert item.new_accounts_available_at is None
     # Replays of the webhook add nothing more.
     assert _announce(item) is None
     assert item.accounts.count() == 3
@@ -94,7 +103,14 @@ def test_an_account_the_merchant_already_has_live_is_not_added_twice(
 
     assert sorted(second.accounts.values_list("mask", flat=True)) == [CHECKING, CREDIT]
     assert BankAccount.objects.filter(mask=SAVINGS).count() == 1
-    assert not AuditEntry.objects.filter(action="plaid_item.sync").exists()
+    # Nothing was added, so the customer is still offered Link's Account Select.
+    entry = AuditEntry.objects.filter(action="plaid_item.sync").get()
+    assert entry.payload == {
+        "changed": {},
+        "error_code": "",
+        "refused_duplicates_of": [existing.public_id],
+        "new_accounts_available": True,
+    }
 
 
 def test_a_disconnected_account_is_never_brought_back(link_item: LinkItem) -> None:

@@ -18,6 +18,7 @@ from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchan
 from plaid.model.item_remove_request import ItemRemoveRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_auth import LinkTokenCreateRequestAuth
+from plaid.model.link_token_create_request_update import LinkTokenCreateRequestUpdate
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.processor_stripe_bank_account_token_create_request import (
     ProcessorStripeBankAccountTokenCreateRequest,
@@ -44,9 +45,11 @@ def link_token_create(
     client_name: str,
     webhook_url: str,
     access_token: str | None = None,
+    account_selection: bool = False,
 ) -> LinkTokenData:
     """A Link token for the auth product with both micro-deposit fallbacks; update mode with
-    `access_token` (reconnect, or entering a micro-deposit code on the same item)."""
+    `access_token` (reconnect, or entering a micro-deposit code on the same item), with
+    Account Select when `account_selection` (the customer shares accounts the bank added)."""
     fields: dict[str, Any] = {
         "client_name": client_name[:30] or "Ledgerline",
         "language": "en",
@@ -56,6 +59,8 @@ def link_token_create(
     }
     if access_token:
         fields["access_token"] = access_token
+        if account_selection:
+            fields["update"] = LinkTokenCreateRequestUpdate(account_selection_enabled=True)
     else:
         fields["products"] = [Products("auth")]
         fields["auth"] = LinkTokenCreateRequestAuth(
