@@ -378,3 +378,54 @@ def test_a_login_error_is_repaired_in_update_mode_on_the_same_item(bank: BankLin
     bank.webhooks_delivered(item, "ERROR", "LOGIN_REPAIRED")
     bank.merchant_sees(account, PlaidItemStatus.ACTIVE.label)
     bank.assert_no_secrets_leaked()
+
+
+def test_new_accounts_at_the_bank_are_shared_in_update_mode_with_account_select(
+    bank: BankLink,
+) -> None:
+    """Plaid's ITEM: NEW_ACCOUNTS_AVAILABLE (signed by the sandbox, through /webhooks/plaid/
+    and the pipeline) makes the customer's page offer Link's Account Select; the customer ticks
+    the new account and both the page and the merchant's page show it."""
+    _link_instant(bank)
+    checking = _only_account()
+    item = checking.item
+    _sandbox_call(bank, "/sandbox/item/fire_webhook", item, webhook_code="NEW_ACCOUNTS_AVAILABLE")
+    bank.webhooks_delivered(item, "NEW_ACCOUNTS_AVAILABLE")
+    item.refresh_from_db()
+    assert item.new_accounts_available_at is not None
+    bank.page.goto(f"{bank.live_url}/bank-accounts/")
+    row = bank.page.locator("tr", has_text=checking.public_id)
+    assert "New accounts available: send the customer their link again" in str(row.text_content())
+    bank.screenshot("merchant-new-accounts-available")
+    # The customer reopens the same link: the page offers to share, Link asks which accounts.
+    bank.page.goto(bank.link_url)
+    offer = bank.page.locator("#new-accounts").inner_text()
+    assert "Your bank has new accounts you can share" in offer
+    bank.screenshot("customer-offered-new-accounts")
+    bank.open_link("Share new accounts")
+    bank.log_in(None, PASS_GOOD)
+    bank.modal.locator("#submit-login").click()
+    bank.modal.get_by_role("heading", name="Choose the accounts to share").wait_for()
+    assert bank.modal.get_by_label("Plaid Checking").is_checked()
+    new_account = bank.modal.get_by_label("Plaid Saving")
+    assert not new_account.is_checked()
+    new_account.check()
+    bank.screenshot("link-account-select")
+    bank.finish(bank.modal.locator("#share-accounts"))
+    bank.screenshot("customer-shared-new-account")
+    listed = bank.page.locator(".bank-accounts").inner_text()
+    assert "First Platypus Bank Plaid Checking" in listed
+    assert "First Platypus Bank Plaid Saving" in listed
+    assert bank.page.locator("#new-accounts").count() == 0
+    assert bank.page.locator("#link-button").count() == 0
+    item.refresh_from_db()
+    assert item.new_accounts_available_at is None
+    saving = BankAccount.objects.get(item=item, mask="1111")
+    assert saving.verification_state == VerificationState.VERIFIED
+    assert PlaidItem.objects.count() == 1
+    bank.merchant_sees(saving, VerificationState.VERIFIED.label)
+    bank.merchant_sees(checking, VerificationState.VERIFIED.label)
+    assert "New accounts available" not in bank.page.content()
+    bank.screenshot("merchant-sees-new-account")
+    bank.webhooks_delivered(item, "NEW_ACCOUNTS_AVAILABLE")
+    bank.assert_no_secrets_leaked()
