@@ -105,6 +105,14 @@ class BankLink:
         self.page.get_by_role("button", name=button).click()
         self.modal.locator("#view h1").wait_for()
 
+    def reopen_link(self, notice: str, text: str, shot: str, button: str) -> None:
+        """The customer comes back through the same link: the page says why (the element
+        `notice`), then the customer opens Link on the item with `button`."""
+        self.page.goto(self.link_url)
+        assert text in self.page.locator(notice).inner_text()
+        self.screenshot(shot)
+        self.open_link(button)
+
     def log_in(self, institution: str | None, password: str) -> None:
         if institution is not None:
             self.modal.get_by_role("button", name=institution).click()
@@ -355,11 +363,12 @@ def test_a_login_error_is_repaired_in_update_mode_on_the_same_item(bank: BankLin
     bank.merchant_sees(account, PlaidItemStatus.LOGIN_REQUIRED.label)
     bank.screenshot("merchant-login-required")
     # The customer reopens the same link: Link opens in update mode on the item's bank.
-    bank.page.goto(bank.link_url)
-    asked = bank.page.locator("#login-required").inner_text()
-    assert "Your bank needs you to sign in again" in asked
-    bank.screenshot("customer-asked-to-sign-in-again")
-    bank.open_link("Continue with your bank")
+    bank.reopen_link(
+        "#login-required",
+        "Your bank needs you to sign in again",
+        "customer-asked-to-sign-in-again",
+        "Continue with your bank",
+    )
     bank.modal.get_by_role("heading", name="Log in to First Platypus Bank").wait_for()
     bank.log_in(None, "pass_wrong")
     bank.modal.locator("#submit-login").click()
@@ -398,11 +407,12 @@ def test_new_accounts_at_the_bank_are_shared_in_update_mode_with_account_select(
     assert "New accounts available: send the customer their link again" in str(row.text_content())
     bank.screenshot("merchant-new-accounts-available")
     # The customer reopens the same link: the page offers to share, Link asks which accounts.
-    bank.page.goto(bank.link_url)
-    offer = bank.page.locator("#new-accounts").inner_text()
-    assert "Your bank has new accounts you can share" in offer
-    bank.screenshot("customer-offered-new-accounts")
-    bank.open_link("Share new accounts")
+    bank.reopen_link(
+        "#new-accounts",
+        "Your bank has new accounts you can share",
+        "customer-offered-new-accounts",
+        "Share new accounts",
+    )
     bank.log_in(None, PASS_GOOD)
     bank.modal.locator("#submit-login").click()
     bank.modal.get_by_role("heading", name="Choose the accounts to share").wait_for()
