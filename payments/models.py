@@ -233,6 +233,16 @@ class Payment(models.Model):
     def __str__(self) -> str:
         return self.public_id
 
+    @property
+    def method_label(self) -> str:
+        """What paid, for display: the card's brand and last 4, or the debited account's last 4."""
+        if self.payment_method_type == PaymentMethodType.US_BANK_ACCOUNT:
+            label = PaymentMethodType.US_BANK_ACCOUNT.label
+            return f"{label} ···· {self.bank_last4}" if self.bank_last4 else label
+        if self.card_last4:
+            return f"{self.card_brand[:1].upper()}{self.card_brand[1:]} ···· {self.card_last4}"
+        return ""
+
 
 class RefundStatus(models.TextChoices):
     PENDING = "pending", "Pending"

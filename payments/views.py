@@ -26,7 +26,6 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import require_permission, step_up_required
@@ -112,9 +111,7 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
                 else "",
                 "status": payment.status,
                 "status_label": payment.get_status_display(),
-                "card": f"{capfirst(payment.card_brand)} ···· {payment.card_last4}"
-                if payment.card_last4
-                else "",
+                "method": payment.method_label,
                 "customer": (customer.email or customer.public_id) if customer else "",
                 "created": timezone.localtime(payment.created_at).strftime("%Y-%m-%d %H:%M"),
             }

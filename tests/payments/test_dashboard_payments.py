@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from payments import views
+from payments.models import PaymentMethodType
 from payments.state import PaymentStatus
 from tests.factories import member, verified_client
 from tests.payments.factories import CustomerFactory, PaymentFactory
@@ -291,3 +292,27 @@ def test_the_page_loads_the_users_memberships_once(merchant, owner):
     ]
     assert len(membership_queries) == 1
     assert [m.merchant for m in response.context["memberships"]] == [merchant]
+
+
+# --- what paid ------------------------------------------------------------------------------
+
+
+def test_list_and_detail_say_what_paid_a_card_or_a_bank_debit(merchant, owner):
+    card = PaymentFactory(merchant=merchant, card_brand="visa", card_last4="4242", created_at=T0)
+    debit = PaymentFactory(
+        merchant=merchant,
+        payment_method_type=PaymentMethodType.US_BANK_ACCOUNT,
+        card_brand="",
+        card_last4="",
+        bank_last4="6789",
+        currency="usd",
+        created_at=T0 + timedelta(days=1),
+    )
+    listed = _list(owner).content.decode()
+    assert "Visa ···· 4242" in listed
+    assert "Bank debit (ACH) ···· 6789" in listed
+    detail = owner.get(reverse("payment-detail", args=[debit.public_id])).content.decode()
+    assert "Bank debit (ACH) ···· 6789" in detail
+    assert "no card details yet" not in detail
+    detail = owner.get(reverse("payment-detail", args=[card.public_id])).content.decode()
+    assert "Visa ···· 4242" in detail
