@@ -38,6 +38,14 @@ AUDIT_SEAL_INLINE = False
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
 # Parallel pytest-xdist processes share one Redis database: one's counters (rate limits,
-# refused-webhook counts) must not show up in another's assertions.
-if "default" in CACHES and env("PYTEST_XDIST_WORKER", default=""):
-    CACHES["default"]["KEY_PREFIX"] = env("PYTEST_XDIST_WORKER")
+# refused-webhook counts) must not show up in another's assertions, and a real worker one of
+# them starts must not take the other's messages. (A worker a test starts inherits the
+# variable, so it uses the same prefix.)
+TEST_PROCESS_PREFIX = env("PYTEST_XDIST_WORKER", default="")
+if TEST_PROCESS_PREFIX:
+    if "default" in CACHES:
+        CACHES["default"]["KEY_PREFIX"] = TEST_PROCESS_PREFIX
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": f"{TEST_PROCESS_PREFIX}:",
+    }

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import Membership, Merchant
 from accounts.roles import Role
+from tests.cache_support import clear_own_cache
 from tests.factories import MerchantFactory, member, verified_client
 
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    cache.clear()
+    clear_own_cache()
 
 
 @pytest.fixture

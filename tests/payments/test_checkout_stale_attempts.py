@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import requests
 import time_machine
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
 from payments.models import Payment, PaymentLink
 from payments.services import merchant_connect_account_ensure
+from tests.cache_support import clear_own_cache
 from tests.payments.factories import PaymentLinkFactory
 from tests.payments.test_pay_page import _authenticate, _form, _intents, _post
 
@@ -20,7 +20,7 @@ PAST_THE_HOLD = 31 * 60
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    cache.clear()
+    clear_own_cache()
 
 
 @pytest.fixture

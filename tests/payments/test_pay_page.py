@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +21,7 @@ from payments import checkout
 from payments.gateways.stripe import resilience
 from payments.models import Payment, PaymentLink, ProcessorAccount
 from payments.services import merchant_connect_account_ensure
+from tests.cache_support import clear_own_cache
 from tests.payments.factories import PaymentLinkFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    cache.clear()
+    clear_own_cache()
 
 
 @pytest.fixture

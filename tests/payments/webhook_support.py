@@ -98,9 +98,13 @@ def broker_purge() -> None:
     counts. The Redis database given by REDIS_URL belongs to these tests alone.
     """
     import redis
+    from django.conf import settings
 
+    prefix = f"{settings.TEST_PROCESS_PREFIX}:" if settings.TEST_PROCESS_PREFIX else ""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    client.delete(
+        *(prefix + key for key in ("celery", "unacked", "unacked_index", "unacked_mutex"))
+    )
 
 
 def _process_env() -> dict[str, str]:
