@@ -645,6 +645,28 @@ def _payment_apply_locked(
     return payment_apply_to_locked(locked=locked, intent=intent, actor=actor)
 
 
+# What mirroring a PaymentIntent writes; the rest of the row is ours and left as it is.
+_PROCESSOR_STATE_FIELDS = [
+    "status",
+    "stripe_payment_intent_id",
+    "stripe_charge_id",
+    "amount_captured",
+    "amount_refunded",
+    "amount_capturable",
+    "card_brand",
+    "card_last4",
+    "card_exp_month",
+    "card_exp_year",
+    "card_fingerprint",
+    "card_country",
+    "failure_code",
+    "decline_code",
+    "failure_message",
+    "next_action_url",
+    "updated_at",
+]
+
+
 def payment_apply_to_locked(
     *, locked: Payment, intent: gateway.IntentData, actor: Actor | None
 ) -> Payment:
@@ -699,7 +721,7 @@ def payment_apply_to_locked(
     locked.next_action_url = (
         intent.next_action_url if intent.status == PaymentStatus.REQUIRES_ACTION else ""
     )
-    locked.save()
+    locked.save(update_fields=_PROCESSOR_STATE_FIELDS)
     if previous != locked.status:
         _audit(
             action="payment.status_change",

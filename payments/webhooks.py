@@ -46,7 +46,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from compliance.actors import Actor
-from compliance.services import audit_record
+from compliance.services import audit_batch, audit_record
 from config.celery_app import app as celery_app
 from config.logging import mask_sensitive
 from payments import services
@@ -313,18 +313,26 @@ _OUTCOME_FIELDS = [
 ]
 
 
-def _apply(event: InboundEvent) -> None:
-    """Dispatch a locked, pending event and set its outcome; the caller's transaction saves it."""
+def _merchant_resolve(event: InboundEvent) -> None:
     if event.merchant_id is None and event.account:
         # The connected account may have been stored after the event arrived.
         event.merchant_id = _merchant_for_account(event.account)
-    handler = HANDLERS.get((event.provider, event.type))
-    note = "unhandled event type" if handler is None else handler(event)
+
+
+def _outcome_set(event: InboundEvent, note: str | None) -> None:
+    """Mark an applied event done: ignored with the handler's note, else succeeded."""
     event.status = InboundEventStatus.IGNORED if note else InboundEventStatus.SUCCEEDED
     event.last_error = (note or "")[:500]
     event.attempts += 1
     event.processed_at = timezone.now()
     event.next_attempt_at = None
+
+
+def _apply(event: InboundEvent) -> None:
+    """Dispatch a locked, pending event and set its outcome; the caller's transaction saves it."""
+    _merchant_resolve(event)
+    handler = HANDLERS.get((event.provider, event.type))
+    _outcome_set(event, "unhandled event type" if handler is None else handler(event))
 
 
 def inbound_event_process(*, event_id: int) -> str:
@@ -385,8 +393,7 @@ def inbound_events_process(*, event_ids: list[int]) -> None:
                     .filter(pk__in=event_ids, status__in=_PENDING)
                     .order_by("pk")
                 )
-                for event in events:
-                    _apply(event)
+                _batch_apply(events)
                 _outcomes_save(events)
             return
         except Exception as exc:  # noqa: BLE001 - each event is retried alone just below
@@ -397,6 +404,34 @@ def inbound_events_process(*, event_ids: list[int]) -> None:
             )
     for event_id in event_ids:
         inbound_event_process(event_id=event_id)
+
+
+def _batch_apply(events: list[InboundEvent]) -> None:
+    """Apply a batch's locked events in the caller's transaction.
+
+    Final payment events (the bulk of any busy stream) go first: their payments are locked by
+    one query and their audit entries inserted by one statement, instead of a query and an
+    insert per event. The other events then go through their handlers one by one, which lock
+    what they change themselves and so read what the first group wrote. Order within a batch
+    does not matter: every change is forward-only, whatever order the events come in.
+    """
+    finals: dict[int, gateway.IntentData] = {}
+    for event in events:
+        _merchant_resolve(event)
+        intent = _final_intent(event)
+        if intent is not None:
+            finals[event.pk] = intent
+    if finals:
+        locked = _payments_lock_by_intent({intent.id for intent in finals.values()})
+        with audit_batch():
+            for event in events:
+                intent = finals.get(event.pk)
+                if intent is not None:
+                    note = _final_intent_apply(event, intent, prelocked=locked.get(intent.id))
+                    _outcome_set(event, note)
+    for event in events:
+        if event.pk not in finals:
+            _apply(event)
 
 
 def _record_failure(*, event_id: int, exc: BaseException) -> str:
@@ -643,23 +678,59 @@ def _payment_for(
     return payment
 
 
+def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
+    """The intent of a payment_intent event whose payload is final, else None.
+
+    Final (succeeded, canceled) means the payload is the truth and can be applied as it
+    stands. Anything this cannot read is left to the event's handler, which reports it.
+    """
+    handler = HANDLERS.get((event.provider, event.type))
+    if event.merchant_id is None or handler is not _on_payment_intent:
+        return None
+    try:
+        intent = gateway.intent_from_dict(_object(event))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return intent if intent.status in TERMINAL else None
+
+
+def _payments_lock_by_intent(intent_ids: set[str]) -> dict[str, Payment]:
+    """Lock the payments of these intents in one query (pk order), keyed by intent id."""
+    payments = services.payments_for_update().filter(stripe_payment_intent_id__in=intent_ids)
+    return {payment.stripe_payment_intent_id: payment for payment in payments.order_by("pk")}
+
+
+def _final_intent_apply(
+    event: InboundEvent, intent: gateway.IntentData, *, prelocked: Payment | None = None
+) -> str | None:
+    """Apply a final intent to its payment, locked by the batch (`prelocked`) or here."""
+    if event.merchant_id is None:
+        return "no merchant for this account"
+    locked = (
+        prelocked if prelocked is not None and prelocked.merchant_id == event.merchant_id else None
+    )
+    if locked is None:
+        # Found by intent id within the merchant, or by our metadata when the event beat the
+        # API answer that would have stored the intent id: one query finds and locks it.
+        locked = _payment_for(
+            event.merchant_id,
+            intent_id=intent.id,
+            metadata=intent.metadata,
+            among=services.payments_for_update(),
+        )
+    if locked is None:
+        return "not a Ledgerline payment"
+    services.payment_apply_to_locked(locked=locked, intent=intent, actor=_actor(event))
+    return None
+
+
 def _on_payment_intent(event: InboundEvent) -> str | None:
     obj = _object(event)
     if event.merchant_id is None:
         return "no merchant for this account"
     intent = gateway.intent_from_dict(obj)
     if intent.status in TERMINAL:
-        # Final, so the payload is the truth: find and lock the payment in one query.
-        locked = _payment_for(
-            event.merchant_id,
-            intent_id=obj["id"],
-            metadata=obj.get("metadata"),
-            among=services.payments_for_update(),
-        )
-        if locked is None:
-            return "not a Ledgerline payment"
-        services.payment_apply_to_locked(locked=locked, intent=intent, actor=_actor(event))
-        return None
+        return _final_intent_apply(event, intent)
     payment = _payment_for(event.merchant_id, intent_id=obj["id"], metadata=obj.get("metadata"))
     if payment is None:
         return "not a Ledgerline payment"

@@ -9,16 +9,27 @@ the failure is recorded against that event only and every other event is applied
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
+import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from compliance.models import AuditEntry
 from config.celery_app import app as celery_app
 from payments import webhooks
-from payments.models import InboundEvent, InboundEventStatus
-from tests.payments.webhook_support import database_url, event_payload
+from payments.models import InboundEvent, InboundEventStatus, Payment, ProcessorAccount
+from payments.state import PaymentStatus
+from tests.payments.factories import PaymentFactory
+from tests.payments.webhook_support import (
+    database_url,
+    event_payload,
+    processor_authenticates,
+    sandbox_events,
+    three_ds_payment,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,20 +43,23 @@ def stored_only() -> Iterator[None]:
     celery_app.conf.task_always_eager = saved
 
 
-def _store(count: int, event_type: str = "customer.created") -> list[int]:
+def _store_payloads(payloads: list[dict[str, Any]]) -> list[int]:
     pks = []
-    for _ in range(count):
-        payload = event_payload(event_type)
+    for payload in payloads:
         result = webhooks.inbound_event_ingest(
             provider="stripe",
             event_id=payload["id"],
-            event_type=event_type,
-            account="",
+            event_type=payload["type"],
+            account=payload.get("account") or "",
             payload=payload,
         )
         assert result.event_pk is not None
         pks.append(result.event_pk)
     return pks
+
+
+def _store(count: int, event_type: str = "customer.created") -> list[int]:
+    return _store_payloads([event_payload(event_type, account=None) for _ in range(count)])
 
 
 @pytest.fixture
@@ -125,3 +139,78 @@ def test_events_held_by_another_worker_or_done_are_left_alone(stored_only, appli
         (InboundEventStatus.SUCCEEDED, 1),
     ]
     assert len(applied) == 3
+
+
+def _succeeded_payload(payment: Payment, account: str) -> dict[str, Any]:
+    intent = {
+        "id": payment.stripe_payment_intent_id,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": payment.amount,
+        "amount_received": payment.amount,
+        "amount_capturable": 0,
+        "currency": payment.currency,
+        "latest_charge": f"ch_{payment.stripe_payment_intent_id[3:]}",
+        "metadata": {},
+    }
+    return event_payload("payment_intent.succeeded", obj=intent, account=account)
+
+
+def test_final_payment_events_lock_their_payments_in_one_query_and_audit_in_one_insert(
+    stored_only, merchant
+):
+    ProcessorAccount.objects.create(merchant=merchant, stripe_account_id="acct_batch")
+    payments = [
+        PaymentFactory(
+            merchant=merchant,
+            status=PaymentStatus.PROCESSING,
+            stripe_payment_intent_id=f"pi_batch_{index}",
+        )
+        for index in range(10)
+    ]
+    pks = _store_payloads([_succeeded_payload(payment, "acct_batch") for payment in payments])
+    with CaptureQueriesContext(connection) as queries:
+        webhooks.inbound_events_process(event_ids=pks)
+    assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 10
+    for payment in payments:
+        payment.refresh_from_db()
+        assert (payment.status, payment.amount_captured) == (PaymentStatus.SUCCEEDED, 1500)
+    audited = AuditEntry.objects.filter(action="payment.status_change", actor_kind="webhook")
+    assert sorted(audited.values_list("target_id", flat=True)) == sorted(
+        payment.public_id for payment in payments
+    )
+    sql = [q["sql"] for q in queries]
+    assert sum(s.startswith("SELECT") and 'FROM "payments_payment"' in s for s in sql) == 1
+    assert sum(s.startswith('UPDATE "payments_payment"') for s in sql) == 10
+    assert sum(s.startswith('INSERT INTO "compliance_auditentry"') for s in sql) == 1
+
+
+def test_a_final_event_and_a_refund_of_its_payment_in_one_batch_both_hold(
+    stored_only, api, merchant, sandbox_control
+):
+    payment = three_ds_payment(api)
+    processor_authenticates(sandbox_control, payment)
+    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    requests.post(
+        f"{sandbox_control.url}/v1/refunds",
+        data={"payment_intent": payment.stripe_payment_intent_id, "amount": 500},
+        headers={"Authorization": "Bearer sk_test_ledgerline_sandbox", "Stripe-Account": account},
+        timeout=5,
+    ).raise_for_status()
+    [refunded] = sandbox_events(sandbox_control, account=account, event_type="charge.refunded")
+    [succeeded] = sandbox_events(
+        sandbox_control, account=account, event_type="payment_intent.succeeded"
+    )
+    # The refund is stored first: the batch must not apply the success over what it wrote.
+    pks = _store_payloads([refunded, succeeded])
+    webhooks.inbound_events_process(event_ids=pks)
+    payment.refresh_from_db()
+    assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 2
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert (payment.amount_captured, payment.amount_refunded) == (5000, 500)
+    assert (
+        AuditEntry.objects.filter(
+            action="payment.status_change", target_id=payment.public_id, actor_kind="webhook"
+        ).count()
+        == 1
+    )

@@ -21,36 +21,13 @@ from payments import services, webhooks
 from payments.models import InboundEvent, OutboxEntry, Payment, ProcessorAccount
 from payments.state import PaymentStatus
 from tests.payments.webhook_support import (
+    processor_authenticates,
     sandbox_events,
     signed,
+    three_ds_payment,
 )
 
 SHUFFLES = 100
-
-
-def _authenticate(sandbox_control, payment: Payment, outcome: str) -> None:
-    requests.post(
-        f"{sandbox_control.url}/_sandbox/stripe/payment_intents/"
-        f"{payment.stripe_payment_intent_id}/authenticate",
-        json={"outcome": outcome},
-        timeout=5,
-    ).raise_for_status()
-
-
-def _three_ds_payment(api, **extra) -> Payment:
-    response = api.post(
-        "/api/v1/payments",
-        {
-            "amount": 5000,
-            "currency": "gbp",
-            "payment_method": "pm_card_threeDSecure2Required",
-            "return_url": "https://shop.example/back",
-            **extra,
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return Payment.objects.get(public_id=response.json()["id"])
 
 
 @pytest.mark.postgres
@@ -58,9 +35,9 @@ def _three_ds_payment(api, **extra) -> Payment:
 def test_each_event_delivered_three_times_concurrently_has_exactly_one_effect(
     api, merchant, sandbox_control, live_server, caplog
 ):
-    payments = [_three_ds_payment(api) for _ in range(4)]
+    payments = [three_ds_payment(api) for _ in range(4)]
     for payment in payments:
-        _authenticate(sandbox_control, payment, "approve")
+        processor_authenticates(sandbox_control, payment, "approve")
     account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
     events = sandbox_events(sandbox_control, account=account)
     assert len(events) >= 4 * 4
@@ -143,8 +120,8 @@ def _replay_in_random_orders(payment: Payment, events: list[dict], seed: int) ->
 
 @pytest.mark.django_db
 def test_100_shuffles_of_a_capture_and_refund_lifecycle_converge(api, merchant, sandbox_control):
-    payment = _three_ds_payment(api, capture_method="manual")
-    _authenticate(sandbox_control, payment, "approve")
+    payment = three_ds_payment(api, capture_method="manual")
+    processor_authenticates(sandbox_control, payment, "approve")
     services.payment_reconcile(payment=payment)  # our row learns it is capturable
     captured = api.post(f"/api/v1/payments/{payment.public_id}/capture", {}, format="json")
     assert captured.status_code == 200, captured.content
@@ -170,8 +147,8 @@ def test_100_shuffles_of_a_capture_and_refund_lifecycle_converge(api, merchant, 
 
 @pytest.mark.django_db
 def test_100_shuffles_of_a_failed_authentication_converge(api, merchant, sandbox_control):
-    payment = _three_ds_payment(api)
-    _authenticate(sandbox_control, payment, "fail")
+    payment = three_ds_payment(api)
+    processor_authenticates(sandbox_control, payment, "fail")
     account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
     events = sandbox_events(sandbox_control, account=account)
     assert {"payment_intent.requires_action", "payment_intent.payment_failed"} <= {

@@ -24,7 +24,9 @@ from payments.state import PaymentStatus
 from tests.payments.webhook_support import (
     deliver,
     event_payload,
+    processor_authenticates,
     sandbox_events,
+    three_ds_payment,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,24 +50,17 @@ def _deliver_all(events: list[dict]) -> list[InboundEvent]:
     return [InboundEvent.objects.get(event_id=e["id"]) for e in events]
 
 
-def _three_ds_payment_approved_at_the_processor(api, merchant, sandbox_control) -> Payment:
-    data = _pay(api, "pm_card_threeDSecure2Required", return_url="https://shop.example/back")
-    payment = Payment.objects.get(public_id=data["id"])
+def _three_ds_payment_approved_at_the_processor(api, sandbox_control) -> Payment:
+    payment = three_ds_payment(api, amount=2000)
     assert payment.status == PaymentStatus.REQUIRES_ACTION
-    response = requests.post(
-        f"{sandbox_control.url}/_sandbox/stripe/payment_intents/"
-        f"{payment.stripe_payment_intent_id}/authenticate",
-        json={"outcome": "approve"},
-        timeout=5,
-    )
-    response.raise_for_status()
+    processor_authenticates(sandbox_control, payment)
     return payment
 
 
 def test_payment_intent_succeeded_moves_the_payment_forward_audited_as_the_webhook(
     api, merchant, sandbox_control
 ):
-    payment = _three_ds_payment_approved_at_the_processor(api, merchant, sandbox_control)
+    payment = _three_ds_payment_approved_at_the_processor(api, sandbox_control)
     events = sandbox_events(
         sandbox_control, account=_account(merchant), event_type="payment_intent.succeeded"
     )
@@ -82,7 +77,7 @@ def test_payment_intent_succeeded_moves_the_payment_forward_audited_as_the_webho
 
 
 def test_an_older_event_never_moves_the_payment_backwards(api, merchant, sandbox_control):
-    payment = _three_ds_payment_approved_at_the_processor(api, merchant, sandbox_control)
+    payment = _three_ds_payment_approved_at_the_processor(api, sandbox_control)
     events = sandbox_events(sandbox_control, account=_account(merchant))
     by_type = {e["type"]: e for e in events}
     # Newest first: the success, then the older requires_action arriving late.
@@ -96,7 +91,7 @@ def test_an_older_event_never_moves_the_payment_backwards(api, merchant, sandbox
 def test_a_non_final_payload_is_replaced_by_the_processors_current_object(
     api, merchant, sandbox_control
 ):
-    payment = _three_ds_payment_approved_at_the_processor(api, merchant, sandbox_control)
+    payment = _three_ds_payment_approved_at_the_processor(api, sandbox_control)
     [requires_action] = sandbox_events(
         sandbox_control, account=_account(merchant), event_type="payment_intent.requires_action"
     )
@@ -212,7 +207,7 @@ def test_charge_refund_updated_settles_a_pending_refund_of_ours(api, merchant, s
 def test_one_failing_handler_retries_with_backoff_then_dead_letters_and_replays_once(
     api, merchant, sandbox_control, monkeypatch
 ):
-    payment = _three_ds_payment_approved_at_the_processor(api, merchant, sandbox_control)
+    payment = _three_ds_payment_approved_at_the_processor(api, sandbox_control)
     account = _account(merchant)
     obj = {
         "id": "dp_broken",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import requests
 from django.test import Client
 
 from payments.gateways.stripe.webhooks import signature_header
@@ -62,6 +63,32 @@ def deliver(
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     sig = header if header is not None else signed(body, secrets=secrets, at=at)
     return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=sig)
+
+
+def three_ds_payment(api: Any, *, amount: int = 5000, **extra: Any) -> Any:
+    """A payment made through our API that waits for 3-D Secure (`requires_action`)."""
+    from payments.models import Payment
+
+    body = {
+        "amount": amount,
+        "currency": "gbp",
+        "payment_method": "pm_card_threeDSecure2Required",
+        "return_url": "https://shop.example/back",
+        **extra,
+    }
+    response = api.post("/api/v1/payments", body, format="json")
+    assert response.status_code == 201, response.content
+    return Payment.objects.get(public_id=response.json()["id"])
+
+
+def processor_authenticates(control: Any, payment: Any, outcome: str = "approve") -> None:
+    """The customer passes (or fails) 3-D Secure at the processor; only its events tell us."""
+    requests.post(
+        f"{control.url}/_sandbox/stripe/payment_intents/"
+        f"{payment.stripe_payment_intent_id}/authenticate",
+        json={"outcome": outcome},
+        timeout=5,
+    ).raise_for_status()
 
 
 def sandbox_events(control: Any, *, account: str, event_type: str | None = None) -> list[dict]:
