@@ -1,11 +1,29 @@
 """The Celery application: configured from Django settings (CELERY_*), tasks found per app."""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("ledgerline")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(sender: Task | None = None, **_: Any) -> None:
+    """Between tasks, database connections follow Django's rules, as between requests.
+
+    A connection past CONN_MAX_AGE, or one that failed, is closed, and the next task checks the
+    one it reuses (CONN_HEALTH_CHECKS). Celery's own Django fixup would instead close every
+    connection around every task (CELERY_DB_REUSE_MAX in settings turns that off): a new
+    PostgreSQL backend per task cost more CPU than the task. An eager task runs inside its
+    caller's request or transaction, whose connection is not ours to close.
+    """
+    if sender is not None and not sender.request.is_eager:
+        close_old_connections()

@@ -115,6 +115,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "socket_connect_timeout": 2,
 }
 CELERY_TIMEZONE = "UTC"
+# Celery's Django fixup closes every database connection around every task unless this is
+# set; config.celery_app applies Django's CONN_MAX_AGE and health checks between tasks instead.
+CELERY_DB_REUSE_MAX = 10_000
 
 # --- Identity -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

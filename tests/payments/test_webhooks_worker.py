@@ -120,8 +120,12 @@ def workers(tmp_path: Path, real_broker: None) -> Iterator[Callable[..., Worker]
     """Start real workers with `workers(visibility_timeout=...)`; all stopped at the end."""
     started: list[Worker] = []
 
-    def start(*, visibility_timeout: int | None = None, pool: str = "solo") -> Worker:
-        worker = Worker(tmp_path, visibility_timeout=visibility_timeout, pool=pool)
+    def start(
+        *, visibility_timeout: int | None = None, pool: str = "solo", conn_max_age: int = 0
+    ) -> Worker:
+        worker = Worker(
+            tmp_path, visibility_timeout=visibility_timeout, pool=pool, conn_max_age=conn_max_age
+        )
         started.append(worker)
         return worker
 
@@ -144,6 +148,37 @@ def row_holder():
     holder = psycopg.connect(database_url())
     yield holder
     holder.close()
+
+
+def _other_session_pids() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {int(pid) for (pid,) in cursor.fetchall()}
+
+
+def test_a_worker_keeps_its_database_session_from_task_to_task(merchant, account, workers):
+    """Celery's Django fixup closes every connection around every task; ours follow
+    CONN_MAX_AGE instead, as requests do (a new PostgreSQL backend per task cost more CPU than
+    applying the task's events)."""
+    workers(conn_max_age=600)
+    seen: set[int] = set()
+    for index in range(4):
+        payment = _processing_payment(merchant, index)
+        assert deliver(Client(), _succeeded_event(payment, account)).status_code == 200
+        assert webhooks.inbound_events_relay() == 1
+        wait_until(
+            lambda payment=payment: _status_changes(payment) == 1,
+            seconds=15,
+            what="the worker to apply the event",
+        )
+        # Between tasks the worker's session is still there, and it is the same one.
+        sessions = _other_session_pids()
+        assert len(sessions) == 1
+        seen |= sessions
+    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("recovery", ["visibility_timeout", "sweeper"])

@@ -134,16 +134,16 @@ def broker_purge() -> None:
     )
 
 
-def _process_env() -> dict[str, str]:
+def _process_env(*, conn_max_age: int = 0) -> dict[str, str]:
     """The environment of a worker or relay process on this test's database and broker."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(),
         "CELERY_EAGER": "0",
-        # The process's own connections must not outlive a task's transaction by much: the
-        # test waits for them to close after a worker is killed.
-        "DATABASE_CONN_MAX_AGE": "0",
+        # By default the process's own connections must not outlive a task's transaction by
+        # much: a test waits for them to close after a worker is killed.
+        "DATABASE_CONN_MAX_AGE": str(conn_max_age),
     }
     env.pop("CELERY_VISIBILITY_TIMEOUT", None)
     return env
@@ -157,10 +157,15 @@ class Worker:
     """
 
     def __init__(
-        self, log_dir: Path, *, visibility_timeout: int | None = None, pool: str = "solo"
+        self,
+        log_dir: Path,
+        *,
+        visibility_timeout: int | None = None,
+        pool: str = "solo",
+        conn_max_age: int = 0,
     ) -> None:
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
-        env = _process_env()
+        env = _process_env(conn_max_age=conn_max_age)
         if visibility_timeout is not None:
             env["CELERY_VISIBILITY_TIMEOUT"] = str(visibility_timeout)
         self._log = self.log_path.open("wb")
