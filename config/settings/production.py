@@ -14,9 +14,7 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(_DEV_MARKERS) or len(set(SECRET
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a real secret of at least 50 characters.")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": database_config(env("DATABASE_URL"))}
 
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")
 if not AUDIT_SIGNING_KEY:
