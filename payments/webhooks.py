@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -130,6 +131,25 @@ def _merchant_for_account(account: str) -> int | None:
     return merchant_id
 
 
+# PostgreSQL's jsonb holds neither U+0000 nor a lone UTF-16 surrogate, and a JSON body may
+# spell both (\u0000, \ud800): such a signed event would fail to store on every delivery.
+# Those characters are stored as U+FFFD instead; `body_sha256` still names what was signed.
+# The body is searched first, so that a payload is only walked when it may need it.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """`value` with every string storable: U+0000 and lone surrogates replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE_CHAR.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
 _EVENT_FIELDS = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
 
 
@@ -197,6 +217,8 @@ def inbound_event_ingest(
     processor_created: int | None = None,
 ) -> IngestResult:
     """Store an event and its outbox row once; the relay (or, eager, this process) runs it."""
+    if body is None or _UNSTORABLE_ESCAPE.search(body):
+        payload = _storable(payload)
     now = timezone.now()
     event = InboundEvent(
         provider=provider,

@@ -6,6 +6,7 @@ from typing import Any
 
 import environ
 from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -83,6 +84,8 @@ TEMPLATES = [
 
 def database_config(url: str) -> dict[str, Any]:
     """The default database from its URL, connected the same way in every environment."""
+    if not url:
+        raise ImproperlyConfigured("DATABASE_URL is set but empty.")
     config: dict[str, Any] = dict(env.db_url_config(url))
     config["ATOMIC_REQUESTS"] = False
     config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
@@ -103,7 +106,7 @@ def database_config(url: str) -> dict[str, Any]:
 
 DATABASES = {
     "default": database_config(
-        env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'ledgerline.sqlite3'}")
+        env("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'ledgerline.sqlite3'}"
     ),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -187,6 +187,8 @@ def test_garbage_headers_are_refused_with_a_reason(stub: PlaidStub, header: str 
         (b"[]", Reason.BAD_EVENT),
         (b'{"webhook_type": "AUTH"}', Reason.BAD_EVENT),
         (b'{"webhook_type": 1, "webhook_code": "X"}', Reason.BAD_EVENT),
+        (b'{"webhook_type": "AUTH", "webhook_code": "X\\u0000"}', Reason.BAD_EVENT),
+        (b'{"webhook_type": "AUTH", "webhook_code": "X", "item_id": "\\ud800"}', Reason.BAD_EVENT),
     ],
 )
 def test_signed_bodies_that_are_not_webhooks_are_refused(

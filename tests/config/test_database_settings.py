@@ -8,6 +8,7 @@ transaction mode); SQLite gets no such options. Connections are kept and health-
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import database_config
 
@@ -24,6 +25,11 @@ def test_the_prepare_threshold_comes_from_the_environment(monkeypatch, value, th
     monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", value)
     config = database_config("postgres://postgres@127.0.0.1:5432/ledgerline")
     assert config["OPTIONS"]["prepare_threshold"] == threshold
+
+
+def test_an_empty_url_is_refused_with_its_name():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        database_config("")
 
 
 def test_sqlite_gets_no_postgresql_options(tmp_path):

@@ -129,6 +129,8 @@ def test_timestamps_are_accepted_within_300_seconds_either_way(offset, reason):
         (b"[1, 2]", Reason.BAD_EVENT),
         (b'{"id": 5, "type": "x"}', Reason.BAD_EVENT),
         (b'{"id": "evt_1"}', Reason.BAD_EVENT),
+        (b'{"id": "evt_\\u0000", "type": "customer.created"}', Reason.BAD_EVENT),
+        (b'{"id": "evt_1", "type": "customer.\\ud800"}', Reason.BAD_EVENT),
     ],
 )
 def test_a_signed_body_that_is_not_an_event_is_refused(body, reason):
@@ -257,6 +259,24 @@ def test_garbage_never_causes_a_500(body, header):
     response = client.post(URL, data=body, content_type="application/json", **extra)
     assert response.status_code == 400
     assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [("a\u0000b", "a\ufffdb"), ("\ud800x", "\ufffdx"), ("\U0001f600 ok", "\U0001f600 ok")],
+)
+def test_a_signed_event_with_text_no_database_can_hold_is_stored_not_lost(text, stored):
+    """U+0000 and a lone surrogate (which JSON can spell) cannot go into PostgreSQL's jsonb:
+    stored as U+FFFD, not a 500 on every delivery until Stripe gives up."""
+    payload = event_payload()
+    payload["data"]["object"]["name"] = text
+    payload["data"]["object"]["metadata"] = {text: [text]}
+    body = json.dumps(payload).encode()
+    assert deliver(Client(), body).status_code == 200
+    event = InboundEvent.objects.get(event_id=payload["id"])
+    assert event.payload["data"]["object"]["name"] == stored
+    assert event.payload["data"]["object"]["metadata"] == {stored: [stored]}
 
 
 @pytest.mark.django_db

@@ -219,6 +219,10 @@ def verify_webhook(*, body: bytes, header: str | None, now: float | None = None)
         raise WebhookVerificationError(Reason.BAD_EVENT)
     if not webhook_type or not webhook_code or len(webhook_type) + len(webhook_code) > 120:
         raise WebhookVerificationError(Reason.BAD_EVENT)
+    # Plaid's codes and item ids are printable ASCII; a control character (U+0000 above all)
+    # could not even be stored as text.
+    if not all(v.isascii() and v.isprintable() for v in (webhook_type, webhook_code, item_id)):
+        raise WebhookVerificationError(Reason.BAD_EVENT)
     return VerifiedWebhook(
         webhook_type=webhook_type,
         webhook_code=webhook_code,

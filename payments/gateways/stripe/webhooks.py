@@ -120,6 +120,12 @@ def _signature_matches(
     return matched
 
 
+def _is_token(value: str) -> bool:
+    # Stripe's ids and types are printable ASCII; a control character (U+0000 above all) could
+    # not even be stored as text.
+    return value.isascii() and value.isprintable()
+
+
 def verify_event(
     *,
     body: bytes,
@@ -156,16 +162,18 @@ def verify_event(
     if not isinstance(payload, dict):
         raise SignatureError(Reason.BAD_EVENT)
     event_id, event_type = payload.get("id"), payload.get("type")
-    if not (isinstance(event_id, str) and 0 < len(event_id) <= 255):
+    if not (isinstance(event_id, str) and 0 < len(event_id) <= 255 and _is_token(event_id)):
         raise SignatureError(Reason.BAD_EVENT)
-    if not (isinstance(event_type, str) and 0 < len(event_type) <= 128):
+    if not (isinstance(event_type, str) and 0 < len(event_type) <= 128 and _is_token(event_type)):
         raise SignatureError(Reason.BAD_EVENT)
     account = payload.get("account")
     created = payload.get("created")
     return VerifiedEvent(
         id=event_id,
         type=event_type,
-        account=account if isinstance(account, str) and len(account) <= 64 else "",
+        account=account
+        if isinstance(account, str) and len(account) <= 64 and _is_token(account)
+        else "",
         created=created if isinstance(created, int) and not isinstance(created, bool) else None,
         payload=payload,
     )
