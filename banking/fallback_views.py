@@ -26,7 +26,10 @@ from banking.models import BankAccount, StripeVerificationStatus
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from config.ratelimit import window_hit
+from payments import form_tokens
 from payments.checkout import processor_checkout_config
+from payments.form_tokens import FormOutcome
+from payments.models import IdempotencyRecord
 from payments.public_views import processor_csp
 from payments.selectors import processor_account_get
 
@@ -113,14 +116,28 @@ def _json_action(request: HttpRequest, bank: BankAccount) -> JsonResponse:
     )
 
 
+CODE_ACTION = "bank_account.microdeposit_code"
+
+
 def _code(request: HttpRequest, bank: BankAccount) -> HttpResponse:
-    try:
+    """The code form, once per submission token: a resubmit replays the first answer."""
+
+    def verify(_record: IdempotencyRecord | None) -> FormOutcome:
         fallback.stripe_fallback_verify(account=bank, code=request.POST.get("code", ""))
-    except ApplicationError as exc:
+        return FormOutcome("success", "Your bank account is verified.")
+
+    def error_text(exc: ApplicationError) -> str:
         logger.info("Stripe fallback code for %s refused: %s", bank.public_id, exc.code)
-        messages.error(request, exc.message)
-        return redirect(request.path)
-    messages.success(request, "Your bank account is verified.")
+        return exc.message
+
+    form_tokens.form_submit(
+        request,
+        merchant=bank.merchant,
+        action=CODE_ACTION,
+        target=bank.public_id,
+        operation=verify,
+        error_text=error_text,
+    )
     return redirect(request.path)
 
 
@@ -140,6 +157,9 @@ def _show(request: HttpRequest, bank: BankAccount, token: str) -> HttpResponse:
             and status != StripeVerificationStatus.AWAITING_CODE,
             "awaiting_code": status == StripeVerificationStatus.AWAITING_CODE,
             "verified": bank.verified_by == "stripe",
+            "code_token": form_tokens.form_token(
+                request, action=CODE_ACTION, target=bank.public_id
+            ),
             "attempts_left": fallback.MAX_CODE_ATTEMPTS
             - (verification.code_attempts if verification else 0),
             "stripe_script": checkout.script_url,

@@ -8,12 +8,12 @@ link URL is rendered in the POST's answer only (never stored, never put in a mes
 from __future__ import annotations
 
 import re
-import secrets
 
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import require_permission, step_up_required
@@ -23,11 +23,15 @@ from banking import ach, selectors, services
 from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
+from payments import form_tokens
+from payments.form_tokens import FormOutcome
+from payments.models import IdempotencyRecord
 from payments.money import MoneyError, format_amount, parse_major
 from payments.selectors import customer_get
 
 PAGE_SIZE = 25
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+DEBIT_ACTION = "bank_account.debit"
 
 
 class BankLinkSessionForm(forms.Form):
@@ -39,8 +43,6 @@ class BankDebitForm(forms.Form):
     authorized = forms.BooleanField(
         label="The customer authorized this debit (ACH authorization on file)"
     )
-    # One per rendered form: a double submit or a replay after step-up is the same debit.
-    key = forms.RegexField(r"^[A-Za-z0-9_-]{16,64}$", widget=forms.HiddenInput)
 
     def clean_amount(self) -> int:
         try:
@@ -80,7 +82,13 @@ def _page(
             "new_accounts": account.disconnected_at is None
             and account.item.new_accounts_available_at is not None
             and account.item.status not in (PlaidItemStatus.REVOKED, PlaidItemStatus.REMOVED),
-            "debit_key": secrets.token_urlsafe(24) if can_debit and account.can_move_money else "",
+            # The form's one-time token: a double submit, a retry after an error or a replay
+            # after step-up is the same debit (payments.form_tokens).
+            "debit_token": form_tokens.form_token(
+                request, action=DEBIT_ACTION, target=account.public_id
+            )
+            if can_debit and account.can_move_money
+            else "",
         }
         for account in page.items
     ]
@@ -169,23 +177,34 @@ def bank_account_debit(request: HttpRequest, public_id: str) -> HttpResponse:
         errors = "; ".join(str(e) for field in form.errors.values() for e in field)
         messages.error(request, f"Nothing was debited: {errors}")
         return redirect("bank-accounts")
-    try:
+
+    def debit(record: IdempotencyRecord | None) -> FormOutcome:
+        # The submission's record key is the debit's key: a resumed submission finds the
+        # BankDebit committed with its payment and continues it, never debits again.
+        key = record.key if record is not None else ""
         payment = ach.bank_account_debit(
             merchant=_merchant(request),
             account=account,
             amount=form.cleaned_data["amount"],
             currency="usd",
-            idempotency_key=f"dashboard_{form.cleaned_data['key']}",
+            idempotency_key=f"dashboard_{key}",
             actor=Actor.for_user(request.user),
             request=request,
             step_up=True,
         )
-    except ApplicationError as error:
-        messages.error(request, f"Nothing was debited: {error.message}")
-        return redirect("bank-accounts")
-    messages.success(
+        return FormOutcome(
+            "success",
+            f"Debit of {format_amount(payment.amount, payment.currency)} submitted: ACH debits "
+            "settle in a few business days.",
+            next_url=reverse("payment-detail", args=[payment.public_id]),
+        )
+
+    outcome = form_tokens.form_submit(
         request,
-        f"Debit of {format_amount(payment.amount, payment.currency)} submitted: ACH debits "
-        "settle in a few business days.",
+        merchant=_merchant(request),
+        action=DEBIT_ACTION,
+        target=account.public_id,
+        operation=debit,
+        error_text=lambda error: f"Nothing was debited: {error.message}",
     )
-    return redirect("payment-detail", public_id=payment.public_id)
+    return redirect(outcome.next_url or "bank-accounts")

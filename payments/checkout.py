@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,13 +27,12 @@ from config.ratelimit import window_hit
 from payments import services
 from payments.exceptions import (
     CardDeclinedError,
-    IdempotencyKeyInUseError,
     InvalidPaymentRequestError,
     PaymentLinkUnavailableError,
     PaymentStateError,
     ProcessorRequestError,
 )
-from payments.idempotency import idempotency_mark_object_created, idempotent_execute
+from payments.idempotency import idempotency_mark_object_created, idempotent_execute_waiting
 from payments.models import IdempotencyRecord, Payment, PaymentLink
 from payments.state import PaymentStatus
 
@@ -56,7 +54,6 @@ RATE_LIMIT_WINDOW_SECONDS = 60
 # A double submit arrives while the first request is still talking to the processor: wait for
 # its answer (polling the record) rather than show the customer a confusing "busy" page.
 IN_FLIGHT_WAIT_SECONDS = 25.0
-_IN_FLIGHT_POLL_SECONDS = 0.2
 
 # Another attempt on a single-use link in one of these states means the link is taken.
 _LINK_HOLDING = (
@@ -273,22 +270,15 @@ def checkout_pay(
     # The body names the link only: a double click may have made two PaymentMethods, and the
     # second submit must join the first attempt rather than be refused as a different request.
     body = {"payment_link": link.public_id}
-    deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
-    while True:
-        try:
-            result = idempotent_execute(
-                merchant=merchant,
-                key=key,
-                method="POST",
-                path=f"/pay/{link.public_id}",
-                body=body,
-                operation=operation,
-            )
-            break
-        except IdempotencyKeyInUseError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(_IN_FLIGHT_POLL_SECONDS)
+    result = idempotent_execute_waiting(
+        merchant=merchant,
+        key=key,
+        method="POST",
+        path=f"/pay/{link.public_id}",
+        body=body,
+        operation=operation,
+        wait_seconds=IN_FLIGHT_WAIT_SECONDS,
+    )
     if result.status != 200 or not isinstance(result.body, dict) or "payment" not in result.body:
         # A final error stored by an earlier attempt (e.g. an invalid request): replay it.
         error = (result.body or {}).get("error", {}) if isinstance(result.body, dict) else {}

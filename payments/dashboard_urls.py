@@ -22,6 +22,7 @@ urlpatterns = [
     path("payments/<str:public_id>/capture/", views.payment_capture, name="payment-capture"),
     path("payments/<str:public_id>/cancel/", views.payment_cancel, name="payment-cancel"),
     path("payments/<str:public_id>/refund/", views.payment_refund, name="payment-refund"),
+    path("payments/<str:public_id>/check/", views.payment_check, name="payment-check"),
     path("customers/", views.customer_list, name="customers"),
     path("customers/<str:public_id>/", views.customer_detail, name="customer-detail"),
     path("payment-links/", views.payment_link_list, name="payment-links"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -319,6 +320,26 @@ def _run(
         # The operation did not store its answer with its outcome (`idempotency_finish`).
         _finish(record, status=status, body=data)
     return IdempotentResponse(status=status, body=data, replayed=False)
+
+
+_IN_FLIGHT_POLL_SECONDS = 0.2
+
+
+def idempotent_execute_waiting(*, wait_seconds: float, **kwargs: Any) -> IdempotentResponse:
+    """`idempotent_execute` for a person's double submit: while the first request with the key
+    is still running (409 in use), poll until its answer is stored, then replay it.
+
+    Raises `IdempotencyKeyInUseError` if the first request is still running after
+    `wait_seconds`.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return idempotent_execute(**kwargs)
+        except IdempotencyKeyInUseError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(_IN_FLIGHT_POLL_SECONDS)
 
 
 def idempotency_records_purge(*, now: Any = None) -> int:

@@ -15,7 +15,8 @@ idempotency key and settles the row. Nothing here ever charges twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -477,10 +478,12 @@ def payment_confirm(
     return_url: str | None = None,
     actor: Actor | None = None,
     on_settled: Callable[[Payment], None] | None = None,
+    schedule_reconcile: bool = True,
 ) -> Payment:
     """Create + confirm the intent for an existing row; safe to repeat (same processor key).
 
-    Also the resume step of an interrupted request and of reconciliation.
+    Also the resume step of an interrupted request and of reconciliation (which passes
+    `schedule_reconcile=False`: it is the reconciliation, and must not enqueue itself again).
     """
     account = account or ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
     stripe_customer = None
@@ -517,7 +520,7 @@ def payment_confirm(
     except (ProcessorOutcomeUnknownError, ProcessorConflictError):
         # Either the answer was lost or the processor is still running the first attempt:
         # the charge may exist, so reconcile rather than fail it.
-        _payment_mark_processing(payment=payment)
+        _payment_mark_processing(payment=payment, schedule_reconcile=schedule_reconcile)
         raise
     except ProcessorUnavailableError as exc:
         # Refused before the processor saw it (breaker open, rate limited): nothing happened.
@@ -592,7 +595,7 @@ def payment_record_failure(
     return locked
 
 
-def _payment_mark_processing(*, payment: Payment) -> None:
+def _payment_mark_processing(*, payment: Payment, schedule_reconcile: bool = True) -> None:
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if locked.status == PaymentStatus.REQUIRES_CONFIRMATION:
@@ -607,7 +610,8 @@ def _payment_mark_processing(*, payment: Payment) -> None:
                 target_id=locked.public_id,
                 payload={"status": locked.status},
             )
-        _schedule_reconcile(locked)
+        if schedule_reconcile:
+            _schedule_reconcile(locked)
 
 
 def payment_apply_processor_state(
@@ -762,19 +766,52 @@ def payment_reconcile(*, payment: Payment) -> Payment:
         )
     if payment.status not in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_CONFIRMATION):
         return payment
-    if timezone.now() - payment.created_at > PROCESSOR_KEY_SAFE_AGE:
-        # Re-sending could create a second charge once Stripe forgot the key: a person decides.
-        logger.error("Payment %s needs manual reconciliation", payment.public_id)
-        return payment
-    # Same key, same parameters: Stripe answers with what it did the first time, or does it
-    # now if the first request never arrived. Either way: one charge.
     try:
-        return payment_confirm(
+        return _payment_send_or_find(
             payment=payment, account=account, actor=Actor.system("payments.reconcile")
         )
     except (CardDeclinedError, ProcessorRequestError):
         payment.refresh_from_db()
         return payment
+
+
+# How far before our row's creation the processor's clock may put the intent it created.
+_FIND_CLOCK_MARGIN = timedelta(hours=1)
+
+
+def _payment_send_or_find(
+    *,
+    payment: Payment,
+    account: ProcessorAccount,
+    actor: Actor,
+    return_url: str | None = None,
+) -> Payment:
+    """A committed payment whose intent we never heard of: find it, or send it (same key).
+
+    The server may have died after the processor charged (or the processor may have answered
+    a 500 it stores under the key, which a resend would only repeat): so first look for an
+    intent whose metadata names this payment. Only when there is none is the create resent,
+    with the payment's own key, so a first request still in flight is joined, not doubled.
+    """
+    found = gateway.payment_intent_find(
+        stripe_account=account.stripe_account_id,
+        metadata_key="ledgerline_payment",
+        value=payment.public_id,
+        created_gte=int((payment.created_at - _FIND_CLOCK_MARGIN).timestamp()),
+    )
+    if found is not None:
+        return payment_apply_processor_state(payment=payment, intent=found, actor=actor)
+    if timezone.now() - payment.created_at > PROCESSOR_KEY_SAFE_AGE:
+        # Re-sending could create a second charge once Stripe forgot the key: a person decides.
+        logger.error("Payment %s needs manual reconciliation", payment.public_id)
+        return payment
+    return payment_confirm(
+        payment=payment,
+        account=account,
+        return_url=return_url,
+        actor=actor,
+        schedule_reconcile=False,
+    )
 
 
 def payment_resume(*, payment: Payment, return_url: str | None = None) -> Payment:
@@ -794,8 +831,28 @@ def payment_resume(*, payment: Payment, return_url: str | None = None) -> Paymen
         never_sent
     ):
         gateway.ensure_available()
-        return payment_confirm(payment=payment, return_url=return_url)
+        account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
+        return _payment_send_or_find(
+            payment=payment,
+            account=account,
+            actor=Actor.system("payments.confirm"),
+            return_url=return_url,
+        )
     return payment
+
+
+@contextmanager
+def _reconciled_if_uncertain(payment: Payment) -> Iterator[None]:
+    """Around a capture or cancel: if its outcome is unknown, reconcile the payment.
+
+    The payment row is the recovery point (its intent id and the key derived from it); the
+    reconciliation reads the intent back and applies whatever the processor did.
+    """
+    try:
+        yield
+    except (ProcessorOutcomeUnknownError, ProcessorConflictError):
+        _schedule_reconcile(payment)
+        raise
 
 
 def payment_capture(
@@ -819,12 +876,13 @@ def payment_capture(
         )
     gateway.ensure_available()
     account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
-    intent = gateway.payment_intent_capture(
-        stripe_account=account.stripe_account_id,
-        intent_id=payment.stripe_payment_intent_id,
-        amount_to_capture=amount,
-        idempotency_key=f"{payment.public_id}_capture_{amount or 'full'}",
-    )
+    with _reconciled_if_uncertain(payment):
+        intent = gateway.payment_intent_capture(
+            stripe_account=account.stripe_account_id,
+            intent_id=payment.stripe_payment_intent_id,
+            amount_to_capture=amount,
+            idempotency_key=f"{payment.public_id}_capture_{amount or 'full'}",
+        )
     with transaction.atomic():
         result = payment_apply_processor_state(payment=payment, intent=intent, actor=actor)
         _audit(
@@ -855,12 +913,13 @@ def payment_cancel(
         raise PaymentStateError("The payment has not reached the processor yet.")
     gateway.ensure_available()
     account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
-    intent = gateway.payment_intent_cancel(
-        stripe_account=account.stripe_account_id,
-        intent_id=payment.stripe_payment_intent_id,
-        idempotency_key=f"{payment.public_id}_cancel",
-        reason=reason,
-    )
+    with _reconciled_if_uncertain(payment):
+        intent = gateway.payment_intent_cancel(
+            stripe_account=account.stripe_account_id,
+            intent_id=payment.stripe_payment_intent_id,
+            idempotency_key=f"{payment.public_id}_cancel",
+            reason=reason,
+        )
     with transaction.atomic():
         result = payment_apply_processor_state(payment=payment, intent=intent, actor=actor)
         _audit(
@@ -942,7 +1001,7 @@ def refund_create(
     return refund_submit(refund=refund)
 
 
-def refund_submit(*, refund: Refund) -> Refund:
+def refund_submit(*, refund: Refund, schedule_reconcile: bool = True) -> Refund:
     """Send a pending refund to the processor; safe to repeat (key from the refund row)."""
     payment = refund.payment
     account = ProcessorAccount.objects.get(merchant_id=refund.merchant_id)
@@ -960,10 +1019,13 @@ def refund_submit(*, refund: Refund) -> Refund:
             refund=refund, status=RefundStatus.FAILED, stripe_refund_id="", failure_reason=exc.code
         )
         raise
-    except ProcessorOutcomeUnknownError:
-        from payments.tasks import refund_reconcile_enqueue
+    except (ProcessorOutcomeUnknownError, ProcessorConflictError):
+        # The refund may exist: it stays pending with its key and is reconciled, never resent
+        # under another key.
+        if schedule_reconcile:
+            from payments.tasks import refund_reconcile_enqueue
 
-        transaction.on_commit(lambda: refund_reconcile_enqueue(refund.pk), robust=True)
+            transaction.on_commit(lambda: refund_reconcile_enqueue(refund.pk), robust=True)
         raise
     return refund_apply_processor_state(
         refund=refund,
@@ -974,11 +1036,12 @@ def refund_submit(*, refund: Refund) -> Refund:
 
 
 def refund_resume(*, refund: Refund) -> Refund:
-    """Continue an interrupted refund request: resend with the refund's own processor key."""
+    """Continue an interrupted refund request: find what the processor made of it, else resend
+    it with the refund's own processor key (`refund_reconcile`)."""
     refund.refresh_from_db()
     if refund.status == RefundStatus.PENDING and not refund.stripe_refund_id:
         gateway.ensure_available()
-        return refund_submit(refund=refund)
+        return refund_reconcile(refund=refund)
     return refund
 
 
@@ -1029,14 +1092,39 @@ def refund_apply_processor_state(
 
 
 def refund_reconcile(*, refund: Refund) -> Refund:
+    """Settle a pending refund from the processor: read it back, find it, or resend it.
+
+    A refund we know the id of is read back (the processor may have completed it without
+    a webhook reaching us). One whose create answer was lost is looked up by the metadata
+    naming our row; only when the processor has none is it resent with the refund's own key.
+    """
     refund.refresh_from_db()
-    if refund.status != RefundStatus.PENDING or refund.stripe_refund_id:
+    if refund.status not in (RefundStatus.PENDING, RefundStatus.REQUIRES_ACTION):
         return refund
+    account = ProcessorAccount.objects.get(merchant_id=refund.merchant_id)
+    if refund.stripe_refund_id:
+        data: gateway.RefundData | None = gateway.refund_retrieve(
+            stripe_account=account.stripe_account_id, refund_id=refund.stripe_refund_id
+        )
+    else:
+        data = gateway.refund_find(
+            stripe_account=account.stripe_account_id,
+            intent_id=refund.payment.stripe_payment_intent_id,
+            metadata_key="ledgerline_refund",
+            value=refund.public_id,
+        )
+    if data is not None:
+        return refund_apply_processor_state(
+            refund=refund,
+            status=data.status,
+            stripe_refund_id=data.id,
+            failure_reason=data.failure_reason,
+        )
     if timezone.now() - refund.created_at > PROCESSOR_KEY_SAFE_AGE:
         logger.error("Refund %s needs manual reconciliation", refund.public_id)
         return refund
     try:
-        return refund_submit(refund=refund)
+        return refund_submit(refund=refund, schedule_reconcile=False)
     except (ProcessorRequestError, CardDeclinedError):
         refund.refresh_from_db()
         return refund

@@ -33,7 +33,7 @@ from accounts.models import Merchant
 from accounts.roles import Permission, role_allows
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
-from payments import onboarding, selectors, services
+from payments import form_tokens, onboarding, selectors, services
 from payments.charts import bar_chart
 from payments.exceptions import (
     InvalidPaymentRequestError,
@@ -41,6 +41,7 @@ from payments.exceptions import (
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
 )
+from payments.form_tokens import FormOutcome
 from payments.forms import (
     CaptureForm,
     CustomerSearchForm,
@@ -48,7 +49,8 @@ from payments.forms import (
     PaymentLinkForm,
     RefundForm,
 )
-from payments.models import Payment, PaymentLink
+from payments.idempotency import idempotency_mark_object_created
+from payments.models import IdempotencyRecord, Payment, PaymentLink, Refund, RefundStatus
 from payments.money import format_amount
 from payments.state import CANCELABLE, PaymentStatus
 
@@ -396,8 +398,14 @@ def _detail(
         "can_refund": _can(request, Permission.REFUND_PAYMENTS)
         and payment.status == PaymentStatus.SUCCEEDED
         and refundable > 0,
+        "can_check": _can(request, Permission.MANAGE_PAYMENTS)
+        and payment.status in (PaymentStatus.REQUIRES_CONFIRMATION, PaymentStatus.PROCESSING),
         "capture_form": capture_form or CaptureForm(currency=payment.currency),
         "refund_form": refund_form or RefundForm(currency=payment.currency),
+        "tokens": {
+            name: form_tokens.form_token(request, action=action, target=payment.public_id)
+            for name, action in _PAYMENT_FORM_ACTIONS.items()
+        },
     }
     return render(request, "payments/payment_detail.html", context, status=status)
 
@@ -408,15 +416,42 @@ def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     return _detail(request, _payment_or_404(request, public_id))
 
 
-def _act(request: HttpRequest, payment: Payment, action: Any, done: str, **kwargs: Any) -> Any:
-    """Run one service; its failure becomes an error message on the payment page."""
-    try:
-        result = action(payment=payment, actor=_actor(request), request=request, **kwargs)
-    except ApplicationError as error:
-        messages.error(request, _error_text(error))
-        return None
-    messages.success(request, done)
-    return result
+# The payment page's forms that move money, each with its one-time submission token.
+_PAYMENT_FORM_ACTIONS = {
+    "capture": "payment.capture",
+    "cancel": "payment.cancel",
+    "refund": "payment.refund",
+}
+
+
+def _submit(
+    request: HttpRequest,
+    payment: Payment,
+    action: str,
+    operation: form_tokens.Operation,
+) -> HttpResponse:
+    """Run a money form's action once per submission token, then show the payment."""
+    form_tokens.form_submit(
+        request,
+        merchant=_merchant(request),
+        action=action,
+        target=payment.public_id,
+        operation=operation,
+        error_text=_error_text,
+    )
+    return redirect("payment-detail", public_id=payment.public_id)
+
+
+def _payment_claimed(record: IdempotencyRecord | None, payment: Payment) -> bool:
+    """Mark the submission as acting on `payment`; True if an earlier press already did.
+
+    A resumed capture or cancel first reads the payment back from the processor, so an
+    attempt whose answer was lost is seen as done rather than sent again.
+    """
+    if record is not None and record.target_public_id:
+        return True
+    idempotency_mark_object_created(record, target_type="payment", public_id=payment.public_id)
+    return False
 
 
 @require_POST
@@ -426,23 +461,51 @@ def payment_capture(request: HttpRequest, public_id: str) -> HttpResponse:
     form = CaptureForm(request.POST, currency=payment.currency)
     if not form.is_valid():
         return _detail(request, payment, capture_form=form, status=400)
-    _act(
-        request,
-        payment,
-        services.payment_capture,
-        "Payment captured.",
-        amount=form.cleaned_data["amount"],
-        step_up=False,
-    )
-    return redirect("payment-detail", public_id=payment.public_id)
+
+    def capture(record: IdempotencyRecord | None) -> FormOutcome:
+        current = payment
+        if _payment_claimed(record, payment):
+            current = services.payment_reconcile(payment=payment)
+            if current.status != PaymentStatus.REQUIRES_CAPTURE:
+                return _state_outcome(current, done=PaymentStatus.SUCCEEDED, text="captured")
+        services.payment_capture(
+            payment=current,
+            actor=_actor(request),
+            request=request,
+            amount=form.cleaned_data["amount"],
+            step_up=False,
+        )
+        return FormOutcome("success", "Payment captured.")
+
+    return _submit(request, payment, "payment.capture", capture)
 
 
 @require_POST
 @require_permission(Permission.MANAGE_PAYMENTS)
 def payment_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
     payment = _payment_or_404(request, public_id)
-    _act(request, payment, services.payment_cancel, "Payment canceled.", step_up=False)
-    return redirect("payment-detail", public_id=payment.public_id)
+
+    def cancel(record: IdempotencyRecord | None) -> FormOutcome:
+        current = payment
+        if _payment_claimed(record, payment):
+            current = services.payment_reconcile(payment=payment)
+            if current.status not in CANCELABLE:
+                return _state_outcome(current, done=PaymentStatus.CANCELED, text="canceled")
+        services.payment_cancel(
+            payment=current, actor=_actor(request), request=request, step_up=False
+        )
+        return FormOutcome("success", "Payment canceled.")
+
+    return _submit(request, payment, "payment.cancel", cancel)
+
+
+def _state_outcome(payment: Payment, *, done: str, text: str) -> FormOutcome:
+    """The outcome of a resumed capture or cancel, from the state the processor reports."""
+    if payment.status == done:
+        return FormOutcome("success", f"Payment {text}.")
+    return FormOutcome(
+        "error", f"The payment was not {text}: it is {payment.get_status_display().lower()}."
+    )
 
 
 @require_POST
@@ -453,17 +516,46 @@ def payment_refund(request: HttpRequest, public_id: str) -> HttpResponse:
     form = RefundForm(request.POST, currency=payment.currency)
     if not form.is_valid():
         return _detail(request, payment, refund_form=form, status=400)
-    refund = _act(
-        request,
-        payment,
-        services.refund_create,
-        "Refund submitted.",
-        amount=form.cleaned_data["amount"],
-        reason=form.cleaned_data["reason"],
-        step_up=True,
-    )
-    if refund is not None and refund.status == "failed":
-        messages.error(request, "The processor could not make the refund.")
+
+    def refund(record: IdempotencyRecord | None) -> FormOutcome:
+        if record is not None and record.target_public_id:
+            # An earlier press created this refund: continue it under its own processor key.
+            made = services.refund_resume(
+                refund=Refund.objects.get(payment=payment, public_id=record.target_public_id)
+            )
+        else:
+            made = services.refund_create(
+                payment=payment,
+                actor=_actor(request),
+                request=request,
+                amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                step_up=True,
+                on_created=lambda obj: idempotency_mark_object_created(
+                    record, target_type="refund", public_id=obj.public_id
+                ),
+            )
+        if made.status == RefundStatus.FAILED:
+            return FormOutcome("error", "The processor could not make the refund.")
+        return FormOutcome("success", "Refund submitted.")
+
+    return _submit(request, payment, "payment.refund", refund)
+
+
+@require_POST
+@require_permission(Permission.MANAGE_PAYMENTS)
+def payment_check(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Ask the processor what became of a payment still confirming (moves no money: a
+    payment never sent is sent with its own key, which the processor answers only once)."""
+    payment = _payment_or_404(request, public_id)
+    try:
+        checked = services.payment_reconcile(payment=payment)
+    except ApplicationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.info(
+            request, f"Checked with the processor: the payment is {checked.get_status_display()}."
+        )
     return redirect("payment-detail", public_id=payment.public_id)
 
 

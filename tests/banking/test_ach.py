@@ -4,7 +4,6 @@ sandbox's own webhooks settle the payment through /webhooks/stripe/."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from payments.state import PaymentStatus
 from sandbox.stripe.banks import SETTLEMENT_SECONDS
 from tests.banking.linking import PlaidSandbox, new_session
 from tests.factories import member, verified_client
+from tests.form_support import form_fields
 from tests.payments.factories import api_key_for
 from tests.payments.webhook_support import deliver
 
@@ -226,12 +226,8 @@ def test_an_r01_return_fails_the_debit_by_webhook(stripe_too: PlaidSandbox) -> N
 
 def _debit_form(client: Client, account: BankAccount) -> dict[str, str]:
     """The Debit form as the Bank accounts page renders it for this account."""
-    html = client.get(reverse("bank-accounts")).content.decode()
     action = reverse("bank-account-debit", args=[account.public_id])
-    assert f'action="{action}"' in html
-    found = re.search(rf'action="{action}".*?name="key" value="([^"]+)"', html, re.S)
-    assert found is not None
-    return {"key": found.group(1), "amount": "25.00", "authorized": "on"}
+    return form_fields(client, reverse("bank-accounts"), action, amount="25.00", authorized="on")
 
 
 @pytest.mark.django_db
@@ -264,10 +260,7 @@ def test_page_debit_needs_the_role_a_fresh_code_and_the_authorization(
     analyst = verified_client(
         member(Role.ANALYST, account.merchant).user, merchant=account.merchant
     )
-    assert (
-        analyst.post(url, {"key": "k" * 24, "amount": "1.00", "authorized": "on"}).status_code
-        == 403
-    )
+    assert analyst.post(url, {"amount": "1.00", "authorized": "on"}).status_code == 403
     owner = verified_client(member(Role.OWNER, account.merchant).user, merchant=account.merchant)
     form = _debit_form(owner, account)
     unauthorized = owner.post(url, {**form, "authorized": ""}, follow=True)

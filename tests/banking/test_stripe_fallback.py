@@ -31,6 +31,7 @@ from payments.state import PaymentStatus
 from tests.banking.linking import PlaidSandbox, new_session
 from tests.banking.test_ach import stripe_events, stripe_too
 from tests.factories import member, verified_client
+from tests.form_support import form_fields
 from tests.payments.webhook_support import deliver
 
 __all__ = ["plaid_failed_account", "stripe_too"]  # stripe_too: the shared fixture
@@ -207,7 +208,8 @@ def test_pages_offer_the_fallback_and_start_it(stripe_too: PlaidSandbox) -> None
     collected = client.post(fallback_path, json.dumps({"action": "collected"}), "application/json")
     assert collected.json()["status"] == "awaiting_code"
     assert "SM11AA" in client.get(fallback_path).content.decode()
-    verified = client.post(fallback_path, {"code": "SM11AA"}, follow=True)
+    fields = form_fields(client, fallback_path, fallback_path, code="SM11AA")
+    verified = client.post(fallback_path, fields, follow=True)
     assert "Stripe verified this account" in verified.content.decode()
     other, _ = plaid_failed_account(stripe_too)
     assert client.get(f"{other.path}stripe/{account.public_id}/").status_code == 410

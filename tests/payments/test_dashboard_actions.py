@@ -18,6 +18,7 @@ from payments.gateways.stripe import resilience
 from payments.models import Payment, ProcessorAccount, Refund
 from payments.state import PaymentStatus
 from tests.factories import member, verified_client
+from tests.form_support import form_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +48,13 @@ def _messages(response) -> list[str]:
     return [str(m) for m in landed.context["messages"]]
 
 
+def _post(client: Client, payment: Payment, name: str, **fields: str):
+    """Submit the payment page's form as a person does: with the token the page rendered."""
+    action = reverse(name, args=[payment.public_id])
+    detail = reverse("payment-detail", args=[payment.public_id])
+    return client.post(action, form_fields(client, detail, action, **fields))
+
+
 def _account(merchant) -> str:
     return ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
 
@@ -58,7 +66,7 @@ def _audit(action: str, target: str) -> dict:
 def test_partial_capture_reaches_the_processor(merchant, owner, sandbox_control):
     payment = _charge(merchant, capture_method="manual")
     assert payment.status == PaymentStatus.REQUIRES_CAPTURE
-    response = owner.post(reverse("payment-capture", args=[payment.public_id]), {"amount": "15.00"})
+    response = _post(owner, payment, "payment-capture", amount="15.00")
     assert response.status_code == 302
     assert _messages(response) == ["Payment captured."]
     payment.refresh_from_db()
@@ -70,7 +78,7 @@ def test_partial_capture_reaches_the_processor(merchant, owner, sandbox_control)
 
 def test_capture_amount_above_the_authorisation_is_a_message(merchant, owner):
     payment = _charge(merchant, capture_method="manual")
-    response = owner.post(reverse("payment-capture", args=[payment.public_id]), {"amount": "25.00"})
+    response = _post(owner, payment, "payment-capture", amount="25.00")
     assert response.status_code == 302
     assert _messages(response) == ["The capture amount must be positive and at most £20.00."]
     payment.refresh_from_db()
@@ -79,34 +87,39 @@ def test_capture_amount_above_the_authorisation_is_a_message(merchant, owner):
 
 def test_capture_with_an_unparseable_amount_shows_the_form_error(merchant, owner):
     payment = _charge(merchant, capture_method="manual")
-    response = owner.post(
-        reverse("payment-capture", args=[payment.public_id]), {"amount": "1,5.0.0"}
-    )
+    response = _post(owner, payment, "payment-capture", amount="1,5.0.0")
     assert response.status_code == 400
     assert "Enter an amount such as 12.50." in response.content.decode()
 
 
 def test_cancel_releases_the_authorisation(merchant, owner, sandbox_control):
     payment = _charge(merchant, capture_method="manual")
-    response = owner.post(reverse("payment-cancel", args=[payment.public_id]))
+    url = reverse("payment-cancel", args=[payment.public_id])
+    fields = form_fields(owner, reverse("payment-detail", args=[payment.public_id]), url)
+    response = owner.post(url, fields)
     assert _messages(response) == ["Payment canceled."]
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.CANCELED
     [intent] = sandbox_control.intents(account=_account(merchant))
     assert intent["status"] == "canceled"
-    again = owner.post(reverse("payment-cancel", args=[payment.public_id]))
+    again = owner.post(url, fields)
     assert again.status_code == 302
-    assert _messages(again) == ["A canceled payment cannot be canceled."]
+    assert _messages(again) == ["Payment canceled."]  # the first outcome, replayed
+    assert AuditEntry.objects.filter(action="payment.cancel").count() == 1
+    forged = owner.post(url, {"submission_token": "forged"})
+    assert _messages(forged) == [
+        "This form has expired; nothing was changed. Reload the page and try again."
+    ]
 
 
 def test_partial_refunds_then_a_clear_error_when_too_much(merchant, owner):
     payment = _charge(merchant)
     url = reverse("payment-refund", args=[payment.public_id])
-    first = owner.post(url, {"amount": "5.00", "reason": "requested_by_customer"})
+    first = _post(owner, payment, "payment-refund", amount="5.00", reason="requested_by_customer")
     assert _messages(first) == ["Refund submitted."]
-    too_much = owner.post(url, {"amount": "15.01"})
+    too_much = _post(owner, payment, "payment-refund", amount="15.01")
     assert _messages(too_much) == ["The refund of £15.01 is more than the £15.00 left to refund."]
-    rest = owner.post(url, {})
+    rest = _post(owner, payment, "payment-refund")
     assert _messages(rest) == ["Refund submitted."]
     payment.refresh_from_db()
     assert payment.amount_refunded == 2000
@@ -142,12 +155,11 @@ def test_a_processor_outage_is_a_message_with_when_to_try_again(merchant, owner,
     payment = _charge(merchant, capture_method="manual")
     resilience.breaker_reset(fail_max=1, reset_timeout=30.0)
     sandbox_control.fault(kind="error_500", count=20)
-    url = reverse("payment-capture", args=[payment.public_id])
-    lost = owner.post(url, {})
+    lost = _post(owner, payment, "payment-capture")
     assert lost.status_code == 302
     [message] = _messages(lost)
     assert "did not answer in time" in message
-    refused = owner.post(url, {})
+    refused = _post(owner, payment, "payment-capture")
     assert refused.status_code == 302
     [message] = _messages(refused)
     assert message.startswith("The payment processor is unavailable right now")

@@ -8,7 +8,8 @@ retries and resumed requests are answered from Stripe's idempotency store.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import stripe
@@ -85,7 +86,6 @@ def intent_from_dict(data: Mapping[str, Any]) -> IntentData:
     error = data.get("last_payment_error") or {}
     next_action = data.get("next_action") or {}
     redirect = next_action.get("redirect_to_url") or {}
-    metadata = data.get("metadata") or {}
     return IntentData(
         id=_str(data.get("id")),
         status=_str(data.get("status")),
@@ -101,8 +101,13 @@ def intent_from_dict(data: Mapping[str, Any]) -> IntentData:
         decline_code=_str(error.get("decline_code")),
         failure_message=_str(error.get("message"))[:500],
         next_action_url=_str(redirect.get("url")),
-        metadata={str(k): str(v) for k, v in metadata.items()},
+        metadata=_metadata(data),
     )
+
+
+def _metadata(data: Mapping[str, Any]) -> dict[str, str]:
+    metadata = data.get("metadata")
+    return {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {}
 
 
 def _refund(data: Mapping[str, Any]) -> RefundData:
@@ -113,6 +118,7 @@ def _refund(data: Mapping[str, Any]) -> RefundData:
         currency=_str(data.get("currency")).lower(),
         payment_intent_id=_str(data.get("payment_intent")),
         failure_reason=_str(data.get("failure_reason")),
+        metadata=_metadata(data),
     )
 
 
@@ -403,6 +409,57 @@ def payment_intent_retrieve(*, stripe_account: str, intent_id: str) -> IntentDat
     return intent_from_dict(_dict(obj))
 
 
+# Reconciliation looks this far back for an object whose create answer never reached us.
+FIND_MAX_PAGES = 10
+
+
+def _find_listed(
+    operation: str,
+    list_page: Callable[[dict[str, Any]], Any],
+    params: dict[str, Any],
+    *,
+    metadata_key: str,
+    value: str,
+) -> dict[str, Any] | None:
+    """Page through a list (newest first) for the object whose metadata names our row."""
+    for _ in range(FIND_MAX_PAGES):
+        page = _dict(call(operation, partial(list_page, dict(params)), mutating=False))
+        items = [_dict(item) for item in page.get("data") or []]
+        for item in items:
+            if _metadata(item).get(metadata_key) == value:
+                return item
+        if not page.get("has_more") or not items:
+            return None
+        params["starting_after"] = _str(items[-1].get("id"))
+    return None
+
+
+def payment_intent_find(
+    *, stripe_account: str, metadata_key: str, value: str, created_gte: int
+) -> IntentData | None:
+    """The PaymentIntent created since `created_gte` whose metadata names our row, if any.
+
+    For reconciling a create whose answer never reached us (so we hold no intent id): the
+    intent carries our row's public id in its metadata. Lists (read-after-write consistent),
+    newest first, rather than Stripe's search, which can lag by a minute.
+    """
+    found = _find_listed(
+        "payment_intent_list",
+        lambda params: stripe_client().v1.payment_intents.list(
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account),
+        ),
+        {
+            "limit": 100,
+            "created": {"gte": created_gte},
+            "expand": [f"data.{name}" for name in _INTENT_EXPAND],
+        },
+        metadata_key=metadata_key,
+        value=value,
+    )
+    return intent_from_dict(found) if found is not None else None
+
+
 def payment_intent_capture(
     *, stripe_account: str, intent_id: str, amount_to_capture: int | None, idempotency_key: str
 ) -> IntentData:
@@ -465,6 +522,34 @@ def refund_create(
         mutating=True,
     )
     return _refund(_dict(obj))
+
+
+def refund_retrieve(*, stripe_account: str, refund_id: str) -> RefundData:
+    obj = call(
+        "refund_retrieve",
+        lambda: stripe_client().v1.refunds.retrieve(
+            refund_id, options=_options(stripe_account=stripe_account)
+        ),
+        mutating=False,
+    )
+    return _refund(_dict(obj))
+
+
+def refund_find(
+    *, stripe_account: str, intent_id: str, metadata_key: str, value: str
+) -> RefundData | None:
+    """The refund of the intent whose metadata names our refund row, if the processor made it."""
+    found = _find_listed(
+        "refund_list",
+        lambda params: stripe_client().v1.refunds.list(
+            params,  # type: ignore[arg-type]
+            _options(stripe_account=stripe_account),
+        ),
+        {"payment_intent": intent_id, "limit": 100},
+        metadata_key=metadata_key,
+        value=value,
+    )
+    return _refund(found) if found is not None else None
 
 
 def refund_from_dict(data: Mapping[str, Any]) -> RefundData:

@@ -69,6 +69,7 @@ class RefundData:
     currency: str
     payment_intent_id: str = ""
     failure_reason: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
