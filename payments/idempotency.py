@@ -182,6 +182,23 @@ def idempotency_mark_object_created(
     record.target_public_id = public_id
 
 
+def idempotency_claim_target(
+    record: IdempotencyRecord | None, *, target_type: str, public_id: str
+) -> bool:
+    """For an operation on an existing object (a capture, a cancel): True if an earlier
+    attempt with this key already reached the point of calling the processor for it.
+
+    Otherwise marks the object on the record (committed before the processor call), so a
+    retry after a lost answer knows to read the object back before acting again.
+    """
+    if record is None:
+        return False
+    if record.target_public_id == public_id and record.target_type == target_type:
+        return True
+    idempotency_mark_object_created(record, target_type=target_type, public_id=public_id)
+    return False
+
+
 def idempotency_finish(record: IdempotencyRecord | None, *, status: int, body: Any) -> None:
     """Store the final answer; call inside the transaction that saves the operation's outcome.
 

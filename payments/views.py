@@ -49,7 +49,7 @@ from payments.forms import (
     PaymentLinkForm,
     RefundForm,
 )
-from payments.idempotency import idempotency_mark_object_created
+from payments.idempotency import idempotency_claim_target, idempotency_mark_object_created
 from payments.models import IdempotencyRecord, Payment, PaymentLink, Refund, RefundStatus
 from payments.money import format_amount
 from payments.state import CANCELABLE, PaymentStatus
@@ -443,15 +443,9 @@ def _submit(
 
 
 def _payment_claimed(record: IdempotencyRecord | None, payment: Payment) -> bool:
-    """Mark the submission as acting on `payment`; True if an earlier press already did.
-
-    A resumed capture or cancel first reads the payment back from the processor, so an
-    attempt whose answer was lost is seen as done rather than sent again.
-    """
-    if record is not None and record.target_public_id:
-        return True
-    idempotency_mark_object_created(record, target_type="payment", public_id=payment.public_id)
-    return False
+    """True if an earlier press already sent this action for `payment` (then its answer
+    may have been lost: the payment is read back from the processor before acting again)."""
+    return idempotency_claim_target(record, target_type="payment", public_id=payment.public_id)
 
 
 @require_POST

@@ -16,8 +16,20 @@ from typing import Any
 # error_500 / rate_limit_429: answer that status.
 # lose_response: apply the call, then close the socket: the client sees a network failure
 #   although the money moved.
-FAULT_KINDS = ("timeout", "latency", "error_500", "rate_limit_429", "lose_response")
-DEFAULT_SLEEP_SECONDS = {"timeout": 30.0, "latency": 1.0}
+# error_500_after: apply the call, then answer 500, and keep that 500 under the idempotency
+#   key (as Stripe keeps the result of a request that began): a retry with the key gets the
+#   500 again, so only reading the object back tells what happened.
+# timeout_after: apply the call, sleep, then close the socket (the client's read times out).
+FAULT_KINDS = (
+    "timeout",
+    "latency",
+    "error_500",
+    "rate_limit_429",
+    "lose_response",
+    "error_500_after",
+    "timeout_after",
+)
+DEFAULT_SLEEP_SECONDS = {"timeout": 30.0, "latency": 1.0, "timeout_after": 30.0}
 
 
 @dataclass

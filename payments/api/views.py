@@ -27,6 +27,7 @@ from payments.api.throttling import ApiKeyRateThrottle
 from payments.bank_debits import bank_debit_creator
 from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
 from payments.idempotency import (
+    idempotency_claim_target,
     idempotency_finish,
     idempotency_mark_object_created,
     idempotent_execute,
@@ -264,7 +265,10 @@ class PaymentCaptureApi(PaymentsApiView):
 
         def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
             result = payment
-            if record is None or payment.status == PaymentStatus.REQUIRES_CAPTURE:
+            if idempotency_claim_target(record, target_type="payment", public_id=payment.public_id):
+                # A retry after a lost answer: what did the first attempt do?
+                result = services.payment_reconcile(payment=payment)
+            if record is None or result.status == PaymentStatus.REQUIRES_CAPTURE:
                 result = services.payment_capture(
                     payment=payment,
                     actor=_actor(request),
@@ -289,8 +293,13 @@ class PaymentCancelApi(PaymentsApiView):
         data = self.body(request, s.PaymentCancelInputSerializer)
 
         def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
+            result = payment
+            if idempotency_claim_target(record, target_type="payment", public_id=payment.public_id):
+                result = services.payment_reconcile(payment=payment)
+                if result.status == PaymentStatus.CANCELED:
+                    return 200, s.PaymentOutputSerializer(result).data
             result = services.payment_cancel(
-                payment=payment,
+                payment=result,
                 actor=_actor(request),
                 reason=data.get("cancellation_reason"),
                 request=request,

@@ -199,7 +199,7 @@ class StripeProvider(Provider):
         faults = self.services.faults
         fault = faults.take(request.method, request.path)
         kind = fault.kind if fault else None
-        if fault is not None and kind in ("timeout", "latency"):
+        if fault is not None and kind in ("timeout", "latency"):  # before any effect
             faults.sleep(fault.seconds)
             if kind == "timeout":
                 return Response(0, drop_connection=True), None
@@ -243,8 +243,17 @@ class StripeProvider(Provider):
                     status, payload, stored = exc.status, exc.body(request_id), exc.stored
             if request.method != "GET":
                 self.services.dirty.set()
+        if kind == "error_500_after":
+            # The call took effect; the answer (and what the key replays) is a 500.
+            status, payload, stored = (
+                500,
+                StripeError(500, "api_error", "An unknown error occurred").body(request_id),
+                True,
+            )
+        if kind == "timeout_after" and fault is not None:
+            faults.sleep(fault.seconds)
         response = json_response(status, payload, headers)
-        response.drop_connection = kind == "lose_response"
+        response.drop_connection = kind in ("lose_response", "timeout_after")
         return response, Stored(status, response.body, request_id) if stored else None
 
     def _error_response(

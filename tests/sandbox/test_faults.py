@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -92,3 +93,33 @@ def test_bad_fault_specs_are_refused(sandbox, spec):
     with pytest.raises(ControlAPIError) as caught:
         sandbox.control.request("POST", "faults", spec)
     assert caught.value.status == 400
+
+
+def test_500_after_acting_charges_and_the_key_replays_the_500(sandbox):
+    """The processor charges, then answers 500 and keeps the 500 under the key (as Stripe
+    does): a retry with the key gets the 500 again; only listing shows the charge."""
+    sandbox.control.add_fault("error_500_after", path="/v1/payment_intents")
+    key = str(uuid.uuid4())
+    for _ in range(2):
+        with pytest.raises(stripe.APIError) as caught:
+            client_for(sandbox).v1.payment_intents.create(
+                params=PI, options={"idempotency_key": key}
+            )
+        assert caught.value.http_status == 500
+    assert sandbox.control.count("charge") == 1
+
+
+def test_timeout_after_acting_charges_and_a_retry_with_the_key_recovers_it(sandbox):
+    sandbox.control.add_fault("timeout_after", path="/v1/payment_intents", seconds=1.0)
+    key = str(uuid.uuid4())
+    with pytest.raises(stripe.APIConnectionError):
+        client_for(sandbox, timeout=0.5).v1.payment_intents.create(
+            params=PI, options={"idempotency_key": key}
+        )
+    assert sandbox.control.count("charge") == 1
+    time.sleep(0.7)  # the processor holds the key until its slow request ends (409 before)
+    recovered = client_for(sandbox).v1.payment_intents.create(
+        params=PI, options={"idempotency_key": key}
+    )
+    assert recovered.status == "succeeded"
+    assert sandbox.control.count("charge") == 1
