@@ -29,6 +29,7 @@ from config.ratelimit import window_hit
 from payments import form_tokens
 from payments.checkout import processor_checkout_config
 from payments.form_tokens import FormOutcome
+from payments.idempotency import idempotency_claim_target
 from payments.models import IdempotencyRecord
 from payments.public_views import processor_csp
 from payments.selectors import processor_account_get
@@ -122,8 +123,13 @@ CODE_ACTION = "bank_account.microdeposit_code"
 def _code(request: HttpRequest, bank: BankAccount) -> HttpResponse:
     """The code form, once per submission token: a resubmit replays the first answer."""
 
-    def verify(_record: IdempotencyRecord | None) -> FormOutcome:
-        fallback.stripe_fallback_verify(account=bank, code=request.POST.get("code", ""))
+    def verify(record: IdempotencyRecord | None) -> FormOutcome:
+        resumed = idempotency_claim_target(
+            record, target_type="bank_account", public_id=bank.public_id
+        )
+        fallback.stripe_fallback_verify(
+            account=bank, code=request.POST.get("code", ""), resumed=resumed
+        )
         return FormOutcome("success", "Your bank account is verified.")
 
     def error_text(exc: ApplicationError) -> str:

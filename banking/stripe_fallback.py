@@ -267,14 +267,25 @@ def _verified(locked: StripeBankVerification) -> StripeBankVerification:
     return locked
 
 
-def stripe_fallback_verify(*, account: BankAccount, code: str) -> StripeBankVerification:
-    """Check the customer's code with Stripe; on success the account is verified by Stripe."""
+def stripe_fallback_verify(
+    *, account: BankAccount, code: str, resumed: bool = False
+) -> StripeBankVerification:
+    """Check the customer's code with Stripe; on success the account is verified by Stripe.
+
+    `resumed`: an earlier submission of this code lost Stripe's answer (which Stripe may keep
+    under the attempt's key as a 500), so the SetupIntent is read back first; an attempt
+    that already verified the account is not sent again.
+    """
     text = code.strip().upper()
     if not (len(text) == 6 and text.startswith("SM") and text.isalnum()):
         raise InvalidBankingRequestError(
             "Enter the 6-character code that starts with SM.", param="code"
         )
     verification = stripe_fallback_current(account)
+    if resumed and verification is not None and verification.stripe_setup_intent_id:
+        verification = stripe_fallback_sync(verification=verification)
+        if verification.status == StripeVerificationStatus.VERIFIED:
+            return verification
     if verification is None or verification.status != StripeVerificationStatus.AWAITING_CODE:
         raise InvalidBankingRequestError(
             "No Stripe micro-deposits are waiting for a code.", code="stripe_fallback_not_started"

@@ -24,6 +24,7 @@ from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
 from payments import form_tokens
+from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.form_tokens import FormOutcome
 from payments.models import IdempotencyRecord
 from payments.money import MoneyError, format_amount, parse_major
@@ -166,6 +167,16 @@ def bank_account_disconnect(request: HttpRequest, public_id: str) -> HttpRespons
     return redirect("bank-accounts")
 
 
+def _debit_error_text(error: ApplicationError) -> str:
+    if isinstance(error, ProcessorOutcomeUnknownError):
+        # The debit may have been made: never say "nothing was debited" then.
+        return (
+            "The payment processor did not answer in time. The debit is being checked and "
+            "will not happen twice; submit the form again or refresh in a moment."
+        )
+    return f"Nothing was debited: {error.message}"
+
+
 @require_POST
 @require_permission(Permission.CREATE_PAYMENTS)
 @step_up_required
@@ -205,6 +216,6 @@ def bank_account_debit(request: HttpRequest, public_id: str) -> HttpResponse:
         action=DEBIT_ACTION,
         target=account.public_id,
         operation=debit,
-        error_text=lambda error: f"Nothing was debited: {error.message}",
+        error_text=_debit_error_text,
     )
     return redirect(outcome.next_url or "bank-accounts")

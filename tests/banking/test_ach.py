@@ -305,3 +305,30 @@ def test_api_debits_a_bank_account_instead_of_a_card_and_replays_by_key(
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "bank_account_not_verified"
     assert Payment.objects.filter(merchant=account.merchant).count() == 2
+
+
+@pytest.mark.django_db
+def test_dashboard_debit_answered_500_after_debiting_is_one_debit(
+    stripe_too: PlaidSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Stripe makes the debit, then answers 500 (kept under the key): the page says the
+    debit is being checked (never "nothing was debited"); submitting the same form again
+    finds the debit at Stripe by its metadata: one PaymentIntent, one payment, processing."""
+    account = _linked(stripe_too)
+    owner = verified_client(member(Role.OWNER, account.merchant).user, merchant=account.merchant)
+    form = _debit_form(owner, account)
+    url = reverse("bank-account-debit", args=[account.public_id])
+    monkeypatch.setattr(resilience, "MAX_ATTEMPTS", 1)
+    stripe_too.control.add_fault("error_500_after", method="POST", path="/v1/payment_intents")
+    with django_capture_on_commit_callbacks(execute=False):
+        first = owner.post(url, form, follow=True)
+    assert "The debit is being checked and will not happen twice" in first.content.decode()
+    assert "Nothing was debited" not in first.content.decode()
+    again = owner.post(url, form)
+    payment = Payment.objects.get(merchant=account.merchant)
+    assert again["Location"] == reverse("payment-detail", args=[payment.public_id])
+    assert payment.status == PaymentStatus.PROCESSING
+    assert payment.stripe_payment_intent_id
+    assert len(_stripe(stripe_too, "/v1/payment_intents", _connected(account))) == 1

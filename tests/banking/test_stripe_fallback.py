@@ -26,6 +26,7 @@ from banking.models import (
 )
 from compliance.actors import Actor
 from compliance.models import AuditEntry
+from payments.gateways.stripe import resilience
 from payments.models import ProcessorAccount
 from payments.state import PaymentStatus
 from tests.banking.linking import PlaidSandbox, new_session
@@ -260,3 +261,26 @@ def test_verified_on_stripes_hosted_page_arrives_by_webhook(stripe_too: PlaidSan
         ).count()
         == 1
     )
+
+
+def test_code_form_resubmitted_replays_and_a_lost_answer_verifies_once(
+    stripe_too: PlaidSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe verifies the code, then answers 500 (kept under the attempt's key): the page
+    says to try again; pressing Verify again (same form) reads the SetupIntent back and shows
+    the account verified, and a third press (back button) replays that answer."""
+    new, account = plaid_failed_account(stripe_too)
+    _awaiting_code(stripe_too, account)
+    client = Client()
+    path = f"{new.path}stripe/{account.public_id}/"
+    fields = form_fields(client, path, path, code="SM11AA")
+    monkeypatch.setattr(resilience, "MAX_ATTEMPTS", 1)
+    stripe_too.control.add_fault("error_500_after", method="POST", path="/v1/setup_intents")
+    first = client.post(path, fields, follow=True)
+    assert "did not answer" in first.content.decode() or "unavailable" in first.content.decode()
+    for _ in range(2):
+        again = client.post(path, fields, follow=True)
+        assert "Your bank account is verified." in again.content.decode()
+    account.refresh_from_db()
+    assert (account.verification_state, account.verified_by) == ("verified", "stripe")
+    assert AuditEntry.objects.filter(action="bank_account.verify_stripe").count() == 1

@@ -228,9 +228,11 @@ def test_reconciliation_finds_a_refund_whose_answer_was_a_500(
 ):
     payment = _charge(merchant)
     sandbox_control.fault(kind="error_500_after", method="POST", path="/v1/refunds")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        with pytest.raises(services.ProcessorOutcomeUnknownError):
-            services.refund_create(payment=payment, actor=None, amount=900)
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        pytest.raises(services.ProcessorOutcomeUnknownError),
+    ):
+        services.refund_create(payment=payment, actor=None, amount=900)
     refund = Refund.objects.get(payment=payment)
     assert refund.status == RefundStatus.PENDING
     assert callbacks, "reconciliation must be scheduled"
@@ -255,9 +257,10 @@ def test_a_refund_left_pending_is_read_back_from_the_processor(merchant, sandbox
 # --- Capture and cancel ----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("one_attempt")
 @pytest.mark.parametrize("fault", ["error_500_after", "lose_response"])
 def test_dashboard_capture_whose_answer_is_lost_captures_once(
-    merchant, owner, sandbox_control, fault, one_attempt, django_capture_on_commit_callbacks
+    merchant, owner, sandbox_control, fault, django_capture_on_commit_callbacks
 ):
     payment = _charge(merchant, capture_method="manual")
     action, fields = _fields(owner, payment, "payment-capture", amount="15.00")
@@ -311,9 +314,11 @@ def test_an_uncertain_capture_is_reconciled_without_a_retry(
 ):
     payment = _charge(merchant, capture_method="manual")
     sandbox_control.fault(kind="error_500_after", method="POST", path="/v1/payment_intents")
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(services.ProcessorOutcomeUnknownError):
-            services.payment_capture(payment=payment, actor=None)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(services.ProcessorOutcomeUnknownError),
+    ):
+        services.payment_capture(payment=payment, actor=None)
     payment.refresh_from_db()
     assert (payment.status, payment.amount_captured) == (PaymentStatus.SUCCEEDED, 2000)
 
