@@ -32,7 +32,9 @@ from tests.factories import member, verified_client
 from tests.form_support import form_fields
 from tests.payments.factories import api_key_for
 from tests.payments.webhook_support import deliver
+from tests.processor_calls import calls_in_transaction
 
+__all__ = ["calls_in_transaction"]  # the shared fixture
 ACTOR = Actor.system("tests")
 STRIPE_KEY = "sk_test_ledgerline_sandbox"
 # Stripe's ACH test account whose debits come back R01 (insufficient funds).
