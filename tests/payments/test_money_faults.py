@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import OperationalError, close_old_connections
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.roles import Role
 from payments import services, tasks
@@ -419,3 +421,24 @@ def test_payment_stuck_in_requires_confirmation_offers_a_check_that_settles_it(
     assert payment.stripe_payment_intent_id
     assert len(sandbox_control.charges(account=_account(merchant))) == 1
     assert f'action="{check}"' not in owner.get(detail).content.decode()
+
+
+def test_the_stuck_sweep_settles_a_payment_whose_server_died_after_the_charge(
+    merchant, sandbox_control, monkeypatch
+):
+    """The same stuck payment, left alone: the beat sweep reconciles it by its metadata."""
+    merchant_connect_account_ensure(merchant=merchant)
+
+    def died(**kwargs: Any) -> Payment:
+        raise OperationalError("server went away")
+
+    monkeypatch.setattr(services, "payment_apply_processor_state", died)
+    with pytest.raises(OperationalError):
+        _charge(merchant)
+    monkeypatch.undo()
+    stale = timezone.now() - tasks.STUCK_AFTER - timedelta(seconds=1)
+    Payment.objects.filter(merchant=merchant).update(updated_at=stale)
+    assert tasks.payments_reconcile_stuck() == 1
+    payment = Payment.objects.get(merchant=merchant)
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert len(sandbox_control.charges(account=_account(merchant))) == 1
