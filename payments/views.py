@@ -402,10 +402,12 @@ def _detail(
         and payment.status in (PaymentStatus.REQUIRES_CONFIRMATION, PaymentStatus.PROCESSING),
         "capture_form": capture_form or CaptureForm(currency=payment.currency),
         "refund_form": refund_form or RefundForm(currency=payment.currency),
-        "tokens": {
-            name: form_tokens.form_token(request, action=action, target=payment.public_id)
-            for name, action in _PAYMENT_FORM_ACTIONS.items()
-        },
+    }
+    # Tokens only for the forms the page shows: each one minted is kept in the session.
+    context["tokens"] = {
+        name: form_tokens.form_token(request, action=action, target=payment.public_id)
+        for name, action in _PAYMENT_FORM_ACTIONS.items()
+        if context[f"can_{name}"]
     }
     return render(request, "payments/payment_detail.html", context, status=status)
 
