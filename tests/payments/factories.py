@@ -62,3 +62,17 @@ def api_key_for(merchant: Any, role: str = Role.OWNER) -> tuple[ApiKey, str]:
         secret_hash=hash_secret(secret),
     )
     return key, secret
+
+
+def card_payment(merchant: Any, **extra: Any) -> Any:
+    """A 20.00 GBP card payment made through the sandbox (captured unless `capture_method`)."""
+    from payments import services
+
+    return services.payment_create(
+        merchant=merchant,
+        actor=None,
+        amount=2000,
+        currency="gbp",
+        payment_method="pm_card_visa",
+        **extra,
+    )

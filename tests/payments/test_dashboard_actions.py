@@ -13,12 +13,12 @@ from django.utils import timezone
 from accounts import session_security
 from accounts.roles import Role
 from compliance.models import AuditEntry
-from payments import services
 from payments.gateways.stripe import resilience
 from payments.models import Payment, ProcessorAccount, Refund
 from payments.state import PaymentStatus
 from tests.factories import member, verified_client
 from tests.form_support import form_fields
+from tests.payments.factories import card_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -28,15 +28,7 @@ def owner(merchant, sandbox_control) -> Client:
     return verified_client(member(Role.OWNER, merchant).user, merchant=merchant)
 
 
-def _charge(merchant, **extra) -> Payment:
-    return services.payment_create(
-        merchant=merchant,
-        actor=None,
-        amount=2000,
-        currency="gbp",
-        payment_method="pm_card_visa",
-        **extra,
-    )
+_charge = card_payment
 
 
 def _messages(response) -> list[str]:

@@ -30,7 +30,7 @@ from payments.state import PaymentStatus
 from tests.factories import member, verified_client
 from tests.form_support import form_fields
 from tests.payments.conftest import api_client_for
-from tests.payments.factories import PaymentLinkFactory
+from tests.payments.factories import PaymentLinkFactory, card_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -53,15 +53,21 @@ def _account(merchant) -> str:
     return ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
 
 
-def _charge(merchant, **extra: Any) -> Payment:
-    return services.payment_create(
-        merchant=merchant,
-        actor=None,
-        amount=2000,
-        currency="gbp",
-        payment_method="pm_card_visa",
-        **extra,
-    )
+_charge = card_payment
+
+
+def _server_dies_after_the_charge(merchant, monkeypatch) -> Payment:
+    """The processor charges, then the process dies before saving the answer."""
+    merchant_connect_account_ensure(merchant=merchant)
+
+    def died(**kwargs: Any) -> Payment:
+        raise OperationalError("server went away")
+
+    monkeypatch.setattr(services, "payment_apply_processor_state", died)
+    with pytest.raises(OperationalError):
+        _charge(merchant)
+    monkeypatch.undo()
+    return Payment.objects.get(merchant=merchant)
 
 
 def _processor_refunds(control, payment: Payment) -> list[dict[str, Any]]:
@@ -395,16 +401,7 @@ def test_payment_stuck_in_requires_confirmation_offers_a_check_that_settles_it(
     """The server died between the processor's charge and saving its answer: the payment
     still requires confirmation with no intent id. Its page offers to check with the
     processor, which finds the charge by the payment's metadata: succeeded, one charge."""
-    merchant_connect_account_ensure(merchant=merchant)
-
-    def died(**kwargs: Any) -> Payment:
-        raise OperationalError("server went away")
-
-    monkeypatch.setattr(services, "payment_apply_processor_state", died)
-    with pytest.raises(OperationalError):
-        _charge(merchant)
-    monkeypatch.undo()
-    payment = Payment.objects.get(merchant=merchant)
+    payment = _server_dies_after_the_charge(merchant, monkeypatch)
     assert (payment.status, payment.stripe_payment_intent_id) == (
         PaymentStatus.REQUIRES_CONFIRMATION,
         "",
@@ -427,15 +424,7 @@ def test_the_stuck_sweep_settles_a_payment_whose_server_died_after_the_charge(
     merchant, sandbox_control, monkeypatch
 ):
     """The same stuck payment, left alone: the beat sweep reconciles it by its metadata."""
-    merchant_connect_account_ensure(merchant=merchant)
-
-    def died(**kwargs: Any) -> Payment:
-        raise OperationalError("server went away")
-
-    monkeypatch.setattr(services, "payment_apply_processor_state", died)
-    with pytest.raises(OperationalError):
-        _charge(merchant)
-    monkeypatch.undo()
+    _server_dies_after_the_charge(merchant, monkeypatch)
     stale = timezone.now() - tasks.STUCK_AFTER - timedelta(seconds=1)
     Payment.objects.filter(merchant=merchant).update(updated_at=stale)
     assert tasks.payments_reconcile_stuck() == 1

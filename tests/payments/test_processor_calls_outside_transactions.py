@@ -17,13 +17,12 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.roles import Role
-from payments import services
 from payments.models import PaymentLink
 from payments.services import merchant_connect_account_ensure
 from tests.factories import member, verified_client
 from tests.form_support import form_fields
 from tests.payments.conftest import api_client_for
-from tests.payments.factories import PaymentLinkFactory
+from tests.payments.factories import PaymentLinkFactory, card_payment
 from tests.processor_calls import calls_in_transaction
 
 __all__ = ["calls_in_transaction"]  # the shared fixture
@@ -36,30 +35,12 @@ def test_dashboard_money_forms_call_the_processor_outside_transactions(
     calls_in_transaction,
 ):
     owner = verified_client(member(Role.OWNER, merchant).user, merchant=merchant)
-    charged = services.payment_create(
-        merchant=merchant, actor=None, amount=2000, currency="gbp", payment_method="pm_card_visa"
-    )
-    held = services.payment_create(
-        merchant=merchant,
-        actor=None,
-        amount=2000,
-        currency="gbp",
-        payment_method="pm_card_visa",
-        capture_method="manual",
-    )
-    other = services.payment_create(
-        merchant=merchant,
-        actor=None,
-        amount=2000,
-        currency="gbp",
-        payment_method="pm_card_visa",
-        capture_method="manual",
-    )
-    for payment, name, typed in (
-        (charged, "payment-refund", {"amount": "5.00"}),
-        (held, "payment-capture", {}),
-        (other, "payment-cancel", {}),
+    for name, typed, capture in (
+        ("payment-refund", {"amount": "5.00"}, "automatic"),
+        ("payment-capture", {}, "manual"),
+        ("payment-cancel", {}, "manual"),
     ):
+        payment = card_payment(merchant, capture_method=capture)
         action = reverse(name, args=[payment.public_id])
         detail = reverse("payment-detail", args=[payment.public_id])
         assert owner.post(action, form_fields(owner, detail, action, **typed)).status_code == 302
