@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import OperationalError, close_old_connections
+from django.db import OperationalError, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -195,7 +195,7 @@ def test_concurrent_double_click_on_refund_makes_one_refund(merchant, sandbox_co
             barrier.wait()
             statuses.append(client.post(action, fields).status_code)
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's own connection
 
     threads = [threading.Thread(target=press, args=(client,)) for client in clients]
     for thread in threads:
@@ -430,4 +430,42 @@ def test_the_stuck_sweep_settles_a_payment_whose_server_died_after_the_charge(
     assert tasks.payments_reconcile_stuck() == 1
     payment = Payment.objects.get(merchant=merchant)
     assert payment.status == PaymentStatus.SUCCEEDED
+    assert len(sandbox_control.charges(account=_account(merchant))) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_double_submit_of_the_pay_page_charges_once(merchant, sandbox_control):
+    """Two posts of one page load at the same moment (a double click) while the processor is
+    slow: one charge; both answers lead to the same payment's receipt."""
+    merchant_connect_account_ensure(merchant=merchant)
+    link = PaymentLinkFactory(merchant=merchant, amount=1500, currency="gbp")
+    url = reverse("pay", kwargs={"token": link.token})
+    first = Client()
+    attempt = re.search(r'name="attempt" value="([^"]+)"', first.get(url).content.decode())
+    assert attempt is not None
+    second = Client()
+    second.cookies = first.cookies
+    sandbox_control.fault(kind="latency", seconds=0.5, method="POST", path="/v1/payment_intents")
+    barrier = threading.Barrier(2)
+    locations: list[str] = []
+
+    def press(client: Client) -> None:
+        try:
+            barrier.wait()
+            answer = client.post(
+                url, {"attempt": attempt.group(1), "payment_method": "pm_card_visa"}
+            )
+            locations.append(answer.get("Location", str(answer.status_code)))
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    threads = [threading.Thread(target=press, args=(client,)) for client in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(40)
+    payment = Payment.objects.get(payment_link=link)
+    assert locations == [locations[0]] * 2
+    assert payment.public_id in locations[0]
     assert len(sandbox_control.charges(account=_account(merchant))) == 1
