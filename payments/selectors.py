@@ -242,6 +242,28 @@ def keyset_window(
     return CursorPage(items=rows[:limit], has_previous=False, has_next=len(rows) > limit)
 
 
+def keyset_window_or_newest(
+    queryset: QuerySet[M],
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> tuple[CursorPage[M], bool]:
+    """`keyset_window`, or the newest page when a cursor names nothing in the list.
+
+    Dashboard links to a page can outlive the object they point at (deleted, filtered out,
+    or typed by hand), so a page shows the newest items instead of failing; the flag is True
+    then, for the page to say so.
+    """
+    try:
+        window = keyset_window(
+            queryset, limit=limit, starting_after=starting_after, ending_before=ending_before
+        )
+    except InvalidPaymentRequestError:
+        return keyset_window(queryset, limit=limit), True
+    return window, False
+
+
 def payment_dashboard_queryset(
     *, merchant: Merchant, filters: PaymentFilters, currency: str | None = None
 ) -> Any:

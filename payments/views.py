@@ -36,7 +36,6 @@ from config.exceptions import ApplicationError, NotFoundError
 from payments import onboarding, selectors, services
 from payments.charts import bar_chart
 from payments.exceptions import (
-    InvalidPaymentRequestError,
     PaymentLinkUnavailableError,
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
@@ -134,13 +133,11 @@ def _window(
     """
     after = _cursor(request, "starting_after")
     before = None if after else _cursor(request, "ending_before")
-    try:
-        page = selectors.keyset_window(
-            queryset, limit=PAGE_SIZE, starting_after=after, ending_before=before
-        )
-    except InvalidPaymentRequestError:
+    page, stale = selectors.keyset_window_or_newest(
+        queryset, limit=PAGE_SIZE, starting_after=after, ending_before=before
+    )
+    if stale:
         messages.warning(request, "That page is no longer available; showing the newest items.")
-        page = selectors.keyset_window(queryset, limit=PAGE_SIZE)
     base = request.GET.copy()
     for name in ("starting_after", "ending_before"):
         base.pop(name, None)

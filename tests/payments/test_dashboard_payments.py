@@ -316,3 +316,15 @@ def test_list_and_detail_say_what_paid_a_card_or_a_bank_debit(merchant, owner):
     assert "no card details yet" not in detail
     detail = owner.get(reverse("payment-detail", args=[card.public_id])).content.decode()
     assert "Visa ···· 4242" in detail
+
+
+@pytest.mark.parametrize("name", ["payments", "payments-export"])
+def test_the_last_representable_day_as_end_date_lists_everything_up_to_it(merchant, owner, name):
+    """created_to=9999-12-31 has no next midnight: it means "no upper bound", not a 500."""
+    payment = PaymentFactory(merchant=merchant, created_at=T0)
+    response = owner.get(reverse(name), {"created_from": "0001-01-01", "created_to": "9999-12-31"})
+    assert response.status_code == 200
+    body = (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    ).decode()
+    assert payment.public_id in body
