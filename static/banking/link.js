@@ -23,11 +23,26 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(body)
     }).then(function (response) {
-      return response.json().then(function (data) {
+      var type = response.headers.get("Content-Type") || "";
+      // A proxy's 502 or an HTML error page is not our answer: say so in words.
+      if (type.indexOf("application/json") !== 0) throw new Error(unreadable(response.status));
+      return response.json().catch(function () {
+        throw new Error(unreadable(response.status));
+      }).then(function (data) {
         if (!response.ok) throw new Error((data.error && data.error.message) || "Please try again.");
         return data;
       });
+    }, function () {
+      throw new Error(unreadable(0));
     });
+  }
+
+  function unreadable(status) {
+    var reason = status
+      ? "Our server had a problem answering (error " + status + ")."
+      : "We could not reach our server. Check your connection.";
+    return reason + " Your bank may already be linked: reload this page to see, and try " +
+      "again if it is not.";
   }
 
   function reload() { window.location.reload(); }

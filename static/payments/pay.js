@@ -3,6 +3,11 @@
  * The same code runs against real Stripe.js (https://js.stripe.com/v3/) and the sandbox's
  * stand-in. Card fields live in the processor's iframe; this page only ever sees the
  * resulting `pm_...` id, brand and last 4, so no card data can reach Ledgerline's server.
+ *
+ * The payment is posted with fetch and answered in JSON (payments.public_views.
+ * answers_pay_script): a page to go to, or a message. Any other answer (a proxy's 502, an HTML
+ * error page, no answer) becomes a sentence for the customer; the form keeps its attempt
+ * token, so pressing Pay again finishes the same attempt and can never charge twice.
  */
 (function () {
   "use strict";
@@ -72,12 +77,51 @@
         return;
       }
       form.elements.payment_method.value = result.paymentMethod.id;
-      form.submit();
+      return submitPayment();
     }, function () {
-      busy = false;
-      button.disabled = !complete;
-      button.textContent = payLabel;
-      showError("The payment service did not answer. Check your connection and try again.");
+      ready("The payment service did not answer. Check your connection and try again.");
     });
   });
+
+  function ready(message) {
+    busy = false;
+    button.disabled = !complete;
+    button.textContent = payLabel;
+    showError(message);
+  }
+
+  // What the customer reads when the server's answer is not one of ours.
+  function unreadable(status) {
+    var reason = status
+      ? "Our server had a problem answering (error " + status + ")."
+      : "We could not reach our server. Check your connection.";
+    return reason + " We cannot tell yet whether your payment went through: press Pay again " +
+      "to finish it. This payment can never be charged twice.";
+  }
+
+  function submitPayment() {
+    return fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      body: new FormData(form)
+    }).then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      if (type.indexOf("application/json") !== 0) throw new Error(unreadable(response.status));
+      return response.json().catch(function () {
+        throw new Error(unreadable(response.status));
+      });
+    }, function () {
+      throw new Error(unreadable(0));
+    }).then(function (answer) {
+      if (answer && answer.redirect) {
+        window.location.assign(answer.redirect);
+        return;
+      }
+      if (answer && answer.attempt) form.elements.attempt.value = answer.attempt;
+      ready((answer && answer.error) || "We could not take this payment. Please try again.");
+    }).catch(function (error) {
+      ready(error.message);
+    });
+  }
 })();
