@@ -15,7 +15,7 @@ from django import forms
 from config.dates import utc_day_range
 from payments.money import MoneyError, normalize_currency, parse_major
 from payments.selectors import PaymentFilters
-from payments.state import PaymentStatus
+from payments.state import FAILED, FAILED_LABEL, PaymentStatus
 
 _LAST4_RE = re.compile(r"^\d{4}$")
 # Public payment ids and Stripe PaymentIntent ids: a prefix and url-safe characters.
@@ -39,7 +39,13 @@ class PaymentFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "pay_… or pi_…"}),
     )
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *PaymentStatus.choices]
+        label="Status",
+        required=False,
+        choices=[
+            ("", "Any status"),
+            (FAILED, f"{FAILED_LABEL} (declined)"),
+            *PaymentStatus.choices,
+        ],
     )
     created_from = forms.DateField(
         label="Created from", required=False, widget=forms.DateInput(attrs={"type": "date"})

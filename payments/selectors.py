@@ -28,7 +28,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-from payments.state import PaymentStatus
+from payments.state import FAILED, PaymentStatus
 
 M = TypeVar("M", bound=Model)
 MAX_LIMIT = 100
@@ -70,7 +70,9 @@ class PaymentFilters:
 def payment_queryset(*, merchant: Merchant, filters: PaymentFilters | None = None) -> Any:
     qs = Payment.objects.filter(merchant=merchant).select_related("customer")
     f = filters or PaymentFilters()
-    if f.status:
+    if f.status == FAILED:
+        qs = qs.filter(status=PaymentStatus.REQUIRES_PAYMENT_METHOD, failure_code__gt="")
+    elif f.status:
         qs = qs.filter(status=f.status)
     if f.customer:
         qs = qs.filter(customer__public_id=f.customer)

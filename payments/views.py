@@ -49,7 +49,7 @@ from payments.forms import (
 )
 from payments.models import Payment, PaymentLink
 from payments.money import format_amount
-from payments.state import CANCELABLE, PaymentStatus
+from payments.state import CANCELABLE, PaymentStatus, status_for_people
 
 PAGE_SIZE = 25
 CSV_CHUNK_SIZE = 2000
@@ -91,6 +91,11 @@ def _error_text(error: ApplicationError) -> str:
     return error.message
 
 
+def _status(payment: Payment) -> dict[str, str]:
+    status, label = status_for_people(payment.status, payment.failure_code)
+    return {"status": status, "status_label": label}
+
+
 def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
     """Payments with their display values ready (templates get no money logic).
 
@@ -108,8 +113,7 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
                 "refunded": format_amount(payment.amount_refunded, payment.currency)
                 if payment.amount_refunded
                 else "",
-                "status": payment.status,
-                "status_label": payment.get_status_display(),
+                **_status(payment),
                 "method": payment.method_label,
                 "customer": (customer.email or customer.public_id) if customer else "",
                 "created": timezone.localtime(payment.created_at).strftime("%Y-%m-%d %H:%M"),
@@ -368,6 +372,7 @@ def _detail(
     context = {
         "nav": "payments",
         "payment": payment,
+        **_status(payment),
         "money": {
             "amount": format_amount(payment.amount, currency),
             "capturable": format_amount(payment.amount_capturable, currency),
