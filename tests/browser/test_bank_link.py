@@ -439,3 +439,32 @@ def test_new_accounts_at_the_bank_are_shared_in_update_mode_with_account_select(
     bank.screenshot("merchant-sees-new-account")
     bank.webhooks_delivered(item, "NEW_ACCOUNTS_AVAILABLE")
     bank.assert_no_secrets_leaked()
+
+
+def test_a_server_answer_that_is_not_ours_becomes_a_human_message(bank: BankLink) -> None:
+    """The customer finishes Link, our server's answer is a proxy's 502 page: the page says so
+    in words (never HTML or a JSON parse error) and the button comes back."""
+    bank.merchant_creates_link()
+    bank.page.route(
+        bank.link_url,
+        lambda route: (
+            route.fulfill(
+                status=502, content_type="text/html", body="<html><h1>502 Bad Gateway</h1></html>"
+            )
+            if route.request.method == "POST"
+            else route.continue_()
+        ),
+    )
+    bank.open_link()
+    bank.log_in("First Platypus Bank", PASS_GOOD)
+    bank.modal.locator("#submit-login").click()
+    bank.modal.get_by_role("heading", name="Select an account").wait_for()
+    bank.modal.locator("#continue").click()
+    error = bank.page.locator("#link-error-text", has_text="error 502")
+    error.wait_for()
+    message = error.inner_text()
+    assert "Our server had a problem answering (error 502)." in message
+    assert "reload this page" in message
+    assert "JSON" not in message
+    assert "Bad Gateway" not in message
+    bank.screenshot("502")
