@@ -28,11 +28,16 @@ from accounts.models import Merchant
 from accounts.roles import Role
 from compliance.actors import Actor
 from compliance.services import audit_record
-from payments.models import EventProvider, InboundEvent, InboundEventStatus
+from payments.models import InboundEventStatus
 from payments.state import PaymentStatus
 from tests.config.test_url_walk import DASHBOARD
 from tests.factories import member, verified_client
-from tests.payments.factories import CustomerFactory, PaymentFactory, PaymentLinkFactory
+from tests.payments.factories import (
+    CustomerFactory,
+    InboundEventFactory,
+    PaymentFactory,
+    PaymentLinkFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -136,14 +141,8 @@ def merchant_data() -> dict[str, Any]:
         target_type="payment",
         target_id=payment.public_id,
     )
-    InboundEvent.objects.create(
-        provider=EventProvider.STRIPE,
-        event_id="evt_fuzz_1",
-        type="payment_intent.succeeded",
-        merchant=merchant,
-        payload={},
-        status=InboundEventStatus.FAILED,
-        last_error="ValueError: boom",
+    InboundEventFactory(
+        merchant=merchant, status=InboundEventStatus.FAILED, last_error="ValueError: boom"
     )
     return {
         "client": verified_client(membership.user, merchant=merchant),

@@ -17,32 +17,17 @@
 
   function post(body) {
     var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-    return fetch(form.action, {
+    return window.ledgerlineAnswer(fetch(form.action, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(body)
-    }).then(function (response) {
-      var type = response.headers.get("Content-Type") || "";
-      // A proxy's 502 or an HTML error page is not our answer: say so in words.
-      if (type.indexOf("application/json") !== 0) throw new Error(unreadable(response.status));
-      return response.json().catch(function () {
-        throw new Error(unreadable(response.status));
-      }).then(function (data) {
-        if (!response.ok) throw new Error((data.error && data.error.message) || "Please try again.");
-        return data;
-      });
-    }, function () {
-      throw new Error(unreadable(0));
+    }), "Your bank may already be linked: reload this page to see, and try again if it is " +
+      "not.").then(function (reply) {
+      var data = reply.data;
+      if (!reply.ok) throw new Error((data.error && data.error.message) || "Please try again.");
+      return data;
     });
-  }
-
-  function unreadable(status) {
-    var reason = status
-      ? "Our server had a problem answering (error " + status + ")."
-      : "We could not reach our server. Check your connection.";
-    return reason + " Your bank may already be linked: reload this page to see, and try " +
-      "again if it is not.";
   }
 
   function reload() { window.location.reload(); }

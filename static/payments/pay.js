@@ -90,30 +90,15 @@
     showError(message);
   }
 
-  // What the customer reads when the server's answer is not one of ours.
-  function unreadable(status) {
-    var reason = status
-      ? "Our server had a problem answering (error " + status + ")."
-      : "We could not reach our server. Check your connection.";
-    return reason + " We cannot tell yet whether your payment went through: press Pay again " +
-      "to finish it. This payment can never be charged twice.";
-  }
-
   function submitPayment() {
-    return fetch(form.action, {
+    return window.ledgerlineAnswer(fetch(form.action, {
       method: "POST",
       credentials: "same-origin",
       headers: { Accept: "application/json" },
       body: new FormData(form)
-    }).then(function (response) {
-      var type = response.headers.get("Content-Type") || "";
-      if (type.indexOf("application/json") !== 0) throw new Error(unreadable(response.status));
-      return response.json().catch(function () {
-        throw new Error(unreadable(response.status));
-      });
-    }, function () {
-      throw new Error(unreadable(0));
-    }).then(function (answer) {
+    }), "We cannot tell yet whether your payment went through: press Pay again to finish " +
+      "it. This payment can never be charged twice.").then(function (reply) {
+      var answer = reply.data;
       if (answer && answer.redirect) {
         window.location.assign(answer.redirect);
         return;

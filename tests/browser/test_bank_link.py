@@ -37,6 +37,7 @@ from tests.banking.linking import (
     database_text,
     new_customer,
 )
+from tests.browser.proxy import assert_read_as_a_sentence, posts_answered_by_a_proxy_error
 from tests.browser.test_pay import (  # noqa: F401 - fixtures shared with the payment tests
     Seen,
     requests_seen,
@@ -445,16 +446,7 @@ def test_a_server_answer_that_is_not_ours_becomes_a_human_message(bank: BankLink
     """The customer finishes Link, our server's answer is a proxy's 502 page: the page says so
     in words (never HTML or a JSON parse error) and the button comes back."""
     bank.merchant_creates_link()
-    bank.page.route(
-        bank.link_url,
-        lambda route: (
-            route.fulfill(
-                status=502, content_type="text/html", body="<html><h1>502 Bad Gateway</h1></html>"
-            )
-            if route.request.method == "POST"
-            else route.continue_()
-        ),
-    )
+    posts_answered_by_a_proxy_error(bank.page, bank.link_url)
     bank.open_link()
     bank.log_in("First Platypus Bank", PASS_GOOD)
     bank.modal.locator("#submit-login").click()
@@ -462,9 +454,6 @@ def test_a_server_answer_that_is_not_ours_becomes_a_human_message(bank: BankLink
     bank.modal.locator("#continue").click()
     error = bank.page.locator("#link-error-text", has_text="error 502")
     error.wait_for()
-    message = error.inner_text()
-    assert "Our server had a problem answering (error 502)." in message
-    assert "reload this page" in message
-    assert "JSON" not in message
-    assert "Bad Gateway" not in message
+    assert_read_as_a_sentence(error.inner_text())
+    assert "reload this page" in error.inner_text()
     bank.screenshot("502")

@@ -9,9 +9,13 @@ import pytest
 
 from accounts.roles import Role
 from payments import public_views
-from payments.models import EventProvider, InboundEvent
 from tests.factories import member, verified_client
-from tests.payments.factories import CustomerFactory, PaymentFactory, PaymentLinkFactory
+from tests.payments.factories import (
+    CustomerFactory,
+    InboundEventFactory,
+    PaymentFactory,
+    PaymentLinkFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,13 +81,7 @@ def test_tables_scroll_inside_their_box_on_a_phone(
         customer = CustomerFactory(merchant=merchant, email="a.very.long.address@example.test")
         for _ in range(3):
             PaymentFactory(merchant=merchant, customer=customer, description="x" * 40)
-        InboundEvent.objects.create(
-            provider=EventProvider.STRIPE,
-            event_id="evt_phone",
-            type="payment_intent.payment_failed",
-            merchant=merchant,
-            payload={},
-        )
+        InboundEventFactory(merchant=merchant)
         phone.goto(f"{live_server.url}{path}")
         phone.locator("table").first.wait_for()
         overflow = phone.evaluate(
