@@ -7,7 +7,6 @@ change roles (owners and admins, by name); any other refusal gets the general pa
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -40,6 +39,4 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
                 if m.pk != membership.pk
             ],
         )
-    elif not isinstance(exception, PermissionDenied):
-        exception = None
     return render(request, "403.html", context, status=403)

@@ -56,7 +56,7 @@ def test_every_route_answers_no_store(staff_owner: Client, route: Route) -> None
     _assert_no_store(staff_owner.get(route.path))
 
 
-def test_pages_and_exports_with_real_objects_answer_no_store(staff_owner: Client) -> None:
+def test_pages_and_exports_with_real_objects_answer_no_store() -> None:
     payment = PaymentFactory()
     membership = member(Role.OWNER, payment.merchant)
     customer = CustomerFactory(merchant=payment.merchant)
