@@ -27,6 +27,14 @@ def otp_not_required(view: ViewFunc) -> ViewFunc:
     return view
 
 
+class PermissionMissing(PermissionDenied):
+    """The current role lacks `permission`; the 403 page names the roles that have it."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"Your role does not include {permission}.")
+        self.permission = permission
+
+
 def require_permission(permission: str) -> Callable[[ViewFunc], ViewFunc]:
     """Needs a current merchant whose membership role grants `permission` (403 otherwise)."""
 
@@ -37,7 +45,7 @@ def require_permission(permission: str) -> Callable[[ViewFunc], ViewFunc]:
             if membership is None:
                 return HttpResponseRedirect(reverse("accounts:no_merchant"))
             if not role_allows(membership.role, permission):
-                raise PermissionDenied
+                raise PermissionMissing(permission)
             return view(request, *args, **kwargs)
 
         return wrapped  # type: ignore[return-value]

@@ -63,3 +63,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 
 def role_allows(role: str, permission: str) -> bool:
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def roles_allowing(permission: str) -> list[Role]:
+    """The roles that grant `permission`, most powerful first (as Role lists them)."""
+    return [role for role in Role if permission in ROLE_PERMISSIONS[role]]

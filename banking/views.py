@@ -28,7 +28,7 @@ from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.form_tokens import FormOutcome
 from payments.models import IdempotencyRecord
 from payments.money import MoneyError, format_amount, parse_major
-from payments.selectors import customer_get
+from payments.selectors import customer_get, keyset_window_or_newest
 
 PAGE_SIZE = 25
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -65,11 +65,13 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     cursor = request.GET.get("after", "")
-    page = selectors.bank_account_list(
-        merchant=_merchant(request),
+    page, stale = keyset_window_or_newest(
+        selectors.bank_account_queryset(merchant=_merchant(request)),
         limit=PAGE_SIZE,
         starting_after=cursor if _CURSOR_RE.fullmatch(cursor) else None,
     )
+    if stale:
+        messages.warning(request, "That page is no longer available; showing the newest items.")
     can_debit = role_allows(
         request.membership.role,  # type: ignore[attr-defined]
         Permission.CREATE_PAYMENTS,
@@ -98,8 +100,8 @@ def _page(
         "banking/bank_accounts.html",
         {
             "rows": rows,
-            "has_more": page.has_more,
-            "next_cursor": page.items[-1].public_id if page.has_more and page.items else "",
+            "has_more": page.has_next,
+            "next_cursor": page.items[-1].public_id if page.has_next and page.items else "",
             "form": form,
             "new_url": new_url,
             "can_manage": role_allows(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-
 from django import forms
 from django.core.validators import RegexValidator
 
 from compliance.selectors import AuditFilters
+from config.dates import utc_day_range
 
 _public_id = RegexValidator(r"^[A-Za-z0-9_.:-]+$", "Use a public id such as usr_… or pay_….")
 _action = RegexValidator(r"^[a-z0-9_.]+$", "Use an action code such as auth.login or payment.")
@@ -30,13 +29,11 @@ class AuditFilterForm(forms.Form):
     def filters(self) -> AuditFilters:
         """The validated filters; call only when `is_valid()`."""
         data = self.cleaned_data
-        since, until = data.get("since"), data.get("until")
+        since, until = utc_day_range(data.get("since"), data.get("until"))
         return AuditFilters(
             actor=data.get("actor") or "",
             action=data.get("action") or "",
             target=data.get("target") or "",
-            since=datetime.combine(since, time.min, tzinfo=UTC) if since else None,
-            until=datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1)
-            if until
-            else None,
+            since=since,
+            until=until,
         )

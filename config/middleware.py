@@ -1,4 +1,5 @@
-"""Cross-cutting HTTP middleware: request ids for log correlation and the Permissions-Policy."""
+"""Cross-cutting HTTP middleware: request ids for log correlation, the Permissions-Policy, and
+`Cache-Control: no-store` by default."""
 
 from __future__ import annotations
 
@@ -40,4 +41,24 @@ class PermissionsPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+
+class NoStoreByDefaultMiddleware:
+    """Every response built by a view is `Cache-Control: no-store` unless the view said otherwise.
+
+    Dashboard and admin pages, CSV exports and API answers show payments, customers and the
+    audit log; the public pay and bank-link pages carry their token in the URL. None of it may
+    stay in a browser's or a proxy's cache, so the safe answer is the default and a view that
+    can be cached must say so itself. Static files never reach here: WhiteNoise, which sits
+    before this middleware, answers them with their own long-lived caching.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
         return response

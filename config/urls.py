@@ -13,6 +13,10 @@ admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "Ledgerline administration"
 admin.site.site_title = "Ledgerline admin"
 
+# Styled error pages (templates/400.html, 404.html: Django's own views render them).
+handler403 = "accounts.denied.permission_denied"
+handler500 = "config.error_views.server_error"
+
 
 urlpatterns = [
     path("healthz", login_not_required(health.healthz), name="healthz"),

@@ -23,6 +23,7 @@ from accounts.models import ApiKey, Membership, Merchant, User
 from accounts.roles import Permission, Role, role_allows
 from accounts.views import no_store
 from config.exceptions import ApplicationError
+from payments.event_explanations import inbound_event_explain
 from payments.models import InboundEventStatus
 from payments.selectors import inbound_event_recent
 
@@ -78,9 +79,12 @@ def _context(
     wanted = request.GET.get("event_status", "")
     event_status = wanted if wanted in InboundEventStatus.values else ""
     return {
-        "events": inbound_event_recent(
-            merchant=membership.merchant, status=event_status or None, limit=RECENT_EVENTS
-        ),
+        "events": [
+            {"event": event, "explanation": inbound_event_explain(event)}
+            for event in inbound_event_recent(
+                merchant=membership.merchant, status=event_status or None, limit=RECENT_EVENTS
+            )
+        ],
         "event_status": event_status,
         "event_statuses": InboundEventStatus.choices,
         "nav": "developers",

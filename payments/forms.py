@@ -7,22 +7,19 @@ form turns its input into the plain values the selectors and services take.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from django import forms
 
+from config.dates import utc_day_range
 from payments.money import MoneyError, normalize_currency, parse_major
 from payments.selectors import PaymentFilters
-from payments.state import PaymentStatus
+from payments.state import FAILED, FAILED_LABEL, PaymentStatus
 
 _LAST4_RE = re.compile(r"^\d{4}$")
 # Public payment ids and Stripe PaymentIntent ids: a prefix and url-safe characters.
 _SEARCH_RE = re.compile(r"^(pay|pi)_[A-Za-z0-9_]{1,60}$")
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _minor(value: str, currency: str) -> int:
@@ -42,7 +39,13 @@ class PaymentFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "pay_… or pi_…"}),
     )
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *PaymentStatus.choices]
+        label="Status",
+        required=False,
+        choices=[
+            ("", "Any status"),
+            (FAILED, f"{FAILED_LABEL} (declined)"),
+            *PaymentStatus.choices,
+        ],
     )
     created_from = forms.DateField(
         label="Created from", required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -112,15 +115,15 @@ class PaymentFilterForm(forms.Form):
     def filters(self) -> PaymentFilters:
         """The selector's filters; only call after `is_valid()`."""
         data = self.cleaned_data
-        end: date | None = data.get("created_to")
         start: date | None = data.get("created_from")
+        end: date | None = data.get("created_to")
+        created_gte, created_lt = utc_day_range(start, end)
         return PaymentFilters(
             status=data.get("status") or None,
             customer_email=data.get("email") or None,
             card_last4=data.get("last4") or None,
-            created_gte=_start_of(start) if start else None,
-            # The end date is inclusive: everything before the next day's midnight (UTC).
-            created_lt=_start_of(end + timedelta(days=1)) if end else None,
+            created_gte=created_gte,
+            created_lt=created_lt,
             amount_gte=data.get("amount_min_minor"),
             amount_lte=data.get("amount_max_minor"),
             search=data.get("q") or None,

@@ -16,7 +16,13 @@ from typing import Any
 from csp.constants import SELF
 from csp.decorators import csp_replace, csp_update
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -137,6 +143,7 @@ def _pay_page(
     if account is None or not account.charges_enabled:
         return _not_ready(request, link)
     config = checkout.processor_checkout_config()
+    attempt = attempt or checkout.attempt_token_issue(link=link)
     response = render(
         request,
         "payments/pay/page.html",
@@ -144,7 +151,7 @@ def _pay_page(
             "link": link,
             "merchant_name": link.merchant.legal_name,
             "amount_display": format_amount(link.amount, link.currency),
-            "attempt": attempt or checkout.attempt_token_issue(link=link),
+            "attempt": attempt,
             "stripe_script": config.script_url,
             "publishable_key": config.publishable_key,
             "stripe_account": account.stripe_account_id,
@@ -154,7 +161,37 @@ def _pay_page(
     )
     for name, value in (headers or {}).items():
         response[name] = value
+    # For `answers_pay_script`: the page's script shows the message and keeps the attempt.
+    response.pay_form = {"error": error, "attempt": attempt}  # type: ignore[attr-defined]
     return response
+
+
+def answers_pay_script(view: View) -> View:
+    """The page's script posts with `Accept: application/json` and gets JSON back.
+
+    The outcome is the same as a form post's: a redirect (receipt, 3-D Secure) becomes
+    `{"redirect": url}`, the form again with a message becomes `{"error", "attempt"}` with the
+    same status, and any other page (link closed, not found) a redirect to this page, which
+    shows it. Anything else the script receives (a proxy's 502, an HTML error page, no answer
+    at all) it turns into a message of its own: see static/payments/pay.js.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        if request.method != "POST" or "application/json" not in request.headers.get("Accept", ""):
+            return response
+        if isinstance(response, HttpResponseRedirect):
+            return JsonResponse({"redirect": response["Location"]})
+        form = getattr(response, "pay_form", None)
+        if form is None:
+            return JsonResponse({"redirect": request.path})
+        answer = JsonResponse(form, status=response.status_code)
+        if response.has_header("Retry-After"):
+            answer["Retry-After"] = response["Retry-After"]
+        return answer
+
+    return wrapped
 
 
 def _status_url(link: PaymentLink, payment: Payment) -> str:
@@ -164,6 +201,7 @@ def _status_url(link: PaymentLink, payment: Payment) -> str:
 @login_not_required
 @require_http_methods(["GET", "POST"])
 @processor_csp
+@answers_pay_script
 def pay(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the form (or settles a 3-D Secure return); POST pays with a PaymentMethod."""
     link = _link_or_none(token)

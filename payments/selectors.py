@@ -28,7 +28,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-from payments.state import PaymentStatus
+from payments.state import FAILED, PaymentStatus
 
 M = TypeVar("M", bound=Model)
 MAX_LIMIT = 100
@@ -70,7 +70,9 @@ class PaymentFilters:
 def payment_queryset(*, merchant: Merchant, filters: PaymentFilters | None = None) -> Any:
     qs = Payment.objects.filter(merchant=merchant).select_related("customer")
     f = filters or PaymentFilters()
-    if f.status:
+    if f.status == FAILED:
+        qs = qs.filter(status=PaymentStatus.REQUIRES_PAYMENT_METHOD, failure_code__gt="")
+    elif f.status:
         qs = qs.filter(status=f.status)
     if f.customer:
         qs = qs.filter(customer__public_id=f.customer)
@@ -240,6 +242,28 @@ def keyset_window(
         return CursorPage(items=rows[:limit][::-1], has_previous=len(rows) > limit, has_next=True)
     rows = list(queryset.order_by(f"-{field}", "-pk")[: limit + 1])
     return CursorPage(items=rows[:limit], has_previous=False, has_next=len(rows) > limit)
+
+
+def keyset_window_or_newest(
+    queryset: QuerySet[M],
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> tuple[CursorPage[M], bool]:
+    """`keyset_window`, or the newest page when a cursor names nothing in the list.
+
+    Dashboard links to a page can outlive the object they point at (deleted, filtered out,
+    or typed by hand), so a page shows the newest items instead of failing; the flag is True
+    then, for the page to say so.
+    """
+    try:
+        window = keyset_window(
+            queryset, limit=limit, starting_after=starting_after, ending_before=ending_before
+        )
+    except InvalidPaymentRequestError:
+        return keyset_window(queryset, limit=limit), True
+    return window, False
 
 
 def payment_dashboard_queryset(

@@ -63,3 +63,16 @@ def transition_allowed(current: str, new: str) -> bool:
 
 def is_terminal(status: str) -> bool:
     return status in TERMINAL
+
+
+# A declined attempt leaves the intent in requires_payment_method with a failure code; people
+# call that a failed payment, and the dashboard's list, badge and filter say "Failed".
+FAILED = "failed"
+FAILED_LABEL = "Failed"
+
+
+def status_for_people(status: str, failure_code: str) -> tuple[str, str]:
+    """(status key, label) as the dashboard shows a payment: declined ones read "Failed"."""
+    if status == S.REQUIRES_PAYMENT_METHOD and failure_code:
+        return FAILED, FAILED_LABEL
+    return status, S(status).label if status in S.values else status

@@ -36,7 +36,6 @@ from config.exceptions import ApplicationError, NotFoundError
 from payments import form_tokens, onboarding, selectors, services
 from payments.charts import bar_chart
 from payments.exceptions import (
-    InvalidPaymentRequestError,
     PaymentLinkUnavailableError,
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
@@ -52,7 +51,7 @@ from payments.forms import (
 from payments.idempotency import idempotency_claim_target, idempotency_mark_object_created
 from payments.models import IdempotencyRecord, Payment, PaymentLink, Refund, RefundStatus
 from payments.money import format_amount
-from payments.state import CANCELABLE, PaymentStatus
+from payments.state import CANCELABLE, PaymentStatus, status_for_people
 
 PAGE_SIZE = 25
 CSV_CHUNK_SIZE = 2000
@@ -94,6 +93,11 @@ def _error_text(error: ApplicationError) -> str:
     return error.message
 
 
+def _status(payment: Payment) -> dict[str, str]:
+    status, label = status_for_people(payment.status, payment.failure_code)
+    return {"status": status, "status_label": label}
+
+
 def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
     """Payments with their display values ready (templates get no money logic).
 
@@ -111,8 +115,7 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
                 "refunded": format_amount(payment.amount_refunded, payment.currency)
                 if payment.amount_refunded
                 else "",
-                "status": payment.status,
-                "status_label": payment.get_status_display(),
+                **_status(payment),
                 "method": payment.method_label,
                 "customer": (customer.email or customer.public_id) if customer else "",
                 "created": timezone.localtime(payment.created_at).strftime("%Y-%m-%d %H:%M"),
@@ -136,13 +139,11 @@ def _window(
     """
     after = _cursor(request, "starting_after")
     before = None if after else _cursor(request, "ending_before")
-    try:
-        page = selectors.keyset_window(
-            queryset, limit=PAGE_SIZE, starting_after=after, ending_before=before
-        )
-    except InvalidPaymentRequestError:
+    page, stale = selectors.keyset_window_or_newest(
+        queryset, limit=PAGE_SIZE, starting_after=after, ending_before=before
+    )
+    if stale:
         messages.warning(request, "That page is no longer available; showing the newest items.")
-        page = selectors.keyset_window(queryset, limit=PAGE_SIZE)
     base = request.GET.copy()
     for name in ("starting_after", "ending_before"):
         base.pop(name, None)
@@ -373,6 +374,7 @@ def _detail(
     context = {
         "nav": "payments",
         "payment": payment,
+        **_status(payment),
         "money": {
             "amount": format_amount(payment.amount, currency),
             "capturable": format_amount(payment.amount_capturable, currency),

@@ -2,7 +2,16 @@
 
 from .base import *
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless a developer turns it on (DJANGO_DEBUG=1): `make run` shows the styled error pages
+# a customer would see, never Django's debug page with settings and local variables.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Static files come straight from static/ (no collectstatic), with or without DEBUG.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 # A development-only key; production settings refuse to start with it.
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-local-development-key-only")
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="Z4MdURdZoHtwJ_2e79xMvQ3RlyU4fmiMmbvo605gU3U")

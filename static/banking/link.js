@@ -17,16 +17,16 @@
 
   function post(body) {
     var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-    return fetch(form.action, {
+    return window.ledgerlineAnswer(fetch(form.action, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(body)
-    }).then(function (response) {
-      return response.json().then(function (data) {
-        if (!response.ok) throw new Error((data.error && data.error.message) || "Please try again.");
-        return data;
-      });
+    }), "Your bank may already be linked: reload this page to see, and try again if it is " +
+      "not.").then(function (reply) {
+      var data = reply.data;
+      if (!reply.ok) throw new Error((data.error && data.error.message) || "Please try again.");
+      return data;
     });
   }
 

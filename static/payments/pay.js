@@ -3,6 +3,11 @@
  * The same code runs against real Stripe.js (https://js.stripe.com/v3/) and the sandbox's
  * stand-in. Card fields live in the processor's iframe; this page only ever sees the
  * resulting `pm_...` id, brand and last 4, so no card data can reach Ledgerline's server.
+ *
+ * The payment is posted with fetch and answered in JSON (payments.public_views.
+ * answers_pay_script): a page to go to, or a message. Any other answer (a proxy's 502, an HTML
+ * error page, no answer) becomes a sentence for the customer; the form keeps its attempt
+ * token, so pressing Pay again finishes the same attempt and can never charge twice.
  */
 (function () {
   "use strict";
@@ -72,12 +77,36 @@
         return;
       }
       form.elements.payment_method.value = result.paymentMethod.id;
-      form.submit();
+      return submitPayment();
     }, function () {
-      busy = false;
-      button.disabled = !complete;
-      button.textContent = payLabel;
-      showError("The payment service did not answer. Check your connection and try again.");
+      ready("The payment service did not answer. Check your connection and try again.");
     });
   });
+
+  function ready(message) {
+    busy = false;
+    button.disabled = !complete;
+    button.textContent = payLabel;
+    showError(message);
+  }
+
+  function submitPayment() {
+    return window.ledgerlineAnswer(fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      body: new FormData(form)
+    }), "We cannot tell yet whether your payment went through: press Pay again to finish " +
+      "it. This payment can never be charged twice.").then(function (reply) {
+      var answer = reply.data;
+      if (answer && answer.redirect) {
+        window.location.assign(answer.redirect);
+        return;
+      }
+      if (answer && answer.attempt) form.elements.attempt.value = answer.attempt;
+      ready((answer && answer.error) || "We could not take this payment. Please try again.");
+    }).catch(function (error) {
+      ready(error.message);
+    });
+  }
 })();

@@ -258,3 +258,12 @@ def test_garbage_posts_answer_4xx(body: bytes) -> None:
 @pytest.mark.parametrize("token", ["x", "a" * 43, "%00", "a" * 300])
 def test_unknown_tokens_answer_404(token: str) -> None:
     assert Client().get(f"/link/{token}/").status_code == 404
+
+
+def test_an_unknown_page_cursor_shows_the_newest_accounts_with_a_message() -> None:
+    """?after= with a well-formed id that names no account of this merchant is not a 500."""
+    owner = member(Role.OWNER)
+    client = verified_client(owner.user, merchant=owner.merchant)
+    response = client.get(reverse("bank-accounts"), {"after": "ba_doesnotexist123"})
+    assert response.status_code == 200
+    assert "no longer available" in response.content.decode()

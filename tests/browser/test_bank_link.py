@@ -37,6 +37,7 @@ from tests.banking.linking import (
     database_text,
     new_customer,
 )
+from tests.browser.proxy import assert_read_as_a_sentence, posts_answered_by_a_proxy_error
 from tests.browser.test_pay import (  # noqa: F401 - fixtures shared with the payment tests
     Seen,
     requests_seen,
@@ -439,3 +440,20 @@ def test_new_accounts_at_the_bank_are_shared_in_update_mode_with_account_select(
     bank.screenshot("merchant-sees-new-account")
     bank.webhooks_delivered(item, "NEW_ACCOUNTS_AVAILABLE")
     bank.assert_no_secrets_leaked()
+
+
+def test_a_server_answer_that_is_not_ours_becomes_a_human_message(bank: BankLink) -> None:
+    """The customer finishes Link, our server's answer is a proxy's 502 page: the page says so
+    in words (never HTML or a JSON parse error) and the button comes back."""
+    bank.merchant_creates_link()
+    posts_answered_by_a_proxy_error(bank.page, bank.link_url)
+    bank.open_link()
+    bank.log_in("First Platypus Bank", PASS_GOOD)
+    bank.modal.locator("#submit-login").click()
+    bank.modal.get_by_role("heading", name="Select an account").wait_for()
+    bank.modal.locator("#continue").click()
+    error = bank.page.locator("#link-error-text", has_text="error 502")
+    error.wait_for()
+    assert_read_as_a_sentence(error.inner_text())
+    assert "reload this page" in error.inner_text()
+    bank.screenshot("502")

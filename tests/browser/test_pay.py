@@ -22,6 +22,7 @@ from payments.gateways.stripe import client as stripe_client_module
 from payments.gateways.stripe import resilience
 from payments.models import Payment, PaymentLink
 from payments.services import merchant_connect_account_ensure
+from tests.browser.proxy import assert_read_as_a_sentence, posts_answered_by_a_proxy_error
 from tests.factories import MerchantFactory
 from tests.payments.factories import PaymentLinkFactory
 
@@ -266,3 +267,33 @@ def test_declined_card_shows_a_clear_retryable_message(shop: Checkout) -> None:
     assert payment.status == "requires_payment_method"
     assert payment.decline_code == "generic_decline"
     shop.assert_number_never_reached_ledgerline(DECLINED)
+
+
+def test_a_server_answer_that_is_not_ours_becomes_a_human_message_then_paying_again_works(
+    shop: Checkout,
+) -> None:
+    """A proxy's 502 HTML page, then no answer at all: the customer reads a sentence (never
+    HTML or a script error), the button comes back, and the next press pays exactly once."""
+    page, link = shop.page, shop.link
+    pay_url = f"{shop.live_url}/pay/{link.token}/"
+    shop.open()
+    _type_card(page, VISA)
+    posts_answered_by_a_proxy_error(page, pay_url)
+    _pay(page)
+    alert = page.locator("#pay-error")
+    alert.wait_for(state="visible")
+    assert_read_as_a_sentence(alert.inner_text())
+    assert "press Pay again" in alert.inner_text()
+    shop.screenshot("502")
+
+    page.unroute(pay_url)
+    page.route(
+        pay_url,
+        lambda route: route.abort() if route.request.method == "POST" else route.continue_(),
+    )
+    _pay(page)
+    page.locator("#pay-error-text", has_text="could not reach our server").wait_for()
+    page.unroute(pay_url)
+    _pay(page)
+    _assert_receipt(page, link)
+    assert Payment.objects.filter(payment_link=link).count() == 1

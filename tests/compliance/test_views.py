@@ -111,3 +111,16 @@ def test_roles_without_the_permission_are_refused(log):
     viewer = member(Role.VIEWER)
     assert verified_client(viewer.user).get(reverse("compliance:home")).status_code == 403
     assert verified_client(viewer.user).get(reverse("compliance:audit_csv")).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["compliance:home", "compliance:audit_csv"])
+def test_the_last_representable_day_as_end_date_lists_everything_up_to_it(analyst, log, name):
+    """until=9999-12-31 has no next midnight: it means "no upper bound", not a 500."""
+    response = verified_client(analyst.user).get(
+        reverse(name), {"since": "0001-01-01", "until": "9999-12-31"}
+    )
+    assert response.status_code == 200
+    body = (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    ).decode()
+    assert "pay_1" in body

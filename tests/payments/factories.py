@@ -9,7 +9,7 @@ import factory
 from accounts.api_keys import generate_secret, hash_secret
 from accounts.models import ApiKey
 from accounts.roles import Role
-from payments.models import Customer, Payment, PaymentLink
+from payments.models import Customer, EventProvider, InboundEvent, Payment, PaymentLink
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory
 
@@ -49,6 +49,17 @@ class PaymentLinkFactory(factory.django.DjangoModelFactory):
     amount = 2500
     currency = "gbp"
     description = "Annual subscription"
+
+
+class InboundEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InboundEvent
+
+    provider = EventProvider.STRIPE
+    event_id = factory.Sequence(lambda n: f"evt_factory_{n}")
+    type = "payment_intent.payment_failed"
+    merchant = factory.SubFactory(MerchantFactory)
+    payload = factory.LazyFunction(dict)
 
 
 def api_key_for(merchant: Any, role: str = Role.OWNER) -> tuple[ApiKey, str]:

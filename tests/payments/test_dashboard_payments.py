@@ -316,3 +316,36 @@ def test_list_and_detail_say_what_paid_a_card_or_a_bank_debit(merchant, owner):
     assert "no card details yet" not in detail
     detail = owner.get(reverse("payment-detail", args=[card.public_id])).content.decode()
     assert "Visa ···· 4242" in detail
+
+
+@pytest.mark.parametrize("name", ["payments", "payments-export"])
+def test_the_last_representable_day_as_end_date_lists_everything_up_to_it(merchant, owner, name):
+    """created_to=9999-12-31 has no next midnight: it means "no upper bound", not a 500."""
+    payment = PaymentFactory(merchant=merchant, created_at=T0)
+    response = owner.get(reverse(name), {"created_from": "0001-01-01", "created_to": "9999-12-31"})
+    assert response.status_code == 200
+    body = (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    ).decode()
+    assert payment.public_id in body
+
+
+def test_declined_payments_read_failed_and_have_a_filter(merchant, owner):
+    declined = PaymentFactory(
+        merchant=merchant,
+        status=PaymentStatus.REQUIRES_PAYMENT_METHOD,
+        failure_code="card_declined",
+        created_at=T0,
+    )
+    waiting = PaymentFactory(
+        merchant=merchant, status=PaymentStatus.REQUIRES_PAYMENT_METHOD, created_at=T0
+    )
+    PaymentFactory(merchant=merchant, created_at=T0)
+    everything = _list(owner)
+    labels = {row["payment"].public_id: row["status_label"] for row in everything.context["rows"]}
+    assert labels[declined.public_id] == "Failed"
+    assert labels[waiting.public_id] == "Requires payment method"
+    assert _ids(_list(owner, status="failed")) == [declined.public_id]
+    assert '<option value="failed">Failed (declined)</option>' in everything.content.decode()
+    detail = owner.get(reverse("payment-detail", args=[declined.public_id])).content.decode()
+    assert '<span class="badge badge-bad">Failed</span>' in detail

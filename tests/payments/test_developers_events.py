@@ -37,7 +37,9 @@ def test_developers_page_shows_own_events_with_status_attempts_and_error():
 
     assert ok.public_id in body
     assert failed.public_id in body
-    assert "handler exploded" in body
+    # Merchants read a code and a sentence; the exception text stays with platform staff.
+    assert "processing_retrying" in body
+    assert "handler exploded" not in body
     assert foreign.public_id not in body
 
 
@@ -60,3 +62,44 @@ def test_roles_without_developer_access_do_not_see_events():
     viewer = member(Role.VIEWER)
     _event(viewer.merchant, "evt_ok", InboundEventStatus.SUCCEEDED)
     assert verified_client(viewer.user).get(PAGE).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("status", "stored", "code", "sentence"),
+    [
+        (
+            InboundEventStatus.FAILED,
+            "IntegrityError: duplicate key value violates unique constraint payments_secret",
+            "processing_retrying",
+            "retried automatically",
+        ),
+        (
+            InboundEventStatus.FAILED,
+            "EventNotReadyError: payment pi_123 not stored yet",
+            "waiting_for_related_object",
+            "has not reached Ledgerline yet",
+        ),
+        (
+            InboundEventStatus.DEAD,
+            "RuntimeError: Traceback (most recent call last)",
+            "processing_stopped",
+            "stopped retrying after 2 attempts",
+        ),
+        (
+            InboundEventStatus.IGNORED,
+            "unhandled event type",
+            "event_type_not_used",
+            "This is normal",
+        ),
+    ],
+)
+def test_event_outcomes_are_codes_and_sentences_never_exception_text(
+    status, stored, code, sentence
+):
+    mine = member(Role.DEVELOPER)
+    _event(mine.merchant, "evt_x", status, stored)
+    body = verified_client(mine.user).get(PAGE).content.decode()
+    assert f"<code>{code}</code>" in body
+    assert sentence in body
+    assert stored not in body
+    assert "Error" not in body.split('<h2 id="events-title">')[1]

@@ -462,3 +462,39 @@ def test_return_url_points_back_to_this_link(customer, link, sandbox_control):
         f"{sandbox_control.url}/_sandbox/stripe/objects/{intent['id']}", timeout=5
     ).json()
     assert state["sandbox"]["return_url"] == f"http://testserver{_pay_url(link)}"
+
+
+def _post_from_script(client: Client, link: PaymentLink, fields: dict[str, str], pm: str) -> Any:
+    """As static/payments/pay.js posts: the form's fields, asking for JSON."""
+    return client.post(
+        _pay_url(link), {**fields, "payment_method": pm}, headers={"Accept": "application/json"}
+    )
+
+
+def test_the_page_script_gets_json_a_message_with_a_fresh_attempt_or_where_to_go(
+    customer, link, sandbox_control
+):
+    """A decline is a message and the next attempt's token; a payment is the receipt's URL."""
+    fields = _form(customer, link)
+    declined = _post_from_script(customer, link, fields, "pm_card_chargeDeclinedInsufficientFunds")
+    assert declined.status_code == 402
+    assert declined["Content-Type"] == "application/json"
+    answer = declined.json()
+    assert answer["error"] == "Your card was declined: insufficient funds. Try another card."
+    assert answer["attempt"]
+    assert answer["attempt"] != fields["attempt"]
+
+    paid = _post_from_script(
+        customer, link, {**fields, "attempt": answer["attempt"]}, "pm_card_visa"
+    )
+    assert paid.status_code == 200
+    receipt = customer.get(paid.json()["redirect"])
+    assert "Payment successful" in receipt.content.decode()
+
+
+def test_the_page_script_is_sent_back_to_the_page_when_the_link_closed(customer, link):
+    fields = _form(customer, link)
+    link.active = False
+    link.save()
+    answer = _post_from_script(customer, link, fields, "pm_card_visa")
+    assert answer.json() == {"redirect": _pay_url(link)}
