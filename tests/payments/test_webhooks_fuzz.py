@@ -55,9 +55,9 @@ signed_bodies = maybe(stripe_events).flatmap(json_document)
 
 
 def _post(body: bytes, header: str | None) -> Any:
-    extra = {} if header is None else {"HTTP_STRIPE_SIGNATURE": header}
+    headers = {} if header is None else {"Stripe-Signature": header}
     return Client(raise_request_exception=False).post(
-        URL, data=body, content_type="application/json", **extra
+        URL, data=body, content_type="application/json", headers=headers
     )
 
 
