@@ -13,29 +13,27 @@ import time
 from typing import Any
 
 import pytest
-from django.test import Client
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from payments.gateways.stripe.webhooks import Reason, signature_header
-from payments.models import InboundEvent, InboundEventStatus, OutboxEntry
+from payments.models import InboundEvent, InboundEventStatus
 from payments.webhook_views import UNVERIFIABLE
 from payments.webhooks import HANDLERS, inbound_event_process
-from tests.payments.webhook_strategies import (
+from tests.payments.webhook_fuzzing import (
+    assert_refused,
+    fuzz_settings,
     header_text,
     json_document,
     json_values,
     maybe,
+    post_delivery,
+    stored_counts,
     unique_ids,
 )
 from tests.payments.webhook_support import CURRENT_SECRET, URL
 
 pytestmark = pytest.mark.django_db
-FUZZ = settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 KNOWN_REASONS = {*Reason.ALL, UNVERIFIABLE}
 
 event_types = st.sampled_from(sorted({t for provider, t in HANDLERS if provider == "stripe"}))
@@ -55,24 +53,14 @@ signed_bodies = maybe(stripe_events).flatmap(json_document)
 
 
 def _post(body: bytes, header: str | None) -> Any:
-    headers = {} if header is None else {"Stripe-Signature": header}
-    return Client(raise_request_exception=False).post(
-        URL, data=body, content_type="application/json", headers=headers
-    )
-
-
-def _stored() -> tuple[int, int]:
-    return InboundEvent.objects.count(), OutboxEntry.objects.count()
+    return post_delivery(URL, body, {} if header is None else {"Stripe-Signature": header})
 
 
 def _assert_refused(response: Any, before: tuple[int, int]) -> None:
-    event(f"refused {response.status_code} {response.json()['error']['code']}")
-    assert response.status_code == 400, response.content
-    assert response.json()["error"]["code"] in KNOWN_REASONS
-    assert _stored() == before
+    assert_refused(response, before=before, statuses={400}, reasons=KNOWN_REASONS)
 
 
-@FUZZ
+@fuzz_settings
 @given(
     body=st.one_of(st.binary(max_size=600), signed_bodies),
     header=st.one_of(
@@ -90,26 +78,26 @@ def _assert_refused(response: Any, before: tuple[int, int]) -> None:
     ),
 )
 def test_unsigned_garbage_is_refused_and_stores_nothing(body: bytes, header: str | None) -> None:
-    before = _stored()
+    before = stored_counts()
     _assert_refused(_post(body, header), before)
 
 
-@FUZZ
+@fuzz_settings
 @given(body=signed_bodies, wrong_secret=st.booleans(), skew=st.sampled_from([0, -400, 400]))
 def test_near_miss_signatures_are_refused(body: bytes, wrong_secret: bool, skew: int) -> None:
     """Signed by another secret, or outside the 300 s window: refused whatever the body."""
     secret = "whsec_attacker" if wrong_secret or skew == 0 else CURRENT_SECRET
     header = signature_header(body=body, secrets=[secret], timestamp=int(time.time()) + skew)
-    before = _stored()
+    before = stored_counts()
     _assert_refused(_post(body, header), before)
 
 
-@FUZZ
+@fuzz_settings
 @given(body=signed_bodies)
 def test_validly_signed_bodies_are_stored_once_or_refused_never_a_server_error(
     body: bytes,
 ) -> None:
-    before = _stored()
+    before = stored_counts()
     response = _post(body, signature_header(body=body, secrets=[CURRENT_SECRET]))
     if response.status_code == 400:
         _assert_refused(response, before)
@@ -117,9 +105,9 @@ def test_validly_signed_bodies_are_stored_once_or_refused_never_a_server_error(
     assert response.status_code == 200, response.content
     event("stored" if not response.json()["duplicate"] else "duplicate")
     if response.json()["duplicate"]:
-        assert _stored() == before
+        assert stored_counts() == before
         return
-    assert _stored() == (before[0] + 1, before[1] + 1)
+    assert stored_counts() == (before[0] + 1, before[1] + 1)
     # What was stored can be read back and processed: the worker records, never raises.
     stored = InboundEvent.objects.latest("pk")
     assert inbound_event_process(event_id=stored.pk) in set(InboundEventStatus)

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for hostile webhook input, shared by the Stripe and Plaid fuzz suites.
+"""Hostile webhook input for the Stripe and Plaid fuzz suites: strategies and the pass mark.
 
 `json_values` is JSON as an encoder writes it, with odd text (NUL, lone surrogates, controls,
 astral characters) and numbers of any size; `raw_fragments` is text no encoder writes but a
@@ -13,7 +13,19 @@ import json
 import time
 from typing import Any
 
+from django.test import Client
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
+
+from payments.models import InboundEvent, OutboxEntry
+
+# Bounded for `make test`: each suite's tests run in seconds. The database is shared by a
+# test's examples (function-scoped fixtures), which `stored_counts` allows for.
+fuzz_settings = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # Every code point, lone surrogates included (JSON can spell them: "\ud800").
 odd_text = st.text(st.characters(exclude_categories=()), max_size=24)
@@ -85,3 +97,29 @@ def unique_ids(prefix: str) -> st.SearchStrategy[str]:
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """Usually (7 in 8) what a processor sends, sometimes anything at all."""
     return st.sampled_from(range(8)).flatmap(lambda pick: json_values if pick == 0 else strategy)
+
+
+# --- The pass mark --------------------------------------------------------------------------
+
+
+def post_delivery(url: str, body: bytes, headers: dict[str, str]) -> Any:
+    """POST as a processor does; a server error is answered (as a 500), not raised."""
+    return Client(raise_request_exception=False).post(
+        url, data=body, content_type="application/json", headers=headers
+    )
+
+
+def stored_counts() -> tuple[int, int]:
+    """(events, outbox rows) stored: a refused delivery must leave both as they were."""
+    return InboundEvent.objects.count(), OutboxEntry.objects.count()
+
+
+def assert_refused(
+    response: Any, *, before: tuple[int, int], statuses: set[int], reasons: set[str]
+) -> None:
+    """Refused with one of `statuses` and a known reason code, and nothing stored."""
+    assert response.status_code in statuses, response.content
+    code = response.json()["error"]["code"]
+    event(f"refused {response.status_code} {code}")
+    assert code in reasons
+    assert stored_counts() == before
