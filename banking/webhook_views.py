@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 
-from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from banking.gateways.plaid.webhooks import (
+    KEY_FETCH_WINDOW_SECONDS,
     MAX_BODY_BYTES,
     Reason,
     WebhookVerificationError,
@@ -24,24 +22,37 @@ from banking.gateways.plaid.webhooks import (
 )
 from banking.models import PlaidItem
 from payments.models import EventProvider, InboundEvent
-from payments.webhook_views import webhook_body, webhook_refused
+from payments.webhook_views import (
+    signed_event_storage,
+    webhook_body,
+    webhook_endpoint,
+    webhook_refused,
+)
 from payments.webhooks import inbound_event_ingest
 
+# Refusals that are not the sender's fault ask for a retry: Plaid unreachable for its key
+# (503), or this minute's budget of key fetches spent, most likely by a flood of made-up key
+# ids (429: a sender can cause it, so never a 5xx).
+_REFUSAL_STATUS = {Reason.KEY_UNAVAILABLE: 503, Reason.KEY_FETCH_LIMITED: 429}
 
-@login_not_required
-@csrf_exempt
-@require_POST
-def plaid_webhook(request: HttpRequest) -> JsonResponse:
+
+@webhook_endpoint(provider=EventProvider.PLAID)
+def plaid_webhook(request: HttpRequest) -> HttpResponse:
     body = webhook_body(request, max_bytes=MAX_BODY_BYTES)
     if body is None:
         return webhook_refused(provider=EventProvider.PLAID, reason=Reason.TOO_LARGE)
     try:
         event = verify_webhook(body=body, header=request.headers.get("Plaid-Verification"))
     except WebhookVerificationError as exc:
-        # Plaid unreachable for its key: 503 so that Plaid retries the delivery later.
-        status = 503 if exc.reason == Reason.KEY_UNAVAILABLE else 400
-        return webhook_refused(provider=EventProvider.PLAID, reason=exc.reason, status=status)
-    with transaction.atomic():
+        refused = webhook_refused(
+            provider=EventProvider.PLAID,
+            reason=exc.reason,
+            status=_REFUSAL_STATUS.get(exc.reason, 400),
+        )
+        if refused.status_code == 429:
+            refused["Retry-After"] = str(KEY_FETCH_WINDOW_SECONDS)
+        return refused
+    with signed_event_storage(), transaction.atomic():
         result = inbound_event_ingest(
             provider=EventProvider.PLAID,
             event_id=hashlib.sha256(body).hexdigest(),

@@ -150,6 +150,21 @@ def _storable(value: Any) -> Any:
     return value
 
 
+# The processor's own event time is shown, never relied on (state follows the processor's
+# state machine, not timestamps): a value outside 1970..2106 (32-bit Unix time) is not a time
+# Stripe sends, and would not survive conversion or display, so the event is stored without it.
+_PROCESSOR_TIME_RANGE = range(2**32)
+
+
+def _processor_time(created: int | None, *, event_id: str) -> datetime | None:
+    if created is None:
+        return None
+    if created not in _PROCESSOR_TIME_RANGE:
+        logger.warning("Event %s has an implausible created time; stored without it", event_id)
+        return None
+    return datetime.fromtimestamp(created, tz=UTC)
+
+
 _EVENT_FIELDS = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
 
 
@@ -230,11 +245,7 @@ def inbound_event_ingest(
         body_sha256=hashlib.sha256(body).hexdigest() if body is not None else "",
         received_at=now,
         next_attempt_at=now + REDISPATCH_AFTER,
-        processor_created=(
-            datetime.fromtimestamp(processor_created, tz=UTC)
-            if processor_created is not None
-            else None
-        ),
+        processor_created=_processor_time(processor_created, event_id=event_id),
     )
     stored = _store_with_outbox(event)
     if stored is None:

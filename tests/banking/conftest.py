@@ -10,6 +10,10 @@ from django.test import override_settings
 from banking.gateways.plaid import client as plaid_client
 from banking.gateways.plaid.webhooks import key_cache_clear
 from tests.banking.linking import PlaidSandbox, running_sandbox
+from tests.banking.plaid_stub import PlaidStub, plaid_stub
+from tests.banking.webhook_signing import TEST_KID, SigningKey
+
+KEY_PATH = "/webhook_verification_key/get"
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +32,21 @@ def plaid(plaid_sandbox: PlaidSandbox, monkeypatch: pytest.MonkeyPatch) -> Itera
         yield plaid_sandbox
     plaid_sandbox.control.clear_faults()
     key_cache_clear()
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[PlaidStub]:
+    """A scripted Plaid (for webhook keys a test controls); no key carried over."""
+    monkeypatch.setattr(plaid_client, "BACKOFF_INITIAL_SECONDS", 0.001)
+    key_cache_clear()
+    with plaid_stub() as running, override_settings(PLAID_API_BASE=running.url):
+        yield running
+    key_cache_clear()
+
+
+@pytest.fixture
+def key(stub: PlaidStub) -> SigningKey:
+    """The webhook signing key the stub serves (once) under `TEST_KID`."""
+    signing = SigningKey(TEST_KID)
+    stub.answer(KEY_PATH, {"key": signing.jwk(), "request_id": "r"})
+    return signing

@@ -7,39 +7,20 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from django.test import override_settings
 
 from banking.gateways.plaid import client as plaid_client
 from banking.gateways.plaid.webhooks import (
     Reason,
     WebhookVerificationError,
-    key_cache_clear,
     verify_webhook,
 )
-from tests.banking.plaid_stub import PlaidStub, plaid_stub
+from tests.banking.plaid_stub import PlaidStub
 from tests.banking.webhook_signing import SigningKey, b64url, webhook_body
 
 KEY_PATH = "/webhook_verification_key/get"
 BODY = webhook_body("AUTH", "AUTOMATICALLY_VERIFIED", "item_1", account_id="acc_1")
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[PlaidStub]:
-    monkeypatch.setattr(plaid_client, "BACKOFF_INITIAL_SECONDS", 0.001)
-    key_cache_clear()
-    with plaid_stub() as running, override_settings(PLAID_API_BASE=running.url):
-        yield running
-    key_cache_clear()
-
-
-@pytest.fixture
-def key(stub: PlaidStub) -> SigningKey:
-    signing = SigningKey("kid-1")
-    stub.answer(KEY_PATH, {"key": signing.jwk(), "request_id": "r"})
-    return signing
 
 
 def _refused(body: bytes, header: str | None, now: float | None = None) -> Reason:

@@ -12,6 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+# The kid of the key the banking tests' `key` fixture has the Plaid stub serve.
+TEST_KID = "kid-1"
+
 
 def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -45,18 +48,22 @@ class SigningKey:
         alg: str = "ES256",
         body_hash: str | None = None,
     ) -> str:
-        header = b64url(json.dumps({"alg": alg, "kid": self.kid, "typ": "JWT"}).encode())
-        claims = b64url(
+        return self.sign_segments(
+            json.dumps({"alg": alg, "kid": self.kid, "typ": "JWT"}).encode(),
             json.dumps(
                 {
                     "iat": int(time.time() if iat is None else iat),
                     "request_body_sha256": body_hash or hashlib.sha256(body).hexdigest(),
                 }
-            ).encode()
+            ).encode(),
         )
-        signing_input = f"{header}.{claims}".encode()
+
+    def sign_segments(self, jose: bytes, claims: bytes) -> str:
+        """A JWT of these exact header and claims bytes, validly signed (for hostile claims)."""
+        signing_input = f"{b64url(jose)}.{b64url(claims)}".encode()
         r, s = decode_dss_signature(self.private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return f"{header}.{claims}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        signature = b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+        return f"{signing_input.decode()}.{signature}"
 
 
 def webhook_body(webhook_type: str, webhook_code: str, item_id: str, **extra: Any) -> bytes:

@@ -4,7 +4,9 @@
 guards, so we check the signature ourselves exactly as Stripe documents it: HMAC-SHA256 over
 `"<t>." + raw body` keyed by each configured `whsec_` secret (several during rotation), compared
 in constant time with every `v1=` in the header, then a 300-second window around our clock in
-both directions. Only a verified body is parsed, once, with `json.loads`.
+both directions. Only a verified body is parsed, once, strictly (`config.strict_json`): a signed
+body with `NaN`, `Infinity`, a number beyond a double or nesting deeper than 64 levels is not
+an event Stripe sends, and could not be stored or handled; it is refused with a reason.
 
 Failures raise `SignatureError` with a stable reason code; nothing here logs or echoes a secret.
 """
@@ -13,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from config.strict_json import JSONRefusedError, loads_strict
 
 TOLERANCE_SECONDS = 300
 # Stripe's events are a few kilobytes; a megabyte is generous and bounds the HMAC work an
@@ -39,6 +42,7 @@ class Reason:
     STALE_TIMESTAMP = "stale_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     BAD_JSON = "bad_json"
+    TOO_DEEP = "too_deep"
     BAD_EVENT = "bad_event"
 
     ALL = (
@@ -51,6 +55,7 @@ class Reason:
         STALE_TIMESTAMP,
         FUTURE_TIMESTAMP,
         BAD_JSON,
+        TOO_DEEP,
         BAD_EVENT,
     )
 
@@ -87,6 +92,9 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
                 raise SignatureError(Reason.BAD_HEADER)
             timestamp = int(value)
         elif key == "v1" and value:
+            # A signature is hex; anything else could not even be compared in constant time.
+            if not value.isascii():
+                raise SignatureError(Reason.BAD_HEADER)
             signatures.append(value)
     if timestamp is None:
         raise SignatureError(Reason.BAD_HEADER)
@@ -156,9 +164,9 @@ def verify_event(
     if timestamp > current + tolerance:
         raise SignatureError(Reason.FUTURE_TIMESTAMP)
     try:
-        payload = json.loads(body)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
-        raise SignatureError(Reason.BAD_JSON) from exc
+        payload = loads_strict(body)
+    except JSONRefusedError as exc:
+        raise SignatureError(Reason.TOO_DEEP if exc.too_deep else Reason.BAD_JSON) from exc
     if not isinstance(payload, dict):
         raise SignatureError(Reason.BAD_EVENT)
     event_id, event_type = payload.get("id"), payload.get("type")
