@@ -81,7 +81,6 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and form.user is not None:
         # login() rotates the session key (and flushes a different user's session).
         login(request, form.user)
-        session_security.record_authentication(request)
         target = "accounts:mfa_verify" if _has_device(form.user) else "accounts:mfa_enroll"
         return HttpResponseRedirect(_with_next(target, next_url))
     return render(request, "accounts/login.html", {"form": form, "next": next_url})
@@ -241,6 +240,9 @@ def switch_merchant(request: HttpRequest) -> HttpResponse:
 def no_merchant(request: HttpRequest) -> HttpResponse:
     if getattr(request, "membership", None) is not None:
         return redirect("home")
+    if request.user.is_staff:
+        # Platform staff work in the admin; a merchant-less dashboard is not their page.
+        return redirect("admin:index")
     return render(request, "accounts/no_merchant.html")
 
 
@@ -299,7 +301,6 @@ def _invite_new_user(request: HttpRequest, token: str, context: dict[str, Any]) 
         except (InvitationInvalidError, AccountExistsError) as error:
             return _invitation_error(request, error.message, error.status_code)
         login(request, membership.user, backend=MODEL_BACKEND)
-        session_security.record_authentication(request)
         request.session[session_security.CURRENT_MERCHANT] = membership.merchant.public_id
         return HttpResponseRedirect(_with_next("accounts:mfa_enroll", reverse("home")))
     context["form"] = form
