@@ -311,5 +311,7 @@ def seal_pending(
         # exports them then, and a rollback must not leave files behind.
         export_missing_checkpoints()
     if position > start:
-        logger.info("audit: sealed %d entries up to position %d", position - start, position)
+        # Inline runs (after every audited commit in the embedded default) are routine: DEBUG.
+        level = logging.INFO if force_checkpoint else logging.DEBUG
+        logger.log(level, "audit: sealed %d entries up to position %d", position - start, position)
     return SealResult(sealed=position - start, checkpoints=tuple(written), head=position)
