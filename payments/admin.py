@@ -89,17 +89,15 @@ class InboundEventAdmin(ReadOnlyAdmin):
 
 
 class MerchantDataAdmin(ReadOnlyAdmin):
-    list_select_related = ("merchant",)
     list_per_page = 50
     show_full_result_count = False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> tuple[str, ...]:
-        return tuple(self.fields or ())
 
 
 @admin.register(Customer)
 class CustomerAdmin(MerchantDataAdmin):
     fields = ("public_id", "merchant", "email", "name", "description", "created_at")
+    readonly_fields = fields
+    list_select_related = ("merchant",)
     list_display = ("public_id", "email", "name", "merchant", "created_at")
     search_fields = ("=public_id", "email", "merchant__slug")
     ordering = ("-created_at", "-id")
@@ -127,6 +125,7 @@ class PaymentAdmin(MerchantDataAdmin):
         "created_at",
         "updated_at",
     )
+    readonly_fields = fields
     list_display = ("public_id", "merchant", "status", "amount", "currency", "customer_email")
     list_filter = ("status", "currency")
     search_fields = (
@@ -162,6 +161,7 @@ class RefundAdmin(MerchantDataAdmin):
         "created_at",
         "updated_at",
     )
+    readonly_fields = fields
     list_display = ("public_id", "payment", "merchant", "status", "amount", "currency")
     list_filter = ("status",)
     search_fields = ("=public_id", "=payment__public_id", "payment__customer__email")
@@ -171,6 +171,7 @@ class RefundAdmin(MerchantDataAdmin):
 
 @admin.register(PaymentLink)
 class PaymentLinkAdmin(MerchantDataAdmin):
+    list_select_related = ("merchant",)
     fields = (
         "public_id",
         "merchant",
@@ -184,6 +185,7 @@ class PaymentLinkAdmin(MerchantDataAdmin):
         "deactivated_at",
         "created_at",
     )
+    readonly_fields = fields
     list_display = ("public_id", "merchant", "amount", "currency", "active", "created_at")
     list_filter = ("active", "reusable")
     search_fields = ("=public_id", "merchant__slug")
@@ -204,6 +206,7 @@ class DisputeAdmin(MerchantDataAdmin):
         "stripe_dispute_id",
         "created_at",
     )
+    readonly_fields = fields
     list_display = ("public_id", "payment", "merchant", "status", "amount", "evidence_due_by")
     list_filter = ("status",)
     search_fields = ("=public_id", "=payment__public_id", "payment__customer__email")
