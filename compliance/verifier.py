@@ -826,7 +826,12 @@ def verify_log(
         truncation = Finding(TRUNCATED, last + 1, message)
 
     extra = _extra_entry(horizon) if horizon else None
-    unsigned = _missing_checkpoint([*trusted, *on_file])
+    # A checkpoint row or file that does not verify is the more precise finding.
+    unsigned = (
+        _missing_checkpoint([*trusted, *on_file])
+        if checkpoint_finding is None and export_finding is None
+        else None
+    )
     report.finding = _earliest(
         checkpoint_finding, export_finding, stream_finding, truncation, extra, unsigned
     )

@@ -287,3 +287,18 @@ def test_a_rewrite_between_checkpoints_is_reported_at_the_edited_entry(edited):
     assert report.finding is not None
     assert (report.finding.kind, report.finding.position) == ("edited", edited)
     assert f"position {edited}" in str(report.finding)
+
+
+def test_a_forged_only_checkpoint_is_named_a_bad_signature_not_a_missing_one(
+    record_entries, audit_export_dir
+):
+    record_entries(4)
+    seal_pending(force_checkpoint=True, wait_for_lock=True)
+    for path in audit_export_dir.rglob("checkpoint-*.json"):
+        path.unlink()
+    _guards_off_then(
+        lambda: tamper._sql("UPDATE compliance_auditcheckpoint SET signature = 'AAAA'")
+    )
+    report = verify_log()
+    assert report.finding is not None
+    assert report.finding.kind == "bad signature"
