@@ -115,7 +115,8 @@ def _grouped(secret: str) -> str:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def mfa_enroll(request: HttpRequest) -> HttpResponse:
-    """TOTP enrollment. A first device needs only the password; any further one a step-up."""
+    """TOTP enrollment. A first device needs an enrolment link opened by this session (the
+    password alone is not enough); any further device needs a step-up."""
     user: User = request.user  # type: ignore[assignment]
     next_url = safe_next(request, default=_landing(user))
     first = not _has_device(user)
@@ -161,10 +162,9 @@ def _landing(user: Any) -> str:
     return "home"
 
 
-def _enrolment_needed(
-    request: HttpRequest, *, status: int, message: str = "", link_user: Any = None
-) -> HttpResponse:
-    context = {"message": message, "link_user": link_user, "is_staff": request.user.is_staff}
+def _enrolment_needed(request: HttpRequest, *, status: int, message: str = "") -> HttpResponse:
+    """How to get an enrolment link (and why one is needed), or why this one cannot be used."""
+    context = {"message": message, "is_staff": request.user.is_staff}
     return render(request, "accounts/enrolment_needed.html", context, status=status)
 
 
