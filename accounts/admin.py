@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
-from accounts.models import ApiKey, Invitation, Membership, Merchant, User
+from accounts.exceptions import EnrolmentLinkRefusedError
+from accounts.models import ApiKey, EnrolmentLink, Invitation, Membership, Merchant, User
+from accounts.services import enrolment_link_issue
 from config.admin import ReadOnlyAdmin
 
 
@@ -44,12 +49,48 @@ class UserAdmin(admin.ModelAdmin):
     search_fields = ("email", "public_id", "full_name")
     ordering = ("email",)
     inlines = [MembershipInline]
+    actions = ["issue_enrolment_links"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_enrolment_link_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    @admin.action(
+        description="Issue enrolment link (first authenticator)", permissions=["enrolment_link"]
+    )
+    def issue_enrolment_links(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> HttpResponse | None:
+        """Links are shown on the response page only, once: never in a message or the log."""
+        issued, skipped = [], 0
+        for user in queryset.order_by("email"):
+            try:
+                link = enrolment_link_issue(
+                    user=user,
+                    issued_by=request.user,  # type: ignore[arg-type]
+                    via="admin",
+                    request=request,
+                )
+            except EnrolmentLinkRefusedError:
+                skipped += 1
+                continue
+            path = reverse("accounts:enrolment_link", args=[link.token])
+            issued.append((user, link.link, request.build_absolute_uri(path)))
+        if skipped:
+            self.message_user(
+                request, f"{skipped} selected user(s) have an authenticator already.", messages.INFO
+            )
+        if not issued:
+            return None
+        context = {**self.admin_site.each_context(request), "issued": issued, "opts": self.opts}
+        response = TemplateResponse(request, "admin/accounts/enrolment_links.html", context)
+        response["Cache-Control"] = "no-store, private"
+        return response
 
 
 @admin.register(Merchant)
@@ -126,3 +167,12 @@ class InvitationAdmin(ReadOnlyAdmin):
     list_filter = ("role",)
     search_fields = ("public_id", "email", "merchant__slug")
     list_select_related = ("merchant",)
+
+
+@admin.register(EnrolmentLink)
+class EnrolmentLinkAdmin(ReadOnlyAdmin):
+    fields = ("public_id", "user", "issued_by", "created_at", "expires_at", "used_at", "revoked_at")
+    readonly_fields = fields
+    list_display = ("public_id", "user", "issued_by", "created_at", "expires_at", "used_at")
+    search_fields = ("public_id", "user__email", "user__public_id")
+    list_select_related = ("user", "issued_by")

@@ -54,3 +54,26 @@ class AccountExistsError(ConflictError):
 class InvalidRoleError(ApplicationError):
     code = "invalid_role"
     default_message = "Choose one of the listed roles."
+
+
+class EnrolmentLinkInvalidError(NotFoundError):
+    """Unknown, used, revoked, replaced or expired: callers never learn which."""
+
+    code = "enrolment_link_invalid"
+    default_message = "This enrolment link is invalid, was used already, or has expired."
+
+
+class EnrolmentLinkRequiredError(ApplicationError):
+    """A first authenticator needs an enrolment link: the password alone is not enough."""
+
+    status_code = 403
+    error_type = "permission_error"
+    code = "enrolment_link_required"
+    default_message = "Setting up your first authenticator needs an enrolment link."
+
+
+class EnrolmentLinkRefusedError(ApplicationError):
+    status_code = 409
+    error_type = "invalid_request_error"
+    code = "enrolment_link_refused"
+    default_message = "This person has an authenticator already."

@@ -1,4 +1,5 @@
-"""Users (email login), merchants (tenants), memberships with roles, invitations, API keys."""
+"""Users (email login), merchants (tenants), memberships with roles, invitations, API keys,
+enrolment links and backup codes."""
 
 from __future__ import annotations
 
@@ -198,6 +199,49 @@ class Invitation(models.Model):
     def is_pending(self, *, now: Any = None) -> bool:
         now = now or timezone.now()
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
+
+
+def _enrolment_link_public_id() -> str:
+    return new_public_id("enl")
+
+
+class EnrolmentLink(models.Model):
+    """A single-use, expiring grant to set up a person's first authenticator.
+
+    The password alone never enrols a device (whoever learnt it would enrol their own): the
+    first authenticator needs this link too, issued by an owner or admin of the person's team,
+    by platform staff, by `seed_demo`, or created with the invitation the person accepted. Only
+    a keyed hash of the link's token is stored.
+    """
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=_enrolment_link_public_id, editable=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolment_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "used_at", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"Enrolment link {self.public_id} for {self.user}"
+
+    def is_pending(self, *, now: Any = None) -> bool:
+        now = now or timezone.now()
+        return self.used_at is None and self.revoked_at is None and self.expires_at > now
 
 
 class BackupCodeDevice(ThrottlingMixin, Device):

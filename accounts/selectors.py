@@ -8,7 +8,14 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.backup_codes import remaining_codes
 from accounts.hashing import keyed_hash
-from accounts.models import BackupCodeDevice, Invitation, Membership, Merchant, User
+from accounts.models import (
+    BackupCodeDevice,
+    EnrolmentLink,
+    Invitation,
+    Membership,
+    Merchant,
+    User,
+)
 from accounts.roles import Role
 
 _ROLE_ORDER = {role: index for index, role in enumerate(Role.values)}
@@ -16,6 +23,33 @@ _ROLE_ORDER = {role: index for index, role in enumerate(Role.values)}
 
 def invitation_token_hash(token: str) -> str:
     return keyed_hash(purpose="invitation-token", value=token)
+
+
+def enrolment_link_token_hash(token: str) -> str:
+    return keyed_hash(purpose="enrolment-link-token", value=token)
+
+
+def enrolment_link_get_pending(*, token: str) -> EnrolmentLink | None:
+    """The enrolment link behind a token, if it can still be used; None says nothing more."""
+    link = (
+        EnrolmentLink.objects.select_related("user")
+        .filter(token_hash=enrolment_link_token_hash(token))
+        .first()
+    )
+    if link is None or not link.is_pending() or not link.user.is_active:
+        return None
+    return link
+
+
+def users_without_authenticator(*, user_ids: list[int]) -> set[int]:
+    enrolled = TOTPDevice.objects.filter(user_id__in=user_ids, confirmed=True).values_list(
+        "user_id", flat=True
+    )
+    return set(user_ids) - set(enrolled)
+
+
+def user_has_authenticator(*, user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:

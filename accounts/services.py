@@ -1,8 +1,9 @@
-"""Accounts writes: session ends, MFA, merchant switching, team, invitations and API keys.
+"""Accounts writes: session ends, MFA and enrolment links, merchant switching, team,
+invitations and API keys.
 
 Every security-relevant change writes its audit entry inside the same transaction as the
 change. Audit payloads carry pseudonymous public ids and roles only: never an email address,
-a password, a one-time code, an invitation token or an API key secret.
+a password, a one-time code, an invitation or enrolment token or an API key secret.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from accounts.decorators import ensure_step_up
 from accounts.exceptions import (
     AccountExistsError,
     AlreadyMemberError,
+    EnrolmentLinkInvalidError,
+    EnrolmentLinkRefusedError,
+    EnrolmentLinkRequiredError,
     InvalidRoleError,
     InvitationEmailMismatchError,
     InvitationInvalidError,
@@ -37,9 +41,21 @@ from accounts.exceptions import (
     TeamPermissionError,
 )
 from accounts.lockout import normalize_email
-from accounts.models import ApiKey, BackupCodeDevice, Invitation, Membership, Merchant, User
+from accounts.models import (
+    ApiKey,
+    BackupCodeDevice,
+    EnrolmentLink,
+    Invitation,
+    Membership,
+    Merchant,
+    User,
+)
 from accounts.roles import ROLE_PERMISSIONS, Permission, Role, role_allows
-from accounts.selectors import invitation_token_hash
+from accounts.selectors import (
+    enrolment_link_token_hash,
+    invitation_token_hash,
+    user_has_authenticator,
+)
 from compliance.actors import Actor
 from compliance.services import audit_record
 from config.exceptions import ApplicationError
@@ -217,11 +233,30 @@ def _backup_codes_replace(*, user: User) -> list[str]:
     return backup_codes.generate_codes(device=device)
 
 
+def enrolment_link_granted(*, request: HttpRequest) -> EnrolmentLink | None:
+    """The still-usable enrolment link this session opened, if any (see enrolment_link_open)."""
+    user = request.user
+    public_id = request.session.get(session_security.ENROLMENT_LINK)
+    if not public_id or not user.is_authenticated:
+        return None
+    link = EnrolmentLink.objects.filter(public_id=public_id, user=user).first()
+    return link if link is not None and link.is_pending() else None
+
+
+def _lock_granted_link(request: HttpRequest, user: User) -> EnrolmentLink:
+    public_id = request.session.get(session_security.ENROLMENT_LINK) or ""
+    link = EnrolmentLink.objects.select_for_update().filter(public_id=public_id, user=user).first()
+    if link is None or not link.is_pending():
+        raise EnrolmentLinkRequiredError()
+    return link
+
+
 def totp_device_confirm(*, request: HttpRequest, token: str, name: str) -> Enrollment:
     """Confirm the pending TOTP device with a code from the app.
 
     The first device also creates the 10 backup codes, returned here for the one time they
-    are shown. Adding a device to an account that already has one needs a fresh step-up.
+    are shown, and needs the enrolment link this session opened (spent here, in the same
+    transaction). Adding a device to an account that already has one needs a fresh step-up.
     """
     user = _user_of(request)
     first = not django_otp.user_has_device(user, confirmed=True)
@@ -229,6 +264,7 @@ def totp_device_confirm(*, request: HttpRequest, token: str, name: str) -> Enrol
         ensure_step_up(request)
     codes: list[str] = []
     with transaction.atomic():
+        link = _lock_granted_link(request, user) if first else None
         device = (
             TOTPDevice.objects.select_for_update()
             .filter(user=user, confirmed=False)
@@ -246,16 +282,119 @@ def totp_device_confirm(*, request: HttpRequest, token: str, name: str) -> Enrol
         device.confirmed = True
         device.name = name.strip()[:64] or "Authenticator app"
         device.save(update_fields=["confirmed", "name"])
-        if first:
+        if link is not None:
             codes = _backup_codes_replace(user=user)
+            link.used_at = timezone.now()
+            link.save(update_fields=["used_at"])
         _audit_user(
             "mfa.enrolled",
             request=request,
             user=user,
-            payload={"method": "totp", "first_device": first},
+            payload={
+                "method": "totp",
+                "first_device": first,
+                "enrolment_link": link.public_id if link else None,
+            },
         )
+    request.session.pop(session_security.ENROLMENT_LINK, None)
     _mark_verified(request, device)
     return Enrollment(confirmed=True, backup_codes=codes)
+
+
+@dataclass(frozen=True)
+class IssuedEnrolmentLink:
+    """A new enrolment link and its token: the only moment the token exists in clear."""
+
+    link: EnrolmentLink
+    token: str
+
+
+def _enrolment_link_create(
+    *, user: User, issued_by: User | None, actor: Actor, via: str, request: HttpRequest | None
+) -> IssuedEnrolmentLink:
+    """One live link per person: a new one replaces any earlier pending link."""
+    now = timezone.now()
+    replaced = EnrolmentLink.objects.filter(
+        user=user, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    token = secrets.token_urlsafe(32)
+    link = EnrolmentLink.objects.create(
+        user=user,
+        token_hash=enrolment_link_token_hash(token),
+        issued_by=issued_by,
+        created_at=now,
+        expires_at=now + settings.ENROLMENT_LINK_MAX_AGE,
+    )
+    audit_record(
+        action="mfa.enrolment_link.issued",
+        request=request,
+        actor=actor,
+        target_type="user",
+        target_id=user.public_id,
+        payload={"link": link.public_id, "via": via, "replaced": replaced},
+    )
+    return IssuedEnrolmentLink(link=link, token=token)
+
+
+def enrolment_link_issue(
+    *,
+    user: User,
+    issued_by: User | None,
+    via: str,
+    request: HttpRequest | None = None,
+) -> IssuedEnrolmentLink:
+    """A single-use, expiring link for `user` to set up a first authenticator.
+
+    `issued_by` is the person who issues it (platform staff in the admin), None for an
+    operator's command (`via` names it). Someone who has an authenticator needs no link.
+    """
+    if user_has_authenticator(user=user):
+        raise EnrolmentLinkRefusedError()
+    actor = Actor.for_user(issued_by) if issued_by is not None else Actor.system(via)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        return _enrolment_link_create(
+            user=locked, issued_by=issued_by, actor=actor, via=via, request=request
+        )
+
+
+def enrolment_link_issue_for_member(
+    *, actor: User, merchant: Merchant, member_public_id: str, request: HttpRequest | None = None
+) -> IssuedEnrolmentLink:
+    """An owner or admin issues a teammate's enrolment link (from the team page, step-up)."""
+    if request is not None:
+        ensure_step_up(request)
+    with transaction.atomic():
+        team = _lock_team(merchant)
+        _acting_membership(team, actor)
+        target = _target(team, member_public_id).user
+        if user_has_authenticator(user=target):
+            raise EnrolmentLinkRefusedError()
+        return _enrolment_link_create(
+            user=target,
+            issued_by=actor,
+            actor=Actor.for_user(actor),
+            via="team",
+            request=request,
+        )
+
+
+def enrolment_link_open(*, request: HttpRequest, token: str) -> EnrolmentLink:
+    """The logged-in (password-only) owner of the link opens it: this session may now enrol.
+
+    The link is spent only when the device is confirmed, so a reload or a failed scan does not
+    waste it; it still works once and only for its own person.
+    """
+    user = _user_of(request)
+    link = (
+        EnrolmentLink.objects.filter(token_hash=enrolment_link_token_hash(token), user=user)
+        .select_related("user")
+        .first()
+    )
+    if link is None or not link.is_pending():
+        raise EnrolmentLinkInvalidError()
+    request.session[session_security.ENROLMENT_LINK] = link.public_id
+    return link
 
 
 def backup_codes_regenerate(*, request: HttpRequest) -> list[str]:
@@ -281,8 +420,13 @@ def mfa_reset(*, request: HttpRequest) -> None:
         TOTPDevice.objects.filter(user=user).delete()
         BackupCodeDevice.objects.filter(user=user).delete()
         _audit_user("mfa.reset", request=request, user=user)
+        # The fresh OTP just proven binds the new enrolment to this session.
+        issued = _enrolment_link_create(
+            user=user, issued_by=user, actor=Actor.for_user(user), via="mfa_reset", request=request
+        )
     request.session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
     request.session.pop(session_security.OTP_VERIFIED_AT, None)
+    request.session[session_security.ENROLMENT_LINK] = issued.link.public_id
 
 
 # --- Tenancy ----------------------------------------------------------------------------------
@@ -561,14 +705,25 @@ def invite_accept(*, token: str, user: User, request: HttpRequest | None = None)
         return _accept(invitation, user, request)
 
 
+@dataclass(frozen=True)
+class NewMember:
+    membership: Membership
+    # Lets the session that redeemed the invitation set up the first authenticator.
+    enrolment_link: EnrolmentLink
+
+
 def invite_accept_new_user(
     *,
     token: str,
     password: str,
     full_name: str = "",
     request: HttpRequest | None = None,
-) -> Membership:
-    """Create the invited person's account (password already validated) and its membership."""
+) -> NewMember:
+    """Create the invited person's account (password already validated) and its membership.
+
+    The invitation link is what only the real person has, so it also grants the enrolment
+    of their first authenticator: password and enrolment in one flow.
+    """
     try:
         with transaction.atomic():
             invitation = _lock_pending_invitation(token)
@@ -577,7 +732,15 @@ def invite_accept_new_user(
             user = User.objects.create_user(
                 email=invitation.email, password=password, full_name=full_name.strip()
             )
-            return _accept(invitation, user, request)
+            membership = _accept(invitation, user, request)
+            issued = _enrolment_link_create(
+                user=user,
+                issued_by=invitation.invited_by,
+                actor=Actor.for_user(user),
+                via="invitation",
+                request=request,
+            )
+            return NewMember(membership=membership, enrolment_link=issued.link)
     except IntegrityError as exc:
         # Two invitations to one address accepted at the same moment: the loser logs in.
         raise AccountExistsError() from exc

@@ -12,6 +12,8 @@ AUTHENTICATED_AT = "ll_authenticated_at"
 LAST_SEEN_AT = "ll_last_seen_at"
 OTP_VERIFIED_AT = "ll_otp_verified_at"
 CURRENT_MERCHANT = "ll_current_merchant"
+# The enrolment link (public id) this session proved, which lets it set up a first device.
+ENROLMENT_LINK = "ll_enrolment_link"
 
 
 def _read(request: HttpRequest, key: str) -> datetime | None:

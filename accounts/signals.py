@@ -1,6 +1,6 @@
-"""Audit entries for logins, failed logins and lockouts, from Django's and axes' signals.
+"""Login bookkeeping from Django's and axes' signals: session clocks and audit entries.
 
-Receivers rather than view code, so the admin's login (OTPAdminSite) is audited the same way.
+Receivers rather than view code, so every call of `login()` is handled the same way.
 A failed login names a user only by public id, and only when the email belongs to one; the
 typed email itself is never recorded.
 """
@@ -14,6 +14,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from accounts import session_security
 from accounts.lockout import lockout_username, normalize_email
 from accounts.models import User
 from compliance.actors import Actor
@@ -30,6 +31,10 @@ def _known_user_id(email: str) -> str:
 def audit_login_succeeded(
     sender: Any, request: HttpRequest | None, user: User, **kwargs: Any
 ) -> None:
+    if request is not None and hasattr(request, "session"):
+        # Here rather than in a view, so no login path can leave the session without the
+        # clocks SessionLifetimeMiddleware reads (it ends a session that has none).
+        session_security.record_authentication(request)
     audit_record(
         action="auth.login.succeeded",
         request=request,

@@ -35,6 +35,7 @@ def _context(request: HttpRequest, invite_form: InviteForm | None = None) -> dic
         "can_manage": can_manage,
         "is_owner": is_owner,
         "owner_count": sum(1 for m in members if m.role == Role.OWNER),
+        "unenrolled": selectors.users_without_authenticator(user_ids=[m.user_id for m in members]),
         "roles": [c for c in Role.choices if is_owner or c[0] != Role.OWNER],
         "invite_form": invite_form or InviteForm(allow_owner=is_owner),
     }
@@ -123,3 +124,26 @@ def team_invitation_revoke(request: HttpRequest, invitation_id: str) -> HttpResp
         "Invitation revoked.",
         invitation_public_id=invitation_id,
     )
+
+
+@require_POST
+@require_permission(Permission.MANAGE_TEAM)
+@step_up_required
+def team_enrolment_link(request: HttpRequest, member_id: str) -> HttpResponse:
+    """A one-time link for a member who has no authenticator yet, shown here once."""
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    try:
+        issued = services.enrolment_link_issue_for_member(
+            actor=request.user,  # type: ignore[arg-type]
+            merchant=membership.merchant,
+            member_public_id=member_id,
+            request=request,
+        )
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("team:list")
+    url = request.build_absolute_uri(reverse("accounts:enrolment_link", args=[issued.token]))
+    context = {"nav": "team", "link": issued.link, "enrolment_url": url}
+    return no_store(render(request, "accounts/enrolment_link_created.html", context))

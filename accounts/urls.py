@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("mfa/enroll/", views.mfa_enroll, name="mfa_enroll"),
+    path("mfa/enroll/<str:token>/", views.enrolment_link, name="enrolment_link"),
     path("mfa/verify/", views.mfa_verify, name="mfa_verify"),
     path("mfa/step-up/", views.step_up, name="step_up"),
     path("mfa/backup-codes/", views.backup_codes, name="backup_codes"),

@@ -30,6 +30,8 @@ from accounts.decorators import otp_not_required, step_up_required
 from accounts.exceptions import (
     AccountExistsError,
     AlreadyMemberError,
+    EnrolmentLinkInvalidError,
+    EnrolmentLinkRequiredError,
     InvitationEmailMismatchError,
     InvitationInvalidError,
     MerchantNotFoundError,
@@ -76,15 +78,14 @@ def _has_device(user: Any) -> bool:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
-    next_url = safe_next(request)
     form = LoginForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid() and form.user is not None:
+        next_url = safe_next(request, default=_landing(form.user))
         # login() rotates the session key (and flushes a different user's session).
         login(request, form.user)
-        session_security.record_authentication(request)
         target = "accounts:mfa_verify" if _has_device(form.user) else "accounts:mfa_enroll"
         return HttpResponseRedirect(_with_next(target, next_url))
-    return render(request, "accounts/login.html", {"form": form, "next": next_url})
+    return render(request, "accounts/login.html", {"form": form, "next": safe_next(request)})
 
 
 @otp_not_required
@@ -114,20 +115,27 @@ def _grouped(secret: str) -> str:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def mfa_enroll(request: HttpRequest) -> HttpResponse:
-    """TOTP enrollment. A first device needs only the password; any further one a step-up."""
+    """TOTP enrollment. A first device needs an enrolment link opened by this session (the
+    password alone is not enough); any further device needs a step-up."""
     user: User = request.user  # type: ignore[assignment]
-    next_url = safe_next(request)
+    next_url = safe_next(request, default=_landing(user))
     first = not _has_device(user)
     if not first:
         if not session_security.is_verified(request):
             return HttpResponseRedirect(_with_next("accounts:mfa_verify", request.get_full_path()))
         if not session_security.otp_verified_within(request):
             return HttpResponseRedirect(_with_next("accounts:step_up", request.get_full_path()))
+    elif services.enrolment_link_granted(request=request) is None:
+        # The password alone never shows a QR code: whoever learnt it would enrol their own.
+        return no_store(_enrolment_needed(request, status=403))
     form = TotpConfirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = services.totp_device_confirm(
-            request=request, token=form.cleaned_data["token"], name=form.cleaned_data["name"]
-        )
+        try:
+            result = services.totp_device_confirm(
+                request=request, token=form.cleaned_data["token"], name=form.cleaned_data["name"]
+            )
+        except EnrolmentLinkRequiredError:
+            return no_store(_enrolment_needed(request, status=403))
         if result.confirmed:
             if result.backup_codes:
                 context = {"codes": result.backup_codes, "next": next_url, "first": True}
@@ -145,6 +153,53 @@ def mfa_enroll(request: HttpRequest) -> HttpResponse:
         "secret": _grouped(secret),
     }
     return no_store(render(request, "accounts/mfa_enroll.html", context))
+
+
+def _landing(user: Any) -> str:
+    """Where a login ends by default: platform staff without a merchant work in the admin."""
+    if user.is_staff and not selectors.membership_list_for_user(user=user).exists():
+        return "admin:index"
+    return "home"
+
+
+def _enrolment_needed(request: HttpRequest, *, status: int, message: str = "") -> HttpResponse:
+    """How to get an enrolment link (and why one is needed), or why this one cannot be used."""
+    context = {"message": message, "is_staff": request.user.is_staff}
+    return render(request, "accounts/enrolment_needed.html", context, status=status)
+
+
+@login_not_required
+@otp_not_required
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enrolment_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A one-time enrolment link: its person proves their password here, then enrols."""
+    link = selectors.enrolment_link_get_pending(token=token)
+    if link is None:
+        message = EnrolmentLinkInvalidError.default_message
+        return no_store(_enrolment_needed(request, status=404, message=message))
+    user = request.user
+    if user.is_authenticated and user.pk != link.user_id:
+        message = "This enrolment link is for another account. Log out, then open it again."
+        return no_store(_enrolment_needed(request, status=403, message=message))
+    if not user.is_authenticated:
+        # The email comes from the link, never from the form: the password is checked for
+        # the link's own person, through the login form's lockout and audit.
+        data = {"email": link.user.email, "password": request.POST.get("password", "")}
+        form = LoginForm(request, data=data if request.method == "POST" else None)
+        if not (request.method == "POST" and form.is_valid() and form.user is not None):
+            context = {"form": form, "link_user": link.user}
+            return no_store(render(request, "accounts/enrolment_link.html", context))
+        login(request, form.user)
+        user = form.user
+    if _has_device(user):
+        return HttpResponseRedirect(_with_next("accounts:mfa_verify", reverse(_landing(user))))
+    try:
+        services.enrolment_link_open(request=request, token=token)
+    except EnrolmentLinkInvalidError as error:
+        return no_store(_enrolment_needed(request, status=404, message=error.message))
+    return HttpResponseRedirect(_with_next("accounts:mfa_enroll", reverse(_landing(user))))
 
 
 @otp_not_required
@@ -241,6 +296,9 @@ def switch_merchant(request: HttpRequest) -> HttpResponse:
 def no_merchant(request: HttpRequest) -> HttpResponse:
     if getattr(request, "membership", None) is not None:
         return redirect("home")
+    if request.user.is_staff:
+        # Platform staff work in the admin; a merchant-less dashboard is not their page.
+        return redirect("admin:index")
     return render(request, "accounts/no_merchant.html")
 
 
@@ -290,7 +348,7 @@ def _invite_new_user(request: HttpRequest, token: str, context: dict[str, Any]) 
     form = SetPasswordForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = services.invite_accept_new_user(
+            joined = services.invite_accept_new_user(
                 token=token,
                 password=form.cleaned_data["password1"],
                 full_name=form.cleaned_data["full_name"],
@@ -298,9 +356,11 @@ def _invite_new_user(request: HttpRequest, token: str, context: dict[str, Any]) 
             )
         except (InvitationInvalidError, AccountExistsError) as error:
             return _invitation_error(request, error.message, error.status_code)
+        membership = joined.membership
         login(request, membership.user, backend=MODEL_BACKEND)
-        session_security.record_authentication(request)
         request.session[session_security.CURRENT_MERCHANT] = membership.merchant.public_id
+        # Set the password and enrol in one flow: the invitation link proved this person.
+        request.session[session_security.ENROLMENT_LINK] = joined.enrolment_link.public_id
         return HttpResponseRedirect(_with_next("accounts:mfa_enroll", reverse("home")))
     context["form"] = form
     return no_store(render(request, "accounts/invite_signup.html", context))

@@ -36,12 +36,21 @@ def _file_name(number: int) -> str:
     return f"checkpoint-{number:012d}.json"
 
 
-def export_checkpoint(*, statement: dict[str, Any], signature: str) -> Path:
-    """Write the checkpoint file once (atomically); an identical existing file is fine."""
+def export_checkpoint(
+    *, statement: dict[str, Any], signature: str, links: dict[str, Any] | None = None
+) -> Path:
+    """Write the checkpoint file once (atomically); an identical existing file is fine.
+
+    `links` (a signed `signing.links_statement` and its signature) rides along in the same
+    file; the verifier reads it only to locate a rewrite (`read_links`).
+    """
     directory = log_directory(str(statement["log"]))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / _file_name(int(statement["number"]))
-    body = json.dumps({"statement": statement, "signature": signature}, indent=2, sort_keys=True)
+    document: dict[str, Any] = {"statement": statement, "signature": signature}
+    if links is not None:
+        document["links"] = links
+    body = json.dumps(document, indent=2, sort_keys=True)
     if path.exists():
         if path.read_text(encoding="utf-8") == body + "\n":
             return path
@@ -83,6 +92,15 @@ def read_exports(*, log_id: str) -> list[ExportedCheckpoint]:
         except (OSError, ValueError, KeyError, TypeError):
             found.append(ExportedCheckpoint(path=path, statement={}, signature=""))
     return found
+
+
+def read_links(*, log_id: str, number: int) -> tuple[dict[str, Any], str] | None:
+    """The signed link hashes exported with checkpoint `number` (statement, signature), if any."""
+    try:
+        data = json.loads((log_directory(log_id) / _file_name(number)).read_text(encoding="utf-8"))
+        return dict(data["links"]["statement"]), str(data["links"]["signature"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def export_logs() -> list[str]:

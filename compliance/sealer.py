@@ -32,7 +32,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet
@@ -178,6 +180,7 @@ def _write_checkpoint(last: _Checkpoint, *, size: int, head: str) -> _Checkpoint
         public_key=signing.public_key_text(key),
     )
     signature = signing.sign(document, key)
+    links = _signed_links(log_id=log_id, number=number, first=last.size + 1, size=size, key=key)
     AuditCheckpoint.objects.create(
         number=number,
         log_id=log_id,
@@ -188,18 +191,48 @@ def _write_checkpoint(last: _Checkpoint, *, size: int, head: str) -> _Checkpoint
         signature=signature,
     )
     transaction.on_commit(
-        lambda: exports.export_checkpoint(statement=document, signature=signature)
+        lambda: exports.export_checkpoint(statement=document, signature=signature, links=links)
     )
     return _Checkpoint(number=number, size=size, created_at=created_at, log_id=log_id)
+
+
+def _signed_links(
+    *, log_id: str, number: int, first: int, size: int, key: Ed25519PrivateKey
+) -> dict[str, Any]:
+    """The link hashes from `first` to `size` as sealed, signed for the checkpoint's file."""
+    links = list(
+        AuditSeal.objects.filter(position__gte=first, position__lte=size)
+        .order_by("position")
+        .values_list("link_hash", flat=True)
+    )
+    document = signing.links_statement(log_id=log_id, number=number, first=first, links=links)
+    return {"statement": document, "signature": signing.sign(document, key)}
 
 
 def export_missing_checkpoints() -> int:
     """Export checkpoints committed but not yet on file (a crash between commit and export)."""
     written = 0
+    key: Ed25519PrivateKey | None = None
     for checkpoint in AuditCheckpoint.objects.order_by("-number").iterator():
         if exports.exported(checkpoint.number, log_id=checkpoint.log_id):
             break
-        exports.export_checkpoint(statement=checkpoint.statement(), signature=checkpoint.signature)
+        key = key or signing.signing_key()
+        before = (
+            AuditCheckpoint.objects.filter(number__lt=checkpoint.number)
+            .order_by("-number")
+            .values_list("size", flat=True)
+            .first()
+        )
+        links = _signed_links(
+            log_id=checkpoint.log_id,
+            number=checkpoint.number,
+            first=(before or 0) + 1,
+            size=checkpoint.size,
+            key=key,
+        )
+        exports.export_checkpoint(
+            statement=checkpoint.statement(), signature=checkpoint.signature, links=links
+        )
         written += 1
     return written
 
@@ -278,5 +311,7 @@ def seal_pending(
         # exports them then, and a rollback must not leave files behind.
         export_missing_checkpoints()
     if position > start:
-        logger.info("audit: sealed %d entries up to position %d", position - start, position)
+        # Inline runs (after every audited commit in the embedded default) are routine: DEBUG.
+        level = logging.INFO if force_checkpoint else logging.DEBUG
+        logger.log(level, "audit: sealed %d entries up to position %d", position - start, position)
     return SealResult(sealed=position - start, checkpoints=tuple(written), head=position)

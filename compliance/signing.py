@@ -74,6 +74,22 @@ def statement(
     }
 
 
+def links_statement(*, log_id: str, number: int, first: int, links: list[str]) -> dict[str, Any]:
+    """The link hashes of positions `first` to checkpoint `number`'s size, signed with it.
+
+    Exported beside the checkpoint: when the chain was recomputed consistently up to a
+    checkpoint, these say at which position it first departs from what was sealed.
+    """
+    return {
+        "v": STATEMENT_VERSION,
+        "type": "ledgerline.audit.links",
+        "log": log_id,
+        "number": number,
+        "from": first,
+        "links": links,
+    }
+
+
 def sign(document: dict[str, Any], key: Ed25519PrivateKey | None = None) -> str:
     return b64encode((key or signing_key()).sign(rfc8785.dumps(document)))
 

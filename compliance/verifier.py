@@ -24,12 +24,13 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection, connections
 from django.db.models import Max, Q
 
@@ -50,6 +51,8 @@ EXTRA = "extra"
 TRUNCATED = "truncated"
 BAD_SIGNATURE = "bad signature"
 
+# Clocks of the processes that record entries and of the sealer may differ this much.
+CLOCK_TOLERANCE = timedelta(seconds=5)
 # How far past a mismatch the verifier looks to tell a moved entry from an edited one.
 CLASSIFY_WINDOW = 10_000
 # Below this many entries a worker process costs more than it saves: verify in this process.
@@ -173,6 +176,7 @@ class _Checkpoint:
     size: int
     head: str
     created_at: datetime | None
+    log_id: str = ""
 
 
 def _earliest(*findings: Finding | None) -> Finding | None:
@@ -207,9 +211,22 @@ def _check_checkpoints(public_key: str) -> tuple[list[_Checkpoint], str, Finding
             return trusted, log_id, Finding(REORDERED, size, message)
         log_id = row.log_id
         trusted.append(
-            _Checkpoint(number=number, size=size, head=row.head_hash, created_at=row.created_at)
+            _Checkpoint(
+                number=number,
+                size=size,
+                head=row.head_hash,
+                created_at=row.created_at,
+                log_id=row.log_id,
+            )
         )
     return trusted, log_id, None
+
+
+def _statement_time(document: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(document["created_at"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _check_exports(
@@ -229,7 +246,15 @@ def _check_exports(
             findings.append(Finding(BAD_SIGNATURE, size, f"{item.path.name} does not verify"))
             continue
         number, size, head = int(document["number"]), int(document["size"]), str(document["head"])
-        on_file.append(_Checkpoint(number=number, size=size, head=head, created_at=None))
+        on_file.append(
+            _Checkpoint(
+                number=number,
+                size=size,
+                head=head,
+                created_at=_statement_time(document),
+                log_id=log_id,
+            )
+        )
         stored = by_number.get(number)
         if stored is None and number not in in_database:
             kept = [c for c in trusted if c.number < number]
@@ -273,6 +298,94 @@ def _classify(
         if relinked == other_link:
             return REORDERED
     return EDITED
+
+
+def _rewrite_finding(checkpoint: _Checkpoint, *, since: int) -> Finding:
+    """The chain was recomputed consistently up to `checkpoint`: say where it was changed.
+
+    The links signed into the checkpoint's exported file name the first position whose link
+    differs from what was sealed: the edited entry. Without that file (or if it does not
+    verify) only the stretch since the previous checkpoint can be named.
+    """
+    position = _departure(checkpoint)
+    if position is not None and since <= position <= checkpoint.size:
+        message = (
+            f"the entry at position {position} was changed and the chain recomputed after it: "
+            f"the links signed with checkpoint {checkpoint.number} differ from here on"
+        )
+        return Finding(EDITED, position, message)
+    message = (
+        f"the chain was rewritten between positions {since} and {checkpoint.size}: "
+        f"it no longer ends in checkpoint {checkpoint.number}'s signed head"
+    )
+    return Finding(EDITED, since, message)
+
+
+def _departure(checkpoint: _Checkpoint) -> int | None:
+    """The first position whose stored link differs from the links exported with `checkpoint`."""
+    exported = exports.read_links(log_id=checkpoint.log_id, number=checkpoint.number)
+    if exported is None:
+        return None
+    document, signature = exported
+    links, first = document.get("links"), document.get("from")
+    if (
+        not signing.signature_valid(document, signature, signing.public_key_text())
+        or (document.get("log"), document.get("number")) != (checkpoint.log_id, checkpoint.number)
+        or not isinstance(first, int)
+        or not isinstance(links, list)
+        or first + len(links) - 1 != checkpoint.size
+        or not links
+        or links[-1] != checkpoint.head
+    ):
+        return None
+    stored = dict(
+        AuditSeal.objects.filter(position__gte=first, position__lte=checkpoint.size).values_list(
+            "position", "link_hash"
+        )
+    )
+    for offset, signed in enumerate(links):
+        if stored.get(first + offset) != signed:
+            return first + offset
+    return None
+
+
+def _missing_checkpoint(signed: list[_Checkpoint]) -> Finding | None:
+    """Sealed positions that the sealer would have covered by a checkpoint by now, uncovered.
+
+    The sealer signs a checkpoint in its first run, every AUDIT_CHECKPOINT_MAX_ENTRIES
+    positions, and in any run more than AUDIT_CHECKPOINT_MAX_AGE after the last one (in the
+    same transaction as the seals). So an unsigned tail is honest only while it is shorter than
+    MAX_ENTRIES and holds no entry recorded more than MAX_AGE after the newest checkpoint;
+    anything else means checkpoints (rows and files) were removed, and the tail may have been
+    recomputed at will.
+    """
+    newest = max(signed, key=lambda checkpoint: checkpoint.size, default=None)
+    covered = newest.size if newest else 0
+    tail = AuditSeal.objects.filter(position__gt=covered).aggregate(
+        last=Max("position"), recorded=Max("entry__created_at")
+    )
+    last, recorded = tail["last"], tail["recorded"]
+    if last is None:
+        return None
+    where = f"no signed checkpoint covers positions {covered + 1}-{last}"
+    if newest is None:
+        message = f"{where}: the sealer signs one in its first run, so all were removed"
+        return Finding(MISSING, 1, message)
+    max_entries: int = settings.AUDIT_CHECKPOINT_MAX_ENTRIES
+    if last - covered >= max_entries:
+        message = f"{where}: the sealer signs one every {max_entries} positions"
+        return Finding(MISSING, covered + 1, message)
+    if (
+        newest.created_at is not None
+        and recorded is not None
+        and recorded - newest.created_at > settings.AUDIT_CHECKPOINT_MAX_AGE + CLOCK_TOLERANCE
+    ):
+        message = (
+            f"{where}, though it holds entries recorded at {recorded:%Y-%m-%d %H:%M:%S}, more "
+            f"than the checkpoint interval after checkpoint {newest.number}"
+        )
+        return Finding(MISSING, covered + 1, message)
+    return None
 
 
 def _extra_entry(head_horizon: int) -> Finding | None:
@@ -386,11 +499,7 @@ def _walk(
             if checkpoint is not None:
                 if checkpoint.head != stored_link:
                     since = (walk.checkpoint_before.size if walk.checkpoint_before else 0) + 1
-                    message = (
-                        f"the chain was rewritten between positions {since} and {position}: "
-                        f"it no longer ends in checkpoint {checkpoint.number}'s signed head"
-                    )
-                    finding = Finding(EDITED, since, message)
+                    finding = _rewrite_finding(checkpoint, since=since)
                     break
                 walk.checkpoint_before = checkpoint
             if position == walk.end:
@@ -717,8 +826,14 @@ def verify_log(
         truncation = Finding(TRUNCATED, last + 1, message)
 
     extra = _extra_entry(horizon) if horizon else None
+    # A checkpoint row or file that does not verify is the more precise finding.
+    unsigned = (
+        _missing_checkpoint([*trusted, *on_file])
+        if checkpoint_finding is None and export_finding is None
+        else None
+    )
     report.finding = _earliest(
-        checkpoint_finding, export_finding, stream_finding, truncation, extra
+        checkpoint_finding, export_finding, stream_finding, truncation, extra, unsigned
     )
     key = "stamp" if connection.vendor == "postgresql" else "id"
     unsealed = AuditEntry.objects.filter(seal__isnull=True, **{f"{key}__gte": horizon})

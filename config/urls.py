@@ -3,13 +3,13 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from accounts.admin_site import LedgerlineAdminSite
 from config import health
 from payments import developer_views
 
-admin.site.__class__ = OTPAdminSite
+admin.site.__class__ = LedgerlineAdminSite
 admin.site.site_header = "Ledgerline administration"
 admin.site.site_title = "Ledgerline admin"
 

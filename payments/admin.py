@@ -1,4 +1,7 @@
-"""Staff admin for payments: inbound processor events, read-only, with an audited replay."""
+"""Staff admin for payments: inbound events (with an audited replay) and what support looks up.
+
+Customers, payments, refunds, payment links and disputes of every merchant, read-only.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,15 @@ from django.http import HttpRequest
 
 from compliance.actors import Actor
 from config.admin import ReadOnlyAdmin
-from payments.models import InboundEvent, InboundEventStatus
+from payments.models import (
+    Customer,
+    Dispute,
+    InboundEvent,
+    InboundEventStatus,
+    Payment,
+    PaymentLink,
+    Refund,
+)
 from payments.webhooks import inbound_event_replay
 
 REPLAY_PERMISSION = "payments.replay_inboundevent"
@@ -70,3 +81,134 @@ class InboundEventAdmin(ReadOnlyAdmin):
                 f"Skipped {skipped} event(s) that were not failed or dead.",
                 messages.WARNING,
             )
+
+
+# --- What support looks up to answer a merchant: read-only, searchable by public id and email.
+# Fields are listed, never "__all__": no payment-link token (it opens the pay page), no card
+# fingerprint or expiry, no metadata (free text a merchant controls); a card is brand + last 4.
+
+
+class MerchantDataAdmin(ReadOnlyAdmin):
+    list_per_page = 50
+    show_full_result_count = False
+
+
+@admin.register(Customer)
+class CustomerAdmin(MerchantDataAdmin):
+    fields = ("public_id", "merchant", "email", "name", "description", "created_at")
+    readonly_fields = fields
+    list_select_related = ("merchant",)
+    list_display = ("public_id", "email", "name", "merchant", "created_at")
+    search_fields = ("=public_id", "email", "merchant__slug")
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(Payment)
+class PaymentAdmin(MerchantDataAdmin):
+    fields = (
+        "public_id",
+        "merchant",
+        "customer",
+        "payment_link",
+        "status",
+        "amount",
+        "amount_captured",
+        "amount_refunded",
+        "currency",
+        "description",
+        "paid_with",
+        "card_country",
+        "failure_code",
+        "decline_code",
+        "failure_message",
+        "stripe_payment_intent_id",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    list_display = ("public_id", "merchant", "status", "amount", "currency", "customer_email")
+    list_filter = ("status", "currency")
+    search_fields = (
+        "=public_id",
+        "customer__email",
+        "=customer__public_id",
+        "=stripe_payment_intent_id",
+    )
+    list_select_related = ("merchant", "customer")
+    ordering = ("-created_at", "-id")
+
+    @admin.display(description="paid with")
+    def paid_with(self, payment: Payment) -> str:
+        return payment.method_label
+
+    @admin.display(description="customer email", ordering="customer__email")
+    def customer_email(self, payment: Payment) -> str:
+        return payment.customer.email if payment.customer else ""
+
+
+@admin.register(Refund)
+class RefundAdmin(MerchantDataAdmin):
+    fields = (
+        "public_id",
+        "merchant",
+        "payment",
+        "amount",
+        "currency",
+        "status",
+        "reason",
+        "failure_reason",
+        "stripe_refund_id",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    list_display = ("public_id", "payment", "merchant", "status", "amount", "currency")
+    list_filter = ("status",)
+    search_fields = ("=public_id", "=payment__public_id", "payment__customer__email")
+    list_select_related = ("merchant", "payment")
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(PaymentLink)
+class PaymentLinkAdmin(MerchantDataAdmin):
+    list_select_related = ("merchant",)
+    fields = (
+        "public_id",
+        "merchant",
+        "amount",
+        "currency",
+        "description",
+        "reusable",
+        "active",
+        "expires_at",
+        "completed_at",
+        "deactivated_at",
+        "created_at",
+    )
+    readonly_fields = fields
+    list_display = ("public_id", "merchant", "amount", "currency", "active", "created_at")
+    list_filter = ("active", "reusable")
+    search_fields = ("=public_id", "merchant__slug")
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(Dispute)
+class DisputeAdmin(MerchantDataAdmin):
+    fields = (
+        "public_id",
+        "merchant",
+        "payment",
+        "amount",
+        "currency",
+        "status",
+        "reason",
+        "evidence_due_by",
+        "stripe_dispute_id",
+        "created_at",
+    )
+    readonly_fields = fields
+    list_display = ("public_id", "payment", "merchant", "status", "amount", "evidence_due_by")
+    list_filter = ("status",)
+    search_fields = ("=public_id", "=payment__public_id", "payment__customer__email")
+    list_select_related = ("merchant", "payment")
+    ordering = ("-created_at", "-id")

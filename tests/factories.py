@@ -90,6 +90,20 @@ def login_password_only(user: User, client: Client | None = None) -> Client:
     return client
 
 
+def open_enrolment_link(user: User, client: Client) -> str:
+    """Issue `user` an enrolment link and open it in `client` (logged in or not); its token."""
+    from django.urls import reverse
+
+    from accounts.services import enrolment_link_issue
+
+    issued = enrolment_link_issue(user=user, issued_by=None, via="test")
+    url = reverse("accounts:enrolment_link", args=[issued.token])
+    data = {"password": TEST_PASSWORD} if not client.session.get("_auth_user_id") else None
+    response = client.post(url, data) if data else client.get(url)
+    assert response.status_code == 302, response.status_code
+    return issued.token
+
+
 def verified_client(
     user: User, client: Client | None = None, *, merchant: Merchant | None = None
 ) -> Client:

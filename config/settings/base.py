@@ -180,6 +180,8 @@ OTP_BACKUP_CODE_THROTTLE_FACTOR = 1
 # Step-up window for sensitive actions (API keys, team, refunds, deletion approvals).
 STEP_UP_MAX_AGE = timedelta(minutes=5)
 INVITE_MAX_AGE = timedelta(days=3)
+# A one-time link to set up a first authenticator (accounts.models.EnrolmentLink).
+ENROLMENT_LINK_MAX_AGE = timedelta(days=3)
 # No mail server in the embedded default: invitation emails go to the console.
 EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"

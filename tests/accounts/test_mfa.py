@@ -19,6 +19,7 @@ from tests.factories import (
     TOTPDeviceFactory,
     UserFactory,
     login_password_only,
+    open_enrolment_link,
     totp_now,
     verified_client,
 )
@@ -30,7 +31,8 @@ START = timezone.now().replace(microsecond=0)
 
 
 def _enroll(client: Client, user) -> list[str]:
-    """Run the enrollment page to the end; returns the backup codes it shows."""
+    """Open an enrolment link, run the enrollment page to the end; returns the backup codes."""
+    open_enrolment_link(user, client)
     page = client.get(ENROLL)
     assert page.status_code == 200
     device = TOTPDevice.objects.get(user=user, confirmed=False)
@@ -49,6 +51,7 @@ def test_dashboard_sends_a_user_without_device_to_enrollment():
 def test_enrollment_page_has_inline_svg_qr_and_secret_without_inline_script_or_style():
     user = UserFactory()
     client = login_password_only(user)
+    open_enrolment_link(user, client)
     response = client.get(ENROLL)
     body = response.content.decode()
     device = TOTPDevice.objects.get(user=user, confirmed=False)
@@ -95,6 +98,7 @@ def test_backup_codes_are_stored_hashed_only():
 def test_wrong_enrollment_code_is_refused_and_throttled():
     user = UserFactory()
     client = login_password_only(user)
+    open_enrolment_link(user, client)
     client.get(ENROLL)
     device = TOTPDevice.objects.get(user=user, confirmed=False)
     with time_machine.travel(START, tick=False):
@@ -250,3 +254,6 @@ def test_mfa_reset_needs_step_up_and_sends_to_enrollment():
     assert not TOTPDevice.objects.filter(user=user).exists()
     assert not BackupCodeDevice.objects.filter(user=user).exists()
     assert client.get(reverse("home"))["Location"].startswith(ENROLL)
+    # The OTP proven for the reset lets this session (and no other) enrol again.
+    assert "<svg" in client.get(ENROLL).content.decode()
+    assert login_password_only(user).get(ENROLL).status_code == 403

@@ -28,9 +28,9 @@ def processor(settings) -> Iterator[None]:
         yield
 
 
-def _run() -> str:
+def _run(*args: str) -> str:
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", *args, stdout=out)
     return out.getvalue()
 
 
@@ -94,3 +94,69 @@ def test_seed_demo_adds_customers_payments_and_a_link_through_the_processor():
         assert f"{slug}: 5 demo payments, 4 customers, 1 payment link" in output
     assert "demo payments already present" in _run()
     assert Payment.objects.count() == 10
+
+
+def _logins(output: str) -> dict[str, dict[str, str]]:
+    """The `login key=value ...` lines of seed_demo's output, by email."""
+    rows = {}
+    for line in output.splitlines():
+        if line.startswith("login "):
+            fields = dict(part.split("=", 1) for part in line.removeprefix("login ").split(" "))
+            rows[fields["email"]] = fields
+    return rows
+
+
+def test_seed_demo_prints_one_parseable_line_per_login_last_with_its_enrolment_link(client):
+    output = _run()
+    logins = _logins(output)
+    expected = {f"{role}@demo.ledgerline.test" for role in Role.values} | {
+        "support@staff.ledgerline.test",
+        "compliance@staff.ledgerline.test",
+    }
+    assert set(logins) == expected
+    assert output.strip().splitlines()[-len(expected) :] == [
+        line for line in output.strip().splitlines() if line.startswith("login ")
+    ]
+    owner = logins[OWNER]
+    assert (owner["password"], owner["role"], owner["merchants"]) == (
+        DEMO_PASSWORD,
+        "owner",
+        "demo,acme",
+    )
+    assert owner["enrol"].startswith("http://127.0.0.1:8000/accounts/mfa/enroll/")
+    # The printed link is what lets the demo owner set up an authenticator.
+    path = owner["enrol"].removeprefix("http://127.0.0.1:8000")
+    response = client.post(path, {"password": DEMO_PASSWORD})
+    assert response["Location"].startswith("/accounts/mfa/enroll/")
+    assert "<svg" in client.get("/accounts/mfa/enroll/").content.decode()
+
+
+def test_seed_demo_creates_platform_staff_in_their_groups():
+    from django.contrib.auth.models import Group
+
+    logins = _logins(_run())
+    support = User.objects.get(email="support@staff.ledgerline.test")
+    compliance = User.objects.get(email="compliance@staff.ledgerline.test")
+    assert support.is_staff
+    assert compliance.is_staff
+    assert not support.is_superuser
+    assert not compliance.is_superuser
+    assert not support.memberships.exists()
+    assert list(compliance.groups.values_list("name", flat=True)) == ["Compliance officers"]
+    assert support.has_perm("payments.view_payment")
+    assert not support.has_perm("payments.change_payment")
+    assert Group.objects.filter(name="Compliance officers").exists()
+    assert logins["support@staff.ledgerline.test"]["role"] == "staff-support"
+    assert logins["compliance@staff.ledgerline.test"]["merchants"] == "-"
+
+
+def test_a_rerun_replaces_the_links_and_enrolled_logins_get_none(settings):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    first = _logins(_run())
+    TOTPDevice.objects.create(user=User.objects.get(email=OWNER), name="phone", confirmed=True)
+    second = _logins(_run("--base-url", "http://127.0.0.1:8123/"))
+    assert second[OWNER]["enrol"] == "enrolled"
+    viewer = "viewer@demo.ledgerline.test"
+    assert second[viewer]["enrol"].startswith("http://127.0.0.1:8123/accounts/mfa/enroll/")
+    assert second[viewer]["enrol"] != first[viewer]["enrol"]

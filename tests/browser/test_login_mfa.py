@@ -1,5 +1,6 @@
-"""A person's first login, in a real browser: password, TOTP enrollment from the QR secret,
-backup codes, the dashboard, logout; and a later login that asks for the code."""
+"""A person's first login, in a real browser: the password alone leads to a page about the
+enrolment link; the link, TOTP enrollment from the QR secret, backup codes, the dashboard,
+logout; and a later login that asks for the code."""
 
 from __future__ import annotations
 
@@ -43,10 +44,19 @@ def _log_in(page, live_server) -> None:  # type: ignore[no-untyped-def]
 def test_first_login_enrolls_totp_and_reaches_the_dashboard(
     page, live_server, screenshot, owner: User
 ) -> None:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    from accounts.services import enrolment_link_issue
+
+    issued = enrolment_link_issue(user=owner, issued_by=None, via="test")
     page.goto(f"{live_server.url}/")
     assert "/accounts/login/" in page.url
     _log_in(page, live_server)
 
+    # The password alone never shows a QR code: the page says how to get an enrolment link.
+    page.get_by_role("heading", name="You need an enrolment link").wait_for()
+    assert page.locator("svg").count() == 0
+    page.goto(live_server.url + reverse("accounts:enrolment_link", args=[issued.token]))
     page.wait_for_url("**/accounts/mfa/enroll/**")
     assert page.locator(".qr svg, svg").first.is_visible()
     screenshot("enroll")

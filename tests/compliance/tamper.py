@@ -320,8 +320,12 @@ def forge_checkpoint(rng: random.Random) -> set[str]:
 
 def rewrite_chain(rng: random.Random) -> set[str]:
     """Edit an entry and recompute every hash after it, as an attacker without the key would."""
-    positions = _positions()
-    at = rng.choice(positions)
+    rewrite_chain_at(rng.choice(_positions()))
+    return {EDITED}
+
+
+def rewrite_chain_at(at: int) -> None:
+    """Edit the entry at position `at` and recompute every entry hash and link from there on."""
     seal = AuditSeal.objects.get(position=at)
     _sql(f"UPDATE {ENTRY} SET action = 'payment.rewritten' WHERE id = %s", [seal.entry_id])
     previous = AuditSeal.objects.filter(position=at - 1).values_list("link_hash", flat=True).first()
@@ -339,7 +343,16 @@ def rewrite_chain(rng: random.Random) -> set[str]:
             f"UPDATE {SEAL} SET entry_hash = %s, link_hash = %s WHERE position = %s",
             [entry_hash, previous, position],
         )
-    return {EDITED}
+
+
+def remove_checkpoints(directory: Path, *, above_size: int = 0) -> None:
+    """Delete the checkpoint rows covering more than `above_size` entries, and their files."""
+    for number in AuditCheckpoint.objects.filter(size__gt=above_size).values_list(
+        "number", flat=True
+    ):
+        for path in directory.rglob(f"checkpoint-{number:012d}.json"):
+            path.unlink()
+    _sql(f"DELETE FROM {CHECKPOINT} WHERE size > %s", [above_size])
 
 
 DATABASE_MUTATIONS: list[Callable[[random.Random], set[str]]] = [

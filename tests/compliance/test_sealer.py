@@ -125,3 +125,21 @@ def test_pages_of_keys_skip_gaps_wider_than_a_page(record_entries, monkeypatch):
     sealed = list(AuditSeal.objects.order_by("position").values_list("entry_id", flat=True))
     assert sealed == [entry.pk for entry in kept]
     assert verify_log().ok
+
+
+def test_inline_sealing_is_quiet_and_an_explicit_seal_is_logged(record_entries, caplog):
+    """The embedded default seals after every audited commit: that chatter stays at DEBUG."""
+    import logging
+
+    from compliance.sealer import seal_pending
+
+    caplog.set_level(logging.DEBUG, logger="compliance.sealer")
+    record_entries(2)
+    seal_pending(force_checkpoint=False, wait_for_lock=True)
+    record_entries(1)
+    audit_seal()
+    levels = [(r.levelno, r.getMessage()) for r in caplog.records if "sealed" in r.getMessage()]
+    assert levels == [
+        (logging.DEBUG, "audit: sealed 2 entries up to position 2"),
+        (logging.INFO, "audit: sealed 1 entries up to position 3"),
+    ]

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import transaction
+from django.utils import timezone
 
 from compliance import verifier
+from compliance.models import AuditCheckpoint
 from compliance.sealer import seal_pending
 from compliance.verifier import VerifyReport, verify_log
 from tests.compliance import tamper
@@ -186,3 +190,115 @@ def test_swapped_links_are_reported_as_reordered_at_the_first_position():
     _, report = _verify_mutated(swap_whole_links, rng)
     assert report.finding is not None
     assert (report.finding.kind, report.finding.position) == ("reordered", 10)
+
+
+# --- Checkpoints that must exist, and where a rewrite is reported ------------------------------
+
+
+def _guards_off_then(mutate):
+    with transaction.atomic():
+        tamper.bypass_guards()
+        mutate()
+        tamper.restore_guards()
+
+
+def test_a_rewritten_log_with_every_checkpoint_and_export_removed_fails(
+    record_entries, audit_export_dir
+):
+    """The sealer signs a checkpoint in its very first run: a sealed log without one was cut."""
+    record_entries(12)
+    seal_pending(force_checkpoint=True, wait_for_lock=True)
+
+    def strip_and_rewrite():
+        tamper.remove_checkpoints(audit_export_dir)
+        tamper.rewrite_chain_at(5)
+
+    _guards_off_then(strip_and_rewrite)
+    assert not list(audit_export_dir.rglob("checkpoint-*.json"))
+    report = verify_log()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.position) == ("missing", 1)
+    assert "no signed checkpoint" in report.finding.message
+
+
+def test_the_command_exits_1_for_a_log_stripped_of_its_checkpoints(
+    record_entries, audit_export_dir
+):
+    from django.core.management import CommandError, call_command
+
+    record_entries(3)
+    seal_pending(force_checkpoint=True, wait_for_lock=True)
+    _guards_off_then(lambda: tamper.remove_checkpoints(audit_export_dir))
+    with pytest.raises(CommandError, match="position 1: missing: no signed checkpoint") as exited:
+        call_command("audit_verify")
+    assert exited.value.returncode == 1
+
+
+def test_an_unsigned_tail_older_than_the_checkpoint_interval_fails(
+    settings, record_entries, audit_export_dir
+):
+    """Entries sealed more than AUDIT_CHECKPOINT_MAX_AGE after the last checkpoint were signed
+    by a later one: that checkpoint (row and file) was removed."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        record_entries(10)
+        seal_pending(force_checkpoint=True, wait_for_lock=True)
+        clock.shift(settings.AUDIT_CHECKPOINT_MAX_AGE + timedelta(seconds=30))
+        record_entries(5)
+        seal_pending(force_checkpoint=False, wait_for_lock=True)
+        assert AuditCheckpoint.objects.count() == 2
+        assert verify_log().ok
+        _guards_off_then(lambda: tamper.remove_checkpoints(audit_export_dir, above_size=10))
+        report = verify_log()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.position) == ("missing", 11)
+
+
+def test_an_unsigned_tail_longer_than_the_checkpoint_size_fails(
+    settings, record_entries, audit_export_dir
+):
+    settings.AUDIT_CHECKPOINT_MAX_ENTRIES = 5
+    record_entries(12)
+    seal_pending(force_checkpoint=True, wait_for_lock=True)
+    assert verify_log().ok
+    _guards_off_then(lambda: tamper.remove_checkpoints(audit_export_dir, above_size=5))
+    report = verify_log()
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.position) == ("missing", 6)
+
+
+def test_a_young_unsigned_tail_is_the_documented_window_not_a_break(settings, record_entries):
+    """Sealed inline within the interval after a checkpoint: unsigned yet, and honest."""
+    record_entries(4)
+    seal_pending(force_checkpoint=True, wait_for_lock=True)
+    record_entries(3)
+    seal_pending(force_checkpoint=False, wait_for_lock=True)
+    assert AuditCheckpoint.objects.count() == 1
+    report = verify_log()
+    assert report.ok, report.finding
+    assert report.verified == 7
+
+
+@pytest.mark.usefixtures("sealed_log")
+@pytest.mark.parametrize("edited", [16, 23, 30, 31, 44])
+def test_a_rewrite_between_checkpoints_is_reported_at_the_edited_entry(edited):
+    """Checkpoints at 15, 30, 45, 60: the exported file's signed links pinpoint the edit."""
+    _, report = _verify_mutated(lambda _rng: tamper.rewrite_chain_at(edited), random.Random(1))
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.position) == ("edited", edited)
+    assert f"position {edited}" in str(report.finding)
+
+
+def test_a_forged_only_checkpoint_is_named_a_bad_signature_not_a_missing_one(
+    record_entries, audit_export_dir
+):
+    record_entries(4)
+    seal_pending(force_checkpoint=True, wait_for_lock=True)
+    for path in audit_export_dir.rglob("checkpoint-*.json"):
+        path.unlink()
+    _guards_off_then(
+        lambda: tamper._sql("UPDATE compliance_auditcheckpoint SET signature = 'AAAA'")
+    )
+    report = verify_log()
+    assert report.finding is not None
+    assert report.finding.kind == "bad signature"

@@ -29,6 +29,7 @@ PUBLIC_VIEWS = {
     "readyz",
     "accounts:login",
     "accounts:invite_accept",
+    "accounts:enrolment_link",
     "admin:login",
     "api-schema",
     "api-docs",
@@ -207,3 +208,21 @@ def test_api_url_refuses_requests_without_a_key(client: Client, route: Route) ->
     response = client.get(route.path)
     assert response.status_code in (401, 403)
     assert response.json()["error"]["type"] == "authentication_error"
+
+
+# Public pages that take a secret in the URL: a made-up secret reveals and grants nothing,
+# for an anonymous visitor and for a password-only session alike.
+SECRET_LINK_VIEWS = ["accounts:enrolment_link", "accounts:invite_accept"]
+
+
+@pytest.mark.parametrize("name", SECRET_LINK_VIEWS)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_secret_link_pages_refuse_a_made_up_token(
+    client: Client, password_only_client: Client, name: str, method: str
+) -> None:
+    path = reverse(name, args=["made-up-token"])
+    for visitor in (client, password_only_client):
+        response = getattr(visitor, method)(path, {"password": "a long password 123"})
+        assert response.status_code == 404, (name, response.status_code)
+        assert "<svg" not in response.content.decode()
+    assert "_auth_user_id" not in client.session
