@@ -126,13 +126,21 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             (value for cls, value in _DRF_TYPES.items() if isinstance(exc, cls)),
             ("api_error", exc.default_code),
         )
+        raised_code = exc.get_codes()
+        if isinstance(raised_code, str) and raised_code != exc.default_code:
+            code = raised_code  # a specific code given where it was raised
         headers: dict[str, str] = {}
         wait = getattr(exc, "wait", None)
         if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
             headers["Retry-After"] = str(max(1, math.ceil(wait)))
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-        body = error_body(error_type=error_type, code=code, message=str(exc.detail))
+        body = error_body(
+            error_type=error_type,
+            code=code,
+            message=str(exc.detail),
+            param=getattr(exc, "param", None),
+        )
         return Response(body, status=exc.status_code, headers=headers)
 
     return None

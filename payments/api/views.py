@@ -94,7 +94,9 @@ class PaymentsApiView(APIView):
         return request.user.merchant  # type: ignore[union-attr]
 
     def query(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
-        serializer = serializer_class(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF reads "?status=" from a QueryDict as "absent",
+        # while the schema (minLength 1) says an empty value is refused.
+        serializer = serializer_class(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
