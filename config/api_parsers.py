@@ -9,7 +9,7 @@ serializer, fingerprint or model has to guard against them.
 
 from __future__ import annotations
 
-import codecs
+from collections.abc import Mapping
 from typing import IO, Any
 
 from rest_framework import renderers
@@ -88,11 +88,11 @@ class ApiJSONParser(BaseParser):
         self,
         stream: IO[bytes],
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         encoding = (parser_context or {}).get("encoding") or "utf-8"
         try:
-            document = json.load(codecs.getreader(encoding)(stream))
+            document = json.loads(stream.read().decode(encoding))
         except RecursionError as exc:
             raise InvalidBodyError(
                 f"The body nests deeper than {MAXIMUM_DEPTH} levels.",

@@ -29,7 +29,10 @@ METADATA_VALUE_MAX_LENGTH = 500
 class MetadataField(serializers.DictField):
     """Up to 20 string values under keys of 1-40 characters, as the schema above says."""
 
-    child = serializers.CharField(max_length=METADATA_VALUE_MAX_LENGTH, allow_blank=True)
+    # Stored as sent: metadata is the merchant's own data, whitespace included.
+    child = serializers.CharField(
+        max_length=METADATA_VALUE_MAX_LENGTH, allow_blank=True, trim_whitespace=False
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         value: dict[str, str] = super().to_internal_value(data)
