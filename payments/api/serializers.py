@@ -77,8 +77,16 @@ def _json_type_error(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
+# The base of every request body's serializer: each value must already have its schema's JSON
+# type, and a value with a pattern must match it as sent. (A comment, not a docstring:
+# drf-spectacular would print a docstring as every request body's description.)
 class JsonInputSerializer(serializers.Serializer):
-    """A request body's serializer: each value must already have its schema's JSON type."""
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.RegexField):
+                field.trim_whitespace = False  # " gbp" does not match ^[a-z]{3}$
+        return fields
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
@@ -95,9 +103,36 @@ class JsonInputSerializer(serializers.Serializer):
 CUSTOMER_ID_PATTERN = r"^cus_[A-Za-z0-9]{1,28}$"
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    param = serializers.CharField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (config.exceptions)."""
+
+    error = ErrorDetailSerializer()
+
+
+class CardErrorDetailSerializer(ErrorDetailSerializer):
+    decline_code = serializers.CharField(allow_null=True)
+    payment = serializers.CharField(allow_null=True)
+
+
+class CardErrorSerializer(serializers.Serializer):
+    error = CardErrorDetailSerializer()
+
+
 class ListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
-    starting_after = serializers.CharField(max_length=32, required=False)
+    starting_after = serializers.CharField(
+        max_length=32,
+        required=False,
+        help_text="The id of the last object of the previous page; an id that names no object "
+        "of this list answers 400 `resource_missing`.",
+    )
 
 
 class PaymentListQuerySerializer(ListQuerySerializer):

@@ -181,3 +181,21 @@ def test_an_empty_customer_id_is_refused_and_the_schema_says_so(api) -> None:
     response = api.post("/api/v1/payments", {**PAYMENT, "customer": ""}, format="json")
     error = _assert_api_error(response, 400)
     assert error["param"] == "customer"
+
+
+def test_the_schema_describes_what_the_input_checks_enforce(client) -> None:
+    schema = client.get("/api/schema/?format=json").json()
+    bodies = schema["components"]["schemas"]
+    payment = bodies["PaymentCreateInputRequest"]["properties"]
+    assert payment["customer"]["pattern"] == "^cus_[A-Za-z0-9]{1,28}$"  # so "" is refused
+    assert bodies["PaymentLinkCreateInputRequest"]["properties"]["description"]["minLength"] == 1
+    metadata = bodies["CustomerInputRequest"]["properties"]["metadata"]
+    assert metadata["additionalProperties"]["type"] == "string"
+    assert metadata["propertyNames"] == {"minLength": 1, "maxLength": 40}
+    payments_list = schema["paths"]["/api/v1/payments"]["get"]
+    cursor = next(p for p in payments_list["parameters"] if p["name"] == "starting_after")
+    assert cursor["schema"]["minLength"] == 1
+    assert "resource_missing" in cursor["description"]
+    error = payments_list["responses"]["400"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Error"}
+    assert "414" in payments_list["responses"]
