@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench fuzz clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ format: install
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The API's schemathesis suite with more cases per operation than `make test` runs (10).
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/payments/test_api_schemathesis.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

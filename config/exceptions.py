@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -126,13 +129,79 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             (value for cls, value in _DRF_TYPES.items() if isinstance(exc, cls)),
             ("api_error", exc.default_code),
         )
+        raised_code = exc.get_codes()
+        if isinstance(raised_code, str) and raised_code != exc.default_code:
+            code = raised_code  # a specific code given where it was raised
         headers: dict[str, str] = {}
         wait = getattr(exc, "wait", None)
         if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
             headers["Retry-After"] = str(max(1, math.ceil(wait)))
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-        body = error_body(error_type=error_type, code=code, message=str(exc.detail))
+        body = error_body(
+            error_type=error_type,
+            code=code,
+            message=str(exc.detail),
+            param=getattr(exc, "param", None),
+        )
         return Response(body, status=exc.status_code, headers=headers)
 
     return None
+
+
+# Under /api/ every answer is JSON, errors included: a client parsing our error shape must
+# never meet Django's HTML 404/500 page (or the technical one with DEBUG on).
+API_PATH_PREFIX = "/api/"
+# Longer request targets answer 414 here, in the error shape; gunicorn's own limit
+# (config/gunicorn.py, limit_request_line) is set above this so that we are the ones to answer.
+MAXIMUM_API_URL_LENGTH = 4096
+_STATUS_ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("invalid_request_error", "bad_request", "The request could not be understood."),
+    403: ("permission_error", "permission_denied", "This request is not allowed."),
+    404: ("invalid_request_error", "resource_missing", "Unrecognized request URL."),
+    405: ("invalid_request_error", "method_not_allowed", "Method not allowed on this URL."),
+    413: ("invalid_request_error", "request_too_large", "The request body is too large."),
+    414: ("invalid_request_error", "uri_too_long", "The request URL is too long."),
+    500: ("api_error", "internal_error", "Something went wrong on our side; retry later."),
+}
+
+
+def _shaped_error_response(status: int) -> HttpResponse:
+    error_type, code, message = _STATUS_ERRORS.get(
+        status,
+        (
+            "api_error" if status >= 500 else "invalid_request_error",
+            HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_"),
+            f"{HTTPStatus(status).phrase}.",
+        ),
+    )
+    body = error_body(error_type=error_type, code=code, message=message)
+    return JsonResponse(body, status=status)
+
+
+class ApiErrorShapeMiddleware:
+    """Gives every error answered under /api/ the API's JSON error shape.
+
+    DRF views already answer in it (`api_exception_handler`); this covers what happens outside
+    them: an unknown URL (Django's 404), an uncaught exception (Django logs it, then its 500
+    page), a too-long URL and errors raised by other middleware. Place it outside every
+    middleware whose errors it should reshape.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not request.path.startswith(API_PATH_PREFIX):
+            return self.get_response(request)
+        if len(request.get_full_path()) > MAXIMUM_API_URL_LENGTH:
+            return _shaped_error_response(414)
+        response = self.get_response(request)
+        content_type = response.get("Content-Type", "")
+        if response.status_code >= 400 and not content_type.startswith("application/json"):
+            shaped = _shaped_error_response(response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    shaped[header] = response[header]
+            return shaped
+        return response

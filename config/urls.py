@@ -3,10 +3,11 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts.admin_site import LedgerlineAdminSite
 from config import health
+from config.api_docs import api_docs
 from payments import developer_views
 
 admin.site.__class__ = LedgerlineAdminSite
@@ -26,7 +27,7 @@ urlpatterns = [
     path("team/", include("accounts.team_urls")),
     path("compliance/", include("compliance.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("api/v1/", include("config.api_urls")),
     path("webhooks/plaid/", include("banking.webhook_urls")),
     path("webhooks/", include("payments.webhook_urls")),

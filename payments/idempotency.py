@@ -271,8 +271,9 @@ def idempotent_execute(
 ) -> IdempotentResponse:
     """Run `operation` at most once to completion per (merchant, key).
 
-    Without a key the operation simply runs. `operation(record)` returns (status, body); it
-    receives the record (or None) to mark recovery points and to resume from them.
+    Without a key (None: no header) the operation simply runs; an empty key is invalid.
+    `operation(record)` returns (status, body); it receives the record (or None) to mark
+    recovery points and to resume from them.
     Application errors that are final (4xx other than 409/429) are stored and replayed like
     successes; retryable ones leave the record resumable and propagate.
 
@@ -280,7 +281,7 @@ def idempotent_execute(
     `idempotency_mark_object_created` in their first transaction, before any side effect
     outside our database: a new key is claimed there rather than in a commit of its own.
     """
-    if not key:
+    if key is None:
         try:
             status, data = operation(None)
         except ApplicationError as exc:

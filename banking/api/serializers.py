@@ -10,11 +10,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from banking.models import BankAccount, BankLinkSession
+from payments.api.serializers import CUSTOMER_ID_PATTERN, JsonInputSerializer
 
 
-class BankLinkSessionCreateInputSerializer(serializers.Serializer):
+class BankLinkSessionCreateInputSerializer(JsonInputSerializer):
     customer = serializers.RegexField(
-        r"^cus_[A-Za-z0-9]{1,28}$",
+        CUSTOMER_ID_PATTERN,
         max_length=32,
         error_messages={"invalid": "Give a customer id (cus_...)."},
     )

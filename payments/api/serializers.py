@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -12,24 +13,126 @@ from payments.money import MAXIMUM_AMOUNT
 from payments.services import REFUND_REASONS
 from payments.state import PaymentStatus
 
+METADATA_MAX_KEYS = 20
+METADATA_KEY_MAX_LENGTH = 40
+METADATA_VALUE_MAX_LENGTH = 500
 
-def _metadata_field() -> serializers.DictField:
-    return serializers.DictField(
-        child=serializers.CharField(max_length=500, allow_blank=True), required=False
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "propertyNames": {"minLength": 1, "maxLength": METADATA_KEY_MAX_LENGTH},
+        "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_MAX_LENGTH},
+    }
+)
+class MetadataField(serializers.DictField):
+    """Up to 20 string values under keys of 1-40 characters, as the schema above says."""
+
+    # Stored as sent: metadata is the merchant's own data, whitespace included.
+    child = serializers.CharField(
+        max_length=METADATA_VALUE_MAX_LENGTH, allow_blank=True, trim_whitespace=False
     )
 
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        value: dict[str, str] = super().to_internal_value(data)
+        if len(value) > METADATA_MAX_KEYS:
+            raise serializers.ValidationError(f"At most {METADATA_MAX_KEYS} metadata keys.")
+        if any(not 1 <= len(key) <= METADATA_KEY_MAX_LENGTH for key in value):
+            raise serializers.ValidationError(
+                f"Metadata keys are 1-{METADATA_KEY_MAX_LENGTH} characters."
+            )
+        return value
 
-def _validate_metadata(value: dict[str, str]) -> dict[str, str]:
-    if len(value) > 20:
-        raise serializers.ValidationError("At most 20 metadata keys.")
-    if any(not 1 <= len(key) <= 40 for key in value):
-        raise serializers.ValidationError("Metadata keys are 1-40 characters.")
-    return value
+
+_STRING_FIELDS = (serializers.CharField, serializers.ChoiceField, serializers.DateTimeField)
+
+
+def _json_type_error(field: serializers.Field, value: Any) -> str | None:
+    """What is wrong with `value`'s JSON type for `field`, or None when it matches the schema.
+
+    DRF converts where the schema does not: 5 becomes "5", "12" becomes 12, "yes" becomes
+    True. A client that sends the wrong type has a bug it should hear about.
+    """
+    if value is None:
+        return None  # the field itself answers whether null is allowed
+    if isinstance(field, serializers.DictField):
+        if not isinstance(value, Mapping):
+            return "Must be an object."
+        return next(
+            (
+                f"Value of {key!r}: {problem}"
+                for key, item in value.items()
+                if (problem := _json_type_error(field.child, item))
+            ),
+            None,
+        )
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField):
+        is_integer = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return None if is_integer and not isinstance(value, bool) else "Must be an integer."
+    if isinstance(field, _STRING_FIELDS):
+        return None if isinstance(value, str) else "Must be a string."
+    return None
+
+
+# The base of every request body's serializer: each value must already have its schema's JSON
+# type, and a value with a pattern must match it as sent. (A comment, not a docstring:
+# drf-spectacular would print a docstring as every request body's description.)
+class JsonInputSerializer(serializers.Serializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.RegexField):
+                field.trim_whitespace = False  # " gbp" does not match ^[a-z]{3}$
+        return fields
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            errors = {
+                name: [serializers.ErrorDetail(problem, code="invalid_type")]
+                for name, field in self.fields.items()
+                if name in data and (problem := _json_type_error(field, data[name]))
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+CUSTOMER_ID_PATTERN = r"^cus_[A-Za-z0-9]{1,28}$"
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    param = serializers.CharField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (config.exceptions)."""
+
+    error = ErrorDetailSerializer()
+
+
+class CardErrorDetailSerializer(ErrorDetailSerializer):
+    decline_code = serializers.CharField(allow_null=True)
+    payment = serializers.CharField(allow_null=True)
+
+
+class CardErrorSerializer(serializers.Serializer):
+    error = CardErrorDetailSerializer()
 
 
 class ListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
-    starting_after = serializers.CharField(max_length=32, required=False)
+    starting_after = serializers.CharField(
+        max_length=32,
+        required=False,
+        help_text="The id of the last object of the previous page; an id that names no object "
+        "of this list answers 400 `resource_missing`.",
+    )
 
 
 class PaymentListQuerySerializer(ListQuerySerializer):
@@ -39,7 +142,7 @@ class PaymentListQuerySerializer(ListQuerySerializer):
     created_lt = serializers.DateTimeField(required=False)
 
 
-class PaymentCreateInputSerializer(serializers.Serializer):
+class PaymentCreateInputSerializer(JsonInputSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
     currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
     payment_method = serializers.RegexField(
@@ -50,13 +153,10 @@ class PaymentCreateInputSerializer(serializers.Serializer):
     capture_method = serializers.ChoiceField(
         choices=CaptureMethod.choices, default=CaptureMethod.AUTOMATIC
     )
-    customer = serializers.CharField(max_length=32, required=False)
+    customer = serializers.RegexField(CUSTOMER_ID_PATTERN, max_length=32, required=False)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    metadata = _metadata_field()
+    metadata = MetadataField(required=False)
     return_url = serializers.URLField(max_length=2000, required=False)
-
-    def validate_metadata(self, value: dict[str, str]) -> dict[str, str]:
-        return _validate_metadata(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("payment_method" in attrs) == ("bank_account" in attrs):
@@ -144,19 +244,19 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
         return {"type": "redirect_to_url", "redirect_url": obj.next_action_url}
 
 
-class PaymentCaptureInputSerializer(serializers.Serializer):
+class PaymentCaptureInputSerializer(JsonInputSerializer):
     amount_to_capture = serializers.IntegerField(
         min_value=1, max_value=MAXIMUM_AMOUNT, required=False
     )
 
 
-class PaymentCancelInputSerializer(serializers.Serializer):
+class PaymentCancelInputSerializer(JsonInputSerializer):
     cancellation_reason = serializers.ChoiceField(
         choices=["duplicate", "fraudulent", "requested_by_customer", "abandoned"], required=False
     )
 
 
-class RefundCreateInputSerializer(serializers.Serializer):
+class RefundCreateInputSerializer(JsonInputSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT, required=False)
     reason = serializers.ChoiceField(choices=list(REFUND_REASONS), required=False)
 
@@ -184,18 +284,16 @@ class RefundOutputSerializer(serializers.ModelSerializer):
         return "refund"
 
 
-class CustomerInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(required=False, allow_blank=True)
+class CustomerInputSerializer(JsonInputSerializer):
+    # 254: the longest address SMTP carries, and the column's length.
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    metadata = _metadata_field()
-
-    def validate_metadata(self, value: dict[str, str]) -> dict[str, str]:
-        return _validate_metadata(value)
+    metadata = MetadataField(required=False)
 
 
 class CustomerListQuerySerializer(ListQuerySerializer):
-    email = serializers.EmailField(required=False)
+    email = serializers.EmailField(max_length=254, required=False)
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
@@ -210,7 +308,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
         return "customer"
 
 
-class PaymentLinkCreateInputSerializer(serializers.Serializer):
+class PaymentLinkCreateInputSerializer(JsonInputSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
     currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
     description = serializers.CharField(max_length=500)
@@ -248,5 +346,5 @@ class PaymentLinkOutputSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
-class EmptySerializer(serializers.Serializer):
+class EmptySerializer(JsonInputSerializer):
     pass

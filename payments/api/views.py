@@ -39,20 +39,33 @@ __all__ = ["ApiKeyAuthenticationScheme"]  # registered with drf-spectacular on i
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
-    type=str,
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     location=OpenApiParameter.HEADER,
     required=False,
-    description="Same key and body replay the first answer for 24 hours.",
+    description="1-255 printable ASCII characters. Same key and body replay the first answer "
+    "for 24 hours.",
 )
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=s.ErrorSerializer, description=description)
+
+
 _ERRORS = {
-    400: OpenApiResponse(description="Invalid request"),
-    401: OpenApiResponse(description="Missing or invalid API key"),
-    403: OpenApiResponse(description="The key's role does not allow this"),
-    404: OpenApiResponse(description="No such object for this merchant"),
-    409: OpenApiResponse(description="Idempotency key in use, or invalid state"),
-    422: OpenApiResponse(description="Idempotency key reused with another body"),
-    429: OpenApiResponse(description="Rate limited (see Retry-After)"),
-    503: OpenApiResponse(description="Processor unavailable (see Retry-After)"),
+    400: _error(
+        "Invalid request: a parameter is missing, malformed or of another JSON type, the body "
+        "is not a JSON object we accept, or an id given as a parameter (`starting_after`, "
+        "`customer`) names no object of this merchant (`resource_missing`)"
+    ),
+    401: _error("Missing or invalid API key"),
+    403: _error("The key's role does not allow this"),
+    404: _error("No such object for this merchant, or no such URL"),
+    409: _error("Idempotency key in use, or invalid state"),
+    414: _error("The request URL is longer than 4096 characters"),
+    415: _error("The body is not `application/json`"),
+    422: _error("Idempotency key reused with another body"),
+    429: _error("Rate limited (see Retry-After)"),
+    503: _error("Processor unavailable (see Retry-After)"),
 }
 
 
@@ -95,7 +108,9 @@ class PaymentsApiView(APIView):
         return request.user.merchant  # type: ignore[union-attr]
 
     def query(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
-        serializer = serializer_class(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF reads "?status=" from a QueryDict as "absent",
+        # while the schema (minLength 1) says an empty value is refused.
+        serializer = serializer_class(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -163,7 +178,9 @@ class PaymentsApi(PaymentsApiView):
         parameters=[IDEMPOTENCY_HEADER],
         responses={
             201: s.PaymentOutputSerializer,
-            402: OpenApiResponse(description="Declined"),
+            402: OpenApiResponse(
+                response=s.CardErrorSerializer, description="Declined: the card was refused"
+            ),
             **_ERRORS,
         },
     )

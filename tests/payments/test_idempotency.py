@@ -100,10 +100,15 @@ def test_a_key_held_by_a_live_request_is_409(api, merchant):
 
 
 @pytest.mark.django_db
-def test_invalid_key_is_400(api):
-    response = _post(api, "x" * 256)
+@pytest.mark.parametrize("key", ["x" * 256, "", "caf\u00e9", "two words"])
+def test_invalid_key_is_400_and_nothing_is_created(api, key):
+    """An empty header is a key the client meant to send, not an absent one (found by
+    schemathesis: the empty key used to create a payment as if no key had been sent)."""
+    response = _post(api, key)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "Idempotency-Key"
+    assert response.json()["error"]["code"] == "idempotency_key_invalid"
+    assert not Payment.objects.exists()
 
 
 @pytest.mark.django_db
