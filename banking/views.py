@@ -23,6 +23,7 @@ from banking import ach, selectors, services
 from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
+from config.free_text import GuardedForm
 from payments.money import MoneyError, format_amount, parse_major
 from payments.selectors import customer_get
 
@@ -30,11 +31,11 @@ PAGE_SIZE = 25
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-class BankLinkSessionForm(forms.Form):
+class BankLinkSessionForm(GuardedForm):
     customer = forms.CharField(label="Customer id (cus_...)", max_length=32)
 
 
-class BankDebitForm(forms.Form):
+class BankDebitForm(GuardedForm):
     amount = forms.CharField(label="Amount (USD)", max_length=20)
     authorized = forms.BooleanField(
         label="The customer authorized this debit (ACH authorization on file)"

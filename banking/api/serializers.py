@@ -10,9 +10,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from banking.models import BankAccount, BankLinkSession
+from config.free_text import GuardedModelSerializer, GuardedSerializer
 
 
-class BankLinkSessionCreateInputSerializer(serializers.Serializer):
+class BankLinkSessionCreateInputSerializer(GuardedSerializer):
     customer = serializers.RegexField(
         r"^cus_[A-Za-z0-9]{1,28}$",
         max_length=32,
@@ -20,7 +21,7 @@ class BankLinkSessionCreateInputSerializer(serializers.Serializer):
     )
 
 
-class BankLinkSessionOutputSerializer(serializers.ModelSerializer):
+class BankLinkSessionOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     customer = serializers.CharField(source="customer.public_id")
@@ -45,7 +46,7 @@ class BankLinkSessionOutputSerializer(serializers.ModelSerializer):
         return url if isinstance(url, str) else None
 
 
-class BankAccountOutputSerializer(serializers.ModelSerializer):
+class BankAccountOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     customer = serializers.CharField(source="customer.public_id")

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.free_text import FreeTextDictField, GuardedModelSerializer, GuardedSerializer
 from payments.models import CaptureMethod, Customer, Payment, PaymentLink, Refund
 from payments.money import MAXIMUM_AMOUNT
 from payments.services import REFUND_REASONS
@@ -14,7 +15,7 @@ from payments.state import PaymentStatus
 
 
 def _metadata_field() -> serializers.DictField:
-    return serializers.DictField(
+    return FreeTextDictField(
         child=serializers.CharField(max_length=500, allow_blank=True), required=False
     )
 
@@ -27,7 +28,7 @@ def _validate_metadata(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-class ListQuerySerializer(serializers.Serializer):
+class ListQuerySerializer(GuardedSerializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
     starting_after = serializers.CharField(max_length=32, required=False)
 
@@ -39,7 +40,7 @@ class PaymentListQuerySerializer(ListQuerySerializer):
     created_lt = serializers.DateTimeField(required=False)
 
 
-class PaymentCreateInputSerializer(serializers.Serializer):
+class PaymentCreateInputSerializer(GuardedSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
     currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
     payment_method = serializers.RegexField(
@@ -70,7 +71,7 @@ class PaymentCreateInputSerializer(serializers.Serializer):
         return attrs
 
 
-class CardSerializer(serializers.Serializer):
+class CardSerializer(GuardedSerializer):
     brand = serializers.CharField()
     last4 = serializers.CharField()
     exp_month = serializers.IntegerField(allow_null=True)
@@ -79,12 +80,12 @@ class CardSerializer(serializers.Serializer):
     country = serializers.CharField()
 
 
-class NextActionSerializer(serializers.Serializer):
+class NextActionSerializer(GuardedSerializer):
     type = serializers.CharField()
     redirect_url = serializers.URLField()
 
 
-class PaymentOutputSerializer(serializers.ModelSerializer):
+class PaymentOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     customer = serializers.SerializerMethodField()
@@ -144,24 +145,24 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
         return {"type": "redirect_to_url", "redirect_url": obj.next_action_url}
 
 
-class PaymentCaptureInputSerializer(serializers.Serializer):
+class PaymentCaptureInputSerializer(GuardedSerializer):
     amount_to_capture = serializers.IntegerField(
         min_value=1, max_value=MAXIMUM_AMOUNT, required=False
     )
 
 
-class PaymentCancelInputSerializer(serializers.Serializer):
+class PaymentCancelInputSerializer(GuardedSerializer):
     cancellation_reason = serializers.ChoiceField(
         choices=["duplicate", "fraudulent", "requested_by_customer", "abandoned"], required=False
     )
 
 
-class RefundCreateInputSerializer(serializers.Serializer):
+class RefundCreateInputSerializer(GuardedSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT, required=False)
     reason = serializers.ChoiceField(choices=list(REFUND_REASONS), required=False)
 
 
-class RefundOutputSerializer(serializers.ModelSerializer):
+class RefundOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     payment = serializers.CharField(source="payment.public_id")
@@ -184,7 +185,7 @@ class RefundOutputSerializer(serializers.ModelSerializer):
         return "refund"
 
 
-class CustomerInputSerializer(serializers.Serializer):
+class CustomerInputSerializer(GuardedSerializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
@@ -198,7 +199,7 @@ class CustomerListQuerySerializer(ListQuerySerializer):
     email = serializers.EmailField(required=False)
 
 
-class CustomerOutputSerializer(serializers.ModelSerializer):
+class CustomerOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
 
@@ -210,7 +211,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
         return "customer"
 
 
-class PaymentLinkCreateInputSerializer(serializers.Serializer):
+class PaymentLinkCreateInputSerializer(GuardedSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
     currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
     description = serializers.CharField(max_length=500)
@@ -218,7 +219,7 @@ class PaymentLinkCreateInputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False)
 
 
-class PaymentLinkOutputSerializer(serializers.ModelSerializer):
+class PaymentLinkOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
@@ -248,5 +249,5 @@ class PaymentLinkOutputSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
-class EmptySerializer(serializers.Serializer):
+class EmptySerializer(GuardedSerializer):
     pass

@@ -29,10 +29,12 @@ from plaid.model.webhook_verification_key_get_request import WebhookVerification
 from banking.exceptions import PlaidRequestError, PlaidUnavailableError
 from banking.gateways.plaid.client import api, call
 from banking.gateways.plaid.types import AccountData, ItemData, LinkTokenData, TokenExchangeData
+from config.card_numbers import mask_card_numbers
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    # Texts Plaid sends back (names) are stored: a card number in one is masked first.
+    return mask_card_numbers(value) if isinstance(value, str) else ""
 
 
 def _dict(value: Any) -> dict[str, Any]:

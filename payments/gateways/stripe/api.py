@@ -13,6 +13,7 @@ from typing import Any
 
 import stripe
 
+from config.card_numbers import mask_card_numbers
 from payments.gateways.stripe.client import stripe_client
 from payments.gateways.stripe.resilience import call
 from payments.gateways.stripe.types import (
@@ -49,7 +50,9 @@ def _dict(obj: Any) -> dict[str, Any]:
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    # Every text Stripe sends back passes here on its way into our rows: a card number it
+    # echoes (a decline message, a name) is masked before anything can store it.
+    return mask_card_numbers(value) if isinstance(value, str) else ""
 
 
 def _int(value: Any) -> int:
