@@ -104,7 +104,9 @@ def intent_from_dict(data: Mapping[str, Any]) -> IntentData:
         decline_code=_str(error.get("decline_code")),
         failure_message=_str(error.get("message"))[:500],
         next_action_url=_str(redirect.get("url")),
-        metadata={str(k): str(v) for k, v in metadata.items()},
+        metadata={
+            mask_card_numbers(str(k)): mask_card_numbers(str(v)) for k, v in metadata.items()
+        },
     )
 
 
