@@ -94,6 +94,21 @@ def test_json_values_are_masked_in_strings_keys_and_numbers() -> None:
     assert card_number_lengths_in(payload) == [16, 16, 16]
 
 
+def test_a_payload_without_card_numbers_is_returned_as_it_is() -> None:
+    """The common case costs one scan of the JSON text: phone numbers, timestamps and ids are
+    not cards, and nothing is copied."""
+    payload = {"phone": "+44 20 7946 0958", "created_ms": 1732183456786, "id": "pi_3Qabc0123"}
+    assert mask_card_numbers_in(payload) is payload
+
+
+@pytest.mark.parametrize("before", ["\n", "\b", '"', "\\", "\x01", "\t"])
+def test_a_card_after_a_json_escaped_character_is_masked(before: str) -> None:
+    """In JSON text these characters become escapes ending in a letter (\\b, \\t, \\u0001);
+    the card after one is still found, as it is in the string itself."""
+    masked = mask_card_numbers_in({"k": [f"{before}4242 4242 4242 4242", f"{before}{VISA}"]})
+    assert masked == {"k": [f"{before}{MASK}", f"{before}{MASK}"]}
+
+
 def test_deeply_nested_json_is_masked_without_recursion() -> None:
     deep: object = VISA
     for _ in range(5000):
