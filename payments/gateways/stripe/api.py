@@ -50,9 +50,13 @@ def _dict(obj: Any) -> dict[str, Any]:
 
 
 def _str(value: Any) -> str:
-    # Every text Stripe sends back passes here on its way into our rows: a card number it
-    # echoes (a decline message, a name) is masked before anything can store it.
-    return mask_card_numbers(value) if isinstance(value, str) else ""
+    return value if isinstance(value, str) else ""
+
+
+def _text(value: Any) -> str:
+    """A free text Stripe sends back (a decline message, a name, metadata), stored: a card
+    number it echoes is masked. Not for ids or secrets: those must reach us as sent."""
+    return mask_card_numbers(_str(value))
 
 
 def _int(value: Any) -> int:
@@ -102,11 +106,9 @@ def intent_from_dict(data: Mapping[str, Any]) -> IntentData:
         card=_card(card_raw),
         failure_code=_str(error.get("code")),
         decline_code=_str(error.get("decline_code")),
-        failure_message=_str(error.get("message"))[:500],
+        failure_message=_text(error.get("message"))[:500],
         next_action_url=_str(redirect.get("url")),
-        metadata={
-            mask_card_numbers(str(k)): mask_card_numbers(str(v)) for k, v in metadata.items()
-        },
+        metadata={_text(str(k)): _text(str(v)) for k, v in metadata.items()},
     )
 
 
@@ -133,8 +135,8 @@ def _account(data: Mapping[str, Any]) -> AccountData:
 def _customer(data: Mapping[str, Any]) -> CustomerData:
     return CustomerData(
         id=_str(data.get("id")),
-        email=_str(data.get("email")),
-        name=_str(data.get("name")),
+        email=_text(data.get("email")),
+        name=_text(data.get("name")),
         deleted=bool(data.get("deleted")),
     )
 
