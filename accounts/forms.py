@@ -12,16 +12,20 @@ from django.http import HttpRequest
 from accounts.lockout import normalize_email
 from accounts.models import User
 from accounts.roles import Role
+from config.free_text import GuardedForm
 
 LOGIN_ERROR = "Enter a correct email address and password."
 
 
-class LoginForm(forms.Form):
+class LoginForm(GuardedForm):
     """Email + password through every configured backend (axes first, then ModelBackend).
 
     One message for an unknown email, a wrong password and an inactive account; the model
     backend hashes the password for unknown emails too, so the timing matches as well.
     """
+
+    # Hashed, never stored or shown as typed; refusing one would only lock its owner out.
+    card_number_exempt_fields = frozenset({"password"})
 
     email = forms.EmailField(
         label="Email address",
@@ -52,7 +56,7 @@ class LoginForm(forms.Form):
         return cleaned
 
 
-class OtpForm(forms.Form):
+class OtpForm(GuardedForm):
     token = forms.CharField(
         label="Authentication code",
         max_length=32,
@@ -69,7 +73,7 @@ class OtpForm(forms.Form):
     )
 
 
-class TotpConfirmForm(forms.Form):
+class TotpConfirmForm(GuardedForm):
     token = forms.RegexField(
         label="6-digit code from the app",
         regex=r"^\s*\d{6}\s*$",
@@ -89,7 +93,7 @@ class TotpConfirmForm(forms.Form):
     )
 
 
-class InviteForm(forms.Form):
+class InviteForm(GuardedForm):
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"}))
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
@@ -100,12 +104,15 @@ class InviteForm(forms.Form):
             self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]  # type: ignore[attr-defined]
 
 
-class RoleChangeForm(forms.Form):
+class RoleChangeForm(GuardedForm):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-class SetPasswordForm(forms.Form):
+class SetPasswordForm(GuardedForm):
     """A new account's password, checked by every configured validator."""
+
+    # Hashed, never stored or shown as typed.
+    card_number_exempt_fields = frozenset({"password1", "password2"})
 
     full_name = forms.CharField(
         label="Your name",

@@ -27,8 +27,10 @@ from django.views.decorators.http import require_http_methods
 from banking import selectors, services
 from banking.exceptions import BankLinkSessionUnavailableError
 from banking.models import BankLinkSession, BankLinkSessionStatus, VerificationState
+from config.card_numbers import card_number_lengths_in
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
+from config.free_text import CARD_NUMBER_CODE, CARD_NUMBER_MESSAGE
 from config.ratelimit import window_hit
 
 logger = logging.getLogger(__name__)
@@ -169,6 +171,8 @@ def _submit(request: HttpRequest, session: BankLinkSession) -> JsonResponse:
     action = data.get("action")
     raw_metadata = data.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    if card_number_lengths_in(metadata):
+        return _json_error(CARD_NUMBER_MESSAGE, 400, CARD_NUMBER_CODE)
     try:
         if action == "success" and session.status == BankLinkSessionStatus.OPEN:
             public_token = data.get("public_token")

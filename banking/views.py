@@ -23,6 +23,7 @@ from banking import ach, selectors, services
 from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
+from config.free_text import GuardedForm
 from payments import form_tokens
 from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.form_tokens import FormOutcome
@@ -35,11 +36,11 @@ _CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 DEBIT_ACTION = "bank_account.debit"
 
 
-class BankLinkSessionForm(forms.Form):
+class BankLinkSessionForm(GuardedForm):
     customer = forms.CharField(label="Customer id (cus_...)", max_length=32)
 
 
-class BankDebitForm(forms.Form):
+class BankDebitForm(GuardedForm):
     amount = forms.CharField(label="Amount (USD)", max_length=20)
     authorized = forms.BooleanField(
         label="The customer authorized this debit (ACH authorization on file)"

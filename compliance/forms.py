@@ -6,13 +6,14 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from compliance.selectors import AuditFilters
+from config.free_text import GuardedForm
 from config.dates import utc_day_range
 
 _public_id = RegexValidator(r"^[A-Za-z0-9_.:-]+$", "Use a public id such as usr_… or pay_….")
 _action = RegexValidator(r"^[a-z0-9_.]+$", "Use an action code such as auth.login or payment.")
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(GuardedForm):
     actor = forms.CharField(required=False, max_length=64, validators=[_public_id])
     action = forms.CharField(required=False, max_length=100, validators=[_action])
     target = forms.CharField(required=False, max_length=64, validators=[_public_id])

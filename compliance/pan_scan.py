@@ -1,11 +1,9 @@
 """PCI DSS 3.3/3.4 check: find card numbers (PANs) stored in the database or written to logs.
 
-A candidate is a run of 13-19 digits, contiguous or in groups separated by spaces or
-dashes (as people and forms write card numbers), that passes the Luhn check and starts with a
-payment-network major industry identifier (2-6: Mastercard, Visa, Amex, Diners, Discover, JCB,
-UnionPay, Maestro). The identifier rule keeps millisecond and nanosecond Unix timestamps (which
-start with 1) from being reported: one in ten random digit strings passes Luhn on its own.
-For the same reason digit runs inside long hex digests (hashes, fingerprints) are skipped.
+What counts as a card number is decided in one place, `config.card_numbers` (Luhn-valid 13-19
+digit runs, spaced or dashed, with the first-digit and hex-word rules that keep timestamps and
+digests out); the input validators, the log filter and the masking of processor echoes use the
+same detector, so what this scan reports is exactly what they refuse or mask.
 
 Findings name only where (table, column and primary key, or file and line) and how many digits:
 never the digits, not even masked, so the scanner's own output can never leak a number.
@@ -16,33 +14,16 @@ imports no project app (compliance must not depend on payments, accounts or bank
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from django.apps import apps
 from django.db import connections, models
 
-MIN_DIGITS = 13
-MAX_DIGITS = 19
-# Card-number groups are 4 digits (Amex and Diners use 4-6-5 / 4-6-4); allowing 3-6 per group
-# still matches every layout while long space-separated number lists do not chain into PANs.
-_MIN_GROUP = 3
-_MAX_GROUP = 6
-_NETWORK_FIRST_DIGITS = frozenset("23456")
-# Maximal runs of digit groups joined by spaces or dashes (up to three: "4242 - 4242").
-_RUN_RE = re.compile(r"\d+(?:[ -]{1,3}\d+)*")
-_SEPARATOR_RE = re.compile(r"[ -]{1,3}")
-_TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
-# Hex strings (audit hashes, fingerprints, 16-character request ids on every log line) are 10/16
-# digits: they hold 13+ digit runs often enough that a large log would always report something.
-# A run inside a hex token at least this long, with letters, is part of that token.
-_HEX_TOKEN_MIN = 16
-_HEX = frozenset("0123456789abcdefABCDEF")
+from config.card_numbers import card_number_lengths_in
 
+_TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 Progress = Callable[[int], None]
 # Rows per progress-bar update: a callback per row would cost more than the scan itself.
 _PROGRESS_STEP = 500
@@ -66,89 +47,6 @@ class ScanReport:
     lines_scanned: int = 0
     files: int = 0
     findings: list[Finding] = field(default_factory=list)
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _is_pan(digits: str) -> bool:
-    return (
-        MIN_DIGITS <= len(digits) <= MAX_DIGITS
-        and digits[0] in _NETWORK_FIRST_DIGITS
-        and luhn_valid(digits)
-    )
-
-
-def _windows(groups: list[str], *, glued_left: bool, glued_right: bool) -> Iterator[str]:
-    """Digit strings of 13-19 digits made of whole consecutive groups of one run.
-
-    A group touching a letter at the run's edge is a fragment of some token (as in the
-    UUID `cd36b690-0211-4727-87d8-...`), so it never chains with other groups.
-    """
-    last = len(groups) - 1
-    for start in range(len(groups)):
-        total = 0
-        for end in range(start, len(groups)):
-            size = len(groups[end])
-            total += size
-            if total > MAX_DIGITS:
-                break
-            if end > start and (
-                not (_MIN_GROUP <= len(groups[end - 1]) <= _MAX_GROUP and size <= _MAX_GROUP)
-                or (glued_left and start == 0)
-                or (glued_right and end == last)
-            ):
-                # Only card-like groups chain; a long contiguous group stands alone.
-                break
-            if total >= MIN_DIGITS:
-                yield "".join(groups[start : end + 1])
-
-
-def _inside_hex_token(text: str, start: int, end: int) -> bool:
-    if not ((start > 0 and text[start - 1] in _HEX) or (end < len(text) and text[end] in _HEX)):
-        return False
-    left, right = start, end
-    while left > 0 and text[left - 1] in _HEX:
-        left -= 1
-    while right < len(text) and text[right] in _HEX:
-        right += 1
-    return right - left >= _HEX_TOKEN_MIN
-
-
-def pan_lengths(text: str) -> list[int]:
-    """The digit counts of the possible PANs in `text` (one per run of digits)."""
-    found: list[int] = []
-    for match in _RUN_RE.finditer(text):
-        run = match.group()
-        if len(run) < MIN_DIGITS or _inside_hex_token(text, match.start(), match.end()):
-            continue
-        start, end = match.start(), match.end()
-        groups = _SEPARATOR_RE.split(run)
-        glued_left = start > 0 and text[start - 1].isalnum()
-        glued_right = end < len(text) and text[end].isalnum()
-        for candidate in _windows(groups, glued_left=glued_left, glued_right=glued_right):
-            if _is_pan(candidate):
-                found.append(len(candidate))
-                break
-    return found
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    # JSON values: numbers and nested strings are scanned in their serialized form.
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def scannable_models() -> Iterator[tuple[type[models.Model], list[str]]]:
@@ -180,7 +78,7 @@ def scan_database(
         for pk, *values in rows:
             for name, value in zip(names, values, strict=True):
                 report.values_scanned += 1
-                for length in pan_lengths(_as_text(value)):
+                for length in card_number_lengths_in(value):
                     report.findings.append(
                         Finding(f"{model._meta.db_table}.{columns[name]} pk={pk}", length)
                     )
@@ -196,7 +94,7 @@ def scan_lines(report: ScanReport, *, name: str, lines: Iterable[str]) -> None:
     report.files += 1
     for number, line in enumerate(lines, start=1):
         report.lines_scanned += 1
-        for length in pan_lengths(line):
+        for length in card_number_lengths_in(line):
             report.findings.append(Finding(f"{name}:{number}", length))
 
 

@@ -4,14 +4,26 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import setup_logging, task_postrun, task_prerun
+from django.conf import settings
 from django.db import close_old_connections
+from django.utils.log import configure_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("ledgerline")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _log_through_project_handlers(**_: Any) -> None:
+    """Workers and beat log through the project's handlers (request ids, secret masking).
+
+    Without a receiver for this signal Celery replaces the root handlers with its own, which
+    would write card numbers and secrets unmasked.
+    """
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 
 
 @task_prerun.connect

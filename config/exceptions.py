@@ -20,6 +20,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from config.card_numbers import mask_card_numbers
+
 logger = logging.getLogger(__name__)
 
 
@@ -73,6 +75,10 @@ class ServiceUnavailableError(ApplicationError):
 def error_body(
     *, error_type: str, code: str, message: str, param: str | None = None
 ) -> dict[str, Any]:
+    # Some messages quote the input ("x" is not a valid choice) and a param can be a metadata
+    # key: an error never repeats a card number.
+    message = mask_card_numbers(message)
+    param = mask_card_numbers(param) if param else param
     return {"error": {"type": error_type, "code": code, "message": message, "param": param}}
 
 

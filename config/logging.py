@@ -1,7 +1,9 @@
 """Logging: request-id correlation, JSON output (structlog) and masking of secrets.
 
 The masking filter is the last line of defence: code must never log card numbers or secrets,
-but if it does, the digits and keys are replaced before any handler writes them.
+but if it does, the digits and keys are replaced before any handler writes them. Every handler
+of every settings module carries it (`config.settings.base.LOGGING`, which also takes over the
+handlers Django, runserver, gunicorn and Celery would otherwise install unmasked).
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from typing import Any
 
 import structlog
 
+from config.card_numbers import mask_card_numbers
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-_CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _SECRET_PATTERNS = [
+    # The token of a payment-link or bank-link page is a bearer credential: /pay/<token>/,
+    # /link/<token>/ (and the pages under it), as Django and servers log request paths.
+    re.compile(r"(/(?:pay|link)/)[^/\s?#\"']+"),
     # Stripe / Ledgerline keys, webhook secrets, Plaid tokens.
     re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9_]{6,}"),
     re.compile(r"\bll_(?:sk|pk)_[A-Za-z0-9_]{6,}"),
@@ -33,28 +39,9 @@ _SECRET_PATTERNS = [
 ]
 
 
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _mask_card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    if 13 <= len(digits) <= 19 and _luhn_valid(digits):
-        return "[card-number-redacted]"
-    return match.group(0)
-
-
 def mask_sensitive(text: str) -> str:
     """Return `text` with card-number-like digit runs, API keys, tokens and secrets masked."""
-    text = _CARD_LIKE.sub(_mask_card, text)
+    text = mask_card_numbers(text)
     for pattern in _SECRET_PATTERNS:
         if pattern.groups:
             text = pattern.sub(lambda m: f"{m.group(1)}[redacted]", text)

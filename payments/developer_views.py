@@ -23,6 +23,7 @@ from accounts.models import ApiKey, Membership, Merchant, User
 from accounts.roles import Permission, Role, role_allows
 from accounts.views import no_store
 from config.exceptions import ApplicationError
+from config.free_text import GuardedForm
 from payments.event_explanations import inbound_event_explain
 from payments.models import InboundEventStatus
 from payments.selectors import inbound_event_recent
@@ -31,7 +32,7 @@ TEMPLATE = "payments/developers.html"
 RECENT_EVENTS = 25
 
 
-class ApiKeyCreateForm(forms.Form):
+class ApiKeyCreateForm(GuardedForm):
     name = forms.CharField(
         label="Name",
         max_length=services.API_KEY_NAME_MAX_LENGTH,

@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 
+from config.free_text import GuardedForm
 from config.dates import utc_day_range
 from payments.money import MoneyError, normalize_currency, parse_major
 from payments.selectors import PaymentFilters
@@ -29,7 +30,7 @@ def _minor(value: str, currency: str) -> int:
         raise forms.ValidationError(str(exc)) from exc
 
 
-class PaymentFilterForm(forms.Form):
+class PaymentFilterForm(GuardedForm):
     """GET filters of the payments list and its CSV export; every field is optional."""
 
     q = forms.CharField(
@@ -134,7 +135,7 @@ class PaymentFilterForm(forms.Form):
         return self.cleaned_data.get("amount_currency") or None
 
 
-class CaptureForm(forms.Form):
+class CaptureForm(GuardedForm):
     amount = forms.CharField(
         label="Amount to capture",
         required=False,
@@ -170,11 +171,11 @@ class RefundForm(CaptureForm):
     )
 
 
-class CustomerSearchForm(forms.Form):
+class CustomerSearchForm(GuardedForm):
     email = forms.EmailField(label="Email", required=False, max_length=254)
 
 
-class PaymentLinkForm(forms.Form):
+class PaymentLinkForm(GuardedForm):
     amount = forms.CharField(label="Amount", max_length=20)
     currency = forms.CharField(label="Currency", max_length=3)
     description = forms.CharField(label="Description", max_length=500)

@@ -34,7 +34,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Merchant
+from config.card_numbers import contains_card_number, mask_card_numbers_in
 from config.exceptions import ApplicationError, error_body
+from config.free_text import CARD_NUMBER_CODE
 from payments.exceptions import (
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
@@ -72,6 +74,12 @@ def validate_key(key: str) -> str:
         raise InvalidPaymentRequestError(
             "Idempotency-Key must be 1-255 printable ASCII characters.",
             code="idempotency_key_invalid",
+            param="Idempotency-Key",
+        )
+    if contains_card_number(key):
+        raise InvalidPaymentRequestError(
+            "Idempotency-Key looks like a card number; use a random value such as a UUID.",
+            code=CARD_NUMBER_CODE,
             param="Idempotency-Key",
         )
     return key
@@ -212,6 +220,9 @@ def idempotency_finish(record: IdempotencyRecord | None, *, status: int, body: A
 
 
 def _finish(record: IdempotencyRecord, *, status: int, body: Any) -> None:
+    # The answer may carry what the processor said (a decline message): never store a card
+    # number it echoed.
+    body = mask_card_numbers_in(body)
     if record._state.adding:
         # A deferred claim that ended before creating anything: store the answer as a new
         # record; if a concurrent request has claimed the key meanwhile, its record stands.

@@ -27,6 +27,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config.card_numbers import contains_card_number
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from payments import checkout
@@ -244,7 +245,10 @@ def _pay_submit(request: HttpRequest, link: PaymentLink) -> HttpResponse:
             headers={"Retry-After": str(checkout.RATE_LIMIT_WINDOW_SECONDS)},
         )
     payment_method = request.POST.get("payment_method", "")
-    if not checkout.PAYMENT_METHOD_RE.fullmatch(payment_method):
+    # A card number here means the page's card form was bypassed: it never reaches a row.
+    if not checkout.PAYMENT_METHOD_RE.fullmatch(payment_method) or contains_card_number(
+        payment_method
+    ):
         return _pay_page(
             request,
             link,

@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from compliance.actors import Actor
 from compliance.services import audit_batch, audit_record
+from config.card_numbers import mask_card_numbers_in
 from config.celery_app import app as celery_app
 from config.logging import mask_sensitive
 from payments import services
@@ -234,6 +235,9 @@ def inbound_event_ingest(
     """Store an event and its outbox row once; the relay (or, eager, this process) runs it."""
     if body is None or _UNSTORABLE_ESCAPE.search(body):
         payload = _storable(payload)
+    # The signature was checked on the raw body; what is stored has any card number the
+    # processor echoed back (a description, metadata) masked (PCI DSS 3.4).
+    payload = mask_card_numbers_in(payload)
     now = timezone.now()
     event = InboundEvent(
         provider=provider,

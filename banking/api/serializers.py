@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from banking.models import BankAccount, BankLinkSession
+from config.free_text import GuardedModelSerializer
 from payments.api.serializers import CUSTOMER_ID_PATTERN, JsonInputSerializer
 
 
@@ -21,7 +22,7 @@ class BankLinkSessionCreateInputSerializer(JsonInputSerializer):
     )
 
 
-class BankLinkSessionOutputSerializer(serializers.ModelSerializer):
+class BankLinkSessionOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     customer = serializers.CharField(source="customer.public_id")
@@ -46,7 +47,7 @@ class BankLinkSessionOutputSerializer(serializers.ModelSerializer):
         return url if isinstance(url, str) else None
 
 
-class BankAccountOutputSerializer(serializers.ModelSerializer):
+class BankAccountOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     customer = serializers.CharField(source="customer.public_id")

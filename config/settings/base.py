@@ -361,7 +361,15 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Every record reaches a handler that masks it. Naming a logger here removes the handlers
+    # others installed on it: Django's own (an unmasked console handler in DEBUG that printed
+    # request paths with card numbers and pay-page tokens, and mail_admins), runserver's
+    # access log, gunicorn's error and access logs. Celery installs none (config/celery_app.py).
     "loggers": {
+        "django": {"level": "INFO"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         # The SDK logs every request at INFO; our gateway logs what matters.

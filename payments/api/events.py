@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.roles import Permission
+from config.free_text import GuardedSerializer
 from payments.api.serializers import ListQuerySerializer
 from payments.api.views import _ERRORS, PaymentsApiView, _list_response_serializer
 from payments.exceptions import PaymentNotFoundError
@@ -24,7 +25,7 @@ class EventListQuerySerializer(ListQuerySerializer):
     status = serializers.ChoiceField(choices=InboundEventStatus.choices, required=False)
 
 
-class EventOutputSerializer(serializers.Serializer):
+class EventOutputSerializer(GuardedSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     provider = serializers.CharField()

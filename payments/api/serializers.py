@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.free_text import FreeTextDictField, GuardedModelSerializer, GuardedSerializer
 from payments.models import CaptureMethod, Customer, Payment, PaymentLink, Refund
 from payments.money import MAXIMUM_AMOUNT
 from payments.services import REFUND_REASONS
@@ -26,7 +27,7 @@ METADATA_VALUE_MAX_LENGTH = 500
         "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_MAX_LENGTH},
     }
 )
-class MetadataField(serializers.DictField):
+class MetadataField(FreeTextDictField):
     """Up to 20 string values under keys of 1-40 characters, as the schema above says."""
 
     # Stored as sent: metadata is the merchant's own data, whitespace included.
@@ -80,7 +81,7 @@ def _json_type_error(field: serializers.Field, value: Any) -> str | None:
 # The base of every request body's serializer: each value must already have its schema's JSON
 # type, and a value with a pattern must match it as sent. (A comment, not a docstring:
 # drf-spectacular would print a docstring as every request body's description.)
-class JsonInputSerializer(serializers.Serializer):
+class JsonInputSerializer(GuardedSerializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         for field in fields.values():
@@ -125,7 +126,7 @@ class CardErrorSerializer(serializers.Serializer):
     error = CardErrorDetailSerializer()
 
 
-class ListQuerySerializer(serializers.Serializer):
+class ListQuerySerializer(GuardedSerializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
     starting_after = serializers.CharField(
         max_length=32,
@@ -170,7 +171,7 @@ class PaymentCreateInputSerializer(JsonInputSerializer):
         return attrs
 
 
-class CardSerializer(serializers.Serializer):
+class CardSerializer(GuardedSerializer):
     brand = serializers.CharField()
     last4 = serializers.CharField()
     exp_month = serializers.IntegerField(allow_null=True)
@@ -179,12 +180,12 @@ class CardSerializer(serializers.Serializer):
     country = serializers.CharField()
 
 
-class NextActionSerializer(serializers.Serializer):
+class NextActionSerializer(GuardedSerializer):
     type = serializers.CharField()
     redirect_url = serializers.URLField()
 
 
-class PaymentOutputSerializer(serializers.ModelSerializer):
+class PaymentOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     customer = serializers.SerializerMethodField()
@@ -261,7 +262,7 @@ class RefundCreateInputSerializer(JsonInputSerializer):
     reason = serializers.ChoiceField(choices=list(REFUND_REASONS), required=False)
 
 
-class RefundOutputSerializer(serializers.ModelSerializer):
+class RefundOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     payment = serializers.CharField(source="payment.public_id")
@@ -296,7 +297,7 @@ class CustomerListQuerySerializer(ListQuerySerializer):
     email = serializers.EmailField(max_length=254, required=False)
 
 
-class CustomerOutputSerializer(serializers.ModelSerializer):
+class CustomerOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
 
@@ -316,7 +317,7 @@ class PaymentLinkCreateInputSerializer(JsonInputSerializer):
     expires_at = serializers.DateTimeField(required=False)
 
 
-class PaymentLinkOutputSerializer(serializers.ModelSerializer):
+class PaymentLinkOutputSerializer(GuardedModelSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()

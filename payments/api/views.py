@@ -21,6 +21,7 @@ from accounts.api_schema import ApiKeyAuthenticationScheme
 from accounts.roles import Permission
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, error_body
+from config.free_text import GuardedSerializer
 from payments import selectors, services
 from payments.api import serializers as s
 from payments.api.throttling import ApiKeyRateThrottle
@@ -72,7 +73,7 @@ _ERRORS = {
 def _list_response_serializer(name: str, item: type[serializers.Serializer]) -> Any:
     return type(
         name,
-        (serializers.Serializer,),
+        (GuardedSerializer,),
         {"data": item(many=True), "has_more": serializers.BooleanField()},
     )
 

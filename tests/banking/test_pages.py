@@ -195,6 +195,25 @@ def test_a_public_token_plaid_does_not_know_is_refused_with_4xx(plaid: PlaidSand
     assert new.session.status == BankLinkSessionStatus.OPEN
 
 
+def test_a_card_number_in_the_link_metadata_is_refused_and_nothing_stored(db) -> None:
+    """The page's JSON carries display names from the browser; a card number in them is a
+    400 `card_number` before Plaid is called, and the session stays open."""
+    new = new_session()
+    status, body = _post(
+        Client(),
+        new.path,
+        {
+            "action": "success",
+            "public_token": "public-sandbox-forged",
+            "metadata": {"institution": {"name": "Bank 4012 8888 8888 1881"}},
+        },
+    )
+    assert (status, body["error"]["code"]) == (400, "card_number")  # type: ignore[index]
+    assert "4012" not in json.dumps(body)
+    new.session.refresh_from_db()
+    assert new.session.status == BankLinkSessionStatus.OPEN
+
+
 def test_pages_and_link_json_never_carry_tokens_or_full_numbers(plaid: PlaidSandbox) -> None:
     """Every page and JSON answer of the instant and same-day flows, grepped for the access
     tokens, public tokens and full account / routing numbers the sandbox issued."""

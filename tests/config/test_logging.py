@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +105,108 @@ def test_json_formatter_writes_one_object_with_request_id_and_masked_message() -
     assert line["logger"] == "tests.json"
     assert "4242424242424242" not in line["event"]
     assert "timestamp" in line
+
+
+# --- Every handler of every settings module masks (issue 13.11) -----------------------------
+
+_CARD_PATH = "/api/v1/payments/4917610000000000003"
+_PAY_TOKEN = "J7fhDKmo6QWUW92gmgFvoeli2XKElUilLi75781GjVo"
+_LINK_TOKEN = "Qk3v9sJ0aZ_xY7-cT2mN8pL4rW6hE1dB5fG0uI3oK9s"
+# Runs in a fresh interpreter per settings module, configured as the real processes are:
+# gunicorn installs its loggers before it loads the app, Django applies LOGGING, a Celery
+# worker sets up its logging. Then the lines Django, runserver, gunicorn and Celery write for
+# a 404, a 400 and an access are emitted through their own functions and loggers, and every
+# handler on every logger is listed with whether it masks.
+_EMIT = f"""
+import logging
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+config = Config()
+config.set("accesslog", "-")
+Logger(config)
+import django
+django.setup()
+from django.conf import settings
+from django.http import HttpResponseBadRequest, HttpResponseNotFound
+from django.test import RequestFactory
+from django.utils.log import log_response
+from config.celery_app import app
+from config.logging import SecretMaskingFilter
+app.log.setup_logging_subsystem(loglevel="INFO")
+settings.DEBUG = True  # local's default; Django's own console handler only wrote in DEBUG
+factory = RequestFactory()
+log_response("Not Found: %s", "{_CARD_PATH}", response=HttpResponseNotFound(),
+             request=factory.get("{_CARD_PATH}"))
+log_response("Bad Request: %s", "/pay/{_PAY_TOKEN}/", response=HttpResponseBadRequest(),
+             request=factory.get("/pay/{_PAY_TOKEN}/"))
+access = '"GET /link/{_LINK_TOKEN}/ HTTP/1.1" 200 512'
+logging.getLogger("django.server").info(access, extra={{"status_code": 200}})
+logging.getLogger("gunicorn.access").info(access)
+logging.getLogger("celery.app.trace").info("Task for card 4012888888881881 succeeded")
+loggers = [logging.getLogger()] + [
+    value for value in logging.root.manager.loggerDict.values()
+    if isinstance(value, logging.Logger)
+]
+for logger in loggers:
+    for handler in logger.handlers:
+        if isinstance(handler, logging.NullHandler):
+            continue  # writes nothing
+        masks = any(isinstance(f, SecretMaskingFilter) for f in handler.filters)
+        print("HANDLER", logger.name, type(handler).__name__, masks)
+"""
+
+
+def _logged_by(settings_module: str, *, log_json: bool) -> tuple[str, list[str]]:
+    """Everything a fresh process configured by `settings_module` wrote, and its handlers."""
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        "AUDIT_SIGNING_KEY": key,
+        "ENCRYPTION_KEYS": f"prod-1:{key}",
+        "LOG_JSON": "true" if log_json else "false",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _EMIT],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    handlers = [line for line in result.stdout.splitlines() if line.startswith("HANDLER ")]
+    return result.stdout + result.stderr, handlers
+
+
+@pytest.mark.parametrize(
+    ("settings_module", "log_json"),
+    [
+        ("config.settings.local", False),
+        ("config.settings.test", False),
+        ("config.settings.production", False),
+        ("config.settings.production", True),
+    ],
+)
+def test_every_handler_masks_card_numbers_and_link_tokens(
+    settings_module: str, log_json: bool
+) -> None:
+    """Given a process configured as gunicorn, runserver and Celery configure theirs, the 404,
+    400 and access lines Django and the servers write hold no card number and no pay-page or
+    bank-link token, and no logger has a handler without the masking filter."""
+    output, handlers = _logged_by(settings_module, log_json=log_json)
+    assert handlers, output
+    assert [line for line in handlers if not line.endswith(" True")] == []
+    assert "4917610000000000003" not in output
+    assert "4012888888881881" not in output
+    assert _PAY_TOKEN not in output
+    assert _LINK_TOKEN not in output
+    assert "Not Found: /api/v1/payments/[card-number-redacted]" in output
+    assert "Bad Request: /pay/[redacted]/" in output
+    assert output.count("GET /link/[redacted]/ HTTP/1.1") == 2
+    # Once per line: Django's own DEBUG console handler no longer writes a second copy.
+    assert output.count("Not Found:") == 1

@@ -374,6 +374,8 @@ def test_status_of_an_unknown_or_foreign_payment_is_404(customer, link, merchant
         "",
         "4242424242424242",
         "4242 4242 4242 4242",
+        # The id pattern allows it, but a card number must never reach a payment row.
+        "pm_4242424242424242",
         "pm_",
         "pm_../../v1/charges",
         "pm_card_visa\n",

@@ -29,10 +29,18 @@ from plaid.model.webhook_verification_key_get_request import WebhookVerification
 from banking.exceptions import PlaidRequestError, PlaidUnavailableError
 from banking.gateways.plaid.client import api, call
 from banking.gateways.plaid.types import AccountData, ItemData, LinkTokenData, TokenExchangeData
+from config.card_numbers import mask_card_numbers
 
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _text(value: Any) -> str:
+    """A display text Plaid sends back (a name), stored: a card number in it is masked.
+
+    Not for ids, tokens or account numbers: those must reach us exactly as sent."""
+    return mask_card_numbers(_str(value))
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -98,8 +106,8 @@ def _account(raw: Any) -> AccountData | None:
     return AccountData(
         account_id=raw["account_id"],
         persistent_account_id=_str(raw.get("persistent_account_id")),
-        name=_str(raw.get("name"))[:200],
-        official_name=_str(raw.get("official_name"))[:200],
+        name=_text(raw.get("name"))[:200],
+        official_name=_text(raw.get("official_name"))[:200],
         mask=_str(raw.get("mask"))[:4],
         type=_str(raw.get("type"))[:32],
         subtype=_str(raw.get("subtype"))[:32],
@@ -158,7 +166,7 @@ def item_get(*, access_token: str) -> ItemData:
     return ItemData(
         item_id=_str(item.get("item_id")),
         institution_id=_str(item.get("institution_id")),
-        institution_name=_str(item.get("institution_name"))[:200],
+        institution_name=_text(item.get("institution_name"))[:200],
         error_code=_str(error.get("error_code")),
         consent_expiration=_str(item.get("consent_expiration_time")),
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import stripe
 
+from config.card_numbers import mask_card_numbers
 from payments.gateways.stripe.client import stripe_client
 from payments.gateways.stripe.resilience import call
 from payments.gateways.stripe.types import (
@@ -51,6 +52,12 @@ def _dict(obj: Any) -> dict[str, Any]:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _text(value: Any) -> str:
+    """A free text Stripe sends back (a decline message, a name, metadata), stored: a card
+    number it echoes is masked. Not for ids or secrets: those must reach us as sent."""
+    return mask_card_numbers(_str(value))
 
 
 def _int(value: Any) -> int:
@@ -99,15 +106,18 @@ def intent_from_dict(data: Mapping[str, Any]) -> IntentData:
         card=_card(card_raw),
         failure_code=_str(error.get("code")),
         decline_code=_str(error.get("decline_code")),
-        failure_message=_str(error.get("message"))[:500],
+        failure_message=_text(error.get("message"))[:500],
         next_action_url=_str(redirect.get("url")),
         metadata=_metadata(data),
     )
 
 
 def _metadata(data: Mapping[str, Any]) -> dict[str, str]:
+    """An object's metadata as stored: a card number Stripe echoes back in it is masked."""
     metadata = data.get("metadata")
-    return {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {}
+    if not isinstance(metadata, dict):
+        return {}
+    return {_text(str(k)): _text(str(v)) for k, v in metadata.items()}
 
 
 def _refund(data: Mapping[str, Any]) -> RefundData:
@@ -134,8 +144,8 @@ def _account(data: Mapping[str, Any]) -> AccountData:
 def _customer(data: Mapping[str, Any]) -> CustomerData:
     return CustomerData(
         id=_str(data.get("id")),
-        email=_str(data.get("email")),
-        name=_str(data.get("name")),
+        email=_text(data.get("email")),
+        name=_text(data.get("name")),
         deleted=bool(data.get("deleted")),
     )
 

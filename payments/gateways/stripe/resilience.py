@@ -28,6 +28,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from config.card_numbers import mask_card_numbers
 from config.exceptions import ApplicationError
 from payments.exceptions import (
     CardDeclinedError,
@@ -140,7 +141,7 @@ def translate(exc: stripe.StripeError, *, mutating: bool) -> ApplicationError:
     """Map an SDK error (after retries) to the project's exception. Messages carry no secrets."""
     data = _error_data(exc)
     code = str(data.get("code") or getattr(exc, "code", "") or "")
-    message = str(data.get("message") or "")
+    message = mask_card_numbers(str(data.get("message") or ""))
     param = data.get("param") or None
     if isinstance(exc, stripe.CardError):
         return CardDeclinedError(
