@@ -104,14 +104,14 @@ class JsonInputSerializer(GuardedSerializer):
 CUSTOMER_ID_PATTERN = r"^cus_[A-Za-z0-9]{1,28}$"
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class ErrorDetailSerializer(GuardedSerializer):
     type = serializers.CharField()
     code = serializers.CharField()
     message = serializers.CharField()
     param = serializers.CharField(allow_null=True)
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(GuardedSerializer):
     """The one error shape of the API (config.exceptions)."""
 
     error = ErrorDetailSerializer()
@@ -122,7 +122,7 @@ class CardErrorDetailSerializer(ErrorDetailSerializer):
     payment = serializers.CharField(allow_null=True)
 
 
-class CardErrorSerializer(serializers.Serializer):
+class CardErrorSerializer(GuardedSerializer):
     error = CardErrorDetailSerializer()
 
 
