@@ -7,6 +7,8 @@ from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
+import config.broker  # noqa: F401 - registers the embedded default's atomicfs:// broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("ledgerline")

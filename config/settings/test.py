@@ -21,8 +21,11 @@ PLAID_SECRET = "ledgerline_sandbox_secret"
 PLAID_API_BASE = SANDBOX_URL
 STRIPE_WEBHOOK_SECRETS = ["whsec_test_current", "whsec_test_previous"]
 AUDIT_EXPORT_DIR = str(VAR_DIR / "test-audit-checkpoints")
-# Tests drive Celery explicitly; eager unless a test starts a real worker.
+# Tests drive Celery explicitly; eager unless a test starts a real worker (on Redis). Without
+# Redis nothing is published: no test leaves message files in var/broker/.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_EAGER", default=True)
+if not REDIS_URL:
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 # A worker a test starts may be given a short visibility timeout, so that a message its killed
 # predecessor held comes back within the test (production keeps base.py's hour), and sweeps
 # for such messages every second instead of every ~100 s.
