@@ -8,6 +8,7 @@ busy timeout, so concurrent writers wait their turn. Connections are kept and he
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -91,15 +92,16 @@ def test_two_sqlite_transactions_that_read_then_write_both_commit(sqlite_file_al
 
     def read_then_write() -> None:
         try:
-            with transaction.atomic(using=sqlite_file_alias):
-                with connections[sqlite_file_alias].cursor() as cursor:
-                    cursor.execute("SELECT value FROM counter WHERE id = 1")
-                    (value,) = cursor.fetchone()
-                    try:
-                        both_read.wait()  # with IMMEDIATE the other is still at BEGIN
-                    except threading.BrokenBarrierError:
-                        pass
-                    cursor.execute("UPDATE counter SET value = %s WHERE id = 1", [value + 1])
+            with (
+                transaction.atomic(using=sqlite_file_alias),
+                connections[sqlite_file_alias].cursor() as cursor,
+            ):
+                cursor.execute("SELECT value FROM counter WHERE id = 1")
+                (value,) = cursor.fetchone()
+                # With IMMEDIATE the other is still waiting at BEGIN: the barrier breaks.
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_read.wait()
+                cursor.execute("UPDATE counter SET value = %s WHERE id = 1", [value + 1])
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
         finally:
