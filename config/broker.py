@@ -31,7 +31,8 @@ class Channel(filesystem.Channel):
         for folder in {self.data_folder_in, self.data_folder_out}:
             Path(folder).mkdir(parents=True, exist_ok=True)
 
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu's stubs name this argument differently in the base channel and the filesystem one.
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         # The same file name kombu uses (ordered by time, then the queue), so kombu's own
         # consumer reads it; the ".partial" suffix hides it from that consumer until renamed.
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
