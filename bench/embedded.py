@@ -9,14 +9,17 @@ authenticator (through `manage.py shell`), then runs `--clients` threads for `--
 seconds, each mixing what people do at once: API payment creates and refunds, pay-page
 payments through the sandbox's card form (the calls the browser makes: the sandbox turns the
 card into a `pm_` id, then the page's form is posted), and dashboard pages in a session that
-logged in with password and TOTP. It counts answers by status; any 5xx fails the run.
+logged in with password and TOTP. It counts answers by status; any 5xx or dropped connection
+fails the run.
 
 Then it waits up to `--settle` seconds for Ledgerline to converge to the processor: every
 payment's status and refunded amount and every refund's status equal the sandbox's objects,
 no payment left unsent, and no inbound event failed or dead. Exit status 1 when a 5xx was
-answered or Ledgerline did not converge in time. This module's top level imports nothing from
-Django: the driver is a client; `setup_in_django` and `check_in_django` run inside
-`manage.py shell`.
+answered, a connection failed, or Ledgerline did not converge in time. Leave the worktree's
+code alone while it runs: runserver restarts on a changed file.
+
+This module's top level imports nothing from Django: the driver is a client;
+`setup_in_django` and `check_in_django` run inside `manage.py shell`.
 """
 
 from __future__ import annotations
@@ -431,7 +434,10 @@ def _report(tally: Tally, seconds: float) -> None:
             f"p95 {_percentile(latencies, 0.95) * 1000:.0f} ms"
         )
     total = sum(tally.statuses.values())
-    print(f"  total {total} requests, {total / seconds:.1f}/s, 5xx: {len(tally.server_errors)}")  # noqa: T201
+    print(  # noqa: T201
+        f"  total {total} requests, {total / seconds:.1f}/s, 5xx: {len(tally.server_errors)}, "
+        f"connection failures: {len(tally.failures)}"
+    )
     for line in tally.server_errors[:10]:
         print(f"  5xx: {line}")  # noqa: T201
     for line in tally.failures[:10]:
@@ -499,7 +505,8 @@ def run(argv: list[str]) -> None:
             print(f"  mismatch: {line}")  # noqa: T201
         for event_type, error in check["failed_errors"]:
             print(f"  failed event {event_type}: {error}")  # noqa: T201
-        ok = converged and not tally.server_errors
+        # A refused or dropped connection is as much a failure as a 5xx.
+        ok = converged and not tally.server_errors and not tally.failures
     finally:
         server.stop()
         if ok and not args.keep:

@@ -331,7 +331,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "compliance.tasks.audit_seal_task", "schedule": 30.0},
     "payments-reconcile-stuck": {
         "task": "payments.tasks.payments_reconcile_stuck",
-        "schedule": 60.0,
+        "schedule": 20.0,
     },
     "payments-idempotency-purge": {
         "task": "payments.tasks.idempotency_records_purge",
