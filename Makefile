@@ -17,6 +17,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
+# make run [PORT=8000] [SANDBOX_PORT=12111]: the embedded default, see scripts/dev-run.
 run: install
 	./scripts/dev-run
 

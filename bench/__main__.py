@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-SUITES = ("audit", "payments", "webhooks")
+SUITES = ("audit", "payments", "webhooks", "embedded")
 
 
 def main(argv: list[str]) -> int:

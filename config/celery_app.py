@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils.log import configure_logging
 
+import config.broker  # noqa: F401 - registers the embedded default's atomicfs:// broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("ledgerline")

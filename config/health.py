@@ -36,7 +36,11 @@ def _broker_ok() -> bool:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return True
     try:
-        with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            connect_timeout=2,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception:
         logger.warning("readiness: broker unreachable", exc_info=True)

@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -18,6 +19,10 @@ logger = logging.getLogger(__name__)
 RECONCILE_DELAY_SECONDS = 5
 # Payments left unsettled this long are swept again (a lost task, a broker outage).
 STUCK_AFTER = timedelta(minutes=2)
+# A payment still waiting to be confirmed this long lost its request (a crash before or during
+# the processor call): resent with its own key, which replays rather than charges again, so the
+# dashboard shows the processor's outcome within a minute (with beat's 20 s sweep).
+UNCONFIRMED_AFTER = timedelta(seconds=30)
 _RETRYABLE = (ProcessorUnavailableError, ProcessorOutcomeUnknownError)
 
 
@@ -60,11 +65,15 @@ def refund_reconcile(refund_id: int) -> str:
 @shared_task
 def payments_reconcile_stuck() -> int:
     """Beat: re-enqueue payments and refunds whose reconciliation task was lost."""
-    cutoff = timezone.now() - STUCK_AFTER
+    now = timezone.now()
+    cutoff = now - STUCK_AFTER
     payment_ids = list(
         Payment.objects.filter(
-            status__in=(PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_CONFIRMATION),
-            updated_at__lt=cutoff,
+            Q(status=PaymentStatus.PROCESSING, updated_at__lt=cutoff)
+            | Q(
+                status=PaymentStatus.REQUIRES_CONFIRMATION,
+                updated_at__lt=now - UNCONFIRMED_AFTER,
+            )
         ).values_list("pk", flat=True)[:500]
     )
     refund_ids = list(

@@ -68,6 +68,22 @@ class Sandbox:
 
     # --- the app ---------------------------------------------------------------------------
     def __call__(self, request: Request) -> Response:
+        """Answer a request; the webhooks it caused leave once the answer is written.
+
+        Real Stripe answers the API call before it delivers the events the call caused, so a
+        receiver never gets an event while its own call, maybe inside a database transaction,
+        still waits for the answer.
+        """
+        release = self.services.webhooks.hold()
+        try:
+            response = self._route(request)
+        except BaseException:
+            release()
+            raise
+        response.after.append(release)
+        return response
+
+    def _route(self, request: Request) -> Response:
         if request.path == "/_sandbox" or request.path.startswith("/_sandbox/"):
             return self._control(request)
         for provider in self.providers:

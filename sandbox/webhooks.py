@@ -105,6 +105,9 @@ class WebhookDispatcher:
         self._heap: list[_Scheduled] = []
         self._seq = itertools.count()
         self._in_progress = 0
+        # Deliveries held back until their request is answered (see hold()).
+        self._held = 0
+        self._local = threading.local()
         self._log: deque[dict[str, Any]] = deque(maxlen=2000)
         self.faults = WebhookFaults()
         self.retry = RetryPolicy()
@@ -141,6 +144,27 @@ class WebhookDispatcher:
             self._random.seed()
 
     # --- submission ------------------------------------------------------------------------
+    def hold(self) -> Callable[[], None]:
+        """Hold what this thread submits from now on until the returned function is called.
+
+        The server holds a request's deliveries until it has written the answer. Their due
+        times are kept, so delay and shuffle faults apply as they would have.
+        """
+        held: list[_Scheduled] = []
+        self._local.held = held
+
+        def release() -> None:
+            if getattr(self._local, "held", None) is held:
+                self._local.held = None
+            with self._cond:
+                for scheduled in held:
+                    heapq.heappush(self._heap, scheduled)
+                self._held -= len(held)
+                held.clear()
+                self._cond.notify_all()
+
+        return release
+
     def submit(
         self,
         *,
@@ -159,19 +183,25 @@ class WebhookDispatcher:
                 self._log.append({"key": key, "url": url, "outcome": "dropped", "at": time.time()})
                 return 0
             now = time.monotonic()
+            held: list[_Scheduled] | None = getattr(self._local, "held", None)
             for _ in range(faults.duplicate):
                 due = now + faults.delay_seconds
                 if faults.shuffle:
                     due += self._random.uniform(0, faults.shuffle_window_seconds)
                 job = _Job(url=url, body=body, signer=signer, key=key, on_result=on_result)
-                heapq.heappush(self._heap, _Scheduled(due, next(self._seq), job))
+                scheduled = _Scheduled(due, next(self._seq), job)
+                if held is None:
+                    heapq.heappush(self._heap, scheduled)
+                else:
+                    held.append(scheduled)
+                    self._held += 1
             self._cond.notify()
             return faults.duplicate
 
     def pending(self) -> int:
         """Deliveries queued or being attempted (retries waiting count as pending)."""
         with self._cond:
-            return len(self._heap) + self._in_progress
+            return len(self._heap) + self._in_progress + self._held
 
     def log(self) -> list[dict[str, Any]]:
         with self._cond:
@@ -181,7 +211,7 @@ class WebhookDispatcher:
         """Block until nothing is queued or in flight; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._heap or self._in_progress:
+            while self._heap or self._in_progress or self._held:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False

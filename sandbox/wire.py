@@ -46,6 +46,8 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     # Close the socket without answering: the effect happened but the client never learns it.
     drop_connection: bool = False
+    # Run once the answer is written (or the connection dropped): webhooks the call caused.
+    after: list[Callable[[], None]] = field(default_factory=list)
 
 
 App = Callable[[Request], Response]
@@ -133,10 +135,14 @@ class _Handler(BaseHTTPRequestHandler):
                 500,
                 {"error": {"type": "api_error", "message": "The sandbox hit an internal error."}},
             )
-        if response.drop_connection:
-            self.close_connection = True
-            return
-        self._write(response)
+        try:
+            if response.drop_connection:
+                self.close_connection = True
+                return
+            self._write(response)
+        finally:
+            for callback in response.after:
+                callback()
 
     def _write(self, response: Response) -> None:
         self.send_response(response.status)

@@ -93,6 +93,19 @@ def database_config(url: str) -> dict[str, Any]:
     config["ATOMIC_REQUESTS"] = False
     config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # The embedded default serves the web, the worker, beat and the relay from one file.
+        # WAL lets readers and the one writer proceed together; NORMAL sync is safe in WAL
+        # (a power cut may lose the last commits, never corrupt the file). IMMEDIATE takes the
+        # write lock at BEGIN: a transaction that read and then writes can otherwise not wait
+        # for another writer and fails at once with "database is locked". The busy timeout is
+        # how long a writer waits for the lock before that error.
+        config["OPTIONS"] = {
+            **config.get("OPTIONS", {}),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("DATABASE_SQLITE_TIMEOUT", default=30),
+        }
     if config["ENGINE"] == "django.db.backends.postgresql":
         # The server binds parameters, and a statement run a few times on a connection is
         # prepared there: parsed and planned once per connection instead of on every call
@@ -126,10 +139,14 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery: eager in the embedded default, Redis (or any broker URL) when configured.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# Celery: Redis (or any broker URL) when configured; without them the embedded default's
+# broker, message files under var/broker/ (config.broker), which the worker `make run` starts
+# consumes. The same worker, beat and relay as in production either way: failed and stuck work
+# is retried and reconciled in the default too. CELERY_TASK_ALWAYS_EAGER runs tasks inline
+# instead (tests; a web process started on its own without a worker).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "atomicfs://")
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = not bool(REDIS_URL or env("CELERY_BROKER_URL", default=""))
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -140,6 +157,12 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": 3600,
     "socket_connect_timeout": 2,
+    # The files broker (other transports ignore these): one folder both ways, polled twice a
+    # second when idle.
+    "data_folder_in": str(VAR_DIR / "broker" / "messages"),
+    "data_folder_out": str(VAR_DIR / "broker" / "messages"),
+    "control_folder": str(VAR_DIR / "broker" / "control"),
+    "polling_interval": 0.5,
 }
 CELERY_TIMEZONE = "UTC"
 # Celery's Django fixup closes every database connection around every task unless this is
@@ -319,7 +342,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "compliance.tasks.audit_seal_task", "schedule": 30.0},
     "payments-reconcile-stuck": {
         "task": "payments.tasks.payments_reconcile_stuck",
-        "schedule": 60.0,
+        "schedule": 20.0,
     },
     "payments-idempotency-purge": {
         "task": "payments.tasks.idempotency_records_purge",

@@ -1,5 +1,9 @@
 """pytest settings: PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, else SQLite."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from .base import *
 
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
@@ -12,6 +16,15 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# On SQLite the test database is a file, not Django's shared-cache in-memory database: that one
+# locks per table and never waits (SQLITE_LOCKED, which no busy timeout covers), so a live
+# server's thread failed with "database table is locked" while the test's thread wrote. A file
+# gets the embedded default's WAL, immediate transactions and busy timeout, as `make run` does.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # One per test process, so two runs in one checkout never share (or delete) a database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"ledgerline-test-{os.getpid()}.sqlite3")
+    }
 # Tests pay against a sandbox started on a free port (tests/conftest.py sets the base).
 STRIPE_SECRET_KEY = "sk_test_ledgerline_sandbox"
 STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
@@ -21,8 +34,11 @@ PLAID_SECRET = "ledgerline_sandbox_secret"
 PLAID_API_BASE = SANDBOX_URL
 STRIPE_WEBHOOK_SECRETS = ["whsec_test_current", "whsec_test_previous"]
 AUDIT_EXPORT_DIR = str(VAR_DIR / "test-audit-checkpoints")
-# Tests drive Celery explicitly; eager unless a test starts a real worker.
+# Tests drive Celery explicitly; eager unless a test starts a real worker (on Redis). Without
+# Redis nothing is published: no test leaves message files in var/broker/.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_EAGER", default=True)
+if not REDIS_URL:
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 # A worker a test starts may be given a short visibility timeout, so that a message its killed
 # predecessor held comes back within the test (production keeps base.py's hour), and sweeps
 # for such messages every second instead of every ~100 s.

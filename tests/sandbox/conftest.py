@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +80,8 @@ def client(target: str, request: pytest.FixtureRequest) -> stripe.StripeClient:
 class Received:
     body: bytes
     headers: dict[str, str]
+    # time.monotonic() when the delivery arrived
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def event(self) -> dict[str, Any]:

@@ -208,3 +208,38 @@ def test_webhook_endpoint_can_be_set_at_runtime(sandbox, receiver):
     settle(sandbox)
     item = receiver.received[0]
     stripe.Webhook.construct_event(item.body, item.headers["stripe-signature"], "whsec_runtime")
+
+
+def test_the_events_a_call_causes_leave_only_after_its_answer(receiver):
+    """Given a sandbox slow to finish answering, when a call causes events, then each event is
+    delivered after the caller has the answer (as Stripe does): a receiver whose own call
+    still waits inside a database transaction never gets the event that call caused."""
+    import threading
+
+    from sandbox.server import Sandbox
+    from sandbox.wire import SandboxHTTPServer
+
+    sandbox = Sandbox(stripe_webhook_url=receiver.url, stripe_webhook_secrets=[WEBHOOK_SECRET])
+
+    answering: list[float] = []
+
+    def slow_to_answer(request):
+        response = sandbox(request)
+        time.sleep(0.5)  # the events exist from here on; the answer is not written yet
+        answering.append(time.monotonic())  # the server writes the answer next
+        return response
+
+    server = SandboxHTTPServer(("127.0.0.1", 0), slow_to_answer)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        make_client(f"http://127.0.0.1:{server.server_address[1]}").v1.payment_intents.create(
+            params=PI
+        )
+        assert sandbox.services.webhooks.wait_idle(10)
+        arrivals = [item.at for item in receiver.received]
+    finally:
+        server.shutdown()
+        server.server_close()
+        sandbox.close()
+    assert len(arrivals) == 3
+    assert all(at >= answering[-1] for at in arrivals)
