@@ -6,8 +6,8 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from compliance.selectors import AuditFilters
-from config.free_text import GuardedForm
 from config.dates import utc_day_range
+from config.free_text import GuardedForm
 
 _public_id = RegexValidator(r"^[A-Za-z0-9_.:-]+$", "Use a public id such as usr_… or pay_….")
 _action = RegexValidator(r"^[a-z0-9_.]+$", "Use an action code such as auth.login or payment.")

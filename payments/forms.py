@@ -12,8 +12,8 @@ from typing import Any
 
 from django import forms
 
-from config.free_text import GuardedForm
 from config.dates import utc_day_range
+from config.free_text import GuardedForm
 from payments.money import MoneyError, normalize_currency, parse_major
 from payments.selectors import PaymentFilters
 from payments.state import FAILED, FAILED_LABEL, PaymentStatus
