@@ -6,7 +6,7 @@ newest first by arrival, with keyset pagination on (received_at, id).
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from accounts.roles import Permission
 from config.free_text import GuardedSerializer
 from payments.api.serializers import ListQuerySerializer
 from payments.api.views import _ERRORS, PaymentsApiView, _list_response_serializer
+from payments.event_explanations import inbound_event_explain
 from payments.exceptions import PaymentNotFoundError
 from payments.models import InboundEvent, InboundEventStatus
 from payments.selectors import keyset_page
@@ -25,6 +26,11 @@ class EventListQuerySerializer(ListQuerySerializer):
     status = serializers.ChoiceField(choices=InboundEventStatus.choices, required=False)
 
 
+class EventOutcomeSerializer(GuardedSerializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
 class EventOutputSerializer(GuardedSerializer):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
@@ -33,13 +39,22 @@ class EventOutputSerializer(GuardedSerializer):
     type = serializers.CharField()
     status = serializers.CharField()
     attempts = serializers.IntegerField()
-    last_error = serializers.CharField()
+    # A stable code and a sentence, as on the Developers page: the handler's note or exception
+    # text stays with platform staff (admin, logs), never in a merchant's answer.
+    outcome = serializers.SerializerMethodField()
     received_at = serializers.DateTimeField()
     processed_at = serializers.DateTimeField(allow_null=True)
     next_attempt_at = serializers.DateTimeField(allow_null=True)
 
     def get_object(self, obj: InboundEvent) -> str:
         return "event"
+
+    @extend_schema_field(EventOutcomeSerializer(allow_null=True))
+    def get_outcome(self, obj: InboundEvent) -> dict[str, str] | None:
+        explanation = inbound_event_explain(obj)
+        if explanation is None:
+            return None
+        return {"code": explanation.code, "message": explanation.sentence}
 
 
 EventList = _list_response_serializer("EventList", EventOutputSerializer)
