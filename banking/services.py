@@ -381,16 +381,49 @@ def bank_link_complete(
             raise DuplicateBankAccountError()
         raise InvalidBankingRequestError("No bank account was selected.")
 
+    try:
+        item = _link_store(
+            session=session,
+            item_id=exchanged.item_id,
+            access_token=access_token,
+            institution=(inst_id, inst_name),
+            accounts=accounts,
+            fingerprints=fingerprints,
+        )
+    except Exception:
+        _remove_at_plaid_quietly(access_token, exchanged.item_id)
+        raise
+    if item is None:
+        # A concurrent completion won; this item is the newcomer. Removed here, after our
+        # transaction and outside any (an on_commit hook registered in a transaction that
+        # rolls back is dropped, and the spare item would stay at Plaid).
+        _remove_at_plaid_quietly(access_token, exchanged.item_id)
+        raise BankLinkSessionUnavailableError("This bank account is already linked.")
+    session.refresh_from_db()
+    return item
+
+
+def _link_store(
+    *,
+    session: BankLinkSession,
+    item_id: str,
+    access_token: str,
+    institution: tuple[str, str],
+    accounts: list[gateway.AccountData],
+    fingerprints: Mapping[str, str],
+) -> PlaidItem | None:
+    """Store the item, its accounts and the session's link, audited; None if the session was
+    completed concurrently (nothing stored)."""
+    merchant = session.merchant
+    inst_id, inst_name = institution
     with transaction.atomic():
         locked = BankLinkSession.objects.select_for_update().get(pk=session.pk)
         if locked.status != BankLinkSessionStatus.OPEN:
-            # A concurrent completion won; this item is the newcomer.
-            transaction.on_commit(lambda: _remove_at_plaid_quietly(access_token, exchanged.item_id))
-            raise BankLinkSessionUnavailableError("This bank account is already linked.")
+            return None
         item = PlaidItem(
             merchant=merchant,
             customer=session.customer,
-            item_id=exchanged.item_id,
+            item_id=item_id,
             institution_id=inst_id,
             institution_name=inst_name,
             synced_at=timezone.now(),
@@ -423,7 +456,6 @@ def bank_link_complete(
                 "accounts": {a.public_id: a.verification_state for a in created},
             },
         )
-    session.refresh_from_db()
     return item
 
 
@@ -485,19 +517,42 @@ class ItemSync:
     changed: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ItemReading:
+    """What Plaid says of an item and its accounts now (`plaid_item_read`)."""
+
+    error_code: str
+    consent_expiring: bool | None
+    accounts: list[gateway.AccountData] | None
+    fingerprints: dict[str, str]
+
+
 def plaid_item_sync(
     *, item: PlaidItem, actor: Actor, webhook_code: str = "", after_update_mode: bool = False
 ) -> ItemSync:
     """Re-read the item and its accounts from Plaid and apply them (forward-only states).
 
-    `webhook_code` only says which kind of news arrived (PENDING_DISCONNECT has no other
-    trace in Plaid's item, nor NEW_ACCOUNTS_AVAILABLE: Plaid's API never lists accounts the
-    customer has not shared; consent expiry is read from the item's consent time); every other
-    state comes from Plaid's answer now, so replayed or reordered webhooks converge on the same
-    result. `after_update_mode`: the customer has just been through Link on this item.
+    Call it with no transaction open: the read is network calls, the apply a short
+    transaction of its own. The webhook pipeline runs the two steps itself
+    (banking.webhook_handlers).
     """
-    if item.status in _ITEM_FINAL:
+    reading = plaid_item_read(item=item)
+    if reading is None:
         return ItemSync(item_status=item.status, changed={})
+    return plaid_item_apply(
+        item=item,
+        reading=reading,
+        actor=actor,
+        webhook_code=webhook_code,
+        after_update_mode=after_update_mode,
+    )
+
+
+def plaid_item_read(*, item: PlaidItem) -> ItemReading | None:
+    """Read the item and its accounts from Plaid (no database write); None for a removed or
+    revoked item, which has nothing left to read."""
+    if item.status in _ITEM_FINAL:
+        return None
     access_token = plaid_item_access_token(item=item)
     error_code = ""
     consent_expiring: bool | None = None
@@ -520,15 +575,11 @@ def plaid_item_sync(
             fingerprints = _fingerprints(access_token)
         except PlaidItemLoginRequiredError:
             error_code = "ITEM_LOGIN_REQUIRED"
-    return _apply_sync(
-        item=item,
-        actor=actor,
+    return ItemReading(
         error_code=error_code,
-        webhook_code=webhook_code,
         consent_expiring=consent_expiring,
         accounts=accounts,
         fingerprints=fingerprints,
-        after_update_mode=after_update_mode,
     )
 
 
@@ -562,17 +613,26 @@ def _new_accounts_mark(
     return item.new_accounts_available_at is not None
 
 
-def _apply_sync(
+def plaid_item_apply(
     *,
     item: PlaidItem,
+    reading: ItemReading,
     actor: Actor,
-    error_code: str,
-    webhook_code: str,
-    consent_expiring: bool | None,
-    accounts: list[gateway.AccountData] | None,
-    fingerprints: Mapping[str, str],
+    webhook_code: str = "",
     after_update_mode: bool = False,
 ) -> ItemSync:
+    """Apply what Plaid said of the item (`plaid_item_read`) in one transaction; audited.
+
+    `webhook_code` only says which kind of news arrived (PENDING_DISCONNECT has no other
+    trace in Plaid's item, nor NEW_ACCOUNTS_AVAILABLE: Plaid's API never lists accounts the
+    customer has not shared; consent expiry is read from the item's consent time); every other
+    state comes from Plaid's answer, so replayed or reordered webhooks converge on the same
+    result. `after_update_mode`: the customer has just been through Link on this item.
+    """
+    error_code = reading.error_code
+    consent_expiring = reading.consent_expiring
+    accounts = reading.accounts
+    fingerprints = reading.fingerprints
     now = timezone.now()
     changed: dict[str, str] = {}
     with transaction.atomic():

@@ -179,11 +179,15 @@ def stripe_fallback_collected(*, account: BankAccount) -> StripeBankVerification
 
 
 def stripe_fallback_sync(*, verification: StripeBankVerification) -> StripeBankVerification:
-    """Re-read the SetupIntent from Stripe and apply it (pages and webhooks alike)."""
-    setup = payments.merchant_bank_setup_retrieve(
+    """Re-read the SetupIntent from Stripe and apply it (pages); call with no transaction open."""
+    return _apply_setup(verification, stripe_fallback_read(verification))
+
+
+def stripe_fallback_read(verification: StripeBankVerification) -> BankSetupData:
+    """The verification's SetupIntent as Stripe holds it now (a read; writes nothing)."""
+    return payments.merchant_bank_setup_retrieve(
         merchant=verification.merchant, intent_id=verification.stripe_setup_intent_id
     )
-    return _apply_setup(verification, setup)
 
 
 def _apply_setup(
@@ -347,9 +351,15 @@ SETUP_INTENT_EVENTS = (
 )
 
 
-def on_setup_intent_event(event: InboundEvent) -> str | None:
-    """A SetupIntent of ours changed at Stripe (e.g. verified on Stripe's hosted page): re-read
-    it and apply it forward-only, whatever order the events come in."""
+@dataclass(frozen=True)
+class _SetupRead:
+    verification: StripeBankVerification
+    setup: BankSetupData
+
+
+def setup_intent_event_fetch(event: InboundEvent) -> _SetupRead | str:
+    """Read back the event's SetupIntent from Stripe (the pipeline's fetch step, no transaction
+    open); a note instead when it is not an open verification of ours."""
     data = event.payload.get("data") if isinstance(event.payload, dict) else None
     obj = data.get("object") if isinstance(data, dict) else None
     intent_id = obj.get("id") if isinstance(obj, dict) else None
@@ -362,13 +372,22 @@ def on_setup_intent_event(event: InboundEvent) -> str | None:
     )
     if verification is None:
         return "not a Ledgerline bank verification"
-    stripe_fallback_sync(verification=verification)
+    return _SetupRead(verification=verification, setup=stripe_fallback_read(verification))
+
+
+def setup_intent_event_apply(event: InboundEvent, read: _SetupRead | str) -> str | None:
+    """A SetupIntent of ours changed at Stripe (e.g. verified on Stripe's hosted page): apply
+    it forward-only, whatever order the events come in."""
+    if isinstance(read, str):
+        return read
+    _apply_setup(read.verification, read.setup)
     return None
 
 
 def register_webhook_handlers() -> None:
     """From BankingConfig.ready(): payments' pipeline dispatches these types here."""
-    from payments.webhooks import HANDLERS
+    from payments.webhooks import HANDLERS, FetchingHandler
 
+    handler = FetchingHandler(fetch=setup_intent_event_fetch, apply=setup_intent_event_apply)
     for event_type in SETUP_INTENT_EVENTS:
-        HANDLERS[(EventProvider.STRIPE, event_type)] = on_setup_intent_event
+        HANDLERS[(EventProvider.STRIPE, event_type)] = handler

@@ -328,7 +328,23 @@ class EventNotReadyError(Exception):
     """The event refers to something not stored yet; retried with backoff."""
 
 
-Handler = Callable[[InboundEvent], str | None]
+@dataclass(frozen=True)
+class FetchingHandler:
+    """A handler that reads the processor before it applies an event.
+
+    `fetch` runs with no database transaction open: a processor call inside one would hold
+    the event's row lock (and, on SQLite, the whole database's write lock) for as long as the
+    network takes. `apply` then runs in the event's transaction with what `fetch` returned and
+    returns a note (the event is ignored) or None. What was read may be a moment old by then:
+    every apply is forward-only, so an older read never moves anything back. A `fetch` that
+    raises leaves the event failed with its next attempt set, like a handler that raises.
+    """
+
+    fetch: Callable[[InboundEvent], Any]
+    apply: Callable[[InboundEvent, Any], str | None]
+
+
+Handler = Callable[[InboundEvent], str | None] | FetchingHandler
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -365,15 +381,62 @@ def _outcome_set(event: InboundEvent, note: str | None) -> None:
     event.next_attempt_at = None
 
 
-def _apply(event: InboundEvent) -> None:
+def _fetch(event: InboundEvent) -> Any:
+    """The processor read the event's handler needs (None if it needs none); no transaction."""
+    handler = HANDLERS.get((event.provider, event.type))
+    if not isinstance(handler, FetchingHandler):
+        return None
+    _merchant_resolve(event)
+    return handler.fetch(event)
+
+
+def _fetch_pending(event_ids: list[int]) -> dict[int, Any]:
+    """Run the processor reads of these events that are still pending, outside any transaction.
+
+    Returns {event pk: what was read} for the pending events, in pk order. An event whose
+    read failed is recorded failed (retried with backoff) and left out. A done event is left
+    out; one another worker is applying is read here too (a read changes nothing), and the
+    lock taken to apply it decides who does.
+    """
+    pending = InboundEvent.objects.filter(pk__in=event_ids, status__in=_PENDING).order_by("pk")
+    fetched: dict[int, Any] = {}
+    for event in pending:
+        try:
+            fetched[event.pk] = _fetch(event)
+        except Exception as exc:  # noqa: BLE001 - a failed read is recorded, then retried
+            _record_failure(event_id=event.pk, exc=exc)
+    return fetched
+
+
+def _apply(event: InboundEvent, fetched: Any) -> None:
     """Dispatch a locked, pending event and set its outcome; the caller's transaction saves it."""
     _merchant_resolve(event)
     handler = HANDLERS.get((event.provider, event.type))
-    _outcome_set(event, "unhandled event type" if handler is None else handler(event))
+    note: str | None
+    if handler is None:
+        note = "unhandled event type"
+    elif isinstance(handler, FetchingHandler):
+        note = handler.apply(event, fetched)
+    else:
+        note = handler(event)
+    _outcome_set(event, note)
 
 
 def inbound_event_process(*, event_id: int) -> str:
-    """Apply one stored event exactly once in effect; returns the status it was left in."""
+    """Apply one stored event exactly once in effect; returns the status it was left in.
+
+    Called with no transaction open (the processor read runs first, outside one).
+    """
+    fetched = _fetch_pending([event_id])
+    if event_id not in fetched:
+        # Done, missing, or its read failed (recorded): say where it stands.
+        status = InboundEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
+        return status or "skipped"
+    return _apply_one(event_id=event_id, fetched=fetched[event_id])
+
+
+def _apply_one(*, event_id: int, fetched: Any) -> str:
+    """Lock a pending event and apply it in one transaction with what its handler read."""
     try:
         with transaction.atomic():
             event = (
@@ -385,7 +448,7 @@ def inbound_event_process(*, event_id: int) -> str:
                 return "skipped"
             if event.status not in _PENDING:
                 return event.status
-            _apply(event)
+            _apply(event, fetched)
             event.save(update_fields=_OUTCOME_FIELDS)
             return event.status
     except Exception as exc:  # noqa: BLE001 - every handler failure is recorded, then retried
@@ -415,6 +478,9 @@ def _outcomes_save(events: list[InboundEvent]) -> None:
 def inbound_events_process(*, event_ids: list[int]) -> None:
     """Apply a message's events in one transaction; if anything fails, each in its own.
 
+    The handlers' processor reads run first, each with no transaction open; an event whose
+    read failed is recorded failed and left out of the batch.
+
     One transaction for the batch saves each event its own BEGIN, lock query, UPDATE and
     COMMIT (flushed to disk): under load that halves the statements per event. The batch is
     all or nothing, like a single event: a handler that raises (or a deadlock with another
@@ -422,28 +488,29 @@ def inbound_events_process(*, event_ids: list[int]) -> None:
     so the failure is recorded against its event only and the others still succeed once.
     Events another worker holds are skipped, and done ones are left alone, as one by one.
     """
-    if len(event_ids) > 1:
+    fetched = _fetch_pending(event_ids)
+    if len(fetched) > 1:
         try:
             with transaction.atomic():
                 events = list(
                     InboundEvent.objects.select_for_update(skip_locked=True)
-                    .filter(pk__in=event_ids, status__in=_PENDING)
+                    .filter(pk__in=list(fetched), status__in=_PENDING)
                     .order_by("pk")
                 )
-                _batch_apply(events)
+                _batch_apply(events, fetched)
                 _outcomes_save(events)
             return
         except Exception as exc:  # noqa: BLE001 - each event is retried alone just below
             logger.info(
                 "A batch of %s inbound events is applied one by one (%s)",
-                len(event_ids),
+                len(fetched),
                 type(exc).__name__,
             )
-    for event_id in event_ids:
-        inbound_event_process(event_id=event_id)
+    for event_id, read in fetched.items():
+        _apply_one(event_id=event_id, fetched=read)
 
 
-def _batch_apply(events: list[InboundEvent]) -> None:
+def _batch_apply(events: list[InboundEvent], fetched: Mapping[int, Any]) -> None:
     """Apply a batch's locked events in the caller's transaction.
 
     Final payment events (the bulk of any busy stream) go first: their payments are locked by
@@ -468,7 +535,7 @@ def _batch_apply(events: list[InboundEvent]) -> None:
                     _outcome_set(event, note)
     for event in events:
         if event.pk not in finals:
-            _apply(event)
+            _apply(event, fetched.get(event.pk))
 
 
 def _record_failure(*, event_id: int, exc: BaseException) -> str:
@@ -722,7 +789,7 @@ def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
     stands. Anything this cannot read is left to the event's handler, which reports it.
     """
     handler = HANDLERS.get((event.provider, event.type))
-    if event.merchant_id is None or handler is not _on_payment_intent:
+    if event.merchant_id is None or handler is not _ON_PAYMENT_INTENT:
         return None
     try:
         intent = gateway.intent_from_dict(_object(event))
@@ -761,39 +828,70 @@ def _final_intent_apply(
     return None
 
 
-def _on_payment_intent(event: InboundEvent) -> str | None:
+@dataclass(frozen=True)
+class _PaymentRead:
+    """A payment of ours and its intent as the processor holds it now."""
+
+    payment: Payment
+    intent: gateway.IntentData
+
+
+def _payment_intent_fetch(event: InboundEvent) -> _PaymentRead | None:
+    """A non-final intent's payment and the intent now; None when there is nothing to read."""
+    obj = _object(event)
+    if event.merchant_id is None or gateway.intent_from_dict(obj).status in TERMINAL:
+        return None
+    payment = _payment_for(event.merchant_id, intent_id=obj["id"], metadata=obj.get("metadata"))
+    if payment is None:
+        return None
+    # Not final: the payload may be older than what we hold; the processor's now is applied.
+    intent = _intent_now(event=event, account=event.account, intent_id=obj["id"])
+    return _PaymentRead(payment=payment, intent=intent)
+
+
+def _payment_intent_apply(event: InboundEvent, read: _PaymentRead | None) -> str | None:
     obj = _object(event)
     if event.merchant_id is None:
         return "no merchant for this account"
     intent = gateway.intent_from_dict(obj)
     if intent.status in TERMINAL:
         return _final_intent_apply(event, intent)
-    payment = _payment_for(event.merchant_id, intent_id=obj["id"], metadata=obj.get("metadata"))
-    if payment is None:
+    if read is None:
         return "not a Ledgerline payment"
-    # Not final: the payload may be older than what we hold; apply the processor's now (asked
-    # before the payment row is locked, so no lock waits on the processor).
-    intent = _intent_now(event=event, account=event.account, intent_id=obj["id"])
-    services.payment_apply_processor_state(payment=payment, intent=intent, actor=_actor(event))
+    services.payment_apply_processor_state(
+        payment=read.payment, intent=read.intent, actor=_actor(event)
+    )
     return None
 
 
-def _on_charge_refunded(event: InboundEvent) -> str | None:
+def _charge_refunded_fetch(event: InboundEvent) -> _PaymentRead | None:
+    obj = _object(event)
+    intent_id = obj.get("payment_intent")
+    if event.merchant_id is None or not isinstance(intent_id, str) or not intent_id:
+        return None
+    payment = _payment_for(event.merchant_id, intent_id=intent_id)
+    if payment is None:
+        return None
+    intent = _intent_now(event=event, account=event.account, intent_id=intent_id)
+    return _PaymentRead(payment=payment, intent=intent)
+
+
+def _charge_refunded_apply(event: InboundEvent, read: _PaymentRead | None) -> str | None:
     obj = _object(event)
     intent_id = obj.get("payment_intent")
     if event.merchant_id is None:
         return "no merchant for this account"
     if not isinstance(intent_id, str) or not intent_id:
         return "charge without a payment intent"
-    payment = _payment_for(event.merchant_id, intent_id=intent_id)
-    if payment is None:
+    if read is None:
         return "not a Ledgerline payment"
     refunds = (obj.get("refunds") or {}).get("data") or []
     for raw in refunds:
         if isinstance(raw, dict):
             _refund_apply(event.merchant_id, raw)
-    intent = _intent_now(event=event, account=event.account, intent_id=intent_id)
-    services.payment_apply_processor_state(payment=payment, intent=intent, actor=_actor(event))
+    services.payment_apply_processor_state(
+        payment=read.payment, intent=read.intent, actor=_actor(event)
+    )
     return None
 
 
@@ -905,7 +1003,13 @@ def _on_dispute(event: InboundEvent) -> str | None:
     return None
 
 
-def _on_account_updated(event: InboundEvent) -> str | None:
+@dataclass(frozen=True)
+class _AccountRead:
+    account: ProcessorAccount
+    data: gateway.AccountData
+
+
+def _account_updated_fetch(event: InboundEvent) -> _AccountRead | None:
     obj = _object(event)
     account = (
         ProcessorAccount.objects.select_related("merchant")
@@ -913,9 +1017,17 @@ def _on_account_updated(event: InboundEvent) -> str | None:
         .first()
     )
     if account is None:
-        return "not a Ledgerline connected account"
+        return None
     # Updates arrive out of order; the account as it is now is the only safe thing to apply.
-    data = gateway.account_retrieve(stripe_account=account.stripe_account_id)
+    return _AccountRead(
+        account=account, data=gateway.account_retrieve(stripe_account=account.stripe_account_id)
+    )
+
+
+def _account_updated_apply(event: InboundEvent, read: _AccountRead | None) -> str | None:
+    if read is None:
+        return "not a Ledgerline connected account"
+    account, data = read.account, read.data
     before = (account.charges_enabled, account.payouts_enabled, account.details_submitted)
     updated = services.processor_account_apply(
         account=account,
@@ -940,18 +1052,23 @@ def _on_account_updated(event: InboundEvent) -> str | None:
     return None
 
 
+_ON_PAYMENT_INTENT = FetchingHandler(fetch=_payment_intent_fetch, apply=_payment_intent_apply)
 _STRIPE = EventProvider.STRIPE
 HANDLERS: dict[tuple[str, str], Handler] = {
-    (_STRIPE, "payment_intent.succeeded"): _on_payment_intent,
-    (_STRIPE, "payment_intent.payment_failed"): _on_payment_intent,
-    (_STRIPE, "payment_intent.canceled"): _on_payment_intent,
-    (_STRIPE, "payment_intent.amount_capturable_updated"): _on_payment_intent,
-    (_STRIPE, "payment_intent.requires_action"): _on_payment_intent,
-    (_STRIPE, "payment_intent.processing"): _on_payment_intent,
-    (_STRIPE, "charge.refunded"): _on_charge_refunded,
+    (_STRIPE, "payment_intent.succeeded"): _ON_PAYMENT_INTENT,
+    (_STRIPE, "payment_intent.payment_failed"): _ON_PAYMENT_INTENT,
+    (_STRIPE, "payment_intent.canceled"): _ON_PAYMENT_INTENT,
+    (_STRIPE, "payment_intent.amount_capturable_updated"): _ON_PAYMENT_INTENT,
+    (_STRIPE, "payment_intent.requires_action"): _ON_PAYMENT_INTENT,
+    (_STRIPE, "payment_intent.processing"): _ON_PAYMENT_INTENT,
+    (_STRIPE, "charge.refunded"): FetchingHandler(
+        fetch=_charge_refunded_fetch, apply=_charge_refunded_apply
+    ),
     (_STRIPE, "charge.refund.updated"): _on_refund_updated,
     (_STRIPE, "charge.dispute.created"): _on_dispute,
     (_STRIPE, "charge.dispute.updated"): _on_dispute,
     (_STRIPE, "charge.dispute.closed"): _on_dispute,
-    (_STRIPE, "account.updated"): _on_account_updated,
+    (_STRIPE, "account.updated"): FetchingHandler(
+        fetch=_account_updated_fetch, apply=_account_updated_apply
+    ),
 }

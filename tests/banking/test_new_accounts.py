@@ -17,8 +17,8 @@ from banking import services
 from banking.models import BankAccount, PlaidItem, VerificationState
 from banking.tasks import plaid_items_reconcile_quiet
 from compliance.models import AuditEntry
-from payments.models import EventProvider, InboundEvent
-from payments.webhooks import HANDLERS
+from payments.models import EventProvider, InboundEvent, InboundEventStatus
+from payments.webhooks import inbound_event_process
 from sandbox.server import SandboxHandle
 from tests.banking.test_rotation import (  # noqa: F401 - fixtures shared with the rotation tests
     ACTOR,
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db
 CHECKING, SAVINGS, CREDIT = "0000", "1111", "3333"
 
 
-def _announce(item: PlaidItem) -> str | None:
+def _announce(item: PlaidItem) -> str:
     """Plaid's NEW_ACCOUNTS_AVAILABLE for `item`, through the registered pipeline handler."""
     event = InboundEvent.objects.create(
         provider=EventProvider.PLAID,
@@ -47,8 +47,7 @@ def _announce(item: PlaidItem) -> str | None:
         merchant=item.merchant,
         payload={"webhook_type": "ITEM", "webhook_code": "NEW_ACCOUNTS_AVAILABLE"},
     )
-    handler = HANDLERS[(EventProvider.PLAID, "ITEM:NEW_ACCOUNTS_AVAILABLE")]
-    return handler(event)
+    return inbound_event_process(event_id=event.pk)
 
 
 def test_an_account_the_customer_shares_later_is_added_and_audited(
@@ -57,12 +56,14 @@ def test_an_account_the_customer_shares_later_is_added_and_audited(
     item = link_item(hide=(SAVINGS,))
     assert sorted(item.accounts.values_list("mask", flat=True)) == [CHECKING, CREDIT]
 
-    assert _announce(item) is None  # nothing new at Plaid yet: the customer is to be asked
+    assert (
+        _announce(item) == InboundEventStatus.SUCCEEDED
+    )  # nothing new at Plaid yet: the customer is to be asked
     assert item.accounts.count() == 2
     item.refresh_from_db()
     assert item.new_accounts_available_at is not None
     link_item.reveal(item)  # type: ignore[attr-defined]
-    assert _announce(item) is None
+    assert _announce(item) == InboundEventStatus.SUCCEEDED
 
     added = item.accounts.get(mask=SAVINGS)
     assert added.name == "Plaid Saving"
@@ -84,7 +85,7 @@ def test_an_account_the_customer_shares_later_is_added_and_audited(
     item.refresh_from_db()
     assert item.new_accounts_available_at is None
     # Replays of the webhook add nothing more.
-    assert _announce(item) is None
+    assert _announce(item) == InboundEventStatus.SUCCEEDED
     assert item.accounts.count() == 3
 
 

@@ -161,6 +161,26 @@ def test_a_session_links_once(plaid: PlaidSandbox) -> None:
     plaid.sandbox_call("/item/public_token/exchange", public_token=done["public_token"])
 
 
+def test_a_completion_that_lost_the_race_removes_its_item_at_plaid(plaid: PlaidSandbox) -> None:
+    """Given two tabs of one bank-link page that both finished Link, when the second tab's
+    completion finds the session already linked by the first, then it is refused, stores
+    nothing, and its own (exchanged) item is removed at Plaid rather than left behind."""
+    new = new_session()
+    other_tab = BankLinkSession.objects.get(pk=new.session.pk)  # still open in its memory
+    late = plaid.run_link(plaid.link_token(other_tab), "same_day")
+    plaid.link(new.session, "instant")
+    before = _items_at_plaid(plaid)
+
+    with pytest.raises(BankLinkSessionUnavailableError):
+        services.bank_link_complete(
+            session=other_tab, public_token=late["public_token"], metadata=late["metadata"]
+        )
+
+    assert _items_at_plaid(plaid) == before - 1
+    assert PlaidItem.objects.count() == 1
+    assert BankAccount.objects.count() == 1
+
+
 def _fresh_open_session_like(session: BankLinkSession) -> BankLinkSession:
     return services.bank_link_session_create(
         merchant=session.merchant, customer=session.customer, actor=ACTOR
