@@ -184,7 +184,7 @@ def mask_card_numbers(text: str) -> str:
 
 def mask_card_numbers_in(value: Any) -> Any:
     """A JSON-like value (what a processor sent) with card numbers masked in every
-    string, dict key and integer.
+    string, dict key and number.
 
     Most payloads hold no card number: scanning their JSON text once proves that, and the
     value itself is returned (a walk over every string costs ten times more, and billing phone
@@ -221,6 +221,9 @@ def mask_card_numbers_in(value: Any) -> Any:
             container[key] = items
             pending.extend((items, index) for index in range(len(items)))
         elif isinstance(item, int) and not isinstance(item, bool) and _int_is_card_number(item):
+            container[key] = MASK
+        elif isinstance(item, float) and item.is_integer() and _int_is_card_number(int(item)):
+            # 4.012888888881881e15 is written back (json, PostgreSQL's jsonb) as its digits.
             container[key] = MASK
     return root[0]
 

@@ -94,6 +94,15 @@ def test_json_values_are_masked_in_strings_keys_and_numbers() -> None:
     assert card_number_lengths_in(payload) == [16, 16, 16]
 
 
+@pytest.mark.parametrize("number", [float(VISA), float("4.012888888881881e15")])
+def test_a_json_float_that_writes_as_a_card_number_is_masked(number: float) -> None:
+    """A JSON number with a fraction or an exponent that is a card number's value is stored
+    (and read back by pan_scan) as the card's digits: it is masked like an integer."""
+    masked = mask_card_numbers_in({"amount": number, "rate": 1.5})
+    assert masked == {"amount": MASK, "rate": 1.5}
+    assert card_number_lengths_in(masked) == []
+
+
 def test_a_payload_without_card_numbers_is_returned_as_it_is() -> None:
     """The common case costs one scan of the JSON text: phone numbers, timestamps and ids are
     not cards, and nothing is copied."""
