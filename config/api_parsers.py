@@ -4,7 +4,9 @@ DRF's own parser lets through what later fails deep inside the request: text hol
 (PostgreSQL cannot store it) or a lone surrogate (it cannot be encoded as UTF-8, so the
 idempotency fingerprint and every database driver fail on it), in keys as well as values, and
 nesting deep enough to exhaust Python's recursion limit. Refusing them here, once, means no
-serializer, fingerprint or model has to guard against them.
+serializer, fingerprint or model has to guard against them. Parsing itself is the one strict
+parser every JSON from outside goes through (`config.strict_json`: no NaN, no infinite
+number, bounded depth).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import IO, Any
 from rest_framework import renderers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
-from rest_framework.utils import json
+
+from config.strict_json import JSONRefusedError, loads_strict
 
 # No request body of ours nests deeper than 3 (an object holding a metadata object); 32 leaves
 # room and is far below the recursion limit of anything that walks the document later.
@@ -45,19 +48,13 @@ def _text_problem(text: str) -> str | None:
 
 
 def check_document(document: Any) -> None:
-    """Refuse NUL, lone surrogates (in keys and values) and nesting beyond MAXIMUM_DEPTH.
+    """Refuse NUL and lone surrogates, in keys and values (the parser bounded the depth).
 
     Iterative, so that the walk itself cannot run out of stack on a hostile document.
     """
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
     while stack:
         value, path = stack.pop()
-        if len(path) > MAXIMUM_DEPTH:
-            raise InvalidBodyError(
-                f"The body nests deeper than {MAXIMUM_DEPTH} levels.",
-                code="body_too_deep",
-                param=None,
-            )
         if isinstance(value, str):
             problem = _text_problem(value)
             if problem:
@@ -79,7 +76,7 @@ def check_document(document: Any) -> None:
 
 
 class ApiJSONParser(BaseParser):
-    """DRF's JSONParser (always strict: no NaN or Infinity) plus `check_document`."""
+    """`loads_strict` with the API's depth limit, plus `check_document`."""
 
     media_type = "application/json"
     renderer_class = renderers.JSONRenderer
@@ -92,14 +89,16 @@ class ApiJSONParser(BaseParser):
     ) -> Any:
         encoding = (parser_context or {}).get("encoding") or "utf-8"
         try:
-            document = json.loads(stream.read().decode(encoding))
-        except RecursionError as exc:
-            raise InvalidBodyError(
-                f"The body nests deeper than {MAXIMUM_DEPTH} levels.",
-                code="body_too_deep",
-                param=None,
-            ) from exc
-        except ValueError as exc:  # also UnicodeDecodeError: bytes that are not UTF-8
-            raise ParseError(f"The body is not valid JSON: {exc}") from exc
+            document = loads_strict(stream.read().decode(encoding), max_depth=MAXIMUM_DEPTH)
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"The body is not valid {encoding} text.") from exc
+        except JSONRefusedError as exc:
+            if exc.too_deep:
+                raise InvalidBodyError(
+                    f"The body nests deeper than {MAXIMUM_DEPTH} levels.",
+                    code="body_too_deep",
+                    param=None,
+                ) from exc
+            raise ParseError("The body is not valid JSON.") from exc
         check_document(document)
         return document
