@@ -11,6 +11,9 @@ from typing import Any
 from sandbox.stripe.params import Param
 from sandbox.stripe.store import JSON, Auth, StripeStore, random_id
 
+# The version stripe-python 16 pins; used when a request sends no Stripe-Version, and by the
+# events the sandbox clock causes.
+DEFAULT_API_VERSION = "2026-10-28.endive"
 # Events older than this are no longer returned by the Events API, as at Stripe.
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600
 
