@@ -13,6 +13,7 @@ from sandbox.provider import ControlError, control_ok
 from sandbox.stripe.errors import StripeError
 from sandbox.stripe.resources import payouts
 from sandbox.stripe.resources.disputes import disputable, dispute_create
+from sandbox.stripe.resources.ledger import touch
 from sandbox.stripe.resources.payment_intents import authenticate, settle
 from sandbox.wire import Request, Response
 
@@ -117,6 +118,7 @@ def _account_update(ctx: Any, account: dict[str, Any], payload: Any) -> dict[str
             raise ControlError(400, f"{name} must be a boolean")
         previous[name] = account[name]
         account[name] = value
+    touch(ctx.store, account["id"])
     ctx.emit("account.updated", account, previous=previous)
     return account
 

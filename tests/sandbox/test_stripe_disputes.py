@@ -45,7 +45,8 @@ def test_upload_keeps_name_type_and_bytes(sandbox, files_client):
     assert (uploaded.purpose, uploaded.type, uploaded.size) == ("dispute_evidence", "pdf", len(PDF))
     assert uploaded.filename == "receipt.pdf"
     assert uploaded.id.startswith("file_")
-    assert uploaded.expires_at and uploaded.expires_at > uploaded.created
+    assert uploaded.expires_at is not None
+    assert uploaded.expires_at > uploaded.created
     fetched = files_client.v1.files.retrieve(uploaded.id, options=options)
     assert fetched.id == uploaded.id
     listed = files_client.v1.files.list(params={"purpose": "dispute_evidence"}, options=options)

@@ -25,7 +25,7 @@ from sandbox.stripe.params import (
     Obj,
     Str,
 )
-from sandbox.stripe.resources.ledger import DEFAULT_DELAY_DAYS
+from sandbox.stripe.resources.ledger import DEFAULT_DELAY_DAYS, touch
 from sandbox.stripe.store import JSON, StripeStore, random_id
 
 # Stripe's test bank account: payouts to it succeed.
@@ -362,6 +362,7 @@ def account_update(ctx: Ctx) -> JSON:
         previous["metadata"] = account["metadata"]
         account["metadata"] = merge_metadata(account["metadata"], ctx.params["metadata"])
     previous.update(_apply_settings(ctx.store, account, ctx.params))
+    touch(ctx.store, account["id"])
     ctx.emit("account.updated", account, previous=previous, account=account["id"])
     return account
 

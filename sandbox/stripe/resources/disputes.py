@@ -23,7 +23,7 @@ from sandbox.stripe.params import (
     Str,
     in_range,
 )
-from sandbox.stripe.resources.ledger import DAY, add_transaction, ledger_of
+from sandbox.stripe.resources.ledger import DAY, add_transaction, ledger_of, touch
 from sandbox.stripe.store import JSON, random_id
 
 DISPUTE_FEE = 1500
@@ -285,6 +285,7 @@ def dispute_update(ctx: Ctx) -> JSON:
         dispute["evidence_details"]["submission_count"] += 1
         dispute["evidence_details"]["submission_method"] = "manual"
         ctx.store.private_of(dispute["id"])["decide_at"] = ctx.now + REVIEW_SECONDS
+        touch(ctx.store, ctx.account)
     _refresh(ctx, dispute)
     ctx.emit("charge.dispute.updated", dispute, previous=previous)
     return dispute

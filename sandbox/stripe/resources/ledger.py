@@ -49,12 +49,25 @@ def new_ledger() -> JSON:
         # the last moment the clockwork applied, and the last automatic payout run
         "clock": None,
         "last_run": None,
+        # when the clockwork next has work here; None: unknown (recomputed on the next tick)
+        "due": None,
     }
 
 
 def ledger_of(store: StripeStore, account: str) -> JSON:
+    """The account's money index. Asking for it means a change: its next due time is
+    recomputed on the next tick (the clockwork skips accounts with nothing due)."""
     with store.lock:
-        return store.ledgers.setdefault(account, new_ledger())
+        ledger = store.ledgers.setdefault(account, new_ledger())
+        ledger["due"] = None
+        return ledger
+
+
+def touch(store: StripeStore, account: str) -> None:
+    """Something the clockwork reads changed (schedule, payouts_enabled, failure switch)."""
+    with store.lock:
+        if account in store.ledgers:
+            store.ledgers[account]["due"] = None
 
 
 def account_object(store: StripeStore, account: str) -> JSON:

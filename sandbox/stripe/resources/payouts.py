@@ -48,6 +48,8 @@ from sandbox.stripe.resources.ledger import (
 from sandbox.stripe.store import JSON, Auth, StripeStore, random_id
 
 SUBMIT_SECONDS = 3600
+# A ledger's next due time when nothing is due until something changes (JSON has no infinity).
+NEVER = 2**62
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 FAILURE_MESSAGES = {
     "account_closed": "The bank account has been closed.",
@@ -175,11 +177,14 @@ def advance(store: StripeStore, now: int) -> bool:
                 continue  # a deleted connected account
             if ledger["clock"] is None:
                 ledger["clock"] = now
+            if ledger.get("due") is not None and ledger["due"] > now:
+                continue  # nothing due here yet, and nothing changed since it was computed
             while (due := _next_due(store, account, ledger)) is not None and due <= now:
                 _apply(store, account, ledger, due)
                 ledger["clock"] = max(ledger["clock"], due)
                 changed = True
             ledger["clock"] = max(ledger["clock"], now)
+            ledger["due"] = due if due is not None else NEVER
     return changed
 
 
