@@ -58,6 +58,22 @@ class Ctx:
         )
 
 
+def account_ctx(store: StripeStore, account: str, *, now: int, base_url: str = "") -> Ctx:
+    """A handler context acting as `account` without a request (control API, the clock)."""
+    platform = store.private.get(account, {}).get("platform", account)
+    return Ctx(
+        store=store,
+        auth=Auth(platform=platform, account=account, publishable=False),
+        params={},
+        args=(),
+        api_version=DEFAULT_API_VERSION,
+        request_id=None,
+        idempotency_key=None,
+        now=now,
+        base_url=base_url,
+    )
+
+
 def emit_event(
     store: StripeStore,
     *,

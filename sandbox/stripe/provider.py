@@ -20,7 +20,7 @@ from typing import Any
 
 from sandbox.provider import ControlError, Provider, Services
 from sandbox.stripe import browser, control
-from sandbox.stripe.context import DEFAULT_API_VERSION, Ctx, Route
+from sandbox.stripe.context import DEFAULT_API_VERSION, Ctx, Route, account_ctx
 from sandbox.stripe.errors import StripeError, invalid
 from sandbox.stripe.idempotency import IdempotencyStore, Stored
 from sandbox.stripe.params import parse_form, parse_multipart, validate
@@ -390,16 +390,9 @@ class StripeProvider(Provider):
             obj = self.store.objects.get(object_id)
             if obj is None:
                 raise ControlError(404, f"no such object: {object_id}")
-            account = self.store.scope[object_id]
-            platform = self.store.private.get(account, {}).get("platform", account)
-            ctx = Ctx(
-                store=self.store,
-                auth=Auth(platform=platform, account=account, publishable=False),
-                params={},
-                args=(),
-                api_version=DEFAULT_API_VERSION,
-                request_id=None,
-                idempotency_key=None,
+            ctx = account_ctx(
+                self.store,
+                self.store.scope[object_id],
                 now=self.services.clock.timestamp(),
                 base_url=base_url,
             )

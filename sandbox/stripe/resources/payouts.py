@@ -23,7 +23,7 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime
 
-from sandbox.stripe.context import DEFAULT_API_VERSION, Ctx, Route, get, merge_metadata, post
+from sandbox.stripe.context import Ctx, Route, account_ctx, get, merge_metadata, post
 from sandbox.stripe.errors import invalid
 from sandbox.stripe.params import (
     EXPAND,
@@ -45,7 +45,7 @@ from sandbox.stripe.resources.ledger import (
     make_available,
     schedule_of,
 )
-from sandbox.stripe.store import JSON, Auth, StripeStore, random_id
+from sandbox.stripe.store import JSON, StripeStore, random_id
 
 SUBMIT_SECONDS = 3600
 # A ledger's next due time when nothing is due until something changes (JSON has no infinity).
@@ -109,22 +109,6 @@ def next_run(schedule: JSON, *, not_before: int, after: int | None) -> int | Non
 
 
 # --- the clockwork ---------------------------------------------------------------------------
-def clock_ctx(store: StripeStore, account: str, at: int) -> Ctx:
-    """A handler context for what the clock does in `account` at `at` (no request)."""
-    platform = store.private.get(account, {}).get("platform", account)
-    return Ctx(
-        store=store,
-        auth=Auth(platform=platform, account=account, publishable=False),
-        params={},
-        args=(),
-        api_version=DEFAULT_API_VERSION,
-        request_id=None,
-        idempotency_key=None,
-        now=at,
-        base_url="",
-    )
-
-
 def _groups(store: StripeStore, ledger: JSON) -> dict[tuple[str, str], list[str]]:
     groups: dict[tuple[str, str], list[str]] = {}
     for txn_id in ledger["unswept"]:
@@ -189,7 +173,7 @@ def advance(store: StripeStore, now: int) -> bool:
 
 
 def _apply(store: StripeStore, account: str, ledger: JSON, at: int) -> None:
-    ctx = clock_ctx(store, account, at)
+    ctx = account_ctx(store, account, now=at)
     if make_available(store, account, at):
         ctx.emit("balance.available", balance_of(store, account))
     for dispute_id in list(ledger["disputes"]):
