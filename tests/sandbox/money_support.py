@@ -82,6 +82,12 @@ def days(handle: SandboxHandle, count: float) -> None:
     handle.control.advance_clock(count * DAY)
 
 
+def to_noon(handle: SandboxHandle) -> None:
+    """Move the clock to the next 12:00 UTC, so hour-scale steps never cross a midnight."""
+    now = int(handle.control.request("GET", "clock")["now"])
+    handle.control.advance_clock(DAY - now % DAY + DAY // 2)
+
+
 def listed(page: Any) -> list[Any]:
     """Every item of a list, following `has_more`."""
     return list(page.auto_paging_iter())

@@ -21,7 +21,15 @@ from sandbox.stripe.resources.ledger import DAY, ach_fee, card_fee
 from sandbox.stripe.resources.payouts import arrival_for, next_run
 from tests.sandbox.conformance import assert_conforms
 from tests.sandbox.conftest import SANDBOX_KEY, Receiver, make_client
-from tests.sandbox.money_support import balance, connected, days, listed, pay, pay_by_bank
+from tests.sandbox.money_support import (
+    balance,
+    connected,
+    days,
+    listed,
+    pay,
+    pay_by_bank,
+    to_noon,
+)
 
 
 def _stamp(text: str) -> int:
@@ -130,6 +138,7 @@ def test_manual_payout_goes_pending_in_transit_paid_with_webhooks(hooked):
     options = connected(client, settings={"payouts": {"schedule": {"interval": "manual"}}})
     pay(client, options, 10_000)
     days(handle, 2)
+    to_noon(handle)
     payout = client.v1.payouts.create(
         params={"amount": 9_000, "currency": "usd", "statement_descriptor": "LEDGERLINE"},
         options=options,
@@ -324,26 +333,32 @@ def test_payout_to_a_closed_test_bank_account_fails_and_returns_the_funds(hooked
 
 
 def test_failure_switches_on_the_account_and_on_one_payout(sandbox):
+    """The account switch fails its payouts at arrival until cleared; the payout switch fails
+    one payout at once; a finished payout cannot fail."""
     client = make_client(sandbox.url)
-    options = connected(client)
+    options = connected(client, settings={"payouts": {"schedule": {"interval": "manual"}}})
     account = options["stripe_account"]
+    pay(client, options, 10_000, pm="pm_card_bypassPending")
     sandbox.control.stripe_action(
         "accounts", account, "payout_failure", {"failure_code": "no_account"}
     )
-    pay(client, options, 10_000)
-    days(sandbox, 6)
-    first = client.v1.payouts.list(options=options).data[-1]
+    first = client.v1.payouts.create(params={"amount": 9_680, "currency": "usd"}, options=options)
+    days(sandbox, 5)
+    first = client.v1.payouts.retrieve(first.id, options=options)
     assert (first.status, first.failure_code) == ("failed", "no_account")
     sandbox.control.stripe_action("accounts", account, "payout_failure", {"failure_code": None})
-    days(sandbox, 1)
-    again = client.v1.payouts.list(params={"status": "pending"}, options=options).data
-    assert [p.amount for p in again] == [first.amount]  # the returned money goes out again
+    again = client.v1.payouts.create(params={"amount": 9_680, "currency": "usd"}, options=options)
+    days(sandbox, 5)
+    assert client.v1.payouts.retrieve(again.id, options=options).status == "paid"
+    pay(client, options, 1_000, pm="pm_card_bypassPending")
+    third = client.v1.payouts.create(params={"amount": 500, "currency": "usd"}, options=options)
     forced = sandbox.control.stripe_action(
-        "payouts", again[0].id, "fail", {"failure_code": "account_frozen"}
+        "payouts", third.id, "fail", {"failure_code": "account_frozen"}
     )
     assert (forced["status"], forced["failure_code"]) == ("failed", "account_frozen")
     with pytest.raises(Exception, match="400"):
-        sandbox.control.stripe_action("payouts", again[0].id, "fail", {})
+        sandbox.control.stripe_action("payouts", again.id, "fail", {})
+    assert balance(client, options)["available"] == {"usd": 1_000 - card_fee(1_000)}
 
 
 def test_payouts_disabled_stops_payouts(sandbox):
