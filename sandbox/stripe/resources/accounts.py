@@ -110,6 +110,21 @@ def _requirements() -> JSON:
     }
 
 
+def default_settings(name: str | None) -> JSON:
+    """A new account's settings: a daily payout schedule with Stripe's US 2-day delay."""
+    return {
+        "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+        "card_payments": {"statement_descriptor_prefix": None},
+        "dashboard": {"display_name": name, "timezone": "Etc/UTC"},
+        "payments": {"statement_descriptor": None},
+        "payouts": {
+            "debit_negative_balances": True,
+            "schedule": {"delay_days": DEFAULT_DELAY_DAYS, "interval": "daily"},
+            "statement_descriptor": None,
+        },
+    }
+
+
 def account_json(account_id: str, now: int, params: JSON, account_type: str) -> JSON:
     profile = params.get("business_profile") or {}
     return {
@@ -143,22 +158,7 @@ def account_json(account_id: str, now: int, params: JSON, account_type: str) -> 
         "future_requirements": _requirements(),
         "metadata": params.get("metadata") or {},
         "payouts_enabled": True,
-        "settings": {
-            "branding": {
-                "icon": None,
-                "logo": None,
-                "primary_color": None,
-                "secondary_color": None,
-            },
-            "card_payments": {"statement_descriptor_prefix": None},
-            "dashboard": {"display_name": profile.get("name"), "timezone": "Etc/UTC"},
-            "payments": {"statement_descriptor": None},
-            "payouts": {
-                "debit_negative_balances": True,
-                "schedule": {"delay_days": DEFAULT_DELAY_DAYS, "interval": "daily"},
-                "statement_descriptor": None,
-            },
-        },
+        "settings": default_settings(profile.get("name")),
         "requirements": _requirements(),
         "tos_acceptance": {"date": now, "ip": "127.0.0.1", "user_agent": None},
         "type": account_type,
@@ -181,11 +181,12 @@ def _bank_facts(value: object) -> JSON:
                 "Invalid routing number: 9 digits.", param="external_account[routing_number]"
             )
         currency = value.get("currency", "usd")
+        holder = value.get("account_holder_name")
         return {
             "routing_number": routing,
             "account_number": number,
             "currency": currency if isinstance(currency, str) else "usd",
-            "account_holder_name": value.get("account_holder_name"),
+            "account_holder_name": holder if isinstance(holder, str) else None,
         }
     raise invalid(
         "external_account must be a test bank token (btok_us_verified...) or a bank_account "
@@ -274,6 +275,8 @@ def _schedule(account: JSON, sent: JSON | None) -> JSON | None:
 def _apply_settings(store: StripeStore, account: JSON, params: JSON) -> JSON:
     """Payout settings and external account from create/update params; what changed before."""
     previous: JSON = {}
+    # An account from a state file written before payouts existed has no settings yet.
+    account.setdefault("settings", default_settings(account["business_profile"].get("name")))
     payouts = (params.get("settings") or {}).get("payouts") or {}
     before = _schedule(account, payouts.get("schedule"))
     if before is not None:

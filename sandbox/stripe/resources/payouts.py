@@ -119,8 +119,11 @@ def _groups(store: StripeStore, ledger: JSON) -> dict[tuple[str, str], list[str]
 
 
 def _payable(store: StripeStore, account: str, ledger: JSON) -> bool:
-    if not (store.objects.get(account) or {}).get("payouts_enabled", True):
+    found = store.objects.get(account) or {}
+    if not found.get("payouts_enabled", True):
         return False
+    if not (found.get("external_accounts") or {}).get("data"):
+        return False  # nowhere to pay (an account from an older state file)
     return any(
         sum(store.objects[i]["net"] for i in ids) > 0 for ids in _groups(store, ledger).values()
     )
