@@ -512,3 +512,25 @@ def test_payout_receiver_gets_signed_connect_events(hooked: tuple[SandboxHandle,
         delivery.body, delivery.headers["stripe-signature"], "whsec_ledgerline_sandbox"
     )
     assert event.account == options["stripe_account"]
+
+
+def test_an_account_from_an_older_state_file_keeps_working(sandbox):
+    """An account saved before payouts existed (no settings, no external account): its money
+    is never paid out to nowhere, and a schedule can be set on it."""
+    client = make_client(sandbox.url)
+    options = connected(client)
+    stored = sandbox.sandbox.stripe.store.objects[options["stripe_account"]]
+    del stored["settings"]
+    stored["external_accounts"]["data"] = []
+    pay(client, options, 5_000)
+    days(sandbox, 6)
+    assert client.v1.payouts.list(options=options).data == []
+    assert balance(client, options)["available"] == {"usd": 5_000 - card_fee(5_000)}
+    updated = client.v1.accounts.update(
+        options["stripe_account"],
+        params={"settings": {"payouts": {"schedule": {"interval": "manual"}}}},
+    )
+    assert updated.settings.payouts.schedule.interval == "manual"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payouts.create(params={"amount": 100, "currency": "usd"}, options=options)
+    assert caught.value.code == "no_external_account"
