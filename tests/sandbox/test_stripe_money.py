@@ -17,6 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox.server import SandboxHandle
+from sandbox.stripe.errors import StripeError
+from sandbox.stripe.params import parse_multipart
 from sandbox.stripe.resources.ledger import DAY, ach_fee, card_fee
 from sandbox.stripe.resources.payouts import arrival_for, next_run
 from tests.sandbox.conformance import assert_conforms
@@ -534,3 +536,31 @@ def test_an_account_from_an_older_state_file_keeps_working(sandbox):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.payouts.create(params={"amount": 100, "currency": "usd"}, options=options)
     assert caught.value.code == "no_external_account"
+
+
+_parts = st.lists(
+    st.tuples(
+        st.sampled_from(['name="purpose"', 'name="file"; filename="a/b.pdf"', "", 'name=""']),
+        st.binary(max_size=40),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=_parts, noise=st.binary(max_size=60), boundary=st.sampled_from(["xyz", "", '"q"']))
+def test_any_multipart_body_parses_or_is_a_stripe_400(parts, noise, boundary):
+    body = b"".join(
+        b"--xyz\r\nContent-Disposition: form-data; "
+        + header.encode()
+        + b"\r\n\r\n"
+        + data
+        + b"\r\n"
+        for header, data in parts
+    )
+    for raw in (body + b"--xyz--\r\n", noise, body + noise):
+        try:
+            parsed: object = parse_multipart(raw, f"multipart/form-data; boundary={boundary}")
+        except StripeError as exc:
+            parsed = exc.status
+        assert parsed == 400 or isinstance(parsed, dict)
