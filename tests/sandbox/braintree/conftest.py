@@ -54,6 +54,8 @@ def make_gateway(
             public_key=public_key,
             private_key=private_key,
             timeout=timeout,
+            # Network failures as the SDK's own exceptions (ConnectionError, ReadTimeoutError).
+            wrap_http_exceptions=True,
         )
     )
 
