@@ -11,6 +11,7 @@ token's fingerprint) and hands the page only the nonce and the card's type and l
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import html
@@ -24,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from sandbox.braintree import cards, vault
 from sandbox.braintree.call import Call, amount, text
-from sandbox.braintree.errors import ValidationFailed, invalid
+from sandbox.braintree.errors import ValidationError, invalid
 from sandbox.braintree.store import random_id
 from sandbox.wire import Request, Response, json_response, text_response
 
@@ -126,7 +127,7 @@ def _tokenize(provider: BraintreeProvider, request: Request, body: dict[str, Any
         call = provider.call(request)
         try:
             card = vault.raw_card(params, ("credit_card",))
-        except ValidationFailed as exc:
+        except ValidationError as exc:
             return _client_error(422, exc.message)
         nonce = vault.nonce_create(call.store, cards.Card.from_json(card), call.now)
     provider.services.dirty.set()
@@ -158,7 +159,7 @@ def _lookup(
         try:
             cents = amount(body.get("amount"), ("three_d_secure",))
             card = cards.Card.from_json(vault.nonce_card(call, nonce, ("three_d_secure",)))
-        except ValidationFailed as exc:
+        except ValidationError as exc:
             return _client_error(422, exc.message)
         if card.behaviour == "3ds_frictionless":
             outcome = "authenticated"
@@ -186,8 +187,8 @@ def _lookup(
 
 def _three_d_secure_result(call: Call, card: cards.Card, outcome: str) -> dict[str, Any]:
     """A fresh nonce carrying the 3-D Secure outcome, as braintree-web's verifyCard returns."""
-    marked = cards.Card(
-        **{**card.to_json(), "three_d_secure": None if outcome == "not_enrolled" else outcome}  # type: ignore[arg-type]
+    marked = dataclasses.replace(
+        card, three_d_secure=None if outcome == "not_enrolled" else outcome
     )
     nonce = vault.nonce_create(call.store, marked, call.now)
     passed = outcome == "authenticated"
@@ -330,4 +331,3 @@ def page(provider: BraintreeProvider, request: Request) -> Response:
                 [("Content-Type", ASSET_TYPES[suffix]), ("Access-Control-Allow-Origin", "*")],
             )
     return text_response(404, "<!doctype html><title>Not found</title><p>Not found.</p>")
-

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.braintree import errors
-from sandbox.braintree.errors import ValidationFailed, invalid
+from sandbox.braintree.errors import ValidationError, invalid
 from sandbox.braintree.store import JSON, BraintreeStore
 
 # (notification kind, subject root tag, subject record id)
-Emit = Callable[[str, str, str], None]
+Emit = Callable[[str, str, str], object]
 _AMOUNT = re.compile(r"^(\d{1,10})(?:\.(\d{1,2}))?$")
 MAX_AMOUNT_CENTS = 9_999_999_999  # Braintree refuses amounts above 99,999,999.99
 
@@ -100,4 +100,4 @@ def amount(value: Any, path: tuple[str, ...], *, required: bool = True) -> int |
     return cents
 
 
-__all__ = ["Call", "Emit", "ValidationFailed", "amount", "flag", "section", "text"]
+__all__ = ["Call", "Emit", "ValidationError", "amount", "flag", "section", "text"]

@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from sandbox.braintree import disputes, notifications, transactions
-from sandbox.braintree.errors import HTTPError, ValidationFailed
+from sandbox.braintree.errors import HTTPError, ValidationError
 from sandbox.provider import ControlError, control_ok
 from sandbox.wire import Request, Response
 
@@ -64,7 +64,13 @@ def _sample(provider: BraintreeProvider, payload: Any) -> Response:
 
 
 def _action(
-    provider: BraintreeProvider, request: Request, kind: str, object_id: str, action: str, payload: Any
+    provider: BraintreeProvider,
+    request: Request,
+    *,
+    kind: str,
+    object_id: str,
+    action: str,
+    payload: Any,
 ) -> Response:
     store = provider.store
     with store.lock:
@@ -76,7 +82,7 @@ def _action(
             if action == "settle":
                 try:
                     transactions.testing(call)
-                except ValidationFailed as exc:
+                except ValidationError as exc:
                     raise ControlError(409, exc.message) from exc
             else:
                 if txn["type"] != "sale" or txn["status"] not in ("settled", "settling"):
@@ -140,9 +146,10 @@ def dispatch(provider: BraintreeProvider, request: Request, path: str, payload: 
     action = _ACTION.match(path)
     if action and method == "POST":
         try:
-            return _action(provider, request, *action.groups(), payload)
+            kind, object_id, name = action.groups()
+            return _action(
+                provider, request, kind=kind, object_id=object_id, action=name, payload=payload
+            )
         except HTTPError as exc:
             raise ControlError(exc.status, exc.message) from exc
-    raise ControlError(
-        404, f"unknown control endpoint: {method} /_sandbox/braintree/{path}"
-    )
+    raise ControlError(404, f"unknown control endpoint: {method} /_sandbox/braintree/{path}")

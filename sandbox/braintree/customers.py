@@ -35,7 +35,9 @@ def _details(params: JSON) -> JSON:
     }
     email = values.get("email")
     if email is not None and not _EMAIL.match(email):
-        raise invalid(PATH, "email", errors.CUSTOMER_EMAIL_IS_INVALID, "Email is an invalid format.")
+        raise invalid(
+            PATH, "email", errors.CUSTOMER_EMAIL_IS_INVALID, "Email is an invalid format."
+        )
     return values
 
 
@@ -50,7 +52,9 @@ def _new_id(call: Call, params: JSON) -> str:
     if wanted in ("all", "new"):
         raise invalid(PATH, "id", errors.CUSTOMER_ID_IS_NOT_ALLOWED, "Customer ID is not allowed.")
     if wanted in call.store.customers:
-        raise invalid(PATH, "id", errors.CUSTOMER_ID_IS_IN_USE, "Customer ID has already been taken.")
+        raise invalid(
+            PATH, "id", errors.CUSTOMER_ID_IS_IN_USE, "Customer ID has already been taken."
+        )
     return wanted
 
 

@@ -75,7 +75,6 @@ def accept(call: Call) -> None:
             "Disputes can only be accepted when they are in an Open state",
         )
     set_status(call.store, record, "accepted", call.now, call.emit)
-    return None
 
 
 def add_evidence(call: Call) -> tuple[str, Any]:
@@ -131,7 +130,6 @@ def finalize(call: Call) -> None:
         set_status(call.store, record, "won", call.now, call.emit)
     elif "losing_evidence" in comments:
         set_status(call.store, record, "lost", call.now, call.emit)
-    return None
 
 
 def _fields(store: BraintreeStore, record: JSON) -> Fields:

@@ -28,7 +28,7 @@ REFUND_AMOUNT_IS_TOO_LARGE = "91521"
 SETTLEMENT_AMOUNT_IS_TOO_LARGE = "91522"
 PAYMENT_METHOD_NONCE_CONSUMED = "91564"
 PAYMENT_METHOD_NONCE_UNKNOWN = "91565"
-PAYMENT_METHOD_TOKEN_IS_INVALID = "91518"
+PAYMENT_METHOD_TOKEN_IS_INVALID = "91518"  # noqa: S105 (an error code, not a secret)
 PAYMENT_METHOD_CONFLICT = "91515"
 PAYMENT_METHOD_DOES_NOT_BELONG_TO_CUSTOMER = "91516"
 THREE_D_SECURE_AUTHENTICATION_FAILED = "81571"
@@ -72,7 +72,7 @@ def not_found(kind: str, object_id: str) -> HTTPError:
     return HTTPError(404, f"{kind} with id {object_id!r} not found")
 
 
-class ValidationFailed(Exception):
+class ValidationError(Exception):
     """A 422 `api-error-response`: errors nested by object path, and maybe a transaction.
 
     `errors` are `(path, attribute, code, message)`; `path` names the nesting, e.g.
@@ -110,5 +110,5 @@ class ValidationFailed(Exception):
         return answer
 
 
-def invalid(path: tuple[str, ...], attribute: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed([(path, attribute, code, message)])
+def invalid(path: tuple[str, ...], attribute: str, code: str, message: str) -> ValidationError:
+    return ValidationError([(path, attribute, code, message)])

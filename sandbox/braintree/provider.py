@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from sandbox.braintree import browser, control, customers, disputes, notifications, transactions
 from sandbox.braintree.call import Call
-from sandbox.braintree.errors import HTTPError, ValidationFailed
+from sandbox.braintree.errors import HTTPError, ValidationError
 from sandbox.braintree.store import BraintreeStore
 from sandbox.braintree.xmlwire import XMLInputError, dump, parse
 from sandbox.provider import Provider, Services
@@ -29,7 +29,7 @@ from sandbox.wire import Request, Response
 
 DEFAULT_MERCHANT_ID = "ledgerline_sandbox_merchant"
 DEFAULT_PUBLIC_KEY = "ledgerline_sandbox_public"
-DEFAULT_PRIVATE_KEY = "ledgerline_sandbox_private"  # noqa: S105 (public dev default)
+DEFAULT_PRIVATE_KEY = "ledgerline_sandbox_private"
 XML_TYPE = "application/xml; charset=utf-8"
 Handler = Callable[[Call], "tuple[str, Any] | None"]
 
@@ -193,7 +193,7 @@ class BraintreeProvider(Provider):
             call = self.call(request, args=args, body=body)
             try:
                 answer = route.handler(call)
-            except ValidationFailed as exc:
+            except ValidationError as exc:
                 response = xml_response(422, "api_error_response", exc.document())
             except HTTPError as exc:
                 response = error_response(exc)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sandbox.braintree import cards, disputes, errors, render, vault
 from sandbox.braintree.call import Call, Emit, amount, flag, section, text
-from sandbox.braintree.errors import ValidationFailed, invalid, not_found
+from sandbox.braintree.errors import ValidationError, invalid, not_found
 from sandbox.braintree.search import MAX_RESULTS, PAGE_SIZE, Fields, criteria_of, matches
 from sandbox.braintree.store import JSON, BraintreeStore, random_id
 from sandbox.braintree.xmlwire import Collection
@@ -142,7 +142,7 @@ def sale(call: Call) -> tuple[str, Any]:
         message = (
             f"Gateway Rejected: {rejection}" if rejection else cards.response(code or "2000")[0]
         )
-        raise ValidationFailed([], message=message, transaction=_render(call, txn)[1])
+        raise ValidationError([], message=message, transaction=_render(call, txn)[1])
     txn["authorization_code"] = random_id(6, "0123456789")
     txn["network_transaction_id"] = random_id(15, "0123456789")
     txn["authorization_expires_at"] = call.now + AUTHORIZATION_SECONDS
@@ -300,7 +300,7 @@ def _settle(store: BraintreeStore, txn: JSON, now: float, emit: Emit) -> None:
         emit("transaction_settlement_declined", "transaction", txn["id"])
         return
     _history(txn, "settled", now)
-    txn["settlement_batch_id"] = render.day(now).isoformat() + "_ledgerline_sandbox"  # type: ignore[union-attr]
+    txn["settlement_batch_id"] = f"{render.day(now)}_ledgerline_sandbox"
     emit("transaction_settled", "transaction", txn["id"])
     if txn["type"] == "sale" and txn["card"]["behaviour"] == "dispute":
         disputes.open_dispute(store, txn, now, emit)
@@ -365,7 +365,8 @@ def disburse(store: BraintreeStore, now: float, emit: Emit, *, force: bool) -> l
 
 
 def testing(call: Call) -> tuple[str, Any]:
-    """The SDK's TestingGateway: PUT /transactions/{id}/settle|settlement_confirm|_decline|_pending."""
+    """The SDK's TestingGateway: PUT /transactions/{id}/settle (or settlement_confirm,
+    settlement_decline, settlement_pending)."""
     txn = get(call)
     action = call.args[1]
     if txn["status"] not in ("submitted_for_settlement", "settling", "settlement_pending"):

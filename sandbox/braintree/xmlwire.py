@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from xml.parsers import expat
 from xml.sax.saxutils import escape
 
@@ -37,7 +37,7 @@ class _Node:
     text: list[str]
 
 
-def _refuse_dtd(*args: Any) -> None:
+def _refuse_dtd(*args: object) -> NoReturn:
     raise XMLInputError("DOCTYPE and entity declarations are not accepted")
 
 
@@ -102,7 +102,9 @@ def _value(node: _Node) -> Any:
             value = _value(child)
             if key in result:
                 previous = result[key]
-                result[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+                result[key] = (
+                    [*previous, value] if isinstance(previous, list) else [previous, value]
+                )
             else:
                 result[key] = value
         return result

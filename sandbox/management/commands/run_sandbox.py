@@ -14,7 +14,10 @@ from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET
 
 
 class Command(BaseCommand):
-    help = "Run the offline processor sandbox (Stripe, Plaid and Braintree wire formats) on its own origin."
+    help = (
+        "Run the offline processor sandbox (Stripe, Plaid and Braintree wire formats) "
+        "on its own origin."
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_arguments(parser)

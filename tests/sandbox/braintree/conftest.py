@@ -1,8 +1,8 @@
 """Braintree stand-in fixtures: the official SDK pointed at a sandbox through a custom
 Environment, as the contract says, and a receiver for form-encoded notifications.
 
-Scenarios using `gateway` (parametrized by `bt_target`) also run against Braintree's real sandbox when
-BRAINTREE_LIVE_CONTRACT=1 and BRAINTREE_MERCHANT_ID / BRAINTREE_PUBLIC_KEY /
+Scenarios using `gateway` (parametrized by `bt_target`) also run against Braintree's real
+sandbox when BRAINTREE_LIVE_CONTRACT=1 and BRAINTREE_MERCHANT_ID / BRAINTREE_PUBLIC_KEY /
 BRAINTREE_PRIVATE_KEY are set; those marked `sandbox_only` (control API) never go live.
 """
 

@@ -28,8 +28,9 @@ PAGE = """<!doctype html>
       document.getElementById("pay").addEventListener("click", function () {
         instance.requestPaymentMethod({threeDSecure: {amount: "42.00"}}).then(function (payload) {
           // What a merchant page sends its own server: the nonce, never card data.
-          return fetch("/pay", {method: "POST", headers: {"Content-Type": "application/json"},
-                                body: JSON.stringify(payload)}).then(function () { return payload; });
+          return fetch("/pay", {method: "POST", body: JSON.stringify(payload),
+                                headers: {"Content-Type": "application/json"}})
+            .then(function () { return payload; });
         }).then(function (payload) {
           document.getElementById("result").textContent = JSON.stringify(payload);
         }, function (error) {
@@ -82,8 +83,11 @@ def test_three_d_secure_challenge_passed_shifts_liability(sandbox, page):
     result = _checkout(sandbox, page, "4000 0000 0000 1091", outcome="approve")
     assert result["liabilityShifted"] is True
     sale = make_gateway(sandbox).transaction.sale(
-        {"amount": "42.00", "payment_method_nonce": result["nonce"],
-         "options": {"three_d_secure": {"required": True}}}
+        {
+            "amount": "42.00",
+            "payment_method_nonce": result["nonce"],
+            "options": {"three_d_secure": {"required": True}},
+        }
     )
     assert sale.is_success
     assert sale.transaction.three_d_secure_info.status == "authenticate_successful"
@@ -93,8 +97,11 @@ def test_three_d_secure_challenge_failed_is_rejected_when_required(sandbox, page
     result = _checkout(sandbox, page, "4000 0000 0000 1091", outcome="fail")
     assert result["liabilityShifted"] is False
     sale = make_gateway(sandbox).transaction.sale(
-        {"amount": "42.00", "payment_method_nonce": result["nonce"],
-         "options": {"three_d_secure": {"required": True}}}
+        {
+            "amount": "42.00",
+            "payment_method_nonce": result["nonce"],
+            "options": {"three_d_secure": {"required": True}},
+        }
     )
     assert sale.transaction.gateway_rejection_reason == "three_d_secure"
 

@@ -128,11 +128,13 @@ def test_full_refund_of_a_settled_sale_is_a_credit(gateway):
 def test_partial_refunds_up_to_the_amount_then_refused(gateway):
     txn = _settled(gateway, "10.00")
     first = gateway.transaction.refund(txn.id, "4.00")
-    assert first.is_success and first.transaction.amount == Decimal("4.00")
+    assert first.is_success
+    assert first.transaction.amount == Decimal("4.00")
     too_much = gateway.transaction.refund(txn.id, "6.01")
     assert _codes(too_much) == [braintree.ErrorCodes.Transaction.RefundAmountIsTooLarge]
     rest = gateway.transaction.refund(txn.id)
-    assert rest.is_success and rest.transaction.amount == Decimal("6.00")
+    assert rest.is_success
+    assert rest.transaction.amount == Decimal("6.00")
     again = gateway.transaction.refund(txn.id, "1.00")
     assert _codes(again) == [braintree.ErrorCodes.Transaction.HasAlreadyBeenRefunded]
 
@@ -146,15 +148,22 @@ def test_partial_refunds_up_to_the_amount_then_refused(gateway):
     ],
 )
 def test_amounts_from_2000_are_processor_declined(gateway, amount, code, text):
-    result = gateway.transaction.sale({"amount": amount, "payment_method_nonce": "fake-valid-nonce"})
+    result = gateway.transaction.sale(
+        {"amount": amount, "payment_method_nonce": "fake-valid-nonce"}
+    )
     assert not result.is_success
     assert result.message == text
     assert result.transaction.status == Status.ProcessorDeclined
-    assert (result.transaction.processor_response_code, result.transaction.processor_response_text) == (code, text)
+    assert (
+        result.transaction.processor_response_code,
+        result.transaction.processor_response_text,
+    ) == (code, text)
 
 
 def test_an_amount_of_3000_fails(gateway):
-    result = gateway.transaction.sale({"amount": "3000.00", "payment_method_nonce": "fake-valid-nonce"})
+    result = gateway.transaction.sale(
+        {"amount": "3000.00", "payment_method_nonce": "fake-valid-nonce"}
+    )
     assert result.transaction.status == Status.Failed
     assert result.transaction.processor_response_code == "3000"
 
@@ -200,7 +209,9 @@ def test_three_d_secure_required_refuses_a_failed_authentication(gateway):
 def test_unknown_and_consumed_nonces_are_refused(gateway):
     unknown = gateway.transaction.sale({"amount": "1.00", "payment_method_nonce": "no-such-nonce"})
     assert _codes(unknown) == [braintree.ErrorCodes.Transaction.PaymentMethodNonceUnknown]
-    used = gateway.transaction.sale({"amount": "1.00", "payment_method_nonce": "fake-consumed-nonce"})
+    used = gateway.transaction.sale(
+        {"amount": "1.00", "payment_method_nonce": "fake-consumed-nonce"}
+    )
     assert _codes(used) == [braintree.ErrorCodes.Transaction.PaymentMethodNonceConsumed]
 
 
@@ -250,8 +261,12 @@ def test_search_by_order_id_ids_status_and_created_at(gateway):
 
 def test_customer_create_find_update_delete(gateway):
     created = gateway.customer.create(
-        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
-         "payment_method_nonce": "fake-valid-mastercard-nonce"}
+        {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ada@example.com",
+            "payment_method_nonce": "fake-valid-mastercard-nonce",
+        }
     )
     assert created.is_success
     customer = created.customer
@@ -260,7 +275,8 @@ def test_customer_create_find_update_delete(gateway):
     found = gateway.customer.find(customer.id)
     assert (found.first_name, found.email) == ("Ada", "ada@example.com")
     updated = gateway.customer.update(customer.id, {"last_name": "Byron"})
-    assert updated.is_success and updated.customer.last_name == "Byron"
+    assert updated.is_success
+    assert updated.customer.last_name == "Byron"
     assert gateway.customer.delete(customer.id).is_success
     with pytest.raises(NotFoundError):
         gateway.customer.find(customer.id)

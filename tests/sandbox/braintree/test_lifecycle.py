@@ -22,7 +22,11 @@ def gw(sandbox):
 
 def _submitted(gw, amount="10.00", nonce="fake-valid-nonce"):
     result = gw.transaction.sale(
-        {"amount": amount, "payment_method_nonce": nonce, "options": {"submit_for_settlement": True}}
+        {
+            "amount": amount,
+            "payment_method_nonce": nonce,
+            "options": {"submit_for_settlement": True},
+        }
     )
     assert result.is_success
     return result.transaction
@@ -55,7 +59,10 @@ def test_tick_applies_due_settlement_without_an_api_call(sandbox, gw):
 def test_settling_sale_may_be_refunded_but_not_voided(sandbox, gw):
     txn = _submitted(gw)
     sandbox.control.advance_clock(HOUR)
-    assert gw.transaction.void(txn.id).errors.deep_errors[0].code == ErrorCodes.Transaction.CannotBeVoided
+    assert (
+        gw.transaction.void(txn.id).errors.deep_errors[0].code
+        == ErrorCodes.Transaction.CannotBeVoided
+    )
     assert gw.transaction.refund(txn.id, "1.00").is_success
 
 
@@ -73,7 +80,9 @@ def test_amount_4002_stays_settlement_pending(sandbox, gw):
 
 
 def test_authorization_expires_after_a_week(sandbox, gw):
-    txn = gw.transaction.sale({"amount": "5.00", "payment_method_nonce": "fake-valid-nonce"}).transaction
+    txn = gw.transaction.sale(
+        {"amount": "5.00", "payment_method_nonce": "fake-valid-nonce"}
+    ).transaction
     sandbox.control.advance_clock(7 * DAY + 1)
     assert gw.transaction.find(txn.id).status == Status.AuthorizationExpired
     result = gw.transaction.submit_for_settlement(txn.id)
@@ -112,7 +121,8 @@ def test_accepting_a_dispute_closes_it(sandbox, gw):
 def test_text_evidence_and_finalize_win_with_compelling_evidence(sandbox, gw):
     dispute_id = _dispute(sandbox, gw)
     added = gw.dispute.add_text_evidence(dispute_id, "compelling_evidence")
-    assert added.is_success and added.evidence.comment == "compelling_evidence"
+    assert added.is_success
+    assert added.evidence.comment == "compelling_evidence"
     assert gw.dispute.finalize(dispute_id).is_success
     dispute = gw.dispute.find(dispute_id)
     assert dispute.status == "won"
@@ -129,7 +139,9 @@ def test_disputed_case_is_decided_through_the_control_api(sandbox, gw):
     sandbox.control.request("POST", f"braintree/disputes/{dispute_id}/resolve", {"outcome": "lost"})
     assert gw.dispute.find(dispute_id).status == "lost"
     with pytest.raises(ControlAPIError):
-        sandbox.control.request("POST", f"braintree/disputes/{dispute_id}/resolve", {"outcome": "won"})
+        sandbox.control.request(
+            "POST", f"braintree/disputes/{dispute_id}/resolve", {"outcome": "won"}
+        )
 
 
 def test_dispute_search_by_status(sandbox, gw):
@@ -172,15 +184,20 @@ def test_state_file_keeps_transactions_across_restarts(tmp_path):
 
     state = tmp_path / "sandbox.json"
     with start_in_thread(state_file=state) as first:
-        txn = make_gateway(first).transaction.sale(
-            {"amount": "9.00", "payment_method_nonce": "fake-valid-nonce"}
-        ).transaction
+        txn = (
+            make_gateway(first)
+            .transaction.sale({"amount": "9.00", "payment_method_nonce": "fake-valid-nonce"})
+            .transaction
+        )
     with start_in_thread(state_file=state) as second:
         assert make_gateway(second).transaction.find(txn.id).amount == 9
 
 
 def test_sandbox_holds_no_card_number(sandbox, gw):
     gw.transaction.sale(
-        {"amount": "1.00", "credit_card": {"number": "4111111111111111", "expiration_date": "12/30"}}
+        {
+            "amount": "1.00",
+            "credit_card": {"number": "4111111111111111", "expiration_date": "12/30"},
+        }
     )
     assert "4111111111111111" not in str(sandbox.sandbox.braintree.store.snapshot())

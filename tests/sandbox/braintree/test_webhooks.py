@@ -20,8 +20,11 @@ def test_settlement_and_dispute_notifications_are_verified_by_the_sdk(hooked_bra
     sandbox, receiver = hooked_braintree
     gw = make_gateway(sandbox)
     txn = gw.transaction.sale(
-        {"amount": "10.00", "payment_method_nonce": "fake-valid-nonce",
-         "options": {"submit_for_settlement": True}}
+        {
+            "amount": "10.00",
+            "payment_method_nonce": "fake-valid-nonce",
+            "options": {"submit_for_settlement": True},
+        }
     ).transaction
     gw.testing.settle_transaction(txn.id)
     sandbox.control.request("POST", f"braintree/transactions/{txn.id}/dispute", {})
@@ -48,13 +51,19 @@ def test_settlement_declined_and_disbursement_notifications(hooked_braintree):
     sandbox, receiver = hooked_braintree
     gw = make_gateway(sandbox)
     declined = gw.transaction.sale(
-        {"amount": "4001.00", "payment_method_nonce": "fake-valid-nonce",
-         "options": {"submit_for_settlement": True}}
+        {
+            "amount": "4001.00",
+            "payment_method_nonce": "fake-valid-nonce",
+            "options": {"submit_for_settlement": True},
+        }
     ).transaction
     gw.testing.settle_transaction(declined.id)
     paid = gw.transaction.sale(
-        {"amount": "12.00", "payment_method_nonce": "fake-valid-nonce",
-         "options": {"submit_for_settlement": True}}
+        {
+            "amount": "12.00",
+            "payment_method_nonce": "fake-valid-nonce",
+            "options": {"submit_for_settlement": True},
+        }
     ).transaction
     gw.testing.settle_transaction(paid.id)
     sandbox.control.request("POST", "braintree/disbursements", {})
@@ -87,13 +96,22 @@ def test_a_gateway_with_other_keys_cannot_verify(sandbox):
 
 @pytest.mark.parametrize(
     "kind",
-    [Kind.Check, Kind.TransactionSettled, Kind.TransactionDisbursed, Kind.Disbursement,
-     Kind.DisputeOpened, Kind.DisputeWon, Kind.DisputeLost],
+    [
+        Kind.Check,
+        Kind.TransactionSettled,
+        Kind.TransactionDisbursed,
+        Kind.Disbursement,
+        Kind.DisputeOpened,
+        Kind.DisputeWon,
+        Kind.DisputeLost,
+    ],
 )
 def test_sample_notifications_parse_like_webhook_testing(sandbox, kind):
     """Like `WebhookTesting.sample_notification(kind, id)`: any id, signed with the keys."""
     gw = make_gateway(sandbox)
-    fields = sandbox.control.request("POST", "braintree/webhooks/sample", {"kind": kind, "id": "abc123"})
+    fields = sandbox.control.request(
+        "POST", "braintree/webhooks/sample", {"kind": kind, "id": "abc123"}
+    )
     note = gw.webhook_notification.parse(fields["bt_signature"], fields["bt_payload"])
     assert note.kind == kind
     if kind == Kind.Check:
@@ -110,9 +128,14 @@ def test_sdk_webhook_testing_samples_verify_under_the_same_keys(sandbox):
     """The SDK's own WebhookTesting output verifies under the sandbox keys too (same scheme)."""
     gw = make_gateway(sandbox)
     sample = gw.webhook_testing.sample_notification(Kind.DisputeOpened, "my_id")
-    ours = sandbox.control.request("POST", "braintree/webhooks/sample", {"kind": Kind.DisputeOpened, "id": "my_id"})
+    ours = sandbox.control.request(
+        "POST", "braintree/webhooks/sample", {"kind": Kind.DisputeOpened, "id": "my_id"}
+    )
     assert ours["bt_signature"].split("|")[0] == sample["bt_signature"].split("|")[0]
-    assert gw.webhook_notification.parse(sample["bt_signature"], sample["bt_payload"]).dispute.id == "my_id"
+    assert (
+        gw.webhook_notification.parse(sample["bt_signature"], sample["bt_payload"]).dispute.id
+        == "my_id"
+    )
 
 
 def test_failed_deliveries_are_recorded_and_retried(hooked_braintree):
@@ -122,4 +145,7 @@ def test_failed_deliveries_are_recorded_and_retried(hooked_braintree):
     assert sandbox.control.wait_for_webhooks(10)
     outcomes = [d["outcome"] for d in sandbox.control.deliveries()]
     assert outcomes == ["retrying", "retrying", "retrying", "failed"]
-    assert sandbox.control.request("GET", "braintree/notifications")["notifications"][0]["kind"] == "check"
+    assert (
+        sandbox.control.request("GET", "braintree/notifications")["notifications"][0]["kind"]
+        == "check"
+    )

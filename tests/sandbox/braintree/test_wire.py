@@ -80,7 +80,8 @@ def test_malformed_xml_is_a_clean_400(sandbox, body):
 def test_entities_and_doctypes_are_refused(sandbox):
     bomb = (
         b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaaaaaaaa">'
-        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><transaction><amount>&b;</amount></transaction>'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<transaction><amount>&b;</amount></transaction>"
     )
     status, _ = _raw(sandbox.url, "POST", "/transactions", bomb)
     assert status == 400
@@ -106,23 +107,44 @@ def test_the_parser_reads_what_the_sdk_writes():
 
 def test_a_wrongly_shaped_field_is_a_validation_error(sandbox):
     status, body = _raw(
-        sandbox.url, "POST", "/transactions",
+        sandbox.url,
+        "POST",
+        "/transactions",
         b"<transaction><amount><x>1</x></amount><payment-method-nonce>fake-valid-nonce</payment-method-nonce></transaction>",
     )
     assert status == 422
     assert b"81503" in body
 
 
-xml_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
-)
+xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 tags = st.sampled_from(
-    ["transaction", "amount", "payment-method-nonce", "options", "submit-for-settlement",
-     "customer", "search", "ids", "item", "order-id", "credit-card", "number", "evidence",
-     "comments", "status", "created-at", "min", "max", "is", "client-token", "email"]
+    [
+        "transaction",
+        "amount",
+        "payment-method-nonce",
+        "options",
+        "submit-for-settlement",
+        "customer",
+        "search",
+        "ids",
+        "item",
+        "order-id",
+        "credit-card",
+        "number",
+        "evidence",
+        "comments",
+        "status",
+        "created-at",
+        "min",
+        "max",
+        "is",
+        "client-token",
+        "email",
+    ]
 )
-types = st.sampled_from(["", ' type="array"', ' type="integer"', ' type="boolean"',
-                         ' type="datetime"', ' nil="true"'])
+types = st.sampled_from(
+    ["", ' type="array"', ' type="integer"', ' type="boolean"', ' type="datetime"', ' nil="true"']
+)
 
 
 @st.composite
@@ -149,7 +171,9 @@ ENDPOINTS = [
 ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     endpoint=st.sampled_from(ENDPOINTS),
     body=st.one_of(documents(), st.binary(max_size=200)),
