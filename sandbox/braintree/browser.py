@@ -272,12 +272,9 @@ def _origin(request: Request, fields: dict[str, str]) -> str | None:
 
 
 def _challenge(provider: BraintreeProvider, request: Request, challenge_id: str) -> Response:
-    fields = dict(parse_qsl(request.query))
-    if request.method == "POST":
-        try:
-            fields.update(parse_qsl(request.body.decode("utf-8")))
-        except UnicodeDecodeError:
-            return text_response(400, "<!doctype html><p>Bad form.</p>")
+    fields = request.form()
+    if fields is None:
+        return text_response(400, "<!doctype html><p>Bad form.</p>")
     origin = _origin(request, fields)
     with provider.store.lock:
         challenge = provider.store.challenges.get(challenge_id)

@@ -64,14 +64,10 @@ def _sample(provider: BraintreeProvider, payload: Any) -> Response:
 
 
 def _action(
-    provider: BraintreeProvider,
-    request: Request,
-    *,
-    kind: str,
-    object_id: str,
-    action: str,
-    payload: Any,
+    provider: BraintreeProvider, request: Request, target: re.Match[str], payload: Any
 ) -> Response:
+    """POST transactions/{id}/settle|dispute or disputes/{id}/resolve."""
+    kind, object_id, action = target.groups()
     store = provider.store
     with store.lock:
         call = provider.call(request, args=(object_id, "settle"))
@@ -146,10 +142,7 @@ def dispatch(provider: BraintreeProvider, request: Request, path: str, payload: 
     action = _ACTION.match(path)
     if action and method == "POST":
         try:
-            kind, object_id, name = action.groups()
-            return _action(
-                provider, request, kind=kind, object_id=object_id, action=name, payload=payload
-            )
+            return _action(provider, request, action, payload)
         except HTTPError as exc:
             raise ControlError(exc.status, exc.message) from exc
     raise ControlError(404, f"unknown control endpoint: {method} /_sandbox/braintree/{path}")
