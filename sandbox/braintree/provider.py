@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from sandbox.braintree import browser, control, customers, disputes, notifications, transactions
 from sandbox.braintree.call import Call
 from sandbox.braintree.errors import HTTPError, ValidationError
-from sandbox.braintree.store import BraintreeStore
+from sandbox.braintree.store import BraintreeStore, random_id
 from sandbox.braintree.xmlwire import XMLInputError, dump, parse
 from sandbox.provider import Provider, Services
 from sandbox.wire import Request, Response
@@ -31,6 +31,7 @@ DEFAULT_MERCHANT_ID = "ledgerline_sandbox_merchant"
 DEFAULT_PUBLIC_KEY = "ledgerline_sandbox_public"
 DEFAULT_PRIVATE_KEY = "ledgerline_sandbox_private"
 XML_TYPE = "application/xml; charset=utf-8"
+MAX_NOTIFICATIONS = 2000  # kept for inspection; older ones are only in the delivery log
 Handler = Callable[[Call], "tuple[str, Any] | None"]
 
 
@@ -278,10 +279,11 @@ class BraintreeProvider(Provider):
                 public_key=public_key,
                 private_key=private_key,
             )
-            key = f"braintree:{kind}:{subject_id}:{len(self.store.notifications) + 1}"
+            key = f"braintree:{kind}:{subject_id}:{random_id(8)}"
             self.store.notifications.append(
                 {"key": key, "kind": kind, "subject_id": subject_id, "url": url, "at": now}
             )
+            del self.store.notifications[:-MAX_NOTIFICATIONS]
         if url:
             self.services.webhooks.submit(
                 url=url,
