@@ -88,7 +88,7 @@ def test_a_signature_under_other_keys_is_refused(hooked_braintree):
 
 
 def test_a_gateway_with_other_keys_cannot_verify(sandbox):
-    fields = sandbox.control.request("POST", "braintree/webhooks/sample", {"kind": "check"})
+    fields = sandbox.control.braintree_sample_notification("check", "x1")
     other = make_gateway(sandbox, private_key="someone_elses_private_key")
     with pytest.raises(InvalidSignatureError):
         other.webhook_notification.parse(fields["bt_signature"], fields["bt_payload"])
