@@ -13,6 +13,9 @@ idempotency layer, so the same lease, recovery points and 24-hour retention appl
   object's processor idempotency key) instead of starting a second money movement;
 - once the outcome is final (done, or refused for a reason a retry will not change), the
   session forgets the token and the next rendering of the form mints a new one.
+
+It lives beside the idempotency layer it is built on, in `api`, because payments' and
+banking's dashboards both use it and neither may import the other's internals.
 """
 
 from __future__ import annotations
