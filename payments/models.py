@@ -1,4 +1,4 @@
-"""Payments data: connected accounts, customers, payments, refunds, disputes, links, idempotency.
+"""Payments data: connected accounts, customers, payments, refunds, disputes, links, events.
 
 Money is integer minor units + lower-case ISO 4217 currency. The database enforces the money
 invariants (0 <= refunded <= captured <= amount) and one payment per processor intent. No card
@@ -326,48 +326,6 @@ class Dispute(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
-
-
-class RecoveryPoint(models.TextChoices):
-    """Brandur Leach's atomic phases: each is committed before the next side effect."""
-
-    STARTED = "started", "Started"
-    OBJECT_CREATED = "object_created", "Object created"
-    PROCESSOR_CALLED = "processor_called", "Processor called"
-    FINISHED = "finished", "Finished"
-
-
-class IdempotencyRecord(models.Model):
-    """One `Idempotency-Key` of one merchant: the request it belongs to and its final answer."""
-
-    merchant = models.ForeignKey(
-        "accounts.Merchant", on_delete=models.CASCADE, related_name="idempotency_records"
-    )
-    key = models.CharField(max_length=255)
-    request_method = models.CharField(max_length=8)
-    request_path = models.CharField(max_length=500)
-    request_fingerprint = models.CharField(max_length=64)
-    recovery_point = models.CharField(
-        max_length=32, choices=RecoveryPoint.choices, default=RecoveryPoint.STARTED
-    )
-    # Set while a request holds the key; a lock older than the lease is taken over (crash).
-    locked_at = models.DateTimeField(null=True, blank=True)
-    # The object the request created, so a resumed request continues with it.
-    target_type = models.CharField(max_length=32, blank=True)
-    target_public_id = models.CharField(max_length=32, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_merchant_key"),
-        ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
-
-    def __str__(self) -> str:
-        return f"{self.merchant_id}:{self.key} ({self.recovery_point})"
 
 
 # --- Inbound processor events (webhooks) -----------------------------------------------------

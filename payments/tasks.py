@@ -88,14 +88,6 @@ def payments_reconcile_stuck() -> int:
     return len(payment_ids) + len(refund_ids)
 
 
-@shared_task
-def idempotency_records_purge() -> int:
-    """Beat: forget idempotency keys after 24 hours, as the API contract promises."""
-    from payments.idempotency import idempotency_records_purge as purge
-
-    return purge()
-
-
 def payment_reconcile_enqueue(payment_id: int) -> None:
     """Enqueue after commit; a broker outage is logged and left to the stuck sweep."""
     try:

@@ -115,7 +115,7 @@ CASES: dict[str, Case] = {
     "payments.InboundEvent": Case(make=_event, api_get=("events_api:event",)),
     "payments.Refund": Case(make=_refund, reached_through="its payment's refunds URLs"),
     "payments.Dispute": Case(make=lambda m: None, reached_through="its payment's detail page"),
-    "payments.IdempotencyRecord": Case(
+    "api.IdempotencyRecord": Case(
         make=lambda m: None, reached_through="never: keyed by (merchant, key) inside the API"
     ),
     "banking.BankLinkSession": Case(

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "compliance",
+    "api",
     "payments",
     "banking",
     # The sandbox is registered only so `manage.py run_sandbox` exists; it imports no project code.
@@ -344,8 +345,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.payments_reconcile_stuck",
         "schedule": 20.0,
     },
-    "payments-idempotency-purge": {
-        "task": "payments.tasks.idempotency_records_purge",
+    "api-idempotency-purge": {
+        "task": "api.tasks.idempotency_records_purge",
         "schedule": 3600.0,
     },
     "payments-inbound-events-relay": {

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from api.throttling import ApiKeyRateThrottle
 from config import ratelimit
-from payments.api.throttling import ApiKeyRateThrottle
 from tests.cache_support import clear_own_cache
 
 LIMIT = 300

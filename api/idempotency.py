@@ -34,15 +34,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Merchant
-from config.card_numbers import contains_card_number, mask_card_numbers_in
-from config.exceptions import ApplicationError, error_body
-from config.free_text import CARD_NUMBER_CODE
-from payments.exceptions import (
+from api.exceptions import (
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
-    InvalidPaymentRequestError,
+    InvalidRequestError,
+    application_error_body,
 )
-from payments.models import IdempotencyRecord, RecoveryPoint
+from api.models import IdempotencyRecord, RecoveryPoint
+from config.card_numbers import contains_card_number, mask_card_numbers_in
+from config.exceptions import ApplicationError
+from config.free_text import CARD_NUMBER_CODE
 
 # Longer than the slowest processor call with its retries, so a live request keeps its key.
 LOCK_LEASE = timedelta(seconds=90)
@@ -71,13 +72,13 @@ def request_fingerprint(*, method: str, path: str, body: Any) -> str:
 
 def validate_key(key: str) -> str:
     if not _KEY_RE.match(key):
-        raise InvalidPaymentRequestError(
+        raise InvalidRequestError(
             "Idempotency-Key must be 1-255 printable ASCII characters.",
             code="idempotency_key_invalid",
             param="Idempotency-Key",
         )
     if contains_card_number(key):
-        raise InvalidPaymentRequestError(
+        raise InvalidRequestError(
             "Idempotency-Key looks like a card number; use a random value such as a UUID.",
             code=CARD_NUMBER_CODE,
             param="Idempotency-Key",
@@ -261,9 +262,7 @@ def _retryable(exc: ApplicationError) -> bool:
 def _render(exc: ApplicationError, renderer: Callable[[ApplicationError], Any] | None) -> Any:
     if renderer is not None:
         return renderer(exc)
-    return error_body(
-        error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
-    )
+    return application_error_body(exc)
 
 
 Operation = Callable[[IdempotencyRecord | None], tuple[int, Any]]

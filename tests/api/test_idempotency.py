@@ -11,12 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Merchant
-from payments.exceptions import (
-    IdempotencyKeyInUseError,
-    InvalidPaymentRequestError,
-    ProcessorUnavailableError,
-)
-from payments.idempotency import (
+from api.exceptions import IdempotencyKeyInUseError
+from api.idempotency import (
     LOCK_LEASE,
     RETENTION,
     idempotency_mark_object_created,
@@ -24,7 +20,9 @@ from payments.idempotency import (
     idempotent_execute,
     request_fingerprint,
 )
-from payments.models import IdempotencyRecord, Payment, ProcessorAccount, RecoveryPoint
+from api.models import IdempotencyRecord, RecoveryPoint
+from payments.exceptions import InvalidPaymentRequestError, ProcessorUnavailableError
+from payments.models import Payment, ProcessorAccount
 from tests.factories import MerchantFactory
 from tests.payments.conftest import api_client_for
 

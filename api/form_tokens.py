@@ -13,6 +13,9 @@ idempotency layer, so the same lease, recovery points and 24-hour retention appl
   object's processor idempotency key) instead of starting a second money movement;
 - once the outcome is final (done, or refused for a reason a retry will not change), the
   session forgets the token and the next rendering of the form mints a new one.
+
+It lives beside the idempotency layer it is built on, in `api`, because payments' and
+banking's dashboards both use it and neither may import the other's internals.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from django.core import signing
 from django.http import HttpRequest
 
 from accounts.models import Merchant
+from api.exceptions import IdempotencyKeyInUseError, InvalidRequestError
+from api.idempotency import RETENTION, idempotent_execute_waiting
+from api.models import IdempotencyRecord
 from config.exceptions import ApplicationError
-from payments.exceptions import IdempotencyKeyInUseError, InvalidPaymentRequestError
-from payments.idempotency import RETENTION, idempotent_execute_waiting
-from payments.models import IdempotencyRecord
 
 FIELD_NAME = "submission_token"
+# The module's first home: a new salt would void every form open in a browser at deploy time.
 _SALT = "payments.form_tokens"
 _SESSION_KEY = "form_submission_tokens"
 # Shorter than the records' retention: a token must never outlive the record of its outcome,
@@ -50,7 +54,7 @@ IN_FLIGHT_WAIT_SECONDS = 20.0
 assert MAX_AGE < RETENTION  # noqa: S101 - a configuration invariant, checked at import
 
 
-class FormTokenError(InvalidPaymentRequestError):
+class FormTokenError(InvalidRequestError):
     code = "submission_token_invalid"
     default_message = "This form has expired; nothing was changed. Reload the page and try again."
 
