@@ -17,11 +17,11 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Merchant
+from inbound.models import InboundEvent
 from payments.exceptions import InvalidPaymentRequestError, PaymentNotFoundError
 from payments.models import (
     Customer,
     Dispute,
-    InboundEvent,
     Payment,
     PaymentLink,
     ProcessorAccount,

@@ -13,11 +13,11 @@ from rest_framework.response import Response
 
 from accounts.roles import Permission
 from config.free_text import GuardedSerializer
+from inbound.explanations import inbound_event_explain
+from inbound.models import InboundEvent, InboundEventStatus
 from payments.api.serializers import ListQuerySerializer
 from payments.api.views import _ERRORS, PaymentsApiView, _list_response_serializer
-from payments.event_explanations import inbound_event_explain
 from payments.exceptions import PaymentNotFoundError
-from payments.models import InboundEvent, InboundEventStatus
 from payments.selectors import keyset_page
 
 
