@@ -465,7 +465,7 @@ def _post_paced(
 
 
 def _backlog(account: str) -> int:
-    from payments.models import InboundEvent, InboundEventStatus
+    from inbound.models import InboundEvent, InboundEventStatus
 
     return InboundEvent.objects.filter(
         account=account, status__in=(InboundEventStatus.RECEIVED, InboundEventStatus.FAILED)
@@ -483,7 +483,8 @@ def bench_end_to_end(
     work: Path,
 ) -> bool:
     from compliance.models import AuditEntry
-    from payments.models import InboundEvent, InboundEventStatus, Payment
+    from inbound.models import InboundEvent, InboundEventStatus
+    from payments.models import Payment
     from payments.state import PaymentStatus
 
     deliveries = _deliveries(fixture, duplicates, seed=10)
