@@ -41,10 +41,10 @@ from banking.models import (
 from banking.services import bank_link_session_check_usable
 from compliance.actors import Actor
 from compliance.services import audit_record
+from inbound.models import InboundEvent
 from payments import services as payments
 from payments.exceptions import ProcessorRequestError
 from payments.gateways.stripe import BankSetupData
-from inbound.models import InboundEvent
 
 logger = logging.getLogger(__name__)
 

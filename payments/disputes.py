@@ -16,7 +16,6 @@ from compliance.actors import Actor
 from compliance.services import audit_record
 from payments.models import Dispute, DisputeStatus, Payment
 
-
 # A dispute moves needs_response -> under_review -> won/lost (warnings alike); never back.
 _DISPUTE_RANK: dict[str, int] = {
     DisputeStatus.WARNING_NEEDS_RESPONSE: 0,

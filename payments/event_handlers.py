@@ -416,6 +416,4 @@ def register_event_handlers() -> None:
     for event_type, handler in _STRIPE_HANDLERS.items():
         register(provider=EventProvider.STRIPE, event_type=event_type, handler=handler)
     register_reconciler(provider=EventProvider.STRIPE, reconciler=stripe_events_reconcile)
-    register_merchant_lookup(
-        provider=EventProvider.STRIPE, lookup=_merchant_of_connected_account
-    )
+    register_merchant_lookup(provider=EventProvider.STRIPE, lookup=_merchant_of_connected_account)

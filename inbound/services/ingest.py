@@ -56,6 +56,7 @@ def merchant_for_account(*, provider: str, account: str) -> int | None:
         _merchant_by_account[(provider, account)] = merchant_id
     return merchant_id
 
+
 # PostgreSQL's jsonb holds neither U+0000 nor a lone UTF-16 surrogate, and a JSON body may
 # spell both (\u0000, \ud800): such a signed event would fail to store on every delivery.
 # Those characters are stored as U+FFFD instead; `body_sha256` still names what was signed.

@@ -84,7 +84,6 @@ def _publish_in_batches(event_pks: list[int]) -> int:
     return published
 
 
-
 @dataclass(frozen=True)
 class RelayRound:
     published: int
@@ -135,4 +134,3 @@ def inbound_events_relay(*, now: datetime | None = None) -> int:
     if not outbox.broker_ok:
         return outbox.published
     return outbox.published + inbound_events_redispatch_due(now=now).published
-

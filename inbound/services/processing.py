@@ -282,5 +282,3 @@ def inbound_event_audit(
         outcome=outcome,
         payload={"type": event.type, "attempts": event.attempts, **(extra or {})},
     )
-
-

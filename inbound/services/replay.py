@@ -29,7 +29,8 @@ def inbound_event_replay(*, event: InboundEvent, actor: Actor) -> bool:
         locked.save(update_fields=["status", "attempts", "next_attempt_at"])
         outbox = OutboxEntry.objects.create(event=locked, created_at=now)
         relay_notify()
-        inbound_event_audit(locked, action="inbound_event.replay", actor=actor, extra={"from": previous})
+        inbound_event_audit(
+            locked, action="inbound_event.replay", actor=actor, extra={"from": previous}
+        )
         dispatch_inline_after_commit(locked.pk, outbox.pk)
     return True
-

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from banking.models import PlaidItemStatus, VerificationState
 from banking.tasks import plaid_items_reconcile_quiet
+from inbound import tasks as inbound_tasks
 from inbound.models import InboundEvent
 from inbound.services import inbound_events_process
 from payments import tasks as payment_tasks
@@ -129,7 +130,7 @@ def test_reconcile_tasks_read_the_processors_outside_transactions(
 
     assert plaid_items_reconcile_quiet(quiet_after_seconds=-60)["synced"] == 1
     assert payment_tasks.payments_reconcile_stuck() == 1
-    payment_tasks.inbound_events_reconcile()
+    inbound_tasks.inbound_events_reconcile()
 
     assert calls_in_transaction == []
 
