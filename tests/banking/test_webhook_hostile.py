@@ -27,7 +27,7 @@ from banking.gateways.plaid.webhooks import (
     verify_webhook,
 )
 from inbound.models import InboundEvent, OutboxEntry
-from payments.webhook_views import STORE_FAILED
+from inbound.views import STORE_FAILED
 from tests.banking.plaid_stub import PlaidStub
 from tests.banking.webhook_signing import SigningKey, b64url, webhook_body
 
