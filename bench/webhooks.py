@@ -43,7 +43,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import django
 
-DATABASE = "ll_bench_hooks"
+# BENCH_DATABASE gives parallel runs (another checkout's, say) databases of their own.
+DATABASE = os.environ.get("BENCH_DATABASE", "ll_bench_hooks")
 SECRET = "whsec_bench_current"  # noqa: S105 - a benchmark-only secret, set for gunicorn below
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.25
