@@ -3,13 +3,12 @@ finds an event type's behaviour."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.celery_app import app as celery_app
 from inbound import registry
 from inbound.models import InboundEvent, InboundEventStatus
 from inbound.services import ingest, processing, reconcile
@@ -52,14 +51,6 @@ def test_the_apps_registered_their_handlers_and_stripe_its_reconciler() -> None:
     assert set(SETUP_INTENT_EVENTS) <= stripe_types
     assert {("plaid", t) for t in PLAID_TYPES} <= set(registry.handlers)
     assert set(registry.reconcilers) == {"stripe"}
-
-
-@pytest.fixture
-def stored_only() -> Iterator[None]:
-    saved = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    yield
-    celery_app.conf.task_always_eager = saved
 
 
 @pytest.mark.django_db

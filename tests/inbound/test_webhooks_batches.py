@@ -8,7 +8,6 @@ the failure is recorded against that event only and every other event is applied
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -18,7 +17,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from compliance.models import AuditEntry
-from config.celery_app import app as celery_app
 from inbound import registry
 from inbound.models import InboundEvent, InboundEventStatus
 from inbound.services import ingest, processing
@@ -34,15 +32,6 @@ from tests.inbound.webhook_support import (
 from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def stored_only() -> Iterator[None]:
-    """Ingest stores events without processing them (a relay would hand them to a worker)."""
-    saved = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    yield
-    celery_app.conf.task_always_eager = saved
 
 
 def _store_payloads(payloads: list[dict[str, Any]]) -> list[int]:
