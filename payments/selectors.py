@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from accounts.models import Merchant
 from api.pagination import Page, keyset_page
+from inbound.models import InboundEvent
 from payments.exceptions import PaymentNotFoundError
 from payments.models import (
     Customer,
     Dispute,
-    InboundEvent,
     Payment,
     PaymentLink,
     ProcessorAccount,

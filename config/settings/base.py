@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "accounts",
     "compliance",
     "api",
+    "inbound",
     "payments",
     "banking",
     # The sandbox is registered only so `manage.py run_sandbox` exists; it imports no project code.
@@ -349,12 +350,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "api.tasks.idempotency_records_purge",
         "schedule": 3600.0,
     },
-    "payments-inbound-events-relay": {
-        "task": "payments.tasks.inbound_events_relay",
+    "inbound-events-relay": {
+        "task": "inbound.tasks.inbound_events_relay",
         "schedule": 5.0,
     },
-    "payments-inbound-events-reconcile": {
-        "task": "payments.tasks.inbound_events_reconcile",
+    "inbound-events-reconcile": {
+        "task": "inbound.tasks.inbound_events_reconcile",
         "schedule": 900.0,
     },
     "banking-plaid-items-reconcile": {

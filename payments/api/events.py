@@ -16,9 +16,9 @@ from api.pagination import keyset_page
 from api.serializers import ListQuerySerializer
 from api.views import ERRORS, ApiView, list_response_serializer
 from config.free_text import GuardedSerializer
-from payments.event_explanations import inbound_event_explain
+from inbound.explanations import inbound_event_explain
+from inbound.models import InboundEvent, InboundEventStatus
 from payments.exceptions import PaymentNotFoundError
-from payments.models import InboundEvent, InboundEventStatus
 
 
 class EventListQuerySerializer(ListQuerySerializer):

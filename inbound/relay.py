@@ -2,7 +2,7 @@
 
 A webhook request only writes the event and its outbox row (and, on PostgreSQL, a NOTIFY in
 the same statement); this loop LISTENs for that notification, drains the outbox through
-`payments.webhooks.inbound_outbox_relay` and sweeps events whose next attempt is due. It waits
+`inbound.services.outbox.inbound_outbox_relay` and sweeps events whose next attempt is due. It waits
 at most `poll_seconds` between rounds, so a lost notification, or a database without NOTIFY,
 only delays an event by that much. Beat runs the same relay every few seconds as a fallback
 for when this process is not running.
@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 
-from payments.webhooks import (
+from inbound.services.outbox import (
     OUTBOX_CHANNEL,
     RELAY_BATCH,
     inbound_events_redispatch_due,

@@ -18,10 +18,11 @@ import pytest
 from django.db import DatabaseError
 from django.test import Client
 
+from inbound import views as inbound_views
+from inbound.models import InboundEvent, OutboxEntry
 from payments import webhook_views
 from payments.gateways.stripe.webhooks import Reason
-from payments.models import InboundEvent, OutboxEntry
-from tests.payments.webhook_support import deliver, event_payload
+from tests.inbound.webhook_support import deliver, event_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +124,7 @@ def test_a_verified_event_that_cannot_be_stored_answers_503_and_is_stored_on_the
     caplog.set_level(logging.WARNING)
     response = deliver(_client(), body)
     assert response.status_code == 503
-    assert response.json()["error"]["code"] == webhook_views.STORE_FAILED
+    assert response.json()["error"]["code"] == inbound_views.STORE_FAILED
     assert "could not be stored" in caplog.text
     assert "connection to server lost" in caplog.text
     assert not InboundEvent.objects.exists()
@@ -144,6 +145,6 @@ def test_an_unforeseen_failure_before_verification_answers_400_and_stores_nothin
     caplog.set_level(logging.WARNING)
     response = deliver(_client(), event_payload())
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == webhook_views.UNVERIFIABLE
+    assert response.json()["error"]["code"] == inbound_views.UNVERIFIABLE
     assert "RuntimeError" in caplog.text
     assert not InboundEvent.objects.exists()

@@ -8,7 +8,6 @@ the failure is recorded against that event only and every other event is applied
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -18,35 +17,27 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from compliance.models import AuditEntry
-from config.celery_app import app as celery_app
-from payments import webhooks
-from payments.models import InboundEvent, InboundEventStatus, Payment, ProcessorAccount
+from inbound import registry
+from inbound.models import InboundEvent, InboundEventStatus
+from inbound.services import ingest, processing
+from payments.models import Payment, ProcessorAccount
 from payments.state import PaymentStatus
-from tests.payments.factories import PaymentFactory
-from tests.payments.webhook_support import (
+from tests.inbound.webhook_support import (
     database_url,
     event_payload,
     processor_authenticates,
     sandbox_events,
     three_ds_payment,
 )
+from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def stored_only() -> Iterator[None]:
-    """Ingest stores events without processing them (a relay would hand them to a worker)."""
-    saved = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    yield
-    celery_app.conf.task_always_eager = saved
 
 
 def _store_payloads(payloads: list[dict[str, Any]]) -> list[int]:
     pks = []
     for payload in payloads:
-        result = webhooks.inbound_event_ingest(
+        result = ingest.inbound_event_ingest(
             provider="stripe",
             event_id=payload["id"],
             event_type=payload["type"],
@@ -72,7 +63,7 @@ def applied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             raise ValueError("this event cannot be applied")
         calls.append(event.event_id)
 
-    monkeypatch.setitem(webhooks.HANDLERS, ("stripe", "customer.created"), handler)
+    monkeypatch.setitem(registry._handlers, ("stripe", "customer.created"), handler)
     return calls
 
 
@@ -86,7 +77,7 @@ def _statuses(pks: list[int]) -> list[tuple[str, int]]:
 def test_a_batch_is_applied_in_one_transaction(stored_only, applied):
     pks = _store(10)
     with CaptureQueriesContext(connection) as queries:
-        webhooks.inbound_events_process(event_ids=pks)
+        processing.inbound_events_process(event_ids=pks)
     assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 10
     assert len(applied) == 10
     sql = [q["sql"] for q in queries]
@@ -95,7 +86,7 @@ def test_a_batch_is_applied_in_one_transaction(stored_only, applied):
     assert sum("FOR UPDATE SKIP LOCKED" in s for s in sql) == 1
     assert sum(s.startswith('UPDATE "payments_inboundevent"') for s in sql) == 1
     # A second delivery of the same message changes nothing.
-    webhooks.inbound_events_process(event_ids=pks)
+    processing.inbound_events_process(event_ids=pks)
     assert len(applied) == 10
     assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 10
 
@@ -106,7 +97,7 @@ def test_one_failing_handler_leaves_the_rest_applied_once_and_only_itself_failed
     pks = _store(5)
     poison = InboundEvent.objects.get(pk=pks[2])
     InboundEvent.objects.filter(pk=poison.pk).update(event_id=f"{poison.event_id}-poison")
-    webhooks.inbound_events_process(event_ids=pks)
+    processing.inbound_events_process(event_ids=pks)
     statuses = _statuses(pks)
     assert statuses[2] == (InboundEventStatus.FAILED, 1)
     assert statuses[:2] + statuses[3:] == [(InboundEventStatus.SUCCEEDED, 1)] * 4
@@ -123,12 +114,12 @@ def test_one_failing_handler_leaves_the_rest_applied_once_and_only_itself_failed
 @pytest.mark.postgres
 def test_events_held_by_another_worker_or_done_are_left_alone(stored_only, applied):
     pks = _store(4)
-    webhooks.inbound_event_process(event_id=pks[0])  # done already
+    processing.inbound_event_process(event_id=pks[0])  # done already
     holder = psycopg.connect(database_url())
     try:
         # Another worker is applying the second event right now.
         holder.execute("SELECT 1 FROM payments_inboundevent WHERE id = %s FOR UPDATE", [pks[1]])
-        webhooks.inbound_events_process(event_ids=pks)
+        processing.inbound_events_process(event_ids=pks)
     finally:
         holder.rollback()
         holder.close()
@@ -170,7 +161,7 @@ def test_final_payment_events_lock_their_payments_in_one_query_and_audit_in_one_
     ]
     pks = _store_payloads([_succeeded_payload(payment, "acct_batch") for payment in payments])
     with CaptureQueriesContext(connection) as queries:
-        webhooks.inbound_events_process(event_ids=pks)
+        processing.inbound_events_process(event_ids=pks)
     assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 10
     for payment in payments:
         payment.refresh_from_db()
@@ -203,7 +194,7 @@ def test_a_final_event_and_a_refund_of_its_payment_in_one_batch_both_hold(
     )
     # The refund is stored first: the batch must not apply the success over what it wrote.
     pks = _store_payloads([refunded, succeeded])
-    webhooks.inbound_events_process(event_ids=pks)
+    processing.inbound_events_process(event_ids=pks)
     payment.refresh_from_db()
     assert _statuses(pks) == [(InboundEventStatus.SUCCEEDED, 1)] * 2
     assert payment.status == PaymentStatus.SUCCEEDED

@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from payments.relay import run_relay
-from payments.webhooks import inbound_events_relay
+from inbound.relay import run_relay
+from inbound.services import inbound_events_relay
 
 
 class Command(BaseCommand):

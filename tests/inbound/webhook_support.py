@@ -196,7 +196,7 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def received(self, task: str = "payments.tasks.inbound_events_process") -> int:
+    def received(self, task: str = "inbound.tasks.inbound_events_process") -> int:
         """How many messages for `task` this worker took from the broker."""
         return sum(
             1 for line in self.log().splitlines() if f"Task {task}[" in line and "received" in line

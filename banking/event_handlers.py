@@ -1,11 +1,12 @@
-"""Handlers for Plaid's webhook types in the payments inbound-event pipeline.
+"""Banking's handlers of inbound events: Plaid's item webhooks and Stripe's SetupIntent events.
 
-Each handler ignores the payload's claims and re-reads the item and its accounts from Plaid,
-applying the verification state machine forward-only, so duplicates and any delivery order
-converge on the same state. The read (`plaid_item_read`) is the handler's fetch step, which
-the pipeline runs with no transaction open; the apply (`plaid_item_apply`) runs in the
-event's transaction. `register` adds them to the pipeline's type table from
-BankingConfig.ready().
+Plaid's handler ignores the payload's claims and re-reads the item and its accounts from
+Plaid, applying the verification state machine forward-only, so duplicates and any delivery
+order converge on the same state. The read (`plaid_item_read`) is the handler's fetch step,
+which the pipeline runs with no transaction open; the apply (`plaid_item_apply`) runs in the
+event's transaction. Stripe's `setup_intent.*` events drive the micro-deposit fallback
+(`banking.stripe_fallback`, which holds their fetch and apply). `register_event_handlers`
+registers both with the inbound pipeline from BankingConfig.ready().
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from dataclasses import dataclass
 
 from banking.models import PlaidItem
 from banking.services import ItemReading, plaid_item_apply, plaid_item_read
+from banking.stripe_fallback import (
+    SETUP_INTENT_EVENTS,
+    setup_intent_event_apply,
+    setup_intent_event_fetch,
+)
 from compliance.actors import Actor
-from payments.models import EventProvider, InboundEvent
+from inbound.models import EventProvider, InboundEvent
+from inbound.registry import FetchingHandler, register
 
 PLAID_TYPES = (
     "AUTH:AUTOMATICALLY_VERIFIED",
@@ -60,11 +67,11 @@ def plaid_item_event_apply(event: InboundEvent, read: _ItemRead | None) -> str |
     return None
 
 
-def register() -> None:
-    # payments.webhooks exposes no register function, so banking adds its entries to the
-    # pipeline's HANDLERS table directly (payments never imports banking).
-    from payments.webhooks import HANDLERS, FetchingHandler
-
-    handler = FetchingHandler(fetch=plaid_item_event_fetch, apply=plaid_item_event_apply)
+def register_event_handlers() -> None:
+    """From BankingConfig.ready(): the pipeline dispatches these types here."""
+    plaid = FetchingHandler(fetch=plaid_item_event_fetch, apply=plaid_item_event_apply)
     for event_type in PLAID_TYPES:
-        HANDLERS[(EventProvider.PLAID, event_type)] = handler
+        register(provider=EventProvider.PLAID, event_type=event_type, handler=plaid)
+    setup = FetchingHandler(fetch=setup_intent_event_fetch, apply=setup_intent_event_apply)
+    for event_type in SETUP_INTENT_EVENTS:
+        register(provider=EventProvider.STRIPE, event_type=event_type, handler=setup)

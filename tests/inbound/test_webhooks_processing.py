@@ -12,16 +12,13 @@ import requests
 from django.test import Client
 
 from compliance.models import AuditEntry
-from payments import webhooks
-from payments.models import (
-    Dispute,
-    InboundEvent,
-    InboundEventStatus,
-    Payment,
-    ProcessorAccount,
-)
+from inbound import registry
+from inbound.models import InboundEvent, InboundEventStatus
+from inbound.services import processing, replay
+from payments import event_handlers
+from payments.models import Dispute, Payment, ProcessorAccount
 from payments.state import PaymentStatus
-from tests.payments.webhook_support import (
+from tests.inbound.webhook_support import (
     deliver,
     event_payload,
     processor_authenticates,
@@ -223,7 +220,7 @@ def test_one_failing_handler_retries_with_backoff_then_dead_letters_and_replays_
         raise RuntimeError("handler bug sk_test_abcdefghijklmnopqrstuvwxyz should be masked")
 
     key = ("stripe", "charge.dispute.created")
-    monkeypatch.setitem(webhooks.HANDLERS, key, broken)
+    monkeypatch.setitem(registry._handlers, key, broken)
     [succeeded] = sandbox_events(
         sandbox_control, account=account, event_type="payment_intent.succeeded"
     )
@@ -241,33 +238,33 @@ def test_one_failing_handler_retries_with_backoff_then_dead_letters_and_replays_
     assert "abcdefghijklmnop" not in failed.last_error
     first_delay = (failed.next_attempt_at - failed.received_at).total_seconds()
     assert 25 <= first_delay <= 40
-    for attempt in range(2, webhooks.MAX_ATTEMPTS + 1):
-        webhooks.inbound_event_process(event_id=failed.pk)
+    for attempt in range(2, processing.MAX_ATTEMPTS + 1):
+        processing.inbound_event_process(event_id=failed.pk)
         failed.refresh_from_db()
         assert failed.attempts == attempt
     assert failed.status == InboundEventStatus.DEAD
     assert failed.next_attempt_at is None
     assert AuditEntry.objects.filter(action="inbound_event.dead_letter").count() == 1
     # Dead means done: nothing runs it again by itself.
-    assert webhooks.inbound_event_process(event_id=failed.pk) == InboundEventStatus.DEAD
+    assert processing.inbound_event_process(event_id=failed.pk) == InboundEventStatus.DEAD
     assert not Dispute.objects.exists()
 
     # The fix ships; staff replay it: applied exactly once, however often it is replayed.
-    monkeypatch.setitem(webhooks.HANDLERS, key, webhooks._on_dispute)
+    monkeypatch.setitem(registry._handlers, key, event_handlers._on_dispute)
     from compliance.actors import Actor
 
-    assert webhooks.inbound_event_replay(event=failed, actor=Actor.system("test")) is True
+    assert replay.inbound_event_replay(event=failed, actor=Actor.system("test")) is True
     failed.refresh_from_db()
     assert failed.status == InboundEventStatus.SUCCEEDED
-    assert webhooks.inbound_event_replay(event=failed, actor=Actor.system("test")) is False
-    webhooks.inbound_event_process(event_id=failed.pk)
+    assert replay.inbound_event_replay(event=failed, actor=Actor.system("test")) is False
+    processing.inbound_event_process(event_id=failed.pk)
     assert Dispute.objects.filter(stripe_dispute_id="dp_broken").count() == 1
     assert AuditEntry.objects.filter(action="dispute.create").count() == 1
     assert AuditEntry.objects.filter(action="inbound_event.replay").count() == 1
 
 
 def test_backoff_grows_exponentially_and_is_capped():
-    delays = [webhooks._backoff(n).total_seconds() for n in range(1, 12)]
+    delays = [processing._backoff(n).total_seconds() for n in range(1, 12)]
     assert delays[:4] == [30, 60, 120, 240]
-    assert max(delays) == webhooks.BACKOFF_MAX_SECONDS
+    assert max(delays) == processing.BACKOFF_MAX_SECONDS
     assert delays == sorted(delays)

@@ -17,7 +17,7 @@ from django.test import Client
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
-from payments.models import InboundEvent, OutboxEntry
+from inbound.models import InboundEvent, OutboxEntry
 
 # Bounded for `make test`: each suite's tests run in seconds. The database is shared by a
 # test's examples (function-scoped fixtures), which `stored_counts` allows for.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from payments.models import InboundEvent, InboundEventStatus
+from inbound.models import InboundEvent, InboundEventStatus
 
 _NOTHING_CHANGED = "Nothing was changed, and nothing is needed from you."
-# Handlers' notes for events that needed no work (payments.webhooks, banking), by note.
+# Handlers' notes for events that needed no work (payments' and banking's handlers), by note.
 _IGNORED: dict[str, tuple[str, str]] = {
     "unhandled event type": (
         "event_type_not_used",

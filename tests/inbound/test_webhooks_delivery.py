@@ -17,10 +17,12 @@ import pytest
 import requests
 
 from compliance.models import AuditEntry
-from payments import services, webhooks
-from payments.models import InboundEvent, OutboxEntry, Payment, ProcessorAccount
+from inbound.models import InboundEvent, OutboxEntry
+from inbound.services import ingest, processing
+from payments import services
+from payments.models import Payment, ProcessorAccount
 from payments.state import PaymentStatus
-from tests.payments.webhook_support import (
+from tests.inbound.webhook_support import (
     processor_authenticates,
     sandbox_events,
     signed,
@@ -95,14 +97,14 @@ def _replay_in_random_orders(payment: Payment, events: list[dict], seed: int) ->
         order = events[:]
         rng.shuffle(order)
         for event in order:
-            result = webhooks.inbound_event_ingest(
+            result = ingest.inbound_event_ingest(
                 provider="stripe",
                 event_id=event["id"],
                 event_type=event["type"],
                 account=event["account"],
                 payload=event,
             )
-            assert webhooks.inbound_event_process(event_id=result.event_pk) in (
+            assert processing.inbound_event_process(event_id=result.event_pk) in (
                 "succeeded",
                 "ignored",
             )

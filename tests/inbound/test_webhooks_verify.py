@@ -14,15 +14,15 @@ import time
 import pytest
 from django.test import Client
 
+from inbound.models import InboundEvent, InboundEventStatus, OutboxEntry
+from inbound.services import webhook_rejection_count
 from payments.gateways.stripe.webhooks import (
     Reason,
     SignatureError,
     signature_header,
     verify_event,
 )
-from payments.models import InboundEvent, InboundEventStatus, OutboxEntry
-from payments.webhooks import webhook_rejection_count
-from tests.payments.webhook_support import (
+from tests.inbound.webhook_support import (
     CURRENT_SECRET,
     PREVIOUS_SECRET,
     URL,

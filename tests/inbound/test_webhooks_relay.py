@@ -21,18 +21,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.celery_app import app as celery_app
-from payments import tasks, webhooks
-from payments.models import (
-    InboundEvent,
-    InboundEventStatus,
-    OutboxEntry,
-    Payment,
-    ProcessorAccount,
-)
-from payments.relay import run_relay
+from inbound import registry
+from inbound import tasks as inbound_tasks
+from inbound.models import InboundEvent, InboundEventStatus, OutboxEntry
+from inbound.relay import run_relay
+from inbound.services import outbox, reconcile
+from payments.models import Payment, ProcessorAccount
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory
-from tests.payments.webhook_support import (
+from tests.inbound.webhook_support import (
     deliver,
     event_payload,
     wait_until,
@@ -80,22 +77,22 @@ def test_broker_down_all_acknowledged_at_once_then_processed_after_the_relay(bro
     assert OutboxEntry.objects.filter(dispatched_at__isnull=True).count() == 20
 
     # Still down: the relay publishes nothing and marks nothing.
-    assert webhooks.inbound_events_relay() == 0
+    assert outbox.inbound_events_relay() == 0
     assert OutboxEntry.objects.filter(dispatched_at__isnull=True).count() == 20
 
     broker_down()
-    assert webhooks.inbound_events_relay() == 20
+    assert outbox.inbound_events_relay() == 20
     assert InboundEvent.objects.filter(status=InboundEventStatus.IGNORED).count() == 20
     assert not OutboxEntry.objects.filter(dispatched_at__isnull=True).exists()
     # A second run finds nothing left to publish.
-    assert webhooks.inbound_events_relay() == 0
+    assert outbox.inbound_events_relay() == 0
 
 
 def _no_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the request published to the broker")
 
-    monkeypatch.setattr(tasks.inbound_events_process, "apply_async", refuse)
+    monkeypatch.setattr(inbound_tasks.inbound_events_process, "apply_async", refuse)
 
 
 @pytest.mark.postgres
@@ -125,15 +122,15 @@ def test_an_acknowledgement_is_one_statement_and_never_touches_the_broker(broker
 def test_a_batch_is_published_as_messages_of_at_most_publish_batch_ids(broker_down, monkeypatch):
     messages: list[list[int]] = []
     monkeypatch.setattr(
-        tasks.inbound_events_process,
+        inbound_tasks.inbound_events_process,
         "apply_async",
         lambda args, **kwargs: messages.append(list(args[0])),
     )
-    count = webhooks.PUBLISH_BATCH * 2 + 3
+    count = outbox.PUBLISH_BATCH * 2 + 3
     for _ in range(count):
         deliver(Client(), event_payload())
-    assert webhooks.inbound_events_relay() == count
-    assert [len(m) for m in messages] == [webhooks.PUBLISH_BATCH] * 2 + [3]
+    assert outbox.inbound_events_relay() == count
+    assert [len(m) for m in messages] == [outbox.PUBLISH_BATCH] * 2 + [3]
     stored = set(InboundEvent.objects.values_list("pk", flat=True))
     assert sorted(pk for m in messages for pk in m) == sorted(stored)
 
@@ -146,7 +143,7 @@ def test_the_relay_process_wakes_on_the_commit_not_on_its_poll(broker_down, monk
         published.extend(event_pks)
         return True
 
-    monkeypatch.setattr(webhooks, "inbound_events_publish", publish)
+    monkeypatch.setattr(outbox, "inbound_events_publish", publish)
     stop = threading.Event()
     # A poll far longer than the wait below: only the NOTIFY can wake the relay in time.
     relay = threading.Thread(
@@ -170,14 +167,14 @@ def test_the_relay_process_wakes_on_the_commit_not_on_its_poll(broker_down, monk
 def test_a_lost_task_is_published_again_once_its_event_is_due(monkeypatch):
     # The publish "succeeds" but the message never reaches a worker (a broker restart).
     with monkeypatch.context() as patch:
-        patch.setattr(tasks.inbound_events_process, "apply_async", lambda *a, **k: None)
+        patch.setattr(inbound_tasks.inbound_events_process, "apply_async", lambda *a, **k: None)
         deliver(Client(), event_payload(event_id="evt_lost"))
     event = InboundEvent.objects.get(event_id="evt_lost")
     assert event.status == InboundEventStatus.RECEIVED
     assert OutboxEntry.objects.get(event=event).dispatched_at is not None
-    assert webhooks.inbound_events_relay() == 0  # not due yet
-    due = timezone.now() + webhooks.REDISPATCH_AFTER + timedelta(seconds=1)
-    assert webhooks.inbound_events_relay(now=due) == 1
+    assert outbox.inbound_events_relay() == 0  # not due yet
+    due = timezone.now() + outbox.REDISPATCH_AFTER + timedelta(seconds=1)
+    assert outbox.inbound_events_relay(now=due) == 1
     event.refresh_from_db()
     assert event.status == InboundEventStatus.IGNORED
 
@@ -190,12 +187,12 @@ def test_a_failed_event_is_retried_when_its_backoff_has_passed(monkeypatch):
         if len(calls) == 1:
             raise ConnectionError("processor unreachable")
 
-    monkeypatch.setitem(webhooks.HANDLERS, ("stripe", "customer.created"), flaky)
+    monkeypatch.setitem(registry._handlers, ("stripe", "customer.created"), flaky)
     deliver(Client(), event_payload(event_id="evt_flaky"))
     event = InboundEvent.objects.get(event_id="evt_flaky")
     assert event.status == InboundEventStatus.FAILED
-    assert webhooks.inbound_events_relay(now=timezone.now() + timedelta(seconds=5)) == 0
-    assert webhooks.inbound_events_relay(now=event.next_attempt_at) == 1
+    assert outbox.inbound_events_relay(now=timezone.now() + timedelta(seconds=5)) == 0
+    assert outbox.inbound_events_relay(now=event.next_attempt_at) == 1
     event.refresh_from_db()
     assert event.status == InboundEventStatus.SUCCEEDED
     assert event.attempts == 2
@@ -231,7 +228,7 @@ def test_reconciliation_ingests_events_that_never_arrived_once(api, merchant, un
     Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.PROCESSING)
     account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
 
-    ingested = webhooks.inbound_events_reconcile()
+    ingested = reconcile.inbound_events_reconcile()
     assert ingested >= 3
     succeeded = InboundEvent.objects.get(type="payment_intent.succeeded", account=account)
     assert succeeded.merchant == merchant
@@ -239,5 +236,5 @@ def test_reconciliation_ingests_events_that_never_arrived_once(api, merchant, un
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCEEDED
     # A second run (or the late webhook) finds them all known: nothing new.
-    assert webhooks.inbound_events_reconcile() == 0
+    assert reconcile.inbound_events_reconcile() == 0
     assert InboundEvent.objects.filter(type="payment_intent.succeeded").count() == 1

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from inbound.models import InboundEvent, InboundEventStatus
+from inbound.registry import handlers
+from inbound.services import inbound_event_process
+from inbound.views import UNVERIFIABLE
 from payments.gateways.stripe.webhooks import Reason, signature_header
-from payments.models import InboundEvent, InboundEventStatus
-from payments.webhook_views import UNVERIFIABLE
-from payments.webhooks import HANDLERS, inbound_event_process
-from tests.payments.webhook_fuzzing import (
+from tests.inbound.webhook_fuzzing import (
     assert_refused,
     fuzz_settings,
     header_text,
@@ -31,12 +32,12 @@ from tests.payments.webhook_fuzzing import (
     stored_counts,
     unique_ids,
 )
-from tests.payments.webhook_support import CURRENT_SECRET, URL
+from tests.inbound.webhook_support import CURRENT_SECRET, URL
 
 pytestmark = pytest.mark.django_db
 KNOWN_REASONS = {*Reason.ALL, UNVERIFIABLE}
 
-event_types = st.sampled_from(sorted({t for provider, t in HANDLERS if provider == "stripe"}))
+event_types = st.sampled_from(sorted({t for provider, t in handlers if provider == "stripe"}))
 stripe_events = st.fixed_dictionaries(
     {
         "id": maybe(unique_ids("evt_fuzz_")),

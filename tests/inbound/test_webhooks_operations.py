@@ -16,12 +16,12 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from compliance.models import AuditEntry
-from payments.models import InboundEvent, InboundEventStatus
+from inbound.models import InboundEvent, InboundEventStatus
 from tests.factories import MerchantFactory, UserFactory, verified_client
-from tests.payments.conftest import api_client_for
-from tests.payments.webhook_support import (
+from tests.inbound.webhook_support import (
     event_payload,
 )
+from tests.payments.conftest import api_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +70,7 @@ def test_events_filter_by_status_and_type():
     failed = _event(
         merchant,
         status=InboundEventStatus.FAILED,
-        last_error="KeyError: 'charges' at payments/webhooks.py:120",
+        last_error="KeyError: 'charges' at inbound/services/processing.py:120",
         attempts=2,
     )
     _event(merchant, type="account.updated")
@@ -104,7 +104,7 @@ def test_roles_without_developer_access_cannot_read_events():
 
 def _replay_in_admin(client, *events):
     return client.post(
-        "/admin/payments/inboundevent/",
+        "/admin/inbound/inboundevent/",
         {"action": "replay", "_selected_action": [e.pk for e in events]},
         follow=True,
     )
@@ -141,7 +141,7 @@ def test_staff_without_the_permission_cannot_replay():
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(AuthPermission.objects.get(codename="view_inboundevent"))
     client = verified_client(staff)
-    page = client.get("/admin/payments/inboundevent/")
+    page = client.get("/admin/inbound/inboundevent/")
     assert page.status_code == 200
     assert b"Replay selected" not in page.content
     _replay_in_admin(client, dead)
@@ -154,6 +154,6 @@ def test_superusers_see_the_events_and_the_replay_action():
     merchant = MerchantFactory()
     _event(merchant, status=InboundEventStatus.FAILED)
     client = verified_client(UserFactory(is_staff=True, is_superuser=True))
-    page = client.get("/admin/payments/inboundevent/")
+    page = client.get("/admin/inbound/inboundevent/")
     assert page.status_code == 200
     assert b"Replay selected failed or dead events" in page.content

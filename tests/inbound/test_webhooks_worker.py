@@ -28,11 +28,11 @@ from django.test import Client
 
 from compliance.models import AuditEntry
 from config.celery_app import app as celery_app
-from payments import webhooks
-from payments.models import InboundEvent, InboundEventStatus, OutboxEntry, Payment, ProcessorAccount
+from inbound.models import InboundEvent, InboundEventStatus, OutboxEntry
+from inbound.services import outbox, processing
+from payments.models import Payment, ProcessorAccount
 from payments.state import PaymentStatus
-from tests.payments.factories import PaymentFactory
-from tests.payments.webhook_support import (
+from tests.inbound.webhook_support import (
     Relay,
     Worker,
     broker_purge,
@@ -41,6 +41,7 @@ from tests.payments.webhook_support import (
     event_payload,
     wait_until,
 )
+from tests.payments.factories import PaymentFactory
 
 pytestmark = [
     pytest.mark.postgres,
@@ -168,7 +169,7 @@ def test_a_worker_keeps_its_database_session_from_task_to_task(merchant, account
     for index in range(4):
         payment = _processing_payment(merchant, index)
         assert deliver(Client(), _succeeded_event(payment, account)).status_code == 200
-        assert webhooks.inbound_events_relay() == 1
+        assert outbox.inbound_events_relay() == 1
         wait_until(
             lambda payment=payment: _status_changes(payment) == 1,
             seconds=15,
@@ -191,7 +192,7 @@ def test_a_worker_killed_mid_task_leaves_the_event_applied_exactly_once(
     # the event row locked and its transaction open: mid-task.
     row_holder.execute("SELECT 1 FROM payments_payment WHERE id = %s FOR UPDATE", [payment.pk])
     assert deliver(Client(), _succeeded_event(payment, account)).status_code == 200
-    assert webhooks.inbound_events_relay() == 1
+    assert outbox.inbound_events_relay() == 1
     event = InboundEvent.objects.get(type="payment_intent.succeeded")
     wait_until(_a_session_waits_on_a_lock, seconds=15, what="the worker to block mid-task")
 
@@ -215,8 +216,8 @@ def test_a_worker_killed_mid_task_leaves_the_event_applied_exactly_once(
         event.refresh_from_db()
         assert event.status == InboundEventStatus.RECEIVED
         # ... the sweeper publishes the event again once it is due (2 minutes after arrival).
-        due = event.received_at + webhooks.REDISPATCH_AFTER + timedelta(seconds=1)
-        assert webhooks.inbound_events_relay(now=due) == 1
+        due = event.received_at + outbox.REDISPATCH_AFTER + timedelta(seconds=1)
+        assert outbox.inbound_events_relay(now=due) == 1
 
     # Then the event is applied once, by one attempt (the killed one left no trace).
     wait_until(
@@ -229,7 +230,7 @@ def test_a_worker_killed_mid_task_leaves_the_event_applied_exactly_once(
     assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.SUCCEEDED
     assert _status_changes(payment) == 1
     # A further redelivery finds it done: still one effect.
-    assert webhooks.inbound_event_process(event_id=event.pk) == InboundEventStatus.SUCCEEDED
+    assert processing.inbound_event_process(event_id=event.pk) == InboundEventStatus.SUCCEEDED
     assert _status_changes(payment) == 1
 
 
@@ -240,7 +241,7 @@ def test_a_killed_pool_child_is_replaced_and_its_event_applied_exactly_once(
     worker = workers(pool="prefork")
     row_holder.execute("SELECT 1 FROM payments_payment WHERE id = %s FOR UPDATE", [payment.pk])
     assert deliver(Client(), _succeeded_event(payment, account)).status_code == 200
-    assert webhooks.inbound_events_relay() == 1
+    assert outbox.inbound_events_relay() == 1
     event = InboundEvent.objects.get(type="payment_intent.succeeded")
     wait_until(_a_session_waits_on_a_lock, seconds=15, what="the pool child to block mid-task")
     (first_child,) = worker.pool_children()
@@ -262,8 +263,8 @@ def test_a_killed_pool_child_is_replaced_and_its_event_applied_exactly_once(
     # skipped it, and the sweeper (2 minutes on) brings it round.
     wait_until(lambda: worker.received() >= 2, seconds=15, what="the message to come back")
     if InboundEvent.objects.get(pk=event.pk).status not in DONE:
-        due = event.received_at + webhooks.REDISPATCH_AFTER + timedelta(seconds=1)
-        webhooks.inbound_events_relay(now=due)
+        due = event.received_at + outbox.REDISPATCH_AFTER + timedelta(seconds=1)
+        outbox.inbound_events_relay(now=due)
     wait_until(
         lambda: InboundEvent.objects.get(pk=event.pk).status in DONE,
         seconds=30,
@@ -343,7 +344,7 @@ def test_broker_down_during_delivery_then_a_real_worker_applies_every_event_once
     assert worker.received() == 0
 
     # With the broker back, the relay publishes the outbox and the worker drains it.
-    assert webhooks.inbound_events_relay() == len(events)
+    assert outbox.inbound_events_relay() == len(events)
     wait_until(
         lambda: InboundEvent.objects.exclude(status__in=DONE).count() == 0,
         seconds=60,
