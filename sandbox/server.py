@@ -180,6 +180,8 @@ class Sandbox:
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
                 raise ControlError(400, "advance_seconds must be a non-negative number")
             clock.advance(float(seconds))
+            for provider in self.providers:
+                provider.clock_moved()
         elif method != "GET":
             raise ControlError(405, "use GET or POST")
         return control_ok({"now": clock.timestamp(), "offset_seconds": clock.offset})

@@ -14,6 +14,8 @@ logger = logging.getLogger("sandbox")
 
 # Stripe caps request bodies well below this; anything larger is a client bug or an attack.
 MAX_BODY_BYTES = 1_000_000
+# File uploads (multipart) may carry Stripe's largest file (16 MB) and the form around it.
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024 + 65_536
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _plain_error(400, "Invalid Content-Length header.")
         if length < 0:
             return _plain_error(400, "Invalid Content-Length header.")
-        if length > MAX_BODY_BYTES:
+        multipart = headers.get("content-type", "").startswith("multipart/form-data")
+        if length > (MAX_UPLOAD_BYTES if multipart else MAX_BODY_BYTES):
             return _plain_error(413, "Request body too large.")
         return self.rfile.read(length) if length else b""
 
