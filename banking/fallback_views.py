@@ -27,11 +27,10 @@ from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from config.ratelimit import window_hit
 from payments import form_tokens
-from payments.checkout import processor_checkout_config
+from payments.checkout import processor_checkout_config, processor_csp
 from payments.form_tokens import FormOutcome
 from payments.idempotency import idempotency_claim_target
 from payments.models import IdempotencyRecord
-from payments.public_views import processor_csp
 from payments.selectors import processor_account_get
 
 logger = logging.getLogger(__name__)
