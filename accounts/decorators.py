@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from accounts.roles import role_allows
@@ -40,13 +41,14 @@ def require_permission(permission: str) -> Callable[[ViewFunc], ViewFunc]:
 
     def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             membership = getattr(request, "membership", None)
             if membership is None:
                 return HttpResponseRedirect(reverse("accounts:no_merchant"))
             if not role_allows(membership.role, permission):
                 raise PermissionMissing(permission)
-            return view(request, *args, **kwargs)
+            response: HttpResponseBase = view(request, *args, **kwargs)
+            return response
 
         return wrapped  # type: ignore[return-value]
 
@@ -57,9 +59,10 @@ def step_up_required(view: ViewFunc) -> ViewFunc:
     """Needs an OTP proven within STEP_UP_MAX_AGE; otherwise asks for one and comes back."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if otp_verified_within(request):
-            return view(request, *args, **kwargs)
+            response: HttpResponseBase = view(request, *args, **kwargs)
+            return response
         if request.method not in ("GET", "HEAD"):
             # Never replay a POST after step-up: the user confirms the action again.
             target = request.headers.get("Referer") or request.path

@@ -244,14 +244,15 @@ class EnrolmentLink(models.Model):
         return self.used_at is None and self.revoked_at is None and self.expires_at > now
 
 
-class BackupCodeDevice(ThrottlingMixin, Device):
+# django-otp ships no type hints: its classes are Any to mypy.
+class BackupCodeDevice(ThrottlingMixin, Device):  # type: ignore[misc]
     """django-otp device for single-use recovery codes, stored only as keyed hashes.
 
     django-otp's own StaticDevice keeps its tokens in plaintext; a database leak would then
     hand out second factors. Here each code is a `BackupCode` row holding an HMAC.
     """
 
-    class Meta(Device.Meta):
+    class Meta(Device.Meta):  # type: ignore[misc]
         verbose_name = "backup code set"
 
     def verify_token(self, token: Any) -> bool:

@@ -56,7 +56,8 @@ class ApiKeyCreateForm(GuardedForm):
 
 
 def _membership(request: HttpRequest) -> Membership:
-    return request.membership  # type: ignore[attr-defined]
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    return membership
 
 
 def _api_keys(merchant: Merchant) -> QuerySet[ApiKey]:

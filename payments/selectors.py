@@ -185,7 +185,9 @@ class CursorPage(Generic[M]):
 
 
 def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str, field: str) -> tuple[Any, int]:
-    anchor = queryset.filter(public_id=cursor).values_list(field, "pk").first()
+    anchor: tuple[Any, int] | None = (
+        queryset.filter(public_id=cursor).values_list(field, "pk").first()
+    )
     if anchor is None:
         raise InvalidPaymentRequestError(
             f"{param} does not name an object in this list.",

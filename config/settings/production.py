@@ -1,5 +1,7 @@
 """Production: every secret from the environment, no defaults, refuses to start when unsafe."""
 
+from datetime import timedelta
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *

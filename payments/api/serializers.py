@@ -49,7 +49,7 @@ class MetadataField(FreeTextDictField):
 _STRING_FIELDS = (serializers.CharField, serializers.ChoiceField, serializers.DateTimeField)
 
 
-def _json_type_error(field: serializers.Field, value: Any) -> str | None:
+def _json_type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> str | None:
     """What is wrong with `value`'s JSON type for `field`, or None when it matches the schema.
 
     DRF converts where the schema does not: 5 becomes "5", "12" becomes 12, "yes" becomes
@@ -82,7 +82,7 @@ def _json_type_error(field: serializers.Field, value: Any) -> str | None:
 # type, and a value with a pattern must match it as sent. (A comment, not a docstring:
 # drf-spectacular would print a docstring as every request body's description.)
 class JsonInputSerializer(GuardedSerializer):
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         fields = super().get_fields()
         for field in fields.values():
             if isinstance(field, serializers.RegexField):

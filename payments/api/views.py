@@ -70,7 +70,7 @@ _ERRORS = {
 }
 
 
-def _list_response_serializer(name: str, item: type[serializers.Serializer]) -> Any:
+def _list_response_serializer(name: str, item: type[serializers.Serializer[Any]]) -> Any:
     return type(
         name,
         (GuardedSerializer,),
@@ -108,14 +108,14 @@ class PaymentsApiView(APIView):
     def merchant(self, request: Request) -> Any:
         return request.user.merchant  # type: ignore[union-attr]
 
-    def query(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
+    def query(self, request: Request, serializer_class: type[serializers.Serializer[Any]]) -> Any:
         # A plain dict, not the QueryDict: DRF reads "?status=" from a QueryDict as "absent",
         # while the schema (minLength 1) says an empty value is refused.
         serializer = serializer_class(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def body(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
+    def body(self, request: Request, serializer_class: type[serializers.Serializer[Any]]) -> Any:
         if not isinstance(request.data, dict):
             raise InvalidPaymentRequestError("The body must be a JSON object.")
         serializer = serializer_class(data=request.data)

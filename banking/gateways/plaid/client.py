@@ -70,7 +70,7 @@ def plaid_host() -> str:
     if settings.PLAID_API_BASE:
         return str(settings.PLAID_API_BASE).rstrip("/")
     try:
-        return _HOSTS[settings.PLAID_ENV]
+        return str(_HOSTS[settings.PLAID_ENV])
     except KeyError as exc:
         raise PlaidAuthenticationError("PLAID_ENV must be 'sandbox' or 'production'.") from exc
 

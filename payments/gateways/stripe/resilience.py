@@ -194,7 +194,8 @@ def call(operation: str, fn: Callable[[], T], *, mutating: bool) -> T:
             raise
 
     try:
-        return retrying(cb.call, attempt)
+        result: T = retrying(cb.call, attempt)
+        return result
     except pybreaker.CircuitBreakerError as exc:
         logger.warning("Stripe %s refused: circuit breaker open", operation)
         if mutating and any(is_outage(seen) for seen in reached):
