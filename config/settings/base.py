@@ -37,9 +37,9 @@ INSTALLED_APPS = [
     "compliance",
     "payments",
     "banking",
-    # The sandbox is registered only so `manage.py run_sandbox` exists; it imports no project code.
-    "sandbox",
 ]
+# The processor sandbox (`sandbox`: the other side of a network connection, which provides
+# `manage.py run_sandbox`) is added by the local and test settings only, never production.
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from .base import *
 
+# `manage.py run_sandbox`: the offline stand-in for the processors (never in production).
+INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]
+
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
 AUDIT_SIGNING_KEY = "WjDAMN7T6tIpSSqy8FZyMQcrvUUOCSIhXbEgDbKkYJw"
 ENCRYPTION_KEYS = ["test-1:Zwy5mntiOFuB2hUzthwljfLt8jP4oV2QCmH20PR6JjQ"]
