@@ -1,7 +1,8 @@
 """View decorators for the dashboard: which views skip the OTP gate, and which need step-up.
 
 Every dashboard view is closed by default (see `accounts.middleware`); these mark the few
-exceptions and add the per-view requirements.
+exceptions and add the per-view requirements. The permission a page needs is declared with
+`config.permissions.require_permission`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 
-from accounts.roles import role_allows
 from accounts.session_security import otp_verified_within
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
@@ -26,33 +26,6 @@ def otp_not_required(view: ViewFunc) -> ViewFunc:
     """For the MFA enrollment and verification views: a password-only session may reach them."""
     view.otp_required = False  # type: ignore[attr-defined]
     return view
-
-
-class PermissionMissing(PermissionDenied):
-    """The current role lacks `permission`; the 403 page names the roles that have it."""
-
-    def __init__(self, permission: str) -> None:
-        super().__init__(f"Your role does not include {permission}.")
-        self.permission = permission
-
-
-def require_permission(permission: str) -> Callable[[ViewFunc], ViewFunc]:
-    """Needs a current merchant whose membership role grants `permission` (403 otherwise)."""
-
-    def decorator(view: ViewFunc) -> ViewFunc:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            membership = getattr(request, "membership", None)
-            if membership is None:
-                return HttpResponseRedirect(reverse("accounts:no_merchant"))
-            if not role_allows(membership.role, permission):
-                raise PermissionMissing(permission)
-            response: HttpResponseBase = view(request, *args, **kwargs)
-            return response
-
-        return wrapped  # type: ignore[return-value]
-
-    return decorator
 
 
 def step_up_required(view: ViewFunc) -> ViewFunc:

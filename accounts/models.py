@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin
 
-from accounts.roles import Role
+from accounts.roles import Role, role_allows
 from config.ids import new_public_id
 
 
@@ -113,6 +113,10 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.merchant} ({self.role})"
+
+    def has_permission(self, permission: str) -> bool:
+        """Whether this member's role grants `permission` (config.permissions' `Member`)."""
+        return role_allows(self.role, permission)
 
 
 def _api_key_public_id() -> str:

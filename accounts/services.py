@@ -50,7 +50,7 @@ from accounts.models import (
     Merchant,
     User,
 )
-from accounts.roles import ROLE_PERMISSIONS, Permission, Role, role_allows
+from accounts.roles import ROLE_PERMISSIONS, Role, role_allows
 from accounts.selectors import (
     enrolment_link_token_hash,
     invitation_token_hash,
@@ -59,6 +59,7 @@ from accounts.selectors import (
 from compliance.actors import Actor
 from compliance.services import audit_record
 from config.exceptions import ApplicationError
+from config.permissions import Permission
 
 PENDING_DEVICE_NAME = "Authenticator (not confirmed)"
 BACKUP_DEVICE_NAME = "Backup codes"

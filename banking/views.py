@@ -16,14 +16,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import require_permission, step_up_required
+from accounts.decorators import step_up_required
 from accounts.models import Merchant
-from accounts.roles import Permission, role_allows
+from accounts.roles import role_allows
 from banking import ach, selectors, services
 from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
 from config.free_text import GuardedForm
+from config.permissions import Permission, require_permission
 from payments import form_tokens
 from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.form_tokens import FormOutcome

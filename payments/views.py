@@ -28,11 +28,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import require_permission, step_up_required
+from accounts.decorators import step_up_required
 from accounts.models import Merchant
-from accounts.roles import Permission, role_allows
+from accounts.roles import role_allows
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
+from config.permissions import Permission, require_permission
 from payments import form_tokens, onboarding, selectors, services
 from payments.charts import bar_chart
 from payments.exceptions import (

@@ -18,12 +18,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.roles import Permission
 from banking import selectors, services
 from banking.api import serializers as s
 from banking.exceptions import InvalidBankingRequestError
 from banking.models import BankLinkSession
 from config.exceptions import ApplicationError
+from config.permissions import Permission
 from payments.api.serializers import ListQuerySerializer
 from payments.api.views import (
     _ERRORS,

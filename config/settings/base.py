@@ -172,6 +172,8 @@ CELERY_DB_REUSE_MAX = 10_000
 # --- Identity -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
+# Where config.permissions.require_permission sends a signed-in user who belongs to no merchant.
+NO_MERCHANT_URL = "accounts:no_merchant"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 

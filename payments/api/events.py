@@ -11,8 +11,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.roles import Permission
 from config.free_text import GuardedSerializer
+from config.permissions import Permission
 from payments.api.serializers import ListQuerySerializer
 from payments.api.views import _ERRORS, PaymentsApiView, _list_response_serializer
 from payments.event_explanations import inbound_event_explain

@@ -18,10 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api_schema import ApiKeyAuthenticationScheme
-from accounts.roles import Permission
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, error_body
 from config.free_text import GuardedSerializer
+from config.permissions import Permission
 from payments import selectors, services
 from payments.api import serializers as s
 from payments.api.throttling import ApiKeyRateThrottle
