@@ -125,6 +125,15 @@ DATABASES = {
         env("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'ledgerline.sqlite3'}"
     ),
 }
+# Reports (payments/reports.py: volume summaries, CSV exports) read through REPORTS_DB_ALIAS:
+# `reports`, a read replica, when REPORTS_DATABASE_URL is set; else `default` itself (one
+# connection, so a report sees what was just written). config.db_routers keeps every write and
+# migration on `default`.
+REPORTS_DATABASE_URL = env("REPORTS_DATABASE_URL", default="")
+if REPORTS_DATABASE_URL:
+    DATABASES["reports"] = database_config(REPORTS_DATABASE_URL)
+REPORTS_DB_ALIAS = "reports" if REPORTS_DATABASE_URL else "default"
+DATABASE_ROUTERS = ["config.db_routers.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
