@@ -15,8 +15,10 @@ The rules:
   `config/api_urls.py`, `config/settings/`, `config/wsgi.py`) compose the project and may
   import any app; Django loads them by name and no app imports them. Every other config module
   (`celery_app.py` included: Celery finds the apps' tasks by name) imports no app.
-- cycle: the app-level import graph of the rest (app A -> app B when a module of A imports one
-  of B, at any depth, type-checking imports included) has no cycle.
+- layer: the app-level import graph of the rest (app A -> app B when a module of A imports one
+  of B, at any depth, type-checking imports included) has only the arrows of the picture at the
+  top of docs/architecture.md (ALLOWED_IMPORTS);
+- cycle: and no cycle (implied by the layers; reported on its own as the clearer message).
 - long-file: a product file over 500 lines (migrations aside) says why near its top, on a line
   starting `# Over 500 lines because`.
 
@@ -46,6 +48,7 @@ RULES = {
     "sandbox",
     "sdk",
     "foreign-write",
+    "layer",
     "config-imports-app",
     "app-imports-wiring",
     "cycle",
@@ -53,6 +56,16 @@ RULES = {
 }
 # Methods that change a dict, list or set in place.
 MUTATORS = {"update", "setdefault", "append", "extend", "insert", "add", "pop", "remove", "clear"}
+# The arrows of docs/architecture.md's picture: what each app's modules may import.
+ALLOWED_IMPORTS = {
+    "config": set(),
+    "compliance": {"config"},
+    "accounts": {"compliance", "config"},
+    "api": {"accounts", "compliance", "config"},
+    "inbound": {"accounts", "compliance", "config"},
+    "payments": {"api", "inbound", "accounts", "compliance", "config"},
+    "banking": {"payments", "api", "inbound", "accounts", "compliance", "config"},
+}
 MAX_LINES = 500
 LONG_FILE_REASON = "# Over 500 lines because"
 REASON_WITHIN_LINES = 30
@@ -302,7 +315,11 @@ def check(root: Path) -> list[Violation]:
             head = module.lines[:REASON_WITHIN_LINES]
             if not any(line.startswith(LONG_FILE_REASON) for line in head):
                 found.add(Violation("long-file", module.path, f"over {MAX_LINES} lines"))
-    for cycle in cycles(app_graph(modules)):
+    graph = app_graph(modules)
+    for app, imported in graph.items():
+        for other in sorted(imported - ALLOWED_IMPORTS[app]):
+            found.add(Violation("layer", app, f"{app} -> {other}"))
+    for cycle in cycles(graph):
         found.add(Violation("cycle", cycle[0], " -> ".join([*cycle, cycle[0]])))
     return sorted(found)
 
@@ -390,6 +407,8 @@ def test_the_checker_finds_a_violation_of_every_rule(tmp_path):
         ("config-imports-app", "config/helpers.py", "accounts.models"),
         ("app-imports-wiring", "api/views.py", "config.urls"),
         ("cycle", "accounts", "accounts -> compliance -> accounts"),
+        ("layer", "compliance", "compliance -> accounts"),
+        ("layer", "config", "config -> accounts"),
         ("long-file", "inbound/long.py", "over 500 lines"),
     }
 
