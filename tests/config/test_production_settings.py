@@ -65,6 +65,21 @@ def test_only_local_and_test_settings_install_the_sandbox() -> None:
         assert result.stdout.split() == [installed], module
 
 
+def test_production_reads_reports_from_the_replica_when_one_is_configured() -> None:
+    show = "import django; from django.conf import settings; django.setup(); "
+    show += "print(settings.REPORTS_DB_ALIAS, settings.DATABASES['reports']['NAME'])"
+    replica = "postgres://postgres@127.0.0.1:5432/replica"
+    result = _run({**_good_env(), "REPORTS_DATABASE_URL": replica}, show)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["reports", "replica"]
+    alone = _run(
+        _good_env(),
+        "import django; from django.conf import settings; django.setup(); "
+        "print(settings.REPORTS_DB_ALIAS, sorted(settings.DATABASES))",
+    )
+    assert alone.stdout.split() == ["default", "['default']"]
+
+
 def test_production_refuses_a_missing_secret_key() -> None:
     env = _good_env()
     del env["DJANGO_SECRET_KEY"]
