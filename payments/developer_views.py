@@ -25,8 +25,8 @@ from accounts.views import no_store
 from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
 from config.permissions import Permission, require_permission
-from payments.event_explanations import inbound_event_explain
-from payments.models import InboundEventStatus
+from inbound.explanations import inbound_event_explain
+from inbound.models import InboundEventStatus
 from payments.selectors import inbound_event_recent
 
 TEMPLATE = "payments/developers.html"
