@@ -20,7 +20,8 @@ from accounts.services import enrolment_link_issue
 from config.admin import ReadOnlyAdmin
 
 
-class MembershipInline(admin.TabularInline):
+# django-stubs makes the admin classes generic over their model; Django's are not subscriptable.
+class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Membership
     fields = ("merchant", "user", "role", "created_at")
     readonly_fields = fields
@@ -32,7 +33,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # No password field at all: not even the hash summary Django's UserAdmin shows.
     fields = (
         "public_id",
@@ -94,7 +95,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("legal_name", "slug", "public_id", "country", "default_currency", "created_at")
     search_fields = ("legal_name", "slug", "public_id")
     readonly_fields = ("public_id", "created_at")

@@ -19,7 +19,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp.admin import OTPAdminSite
 
 
-class LedgerlineAdminSite(OTPAdminSite):
+# django-otp ships no type hints: its classes are Any to mypy.
+class LedgerlineAdminSite(OTPAdminSite):  # type: ignore[misc]
     @method_decorator(login_not_required)
     def login(self, request: HttpRequest, extra_context: object = None) -> HttpResponseRedirect:
         """Send to /accounts/login/, coming back to the admin page asked for (never off-site)."""

@@ -11,7 +11,8 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+# drf-spectacular's extension registry (__init_subclass__) carries no type hints.
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "accounts.api_auth.ApiKeyAuthentication"
     name = "apiKey"
 

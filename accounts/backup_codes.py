@@ -76,4 +76,4 @@ def consume_backup_code(*, device: BackupCodeDevice, code: str) -> bool:
 
 
 def remaining_codes(*, device: BackupCodeDevice) -> int:
-    return device.codes.filter(used_at__isnull=True).count()
+    return int(device.codes.filter(used_at__isnull=True).count())

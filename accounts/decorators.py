@@ -1,7 +1,8 @@
 """View decorators for the dashboard: which views skip the OTP gate, and which need step-up.
 
 Every dashboard view is closed by default (see `accounts.middleware`); these mark the few
-exceptions and add the per-view requirements.
+exceptions and add the per-view requirements. The permission a page needs is declared with
+`config.permissions.require_permission`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 
-from accounts.roles import role_allows
 from accounts.session_security import otp_verified_within
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
@@ -27,39 +28,14 @@ def otp_not_required(view: ViewFunc) -> ViewFunc:
     return view
 
 
-class PermissionMissing(PermissionDenied):
-    """The current role lacks `permission`; the 403 page names the roles that have it."""
-
-    def __init__(self, permission: str) -> None:
-        super().__init__(f"Your role does not include {permission}.")
-        self.permission = permission
-
-
-def require_permission(permission: str) -> Callable[[ViewFunc], ViewFunc]:
-    """Needs a current merchant whose membership role grants `permission` (403 otherwise)."""
-
-    def decorator(view: ViewFunc) -> ViewFunc:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            membership = getattr(request, "membership", None)
-            if membership is None:
-                return HttpResponseRedirect(reverse("accounts:no_merchant"))
-            if not role_allows(membership.role, permission):
-                raise PermissionMissing(permission)
-            return view(request, *args, **kwargs)
-
-        return wrapped  # type: ignore[return-value]
-
-    return decorator
-
-
 def step_up_required(view: ViewFunc) -> ViewFunc:
     """Needs an OTP proven within STEP_UP_MAX_AGE; otherwise asks for one and comes back."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if otp_verified_within(request):
-            return view(request, *args, **kwargs)
+            response: HttpResponseBase = view(request, *args, **kwargs)
+            return response
         if request.method not in ("GET", "HEAD"):
             # Never replay a POST after step-up: the user confirms the action again.
             target = request.headers.get("Referer") or request.path

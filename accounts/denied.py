@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from accounts.decorators import PermissionMissing
 from accounts.models import Membership
-from accounts.roles import Permission, roles_allowing
+from accounts.roles import roles_allowing
+from config.permissions import Permission, PermissionMissing
 
 
 def _member_name(membership: Membership) -> str:

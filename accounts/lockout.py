@@ -32,7 +32,8 @@ def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None = 
     return normalize_email(data.get(field) or data.get("username"))
 
 
-class UsernameResetHandler(AxesDatabaseHandler):
+# django-axes ships no type hints: its classes are Any to mypy.
+class UsernameResetHandler(AxesDatabaseHandler):  # type: ignore[misc]
     """Axes' database handler with two corrections.
 
     A lockout lasts exactly the cool-off: axes counts attempts made at or after
@@ -60,7 +61,7 @@ class UsernameResetHandler(AxesDatabaseHandler):
     ) -> int:
         username = lockout_username(request, credentials)
         count, _ = AccessAttempt.objects.filter(username=username).delete()
-        return count
+        return int(count)
 
 
 def lockout_response(

@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin
 
-from accounts.roles import Role
+from accounts.roles import Role, role_allows
 from config.ids import new_public_id
 
 
@@ -113,6 +113,10 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.merchant} ({self.role})"
+
+    def has_permission(self, permission: str) -> bool:
+        """Whether this member's role grants `permission` (config.permissions' `Member`)."""
+        return role_allows(self.role, permission)
 
 
 def _api_key_public_id() -> str:
@@ -244,14 +248,15 @@ class EnrolmentLink(models.Model):
         return self.used_at is None and self.revoked_at is None and self.expires_at > now
 
 
-class BackupCodeDevice(ThrottlingMixin, Device):
+# django-otp ships no type hints: its classes are Any to mypy.
+class BackupCodeDevice(ThrottlingMixin, Device):  # type: ignore[misc]
     """django-otp device for single-use recovery codes, stored only as keyed hashes.
 
     django-otp's own StaticDevice keeps its tokens in plaintext; a database leak would then
     hand out second factors. Here each code is a `BackupCode` row holding an HMAC.
     """
 
-    class Meta(Device.Meta):
+    class Meta(Device.Meta):  # type: ignore[misc]
         verbose_name = "backup code set"
 
     def verify_token(self, token: Any) -> bool:

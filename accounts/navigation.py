@@ -12,7 +12,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from accounts.roles import Permission, role_allows
+from accounts.roles import role_allows
+from config.permissions import Permission
 
 
 @dataclass(frozen=True)

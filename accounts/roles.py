@@ -1,12 +1,15 @@
 """Merchant roles and what each may do: the one place permissions are decided.
 
-Views, API classes and services ask `role_allows(role, permission)` (or the helpers in
-`accounts.permissions`); nothing else compares role names.
+The permissions themselves are named in `config.permissions` (every app's pages use them,
+compliance's too); views, API classes and services ask `role_allows(role, permission)` or the
+member (`Membership.has_permission`); nothing else compares role names.
 """
 
 from __future__ import annotations
 
 from django.db import models
+
+from config.permissions import Permission
 
 
 class Role(models.TextChoices):
@@ -15,25 +18,6 @@ class Role(models.TextChoices):
     DEVELOPER = "developer", "Developer"
     ANALYST = "analyst", "Analyst"
     VIEWER = "viewer", "Viewer"
-
-
-class Permission(models.TextChoices):
-    VIEW_DASHBOARD = "view_dashboard"
-    VIEW_PAYMENTS = "view_payments"
-    EXPORT_PAYMENTS = "export_payments"
-    CREATE_PAYMENTS = "create_payments"
-    MANAGE_PAYMENTS = "manage_payments"  # capture, cancel
-    REFUND_PAYMENTS = "refund_payments"
-    MANAGE_PAYMENT_LINKS = "manage_payment_links"
-    VIEW_CUSTOMERS = "view_customers"
-    MANAGE_CUSTOMERS = "manage_customers"
-    MANAGE_BANK_ACCOUNTS = "manage_bank_accounts"
-    VIEW_DEVELOPERS = "view_developers"
-    MANAGE_API_KEYS = "manage_api_keys"
-    VIEW_TEAM = "view_team"
-    MANAGE_TEAM = "manage_team"
-    VIEW_COMPLIANCE = "view_compliance"
-    MANAGE_DATA_REQUESTS = "manage_data_requests"
 
 
 _READ = {

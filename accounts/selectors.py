@@ -49,7 +49,7 @@ def users_without_authenticator(*, user_ids: list[int]) -> set[int]:
 
 
 def user_has_authenticator(*, user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
@@ -100,7 +100,8 @@ def user_exists(*, email: str) -> bool:
 
 
 def totp_device_list(*, user: User) -> QuerySet[TOTPDevice]:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("created_at", "pk")
+    devices: QuerySet[TOTPDevice] = TOTPDevice.objects.filter(user=user, confirmed=True)
+    return devices.order_by("created_at", "pk")
 
 
 def backup_codes_remaining(*, user: User) -> int:

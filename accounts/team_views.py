@@ -15,12 +15,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.decorators import require_permission, step_up_required
+from accounts.decorators import step_up_required
 from accounts.forms import InviteForm, RoleChangeForm
 from accounts.models import Membership, User
-from accounts.roles import Permission, Role, role_allows
+from accounts.roles import Role, role_allows
 from accounts.views import no_store
 from config.exceptions import ApplicationError, NotFoundError
+from config.permissions import Permission, require_permission
 
 
 def _context(request: HttpRequest, invite_form: InviteForm | None = None) -> dict[str, Any]:

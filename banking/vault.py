@@ -145,7 +145,7 @@ def _kms_call(operation: str, **kwargs: Any) -> dict[str, Any]:
 def newest_key_id() -> str:
     """The key id new data keys are wrapped under, and the target of rotation."""
     if settings.AWS_KMS_KEY_ID:
-        return KMS_PREFIX + settings.AWS_KMS_KEY_ID
+        return f"{KMS_PREFIX}{settings.AWS_KMS_KEY_ID}"
     ring = local_key_ring()
     if not ring:
         raise VaultKeyError("No key-encryption key: set ENCRYPTION_KEYS or AWS_KMS_KEY_ID.")

@@ -16,9 +16,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import require_permission, step_up_required
+from accounts.decorators import step_up_required
 from accounts.models import Merchant
-from accounts.roles import Permission, role_allows
+from accounts.roles import role_allows
 from api import form_tokens
 from api.form_tokens import FormOutcome
 from api.models import IdempotencyRecord
@@ -28,6 +28,7 @@ from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
 from config.free_text import GuardedForm
+from config.permissions import Permission, require_permission
 from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.money import MoneyError, format_amount, parse_major
 from payments.selectors import customer_get

@@ -12,6 +12,10 @@ gone), `reordered` (an entry or link sits at another position than it was sealed
 `bad signature` (a checkpoint row or file that the key did not sign).
 """
 
+# Over 500 lines because it is one algorithm behind one public function (`verify_log`): the
+# checkpoint checks, the chain walk and its worker processes share private types and the rule
+# deciding which break is reported first.
+
 from __future__ import annotations
 
 import bisect

@@ -11,11 +11,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.decorators import require_permission
-from accounts.roles import Permission
 from compliance.canonical import format_time
 from compliance.forms import AuditFilterForm
 from compliance.selectors import AuditFilters, audit_chain_status, audit_entry_list
+from config.permissions import Permission, require_permission
 
 PAGE_SIZE = 50
 CSV_COLUMNS = (

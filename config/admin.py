@@ -8,7 +8,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+# django-stubs makes ModelAdmin generic over its model; Django's class is not subscriptable.
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Rows change through the services (with audit entries), never by hand-editing here."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

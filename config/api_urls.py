@@ -1,8 +1,8 @@
 """/api/v1/: each app contributes its own resource routes."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
-urlpatterns: list = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("payments.api.urls")),
     path("", include("payments.api.event_urls")),
     path("", include("banking.api.urls")),

@@ -30,7 +30,7 @@ def _log_through_project_handlers(**_: Any) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(sender: Task | None = None, **_: Any) -> None:
+def _close_old_connections(sender: Task[Any, Any] | None = None, **_: Any) -> None:
     """Between tasks, database connections follow Django's rules, as between requests.
 
     A connection past CONN_MAX_AGE, or one that failed, is closed, and the next task checks the

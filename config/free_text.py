@@ -35,7 +35,7 @@ def refuse_card_numbers(value: Any) -> None:
         raise ValidationError(CARD_NUMBER_MESSAGE, code=CARD_NUMBER_CODE)
 
 
-def _guard_serializer_field(field: serializers.Field) -> None:
+def _guard_serializer_field(field: serializers.Field[Any, Any, Any, Any]) -> None:
     if (
         isinstance(field, serializers.CharField)
         and not field.read_only
@@ -53,18 +53,18 @@ class CardNumberGuardSerializerMixin:
     List the mixin before `serializers.Serializer` (or `ModelSerializer`) in the bases.
     """
 
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields: dict[str, serializers.Field] = super().get_fields()  # type: ignore[misc]
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields: dict[str, serializers.Field[Any, Any, Any, Any]] = super().get_fields()  # type: ignore[misc]
         for field in fields.values():
             _guard_serializer_field(field)
         return fields
 
 
-class GuardedSerializer(CardNumberGuardSerializerMixin, serializers.Serializer):
+class GuardedSerializer(CardNumberGuardSerializerMixin, serializers.Serializer[Any]):
     """The project's base serializer: text fields refuse card numbers."""
 
 
-class GuardedModelSerializer(CardNumberGuardSerializerMixin, serializers.ModelSerializer):
+class GuardedModelSerializer(CardNumberGuardSerializerMixin, serializers.ModelSerializer[Any]):
     """The project's base model serializer: text fields refuse card numbers."""
 
 

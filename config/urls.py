@@ -8,7 +8,6 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.admin_site import LedgerlineAdminSite
 from config import health
 from config.api_docs import api_docs
-from payments import developer_views
 
 admin.site.__class__ = LedgerlineAdminSite
 admin.site.site_header = "Ledgerline administration"
@@ -34,13 +33,7 @@ urlpatterns = [
     path("pay/", include("payments.public_urls")),
     path("bank-accounts/", include("banking.urls")),
     path("link/", include("banking.public_urls")),
-    path("developers/", developer_views.developers, name="developers"),
-    path("developers/keys/", developer_views.api_key_create, name="developers-key-create"),
-    path(
-        "developers/keys/<str:key_id>/revoke/",
-        developer_views.api_key_revoke,
-        name="developers-key-revoke",
-    ),
+    path("developers/", include("payments.developer_urls")),
     # Home, payments, customers and payment links (payments.dashboard_urls).
     path("", include("payments.dashboard_urls")),
 ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from payments.money import format_amount
-from payments.selectors import DailyVolume
+from payments.reports import DailyVolume
 
 WIDTH = 600
 HEIGHT = 160

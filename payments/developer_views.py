@@ -18,12 +18,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.decorators import require_permission, step_up_required
+from accounts.decorators import step_up_required
 from accounts.models import ApiKey, Membership, Merchant, User
-from accounts.roles import Permission, Role, role_allows
+from accounts.roles import Role, role_allows
 from accounts.views import no_store
 from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
+from config.permissions import Permission, require_permission
 from inbound.explanations import inbound_event_explain
 from inbound.models import InboundEventStatus
 from payments.selectors import inbound_event_recent
@@ -56,7 +57,8 @@ class ApiKeyCreateForm(GuardedForm):
 
 
 def _membership(request: HttpRequest) -> Membership:
-    return request.membership  # type: ignore[attr-defined]
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    return membership
 
 
 def _api_keys(merchant: Merchant) -> QuerySet[ApiKey]:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
-from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.db.models import Q, QuerySet
 
 from accounts.models import Merchant
 from api.pagination import Page, keyset_page
@@ -23,7 +19,6 @@ from payments.models import (
     PaymentLink,
     ProcessorAccount,
     Refund,
-    RefundStatus,
 )
 from payments.state import FAILED, PaymentStatus
 
@@ -257,120 +252,6 @@ def payment_timeline(*, payment: Payment) -> list[TimelineEvent]:
             )
         )
     return sorted(events, key=lambda event: event.at)
-
-
-@dataclass(frozen=True)
-class DailyVolume:
-    day: date
-    amount: int
-
-
-@dataclass(frozen=True)
-class CurrencyVolume:
-    currency: str
-    days: list[DailyVolume]
-    total: int
-    refunded: int
-    succeeded_count: int
-
-
-@dataclass(frozen=True)
-class VolumeSummary:
-    """Payments created in the window: captured volume per day and currency, and outcomes."""
-
-    start: date
-    end: date
-    primary: CurrencyVolume
-    others: list[CurrencyVolume]
-    payment_count: int
-    succeeded_count: int
-    failed_count: int
-    success_rate: Decimal | None  # succeeded / (succeeded + failed); None with no outcomes yet
-
-
-def payment_volume_summary(
-    *, merchant: Merchant, days: int = 30, now: datetime | None = None
-) -> VolumeSummary:
-    """Volume of the last `days` days (today included), grouped by the merchant's currency.
-
-    Success rate counts only finished attempts: succeeded against failed or canceled ones, so
-    payments still in flight (3-D Secure, processing, awaiting capture) do not lower it.
-    """
-    now = now or timezone.now()
-    end = now.date()
-    start = end - timedelta(days=days - 1)
-    since = datetime.combine(start, time.min, tzinfo=UTC)
-    window = Payment.objects.filter(merchant=merchant, created_at__gte=since)
-    daily = (
-        window.filter(status=PaymentStatus.SUCCEEDED)
-        .annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("currency", "day")
-        .annotate(total=Sum("amount_captured"), count=Count("pk"))
-    )
-    refunds = (
-        Refund.objects.filter(
-            merchant=merchant, created_at__gte=since, status=RefundStatus.SUCCEEDED
-        )
-        .values("currency")
-        .annotate(total=Sum("amount"))
-    )
-    refunded = {row["currency"]: int(row["total"] or 0) for row in refunds}
-    per_currency: dict[str, dict[date, tuple[int, int]]] = {}
-    for row in daily:
-        per_currency.setdefault(row["currency"], {})[row["day"]] = (
-            int(row["total"] or 0),
-            int(row["count"]),
-        )
-    outcomes = window.aggregate(
-        total=Count("pk"),
-        succeeded=Count("pk", filter=Q(status=PaymentStatus.SUCCEEDED)),
-        failed=Count(
-            "pk",
-            filter=Q(status=PaymentStatus.CANCELED)
-            | Q(status=PaymentStatus.REQUIRES_PAYMENT_METHOD, failure_code__gt=""),
-        ),
-    )
-    calendar = [start + timedelta(days=offset) for offset in range(days)]
-
-    def volume(currency: str) -> CurrencyVolume:
-        by_day = per_currency.get(currency, {})
-        series = [DailyVolume(day=d, amount=by_day.get(d, (0, 0))[0]) for d in calendar]
-        return CurrencyVolume(
-            currency=currency,
-            days=series,
-            total=sum(point.amount for point in series),
-            refunded=refunded.get(currency, 0),
-            succeeded_count=sum(count for _, count in by_day.values()),
-        )
-
-    primary_code = merchant.default_currency
-    other_codes = sorted((set(per_currency) | set(refunded)) - {primary_code})
-    succeeded, failed = int(outcomes["succeeded"]), int(outcomes["failed"])
-    finished = succeeded + failed
-    return VolumeSummary(
-        start=start,
-        end=end,
-        primary=volume(primary_code),
-        others=[volume(code) for code in other_codes],
-        payment_count=int(outcomes["total"]),
-        succeeded_count=succeeded,
-        failed_count=failed,
-        success_rate=(Decimal(succeeded) / finished if finished else None),
-    )
-
-
-SUMMARY_CACHE_SECONDS = 60
-
-
-def payment_volume_summary_cached(*, merchant: Merchant) -> VolumeSummary:
-    """`payment_volume_summary` kept for a minute: the home page of a busy merchant aggregates
-    tens of thousands of rows (about 0.2 s at 85,000 payments a month on PostgreSQL)."""
-    key = f"payments:volume:{merchant.public_id}:{timezone.now().date().isoformat()}"
-    summary = cache.get(key)
-    if not isinstance(summary, VolumeSummary):
-        summary = payment_volume_summary(merchant=merchant)
-        cache.set(key, summary, SUMMARY_CACHE_SECONDS)
-    return summary
 
 
 def inbound_event_recent(

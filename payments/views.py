@@ -7,10 +7,8 @@ and is shown as a message, never as an error page. Another merchant's object is 
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Iterable, Iterator
-from datetime import UTC
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +26,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import require_permission, step_up_required
+from accounts.decorators import step_up_required
 from accounts.models import Merchant
-from accounts.roles import Permission, role_allows
+from accounts.roles import role_allows
 from api import form_tokens
 from api.form_tokens import FormOutcome
 from api.idempotency import idempotency_claim_target, idempotency_mark_object_created
@@ -38,7 +36,8 @@ from api.models import IdempotencyRecord
 from api.pagination import CursorPage, keyset_window_or_newest
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
-from payments import onboarding, selectors, services
+from config.permissions import Permission, require_permission
+from payments import onboarding, reports, selectors, services
 from payments.charts import bar_chart
 from payments.exceptions import (
     PaymentLinkUnavailableError,
@@ -57,11 +56,8 @@ from payments.money import format_amount
 from payments.state import CANCELABLE, PaymentStatus, status_for_people
 
 PAGE_SIZE = 25
-CSV_CHUNK_SIZE = 2000
 # Cursors are public ids; anything else is refused before it reaches the database.
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-# Spreadsheet programs run a cell starting with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -184,7 +180,7 @@ def _link_or_404(request: HttpRequest, public_id: str) -> PaymentLink:
 @require_permission(Permission.VIEW_DASHBOARD)
 def home(request: HttpRequest) -> HttpResponse:
     merchant = _merchant(request)
-    summary = selectors.payment_volume_summary_cached(merchant=merchant)
+    summary = reports.payment_volume_summary_cached(merchant=merchant)
     volumes = [summary.primary, *summary.others]
     context = {
         "nav": "home",
@@ -252,13 +248,17 @@ def _filter_form(request: HttpRequest) -> PaymentFilterForm:
     )
 
 
-def _filtered_payments(request: HttpRequest, form: PaymentFilterForm) -> Any:
+def _payment_filters(form: PaymentFilterForm) -> tuple[selectors.PaymentFilters, str | None]:
+    """The filters of a valid (or unsubmitted) form, and the currency its amounts are in."""
     if not form.is_bound:
-        return selectors.payment_dashboard_queryset(
-            merchant=_merchant(request), filters=selectors.PaymentFilters()
-        )
+        return selectors.PaymentFilters(), None
+    return form.filters(), form.amount_currency()
+
+
+def _filtered_payments(request: HttpRequest, form: PaymentFilterForm) -> Any:
+    filters, currency = _payment_filters(form)
     return selectors.payment_dashboard_queryset(
-        merchant=_merchant(request), filters=form.filters(), currency=form.amount_currency()
+        merchant=_merchant(request), filters=filters, currency=currency
     )
 
 
@@ -283,67 +283,6 @@ def payment_list(request: HttpRequest) -> HttpResponse:
     return render(request, "payments/payment_list.html", context)
 
 
-CSV_COLUMNS = (
-    "id",
-    "created_utc",
-    "status",
-    "amount",
-    "amount_captured",
-    "amount_refunded",
-    "currency",
-    "amount_formatted",
-    "card_brand",
-    "card_last4",
-    "card_country",
-    "customer_id",
-    "customer_email",
-    "description",
-    "payment_intent",
-    "failure_code",
-)
-
-
-class _Echo:
-    """A file-like object for csv.writer that returns each row instead of storing it."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_safe(value: str) -> str:
-    """A cell a spreadsheet shows as text: formula-like cells get a leading apostrophe."""
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
-
-
-def _csv_row(payment: Payment) -> list[str]:
-    customer = payment.customer
-    return [
-        payment.public_id,
-        payment.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        payment.status,
-        str(payment.amount),
-        str(payment.amount_captured),
-        str(payment.amount_refunded),
-        payment.currency,
-        format_amount(payment.amount, payment.currency),
-        payment.card_brand,
-        payment.card_last4,
-        payment.card_country,
-        customer.public_id if customer else "",
-        customer.email if customer else "",
-        payment.description,
-        payment.stripe_payment_intent_id,
-        payment.failure_code,
-    ]
-
-
-def _csv_lines(payments: Iterable[Payment]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for payment in payments:
-        yield writer.writerow([csv_safe(cell) for cell in _csv_row(payment)])
-
-
 @require_GET
 @require_permission(Permission.EXPORT_PAYMENTS)
 def payment_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
@@ -351,12 +290,11 @@ def payment_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
     if form.is_bound and not form.is_valid():
         errors = "; ".join(str(message) for field in form.errors.values() for message in field)
         return HttpResponse(f"Invalid filters: {errors}\n", status=400, content_type="text/plain")
-    payments = (
-        _filtered_payments(request, form)
-        .order_by("-created_at", "-pk")
-        .iterator(chunk_size=CSV_CHUNK_SIZE)
+    filters, currency = _payment_filters(form)
+    lines = reports.payment_csv_lines(
+        merchant=_merchant(request), filters=filters, currency=currency
     )
-    response = StreamingHttpResponse(_csv_lines(payments), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="payments-{stamp}.csv"'
     return response

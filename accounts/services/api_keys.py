@@ -21,10 +21,11 @@ from accounts.models import (
     Merchant,
     User,
 )
-from accounts.roles import ROLE_PERMISSIONS, Permission, Role, role_allows
+from accounts.roles import ROLE_PERMISSIONS, Role, role_allows
 from compliance.actors import Actor
 from compliance.services import audit_record
 from config.exceptions import ApplicationError
+from config.permissions import Permission
 
 API_KEY_NAME_MAX_LENGTH = 100  # ApiKey.name's max_length
 

@@ -17,9 +17,10 @@ from accounts.models import (
     Merchant,
     User,
 )
-from accounts.roles import Permission, Role, role_allows
+from accounts.roles import Role, role_allows
 from compliance.actors import Actor
 from compliance.services import audit_record
+from config.permissions import Permission
 
 
 def team_lock(merchant: Merchant) -> list[Membership]:

@@ -18,7 +18,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.roles import Permission
 from api.idempotency import idempotency_finish
 from api.models import IdempotencyRecord
 from api.serializers import ListQuerySerializer
@@ -28,6 +27,7 @@ from banking.api import serializers as s
 from banking.exceptions import InvalidBankingRequestError
 from banking.models import BankLinkSession
 from config.exceptions import ApplicationError
+from config.permissions import Permission
 from payments.selectors import customer_get
 
 BankAccountList = list_response_serializer("BankAccountList", s.BankAccountOutputSerializer)

@@ -39,9 +39,9 @@ INSTALLED_APPS = [
     "inbound",
     "payments",
     "banking",
-    # The sandbox is registered only so `manage.py run_sandbox` exists; it imports no project code.
-    "sandbox",
 ]
+# The processor sandbox (`sandbox`: the other side of a network connection, which provides
+# `manage.py run_sandbox`) is added by the local and test settings only, never production.
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -127,6 +127,15 @@ DATABASES = {
         env("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'ledgerline.sqlite3'}"
     ),
 }
+# Reports (payments/reports.py: volume summaries, CSV exports) read through REPORTS_DB_ALIAS:
+# `reports`, a read replica, when REPORTS_DATABASE_URL is set; else `default` itself (one
+# connection, so a report sees what was just written). config.db_routers keeps every write and
+# migration on `default`.
+REPORTS_DATABASE_URL = env("REPORTS_DATABASE_URL", default="")
+if REPORTS_DATABASE_URL:
+    DATABASES["reports"] = database_config(REPORTS_DATABASE_URL)
+REPORTS_DB_ALIAS = "reports" if REPORTS_DATABASE_URL else "default"
+DATABASE_ROUTERS = ["config.db_routers.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -174,6 +183,8 @@ CELERY_DB_REUSE_MAX = 10_000
 # --- Identity -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
+# Where config.permissions.require_permission sends a signed-in user who belongs to no merchant.
+NO_MERCHANT_URL = "accounts:no_merchant"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 

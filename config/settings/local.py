@@ -2,6 +2,9 @@
 
 from .base import *
 
+# `manage.py run_sandbox`: the offline stand-in for the processors (never in production).
+INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]
+
 # Off unless a developer turns it on (DJANGO_DEBUG=1): `make run` shows the styled error pages
 # a customer would see, never Django's debug page with settings and local variables.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

@@ -1,5 +1,7 @@
 """Production: every secret from the environment, no defaults, refuses to start when unsafe."""
 
+from datetime import timedelta
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
@@ -14,7 +16,7 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(_DEV_MARKERS) or len(set(SECRET
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a real secret of at least 50 characters.")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": database_config(env("DATABASE_URL"))}
+DATABASES = {**DATABASES, "default": database_config(env("DATABASE_URL"))}
 
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")
 if not AUDIT_SIGNING_KEY:

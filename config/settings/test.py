@@ -6,6 +6,9 @@ from pathlib import Path
 
 from .base import *
 
+# `manage.py run_sandbox`: the offline stand-in for the processors (never in production).
+INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]
+
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
 AUDIT_SIGNING_KEY = "WjDAMN7T6tIpSSqy8FZyMQcrvUUOCSIhXbEgDbKkYJw"
 ENCRYPTION_KEYS = ["test-1:Zwy5mntiOFuB2hUzthwljfLt8jP4oV2QCmH20PR6JjQ"]
@@ -25,6 +28,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"ledgerline-test-{os.getpid()}.sqlite3")
     }
+# A replica alias that is the test database itself (Django connects a MIRROR to its primary's
+# test database), for the tests that point REPORTS_DB_ALIAS at it; they need transaction=True,
+# as a second connection sees no uncommitted rows. Other tests read reports through default.
+DATABASES["reports"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+REPORTS_DB_ALIAS = "default"
 # Tests pay against a sandbox started on a free port (tests/conftest.py sets the base).
 STRIPE_SECRET_KEY = "sk_test_ledgerline_sandbox"
 STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"

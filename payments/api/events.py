@@ -11,11 +11,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.roles import Permission
 from api.pagination import keyset_page
 from api.serializers import ListQuerySerializer
 from api.views import ERRORS, ApiView, list_response_serializer
 from config.free_text import GuardedSerializer
+from config.permissions import Permission
 from inbound.explanations import inbound_event_explain
 from inbound.models import InboundEvent, InboundEventStatus
 from payments.exceptions import PaymentNotFoundError

@@ -13,7 +13,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.roles import Permission
 from api.idempotency import (
     idempotency_claim_target,
     idempotency_finish,
@@ -23,6 +22,7 @@ from api.models import IdempotencyRecord
 from api.serializers import EmptySerializer, ListQuerySerializer
 from api.views import ERRORS, IDEMPOTENCY_HEADER, ApiView, api_actor, list_response_serializer
 from config.exceptions import ApplicationError
+from config.permissions import Permission
 from payments import selectors, services
 from payments.api import serializers as s
 from payments.bank_debits import bank_debit_creator

@@ -219,7 +219,8 @@ def accounts_for(call: Call, item: JSON) -> list[JSON]:
 
 def account_for(call: Call, item: JSON) -> JSON:
     account_id = text(call.body, "account_id")
-    for account in item["accounts"]:
+    accounts: list[JSON] = item["accounts"]
+    for account in accounts:
         if account["account_id"] == account_id:
             return account
     raise errors.invalid_input("INVALID_ACCOUNT_ID", f"invalid account_id provided: {account_id}")

@@ -7,9 +7,10 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import session_security
-from accounts.roles import ROLE_PERMISSIONS, Permission, Role, role_allows
+from accounts.roles import ROLE_PERMISSIONS, Role, role_allows
 from accounts.selectors import membership_get, team_member_list
 from compliance.models import AuditEntry
+from config.permissions import Permission
 from tests.factories import MerchantFactory, UserFactory, member, verified_client
 
 pytestmark = pytest.mark.django_db

@@ -10,11 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
-from accounts.roles import Permission, Role
+from accounts.roles import Role
 from api.models import IdempotencyRecord
 from api.serializers import JsonInputSerializer, MetadataField
 from api.views import ApiView
 from config.exceptions import ApplicationError
+from config.permissions import Permission
 from tests.factories import MerchantFactory
 from tests.payments.factories import api_key_for
 

@@ -31,9 +31,9 @@ def _good_env() -> dict[str, str]:
     }
 
 
-def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(env: dict[str, str], script: str = _PRINT_SETTINGS) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", _PRINT_SETTINGS],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -49,6 +49,35 @@ def test_production_starts_with_real_values_and_is_strict() -> None:
     hsts, session_secure, csrf_secure, debug, ssl_redirect = result.stdout.split()
     assert int(hsts) >= 365 * 24 * 3600
     assert (session_secure, csrf_secure, debug, ssl_redirect) == ("True", "True", "False", "True")
+
+
+def test_only_local_and_test_settings_install_the_sandbox() -> None:
+    """The processor stand-in (and its `run_sandbox` command) never exists in production."""
+    show_apps = "import django; from django.conf import settings; django.setup(); "
+    show_apps += "print('sandbox' in settings.INSTALLED_APPS)"
+    for module, installed in (
+        ("config.settings.production", "False"),
+        ("config.settings.local", "True"),
+        ("config.settings.test", "True"),
+    ):
+        result = _run({**_good_env(), "DJANGO_SETTINGS_MODULE": module}, show_apps)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [installed], module
+
+
+def test_production_reads_reports_from_the_replica_when_one_is_configured() -> None:
+    show = "import django; from django.conf import settings; django.setup(); "
+    show += "print(settings.REPORTS_DB_ALIAS, settings.DATABASES['reports']['NAME'])"
+    replica = "postgres://postgres@127.0.0.1:5432/replica"
+    result = _run({**_good_env(), "REPORTS_DATABASE_URL": replica}, show)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["reports", "replica"]
+    alone = _run(
+        _good_env(),
+        "import django; from django.conf import settings; django.setup(); "
+        "print(settings.REPORTS_DB_ALIAS, sorted(settings.DATABASES))",
+    )
+    assert alone.stdout.split() == ["default", "['default']"]
 
 
 def test_production_refuses_a_missing_secret_key() -> None:

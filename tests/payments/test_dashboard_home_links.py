@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.roles import Role
 from payments.charts import bar_chart
 from payments.models import PaymentLink, ProcessorAccount, Refund, RefundStatus
-from payments.selectors import DailyVolume
+from payments.reports import DailyVolume
 from payments.state import PaymentStatus
 from tests.factories import member, verified_client
 from tests.payments.factories import CustomerFactory, PaymentFactory, PaymentLinkFactory

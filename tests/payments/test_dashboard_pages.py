@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.roles import Permission, Role, role_allows
+from accounts.roles import Role, role_allows
+from config.permissions import Permission
 from payments.models import PaymentLink
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory, member, verified_client

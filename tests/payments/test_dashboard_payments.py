@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.roles import Role
-from payments import views
+from payments import reports
 from payments.models import PaymentMethodType
 from payments.state import PaymentStatus
 from tests.factories import member, verified_client
@@ -210,7 +210,7 @@ def test_csv_has_minor_units_currency_and_formatted_amounts(merchant, owner):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="payments-')
     rows = _csv(response)
-    assert list(rows[0]) == list(views.CSV_COLUMNS)
+    assert list(rows[0]) == list(reports.CSV_COLUMNS)
     by_id = {row["id"]: row for row in rows}
     mine = by_id[payment.public_id]
     assert (mine["amount"], mine["currency"], mine["amount_formatted"]) == (

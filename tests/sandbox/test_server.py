@@ -110,25 +110,6 @@ def test_sandbox_imports_nothing_from_the_project():
                     assert django_ok, f"{path}: only the app config and command may use Django"
 
 
-def test_no_project_code_imports_the_sandbox():
-    """The project reaches the sandbox over HTTP only (tests and benchmarks may start it)."""
-    skip = {"sandbox", "tests", "bench", ".venv", "var", "node_modules"}
-    for path in ROOT.rglob("*.py"):
-        relative = path.relative_to(ROOT)
-        if relative.parts[0] in skip or relative.parts[0].startswith("."):
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            assert not any(n.split(".")[0] == "sandbox" for n in names), (
-                f"{relative} imports the sandbox"
-            )
-
-
 def test_control_api_rejects_unknown_endpoints_and_bad_json(sandbox):
     with pytest.raises(ControlAPIError) as missing:
         sandbox.control.request("GET", "nope")

@@ -161,7 +161,8 @@ def _bank_details(method: JSON) -> JSON:
     """Last 4, routing number and the rest, from a `bank_account` or a us_bank_account PM."""
     if method["object"] == "bank_account":
         return method
-    return method[ACH]
+    details: JSON = method[ACH]
+    return details
 
 
 def _mandate_for(ctx: Ctx, method_id: str) -> JSON | None:

@@ -26,7 +26,8 @@ def delivered(ctx: Ctx, event: JSON) -> bool:
 
 
 def _visible(ctx: Ctx, event: JSON) -> bool:
-    return event["created"] >= ctx.now - EVENT_RETENTION_SECONDS
+    created: int = event["created"]
+    return created >= ctx.now - EVENT_RETENTION_SECONDS
 
 
 def event_retrieve(ctx: Ctx) -> JSON:

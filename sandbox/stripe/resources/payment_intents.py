@@ -151,7 +151,7 @@ def _customer(ctx: Ctx, customer_id: str | None) -> str | None:
 
 
 def _is_ach(pi: JSON) -> bool:
-    return pi["payment_method_types"] == [bank_accounts.ACH]
+    return bool(pi["payment_method_types"] == [bank_accounts.ACH])
 
 
 def _attach_pm(ctx: Ctx, pi: JSON, pm_id: str) -> JSON:
