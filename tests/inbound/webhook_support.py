@@ -35,7 +35,8 @@ def event_payload(
     created: int | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": event_id or f"evt_test_{next(_ids)}_{time.monotonic_ns()}",
+        # A hex word: a run of random digits could be Luhn-valid, and would be stored masked.
+        "id": event_id or f"evt_test_{next(_ids)}_{uuid.uuid4().hex}",
         "object": "event",
         "type": event_type,
         "created": created or int(time.time()),
