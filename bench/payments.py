@@ -156,7 +156,7 @@ def bench_create(*, creates: int) -> None:
 
     for index in range(10):  # warm-up; the first create also makes the connected account
         api_create(-1 - index)
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
 
     def bare_create(index: int) -> None:
         payment_intent_create_and_confirm(

@@ -121,7 +121,7 @@ class PaymentAdmin(MerchantDataAdmin):
         "failure_code",
         "decline_code",
         "failure_message",
-        "stripe_payment_intent_id",
+        "processor_payment_id",
         "created_at",
         "updated_at",
     )
@@ -132,7 +132,7 @@ class PaymentAdmin(MerchantDataAdmin):
         "=public_id",
         "customer__email",
         "=customer__public_id",
-        "=stripe_payment_intent_id",
+        "=processor_payment_id",
     )
     list_select_related = ("merchant", "customer")
     ordering = ("-created_at", "-id")
@@ -157,7 +157,7 @@ class RefundAdmin(MerchantDataAdmin):
         "status",
         "reason",
         "failure_reason",
-        "stripe_refund_id",
+        "processor_refund_id",
         "created_at",
         "updated_at",
     )
@@ -203,7 +203,7 @@ class DisputeAdmin(MerchantDataAdmin):
         "status",
         "reason",
         "evidence_due_by",
-        "stripe_dispute_id",
+        "processor_dispute_id",
         "created_at",
     )
     readonly_fields = fields

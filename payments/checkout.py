@@ -306,7 +306,7 @@ def checkout_payment_by_intent(*, link: PaymentLink, intent_id: str) -> Payment 
     """The link's payment for the processor's `payment_intent` return parameter."""
     if not INTENT_RE.fullmatch(intent_id):
         return None
-    return Payment.objects.filter(payment_link=link, stripe_payment_intent_id=intent_id).first()
+    return Payment.objects.filter(payment_link=link, processor_payment_id=intent_id).first()
 
 
 def checkout_refresh(*, payment: Payment) -> Payment:

@@ -31,7 +31,7 @@ def merchant_onboarding_link(
     """
     account = merchant_connect_account_ensure(merchant=merchant, actor=actor, request=request)
     return gateway.account_onboarding_link(
-        stripe_account=account.stripe_account_id, refresh_url=refresh_url, return_url=return_url
+        stripe_account=account.processor_account_id, refresh_url=refresh_url, return_url=return_url
     )
 
 

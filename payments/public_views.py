@@ -155,7 +155,7 @@ def _pay_page(
             "attempt": attempt,
             "stripe_script": config.script_url,
             "publishable_key": config.publishable_key,
-            "stripe_account": account.stripe_account_id,
+            "stripe_account": account.processor_account_id,
             "error": error,
         },
         status=status,

@@ -115,7 +115,7 @@ def merchant_connect_account_ensure(
         with transaction.atomic():
             account = ProcessorAccount.objects.create(
                 merchant=merchant,
-                stripe_account_id=data.id,
+                processor_account_id=data.id,
                 charges_enabled=data.charges_enabled,
                 payouts_enabled=data.payouts_enabled,
                 details_submitted=data.details_submitted,
@@ -138,7 +138,7 @@ def merchant_connect_account_ensure(
 def merchant_account_refresh(*, merchant: Merchant) -> ProcessorAccount:
     """Pull the account's capabilities (also what the `account.updated` handler calls)."""
     account = ProcessorAccount.objects.get(merchant=merchant)
-    data = gateway.account_retrieve(stripe_account=account.stripe_account_id)
+    data = gateway.account_retrieve(stripe_account=account.processor_account_id)
     return processor_account_apply(
         account=account,
         charges_enabled=data.charges_enabled,
@@ -231,33 +231,33 @@ def customer_update(
             target_id=locked.public_id,
             payload={"fields": sorted(changes)},
         )
-    if locked.stripe_customer_id and changes:
+    if locked.processor_customer_id and changes:
         account = ProcessorAccount.objects.get(merchant_id=locked.merchant_id)
         remote = {k: v for k, v in changes.items() if k in {"email", "name", "description"}}
         if remote:
             gateway.customer_update(
-                stripe_account=account.stripe_account_id,
-                customer_id=locked.stripe_customer_id,
+                stripe_account=account.processor_account_id,
+                customer_id=locked.processor_customer_id,
                 fields=remote,
             )
     return locked
 
 
 def _customer_processor_ensure(*, customer: Customer, account: ProcessorAccount) -> str:
-    if customer.stripe_customer_id:
-        return customer.stripe_customer_id
+    if customer.processor_customer_id:
+        return customer.processor_customer_id
     data = gateway.customer_create(
-        stripe_account=account.stripe_account_id,
+        stripe_account=account.processor_account_id,
         idempotency_key=f"{customer.public_id}_create",
         email=customer.email,
         name=customer.name,
         description=customer.description,
         metadata={"ledgerline_customer": customer.public_id},
     )
-    Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
-        stripe_customer_id=data.id
+    Customer.objects.filter(pk=customer.pk, processor_customer_id="").update(
+        processor_customer_id=data.id
     )
-    customer.stripe_customer_id = data.id
+    customer.processor_customer_id = data.id
     return data.id
 
 
@@ -270,7 +270,7 @@ def customer_processor_bank_account_attach(
     gateway.ensure_available()
     stripe_customer = _customer_processor_ensure(customer=customer, account=account)
     return gateway.customer_bank_account_attach(
-        stripe_account=account.stripe_account_id,
+        stripe_account=account.processor_account_id,
         customer_id=stripe_customer,
         token=token,
         idempotency_key=idempotency_key,
@@ -286,7 +286,7 @@ def customer_processor_bank_setup_create(
     gateway.ensure_available()
     stripe_customer = _customer_processor_ensure(customer=customer, account=account)
     return gateway.setup_intent_create_bank(
-        stripe_account=account.stripe_account_id,
+        stripe_account=account.processor_account_id,
         customer_id=stripe_customer,
         idempotency_key=idempotency_key,
         metadata=metadata,
@@ -296,7 +296,7 @@ def customer_processor_bank_setup_create(
 def merchant_bank_setup_retrieve(*, merchant: Merchant, intent_id: str) -> gateway.BankSetupData:
     account = ProcessorAccount.objects.get(merchant=merchant)
     return gateway.setup_intent_retrieve(
-        stripe_account=account.stripe_account_id, intent_id=intent_id
+        stripe_account=account.processor_account_id, intent_id=intent_id
     )
 
 
@@ -306,7 +306,7 @@ def merchant_bank_setup_verify(
     gateway.ensure_available()
     account = ProcessorAccount.objects.get(merchant=merchant)
     return gateway.setup_intent_verify_microdeposits(
-        stripe_account=account.stripe_account_id,
+        stripe_account=account.processor_account_id,
         intent_id=intent_id,
         descriptor_code=descriptor_code,
         idempotency_key=idempotency_key,
@@ -405,7 +405,7 @@ def payment_create(
             capture_method=capture_method,
             description=description,
             metadata=dict(metadata or {}),
-            stripe_payment_method_id=payment_method,
+            processor_payment_method_id=payment_method,
             status=PaymentStatus.REQUIRES_CONFIRMATION,
         ),
         actor=actor,
@@ -459,7 +459,7 @@ def payment_create_bank_debit(
             description=description,
             metadata=dict(metadata or {}),
             payment_method_type=PaymentMethodType.US_BANK_ACCOUNT,
-            stripe_payment_method_id=payment_method,
+            processor_payment_method_id=payment_method,
             bank_last4=bank_last4[-4:],
             status=PaymentStatus.REQUIRES_CONFIRMATION,
         ),
@@ -496,11 +496,11 @@ def payment_confirm(
             )
         else:
             intent = gateway.payment_intent_create_and_confirm(
-                stripe_account=account.stripe_account_id,
+                stripe_account=account.processor_account_id,
                 idempotency_key=f"{payment.public_id}_create",
                 amount=payment.amount,
                 currency=payment.currency,
-                payment_method=payment.stripe_payment_method_id,
+                payment_method=payment.processor_payment_method_id,
                 capture_method=payment.capture_method,
                 description=payment.description,
                 customer=stripe_customer,
@@ -545,17 +545,17 @@ def _bank_debit_send(
     *, payment: Payment, account: ProcessorAccount, stripe_customer: str | None
 ) -> gateway.IntentData:
     """The ACH debit's one processor call; the same key and parameters replay, never re-debit."""
-    if stripe_customer is None or not payment.stripe_payment_method_id:
+    if stripe_customer is None or not payment.processor_payment_method_id:
         raise ProcessorRequestError(
             "The bank debit has no bank account at the processor.", code="bank_account_missing"
         )
     return gateway.payment_intent_create_bank_debit(
-        stripe_account=account.stripe_account_id,
+        stripe_account=account.processor_account_id,
         idempotency_key=f"{payment.public_id}_create",
         amount=payment.amount,
         currency=payment.currency,
         customer=stripe_customer,
-        payment_method=payment.stripe_payment_method_id,
+        payment_method=payment.processor_payment_method_id,
         description=payment.description,
         metadata={"ledgerline_payment": payment.public_id},
     )
@@ -578,8 +578,8 @@ def payment_record_failure(
         locked.failure_code = failure_code[:64]
         locked.decline_code = decline_code[:64]
         locked.failure_message = failure_message[:500]
-        if intent_id and not locked.stripe_payment_intent_id:
-            locked.stripe_payment_intent_id = intent_id
+        if intent_id and not locked.processor_payment_id:
+            locked.processor_payment_id = intent_id
         locked.save()
         _audit(
             action="payment.failed",
@@ -652,8 +652,8 @@ def _payment_apply_locked(
 # What mirroring a PaymentIntent writes; the rest of the row is ours and left as it is.
 _PROCESSOR_STATE_FIELDS = [
     "status",
-    "stripe_payment_intent_id",
-    "stripe_charge_id",
+    "processor_payment_id",
+    "processor_charge_id",
     "amount_captured",
     "amount_refunded",
     "amount_capturable",
@@ -680,7 +680,7 @@ def payment_apply_to_locked(
     webhook handlers find and lock the payment in one query this way, and apply it without a
     savepoint: their transaction is the event's.
     """
-    if locked.stripe_payment_intent_id and intent.id != locked.stripe_payment_intent_id:
+    if locked.processor_payment_id and intent.id != locked.processor_payment_id:
         logger.error(
             "Intent %s does not belong to payment %s; ignored", intent.id, locked.public_id
         )
@@ -698,9 +698,9 @@ def payment_apply_to_locked(
         return locked
     previous = locked.status
     locked.status = intent.status
-    locked.stripe_payment_intent_id = intent.id
+    locked.processor_payment_id = intent.id
     if intent.latest_charge_id:
-        locked.stripe_charge_id = intent.latest_charge_id
+        locked.processor_charge_id = intent.latest_charge_id
     captured = max(locked.amount_captured, min(intent.amount_received, locked.amount))
     locked.amount_captured = captured
     locked.amount_refunded = min(max(locked.amount_refunded, intent.amount_refunded), captured)
@@ -757,9 +757,9 @@ def payment_reconcile(*, payment: Payment) -> Payment:
     """Settle a payment whose processor outcome we never saw, without ever charging twice."""
     payment.refresh_from_db()
     account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
-    if payment.stripe_payment_intent_id:
+    if payment.processor_payment_id:
         intent = gateway.payment_intent_retrieve(
-            stripe_account=account.stripe_account_id, intent_id=payment.stripe_payment_intent_id
+            stripe_account=account.processor_account_id, intent_id=payment.processor_payment_id
         )
         return payment_apply_processor_state(
             payment=payment, intent=intent, actor=Actor.system("payments.reconcile")
@@ -794,7 +794,7 @@ def _payment_send_or_find(
     with the payment's own key, so a first request still in flight is joined, not doubled.
     """
     found = gateway.payment_intent_find(
-        stripe_account=account.stripe_account_id,
+        stripe_account=account.processor_account_id,
         metadata_key="ledgerline_payment",
         value=payment.public_id,
         created_gte=int((payment.created_at - _FIND_CLOCK_MARGIN).timestamp()),
@@ -820,7 +820,7 @@ def payment_resume(*, payment: Payment, return_url: str | None = None) -> Paymen
     The processor call is repeated with the same key, so it replays rather than re-charges.
     """
     payment.refresh_from_db()
-    if payment.stripe_payment_intent_id:
+    if payment.processor_payment_id:
         if payment.status == PaymentStatus.PROCESSING:
             return payment_reconcile(payment=payment)
         return payment
@@ -878,8 +878,8 @@ def payment_capture(
     account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
     with _reconciled_if_uncertain(payment):
         intent = gateway.payment_intent_capture(
-            stripe_account=account.stripe_account_id,
-            intent_id=payment.stripe_payment_intent_id,
+            stripe_account=account.processor_account_id,
+            intent_id=payment.processor_payment_id,
             amount_to_capture=amount,
             idempotency_key=f"{payment.public_id}_capture_{amount or 'full'}",
         )
@@ -909,14 +909,14 @@ def payment_cancel(
     payment.refresh_from_db()
     if payment.status not in CANCELABLE:
         raise PaymentStateError(f"A {payment.status} payment cannot be canceled.")
-    if not payment.stripe_payment_intent_id:
+    if not payment.processor_payment_id:
         raise PaymentStateError("The payment has not reached the processor yet.")
     gateway.ensure_available()
     account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
     with _reconciled_if_uncertain(payment):
         intent = gateway.payment_intent_cancel(
-            stripe_account=account.stripe_account_id,
-            intent_id=payment.stripe_payment_intent_id,
+            stripe_account=account.processor_account_id,
+            intent_id=payment.processor_payment_id,
             idempotency_key=f"{payment.public_id}_cancel",
             reason=reason,
         )
@@ -1007,8 +1007,8 @@ def refund_submit(*, refund: Refund, schedule_reconcile: bool = True) -> Refund:
     account = ProcessorAccount.objects.get(merchant_id=refund.merchant_id)
     try:
         data = gateway.refund_create(
-            stripe_account=account.stripe_account_id,
-            intent_id=payment.stripe_payment_intent_id,
+            stripe_account=account.processor_account_id,
+            intent_id=payment.processor_payment_id,
             amount=refund.amount,
             idempotency_key=f"{refund.public_id}_create",
             reason=refund.reason or None,
@@ -1016,7 +1016,10 @@ def refund_submit(*, refund: Refund, schedule_reconcile: bool = True) -> Refund:
         )
     except (ProcessorRequestError, CardDeclinedError, ProcessorUnavailableError) as exc:
         refund_apply_processor_state(
-            refund=refund, status=RefundStatus.FAILED, stripe_refund_id="", failure_reason=exc.code
+            refund=refund,
+            status=RefundStatus.FAILED,
+            processor_refund_id="",
+            failure_reason=exc.code,
         )
         raise
     except (ProcessorOutcomeUnknownError, ProcessorConflictError):
@@ -1030,7 +1033,7 @@ def refund_submit(*, refund: Refund, schedule_reconcile: bool = True) -> Refund:
     return refund_apply_processor_state(
         refund=refund,
         status=data.status,
-        stripe_refund_id=data.id,
+        processor_refund_id=data.id,
         failure_reason=data.failure_reason,
     )
 
@@ -1039,7 +1042,7 @@ def refund_resume(*, refund: Refund) -> Refund:
     """Continue an interrupted refund request: find what the processor made of it, else resend
     it with the refund's own processor key (`refund_reconcile`)."""
     refund.refresh_from_db()
-    if refund.status == RefundStatus.PENDING and not refund.stripe_refund_id:
+    if refund.status == RefundStatus.PENDING and not refund.processor_refund_id:
         gateway.ensure_available()
         return refund_reconcile(refund=refund)
     return refund
@@ -1049,7 +1052,7 @@ _REFUND_FINAL = {RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CANCE
 
 
 def refund_apply_processor_state(
-    *, refund: Refund, status: str, stripe_refund_id: str, failure_reason: str = ""
+    *, refund: Refund, status: str, processor_refund_id: str, failure_reason: str = ""
 ) -> Refund:
     """Mirror a processor refund: final states are never left; a success counts once."""
     if status not in RefundStatus.values:
@@ -1062,8 +1065,8 @@ def refund_apply_processor_state(
             return locked
         previous = locked.status
         locked.status = status
-        if stripe_refund_id and not locked.stripe_refund_id:
-            locked.stripe_refund_id = stripe_refund_id
+        if processor_refund_id and not locked.processor_refund_id:
+            locked.processor_refund_id = processor_refund_id
         locked.failure_reason = failure_reason[:64]
         locked.save()
         if previous != RefundStatus.SUCCEEDED and status == RefundStatus.SUCCEEDED:
@@ -1102,14 +1105,14 @@ def refund_reconcile(*, refund: Refund) -> Refund:
     if refund.status not in (RefundStatus.PENDING, RefundStatus.REQUIRES_ACTION):
         return refund
     account = ProcessorAccount.objects.get(merchant_id=refund.merchant_id)
-    if refund.stripe_refund_id:
+    if refund.processor_refund_id:
         data: gateway.RefundData | None = gateway.refund_retrieve(
-            stripe_account=account.stripe_account_id, refund_id=refund.stripe_refund_id
+            stripe_account=account.processor_account_id, refund_id=refund.processor_refund_id
         )
     else:
         data = gateway.refund_find(
-            stripe_account=account.stripe_account_id,
-            intent_id=refund.payment.stripe_payment_intent_id,
+            stripe_account=account.processor_account_id,
+            intent_id=refund.payment.processor_payment_id,
             metadata_key="ledgerline_refund",
             value=refund.public_id,
         )
@@ -1117,7 +1120,7 @@ def refund_reconcile(*, refund: Refund) -> Refund:
         return refund_apply_processor_state(
             refund=refund,
             status=data.status,
-            stripe_refund_id=data.id,
+            processor_refund_id=data.id,
             failure_reason=data.failure_reason,
         )
     if timezone.now() - refund.created_at > PROCESSOR_KEY_SAFE_AGE:

@@ -331,7 +331,7 @@ def _csv_row(payment: Payment) -> list[str]:
         customer.public_id if customer else "",
         customer.email if customer else "",
         payment.description,
-        payment.stripe_payment_intent_id,
+        payment.processor_payment_id,
         payment.failure_code,
     ]
 
@@ -396,7 +396,7 @@ def _detail(
         and payment.status == PaymentStatus.REQUIRES_CAPTURE,
         "can_cancel": _can(request, Permission.MANAGE_PAYMENTS)
         and payment.status in CANCELABLE
-        and bool(payment.stripe_payment_intent_id),
+        and bool(payment.processor_payment_id),
         "can_refund": _can(request, Permission.REFUND_PAYMENTS)
         and payment.status == PaymentStatus.SUCCEEDED
         and refundable > 0,

@@ -123,7 +123,7 @@ def _merchant_for_account(account: str) -> int | None:
     if cached is not None:
         return cached
     merchant_id = (
-        ProcessorAccount.objects.filter(stripe_account_id=account)
+        ProcessorAccount.objects.filter(processor_account_id=account)
         .values_list("merchant_id", flat=True)
         .first()
     )
@@ -692,7 +692,7 @@ def inbound_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
     created_gte = int((timezone.now() - window).timestamp())
     accounts: list[str] = [
         "",
-        *ProcessorAccount.objects.order_by("pk").values_list("stripe_account_id", flat=True),
+        *ProcessorAccount.objects.order_by("pk").values_list("processor_account_id", flat=True),
     ]
     ingested = 0
     for account in accounts:
@@ -770,13 +770,13 @@ def _payment_for(
     among: QuerySet[Payment] | None = None,
 ) -> Payment | None:
     payments = (Payment.objects if among is None else among).filter(merchant_id=merchant_id)
-    payment = payments.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
+    payment = payments.filter(processor_payment_id=intent_id).first() if intent_id else None
     if payment is None and metadata:
         # The intent's answer may not be stored yet (the event can beat the API response).
         public_id = metadata.get("ledgerline_payment")
         if isinstance(public_id, str) and public_id:
             payment = payments.filter(
-                Q(stripe_payment_intent_id="") | Q(stripe_payment_intent_id=intent_id),
+                Q(processor_payment_id="") | Q(processor_payment_id=intent_id),
                 public_id=public_id,
             ).first()
     return payment
@@ -800,8 +800,8 @@ def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
 
 def _payments_lock_by_intent(intent_ids: set[str]) -> dict[str, Payment]:
     """Lock the payments of these intents in one query (pk order), keyed by intent id."""
-    payments = services.payments_for_update().filter(stripe_payment_intent_id__in=intent_ids)
-    return {payment.stripe_payment_intent_id: payment for payment in payments.order_by("pk")}
+    payments = services.payments_for_update().filter(processor_payment_id__in=intent_ids)
+    return {payment.processor_payment_id: payment for payment in payments.order_by("pk")}
 
 
 def _final_intent_apply(
@@ -898,17 +898,19 @@ def _charge_refunded_apply(event: InboundEvent, read: _PaymentRead | None) -> st
 def _refund_apply(merchant_id: int, raw: Mapping[str, Any]) -> bool:
     data = gateway.refund_from_dict(raw)
     refunds = Refund.objects.filter(merchant_id=merchant_id)
-    refund = refunds.filter(stripe_refund_id=data.id).first() if data.id else None
+    refund = refunds.filter(processor_refund_id=data.id).first() if data.id else None
     if refund is None:
         public_id = (raw.get("metadata") or {}).get("ledgerline_refund")
         if isinstance(public_id, str) and public_id:
-            refund = refunds.filter(public_id=public_id, stripe_refund_id__in=("", data.id)).first()
+            refund = refunds.filter(
+                public_id=public_id, processor_refund_id__in=("", data.id)
+            ).first()
     if refund is None:
         return False
     services.refund_apply_processor_state(
         refund=refund,
         status=data.status,
-        stripe_refund_id=data.id,
+        processor_refund_id=data.id,
         failure_reason=data.failure_reason,
     )
     return True
@@ -948,13 +950,15 @@ def dispute_apply_processor_state(
         locked_payment = (
             Payment.objects.select_for_update().select_related("merchant").get(pk=payment.pk)
         )
-        dispute = Dispute.objects.select_for_update().filter(stripe_dispute_id=data["id"]).first()
+        dispute = (
+            Dispute.objects.select_for_update().filter(processor_dispute_id=data["id"]).first()
+        )
         previous = dispute.status if dispute is not None else ""
         if dispute is None:
             dispute = Dispute(
                 merchant=locked_payment.merchant,
                 payment=locked_payment,
-                stripe_dispute_id=data["id"],
+                processor_dispute_id=data["id"],
                 currency=str(data.get("currency") or locked_payment.currency).lower(),
             )
         elif _DISPUTE_RANK[status] < _DISPUTE_RANK[dispute.status] or (
@@ -995,7 +999,7 @@ def _on_dispute(event: InboundEvent) -> str | None:
     )
     if payment is None and isinstance(charge_id, str) and charge_id:
         payment = Payment.objects.filter(
-            merchant_id=event.merchant_id, stripe_charge_id=charge_id
+            merchant_id=event.merchant_id, processor_charge_id=charge_id
         ).first()
     if payment is None:
         return "not a Ledgerline payment"
@@ -1013,14 +1017,14 @@ def _account_updated_fetch(event: InboundEvent) -> _AccountRead | None:
     obj = _object(event)
     account = (
         ProcessorAccount.objects.select_related("merchant")
-        .filter(stripe_account_id=obj["id"])
+        .filter(processor_account_id=obj["id"])
         .first()
     )
     if account is None:
         return None
     # Updates arrive out of order; the account as it is now is the only safe thing to apply.
     return _AccountRead(
-        account=account, data=gateway.account_retrieve(stripe_account=account.stripe_account_id)
+        account=account, data=gateway.account_retrieve(stripe_account=account.processor_account_id)
     )
 
 

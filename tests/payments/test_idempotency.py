@@ -51,7 +51,7 @@ def test_same_key_and_body_replays_the_first_answer(api, merchant, sandbox_contr
     assert "Idempotent-Replayed" not in first
     assert first.json() == second.json()
     assert Payment.objects.filter(merchant=merchant).count() == 1
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
 
 
@@ -138,7 +138,7 @@ def test_a_crashed_request_resumes_from_its_recovery_point_without_a_second_char
     assert resumed.status_code == 201, resumed.json()
     assert resumed.json()["id"] == payment.public_id
     assert resumed.json()["status"] == "succeeded"
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
     assert Payment.objects.filter(merchant=merchant).count() == 1
 
@@ -215,7 +215,7 @@ def test_twenty_concurrent_identical_posts_make_exactly_one_charge(merchant, san
     assert 201 in statuses
     assert len(ids) == 1
     assert Payment.objects.filter(merchant=merchant).count() == 1
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
 
 

@@ -50,7 +50,7 @@ def owner(merchant, sandbox_control) -> Client:
 
 
 def _account(merchant) -> str:
-    return ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    return ProcessorAccount.objects.get(merchant=merchant).processor_account_id
 
 
 _charge = card_payment
@@ -74,14 +74,14 @@ def _processor_refunds(control, payment: Payment) -> list[dict[str, Any]]:
     return control.api_get(
         "/v1/refunds",
         account=_account(payment.merchant),
-        payment_intent=payment.stripe_payment_intent_id,
+        payment_intent=payment.processor_payment_id,
         limit=100,
     )["data"]
 
 
 def _processor_intent(control, payment: Payment) -> dict[str, Any]:
     return control.api_get(
-        f"/v1/payment_intents/{payment.stripe_payment_intent_id}",
+        f"/v1/payment_intents/{payment.processor_payment_id}",
         account=_account(payment.merchant),
     )
 
@@ -123,7 +123,10 @@ def test_lost_answer_of_a_dashboard_refund_then_the_same_form_again_refunds_once
     assert _page_messages(owner, second) == ["Refund submitted."]
     [at_processor] = _processor_refunds(sandbox_control, payment)
     [refund] = Refund.objects.filter(payment=payment)
-    assert (refund.status, refund.stripe_refund_id) == (RefundStatus.SUCCEEDED, at_processor["id"])
+    assert (refund.status, refund.processor_refund_id) == (
+        RefundStatus.SUCCEEDED,
+        at_processor["id"],
+    )
     payment.refresh_from_db()
     assert payment.amount_refunded == 500
 
@@ -402,7 +405,7 @@ def test_payment_stuck_in_requires_confirmation_offers_a_check_that_settles_it(
     still requires confirmation with no intent id. Its page offers to check with the
     processor, which finds the charge by the payment's metadata: succeeded, one charge."""
     payment = _server_dies_after_the_charge(merchant, monkeypatch)
-    assert (payment.status, payment.stripe_payment_intent_id) == (
+    assert (payment.status, payment.processor_payment_id) == (
         PaymentStatus.REQUIRES_CONFIRMATION,
         "",
     )
@@ -415,7 +418,7 @@ def test_payment_stuck_in_requires_confirmation_offers_a_check_that_settles_it(
     ]
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCEEDED
-    assert payment.stripe_payment_intent_id
+    assert payment.processor_payment_id
     assert len(sandbox_control.charges(account=_account(merchant))) == 1
     assert f'action="{check}"' not in owner.get(detail).content.decode()
 

@@ -86,7 +86,7 @@ def test_random_processor_histories_keep_invariants(data):
                         currency="gbp",
                     )
                     refund_apply_processor_state(
-                        refund=refund, status="succeeded", stripe_refund_id=""
+                        refund=refund, status="succeeded", processor_refund_id=""
                     )
             except IntegrityError:
                 pytest.fail("refund application broke a database constraint")
@@ -110,9 +110,9 @@ def test_database_refuses_refunded_above_captured():
 
 @pytest.mark.django_db
 def test_database_refuses_a_second_payment_for_one_intent():
-    PaymentFactory(stripe_payment_intent_id="pi_same")
+    PaymentFactory(processor_payment_id="pi_same")
     with pytest.raises(IntegrityError), transaction.atomic():
-        PaymentFactory(stripe_payment_intent_id="pi_same")
+        PaymentFactory(processor_payment_id="pi_same")
 
 
 @pytest.mark.django_db
