@@ -43,8 +43,8 @@ from compliance.actors import Actor
 from compliance.services import audit_record
 from payments import services as payments
 from payments.exceptions import ProcessorRequestError
-from payments.gateways.stripe import BankSetupData
 from payments.models import EventProvider, InboundEvent
+from payments.services import BankSetup
 
 logger = logging.getLogger(__name__)
 
@@ -183,16 +183,14 @@ def stripe_fallback_sync(*, verification: StripeBankVerification) -> StripeBankV
     return _apply_setup(verification, stripe_fallback_read(verification))
 
 
-def stripe_fallback_read(verification: StripeBankVerification) -> BankSetupData:
+def stripe_fallback_read(verification: StripeBankVerification) -> BankSetup:
     """The verification's SetupIntent as Stripe holds it now (a read; writes nothing)."""
     return payments.merchant_bank_setup_retrieve(
         merchant=verification.merchant, intent_id=verification.stripe_setup_intent_id
     )
 
 
-def _apply_setup(
-    verification: StripeBankVerification, setup: BankSetupData
-) -> StripeBankVerification:
+def _apply_setup(verification: StripeBankVerification, setup: BankSetup) -> StripeBankVerification:
     """Move the verification forward to what Stripe says now; verified and failed are final.
 
     collecting -> awaiting_code (deposits sent) -> verified (the code matched), or failed
@@ -354,7 +352,7 @@ SETUP_INTENT_EVENTS = (
 @dataclass(frozen=True)
 class _SetupRead:
     verification: StripeBankVerification
-    setup: BankSetupData
+    setup: BankSetup
 
 
 def setup_intent_event_fetch(event: InboundEvent) -> _SetupRead | str:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core import signing
 from django.db.models import Q
 from django.http import HttpRequest
@@ -32,8 +29,10 @@ from payments.exceptions import (
     PaymentStateError,
     ProcessorRequestError,
 )
+from payments.gateways import gateway_for, gateway_named
+from payments.gateways.base import CheckoutConfig
 from payments.idempotency import idempotency_mark_object_created, idempotent_execute_waiting
-from payments.models import IdempotencyRecord, Payment, PaymentLink
+from payments.models import IdempotencyRecord, Payment, PaymentLink, Processor, ProcessorAccount
 from payments.state import PaymentStatus
 
 # Stripe ids are short; test PaymentMethods such as `pm_card_visa` contain underscores.
@@ -92,38 +91,13 @@ class CheckoutRateLimitedError(InvalidPaymentRequestError):
     default_message = "Too many payment attempts. Please wait a minute and try again."
 
 
-@dataclass(frozen=True)
-class ProcessorCheckoutConfig:
-    """What the page needs to load the processor's card form, and the CSP sources it adds."""
-
-    script_url: str
-    publishable_key: str
-    origins: tuple[str, ...]
-
-
-def processor_checkout_config() -> ProcessorCheckoutConfig:
-    """The sandbox's Stripe.js stand-in when the API base points there, else real Stripe.js."""
-    base = settings.STRIPE_API_BASE.rstrip("/")
-    if base:
-        origin = url_origin(base)
-        return ProcessorCheckoutConfig(
-            script_url=f"{origin}/v3/",
-            publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
-            origins=(origin,),
-        )
-    return ProcessorCheckoutConfig(
-        script_url="https://js.stripe.com/v3/",
-        publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
-        origins=tuple(settings.STRIPE_JS_ORIGINS),
-    )
-
-
-def url_origin(url: str) -> str:
-    """`scheme://host[:port]` of a URL: a CSP source and a script origin, never a path."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("STRIPE_API_BASE must be an http(s) URL")
-    return f"{parts.scheme}://{parts.netloc}"
+def processor_checkout_config(account: ProcessorAccount | None = None) -> CheckoutConfig:
+    """What a page needs to load the card form of `account`'s processor (its script, keys and
+    CSP origins), supplied by that processor's gateway. Without an account (a page's CSP
+    decided before the merchant is known): the default processor's."""
+    if account is None:
+        return gateway_named(Processor.STRIPE).checkout_config(account="")
+    return gateway_for(account).checkout_config(account=account.processor_account_id)
 
 
 def attempt_token_issue(*, link: PaymentLink) -> str:

@@ -14,7 +14,28 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.ids import new_public_id
-from payments.state import PaymentStatus
+from payments.state import PaymentStatus, RefundStatus
+
+__all__ = [
+    "CaptureMethod",
+    "Customer",
+    "Dispute",
+    "DisputeStatus",
+    "EventProvider",
+    "IdempotencyRecord",
+    "InboundEvent",
+    "InboundEventStatus",
+    "OutboxEntry",
+    "Payment",
+    "PaymentLink",
+    "PaymentMethodType",
+    "PaymentStatus",
+    "Processor",
+    "ProcessorAccount",
+    "RecoveryPoint",
+    "Refund",
+    "RefundStatus",
+]
 
 _CURRENCY = Q(currency__regex=r"^[a-z]{3}$")
 
@@ -270,14 +291,6 @@ class Payment(models.Model):
         if self.card_last4:
             return f"{self.card_brand[:1].upper()}{self.card_brand[1:]} ···· {self.card_last4}"
         return ""
-
-
-class RefundStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    REQUIRES_ACTION = "requires_action", "Requires action"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
 
 
 class Refund(models.Model):

@@ -52,7 +52,9 @@ from config.card_numbers import mask_card_numbers_in
 from config.celery_app import app as celery_app
 from config.logging import mask_sensitive
 from payments import services
+from payments.gateways import gateway_named
 from payments.gateways import stripe as gateway
+from payments.gateways.base import AccountState, Charge
 from payments.models import (
     Dispute,
     DisputeStatus,
@@ -519,7 +521,7 @@ def _batch_apply(events: list[InboundEvent], fetched: Mapping[int, Any]) -> None
     what they change themselves and so read what the first group wrote. Order within a batch
     does not matter: every change is forward-only, whatever order the events come in.
     """
-    finals: dict[int, gateway.IntentData] = {}
+    finals: dict[int, Charge] = {}
     for event in events:
         _merchant_resolve(event)
         intent = _final_intent(event)
@@ -702,7 +704,7 @@ def inbound_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
                 created_gte=created_gte,
                 starting_after=starting_after,
                 delivery_success=False,
-                stripe_account=account or None,
+                account=account or None,
             )
             for item in page.events:
                 event_account = item.account or account
@@ -738,11 +740,11 @@ def _actor(event: InboundEvent) -> Actor:
     return Actor.webhook(event.provider)
 
 
-_refetched: dict[str, tuple[float, gateway.IntentData]] = {}
+_refetched: dict[str, tuple[float, Charge]] = {}
 _refetch_lock = threading.Lock()
 
 
-def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> gateway.IntentData:
+def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> Charge:
     """The intent as the processor holds it now, fetched at most once per coalescing window.
 
     A fetch is reused only if it happened after this event was received, so it is never older
@@ -754,7 +756,7 @@ def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> gateway
     if hit is not None and hit[0] >= received and time.time() - hit[0] < REFETCH_COALESCE_SECONDS:
         return hit[1]
     fetched_at = time.time()
-    intent = gateway.payment_intent_retrieve(stripe_account=account, intent_id=intent_id)
+    intent = gateway_named(_STRIPE).charge_retrieve(account=account, charge=intent_id)
     with _refetch_lock:
         if len(_refetched) > 10_000:
             _refetched.clear()
@@ -782,7 +784,7 @@ def _payment_for(
     return payment
 
 
-def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
+def _final_intent(event: InboundEvent) -> Charge | None:
     """The intent of a payment_intent event whose payload is final, else None.
 
     Final (succeeded, canceled) means the payload is the truth and can be applied as it
@@ -792,7 +794,7 @@ def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
     if event.merchant_id is None or handler is not _ON_PAYMENT_INTENT:
         return None
     try:
-        intent = gateway.intent_from_dict(_object(event))
+        intent = gateway.charge_from_dict(_object(event))
     except (ValueError, TypeError, AttributeError):
         return None
     return intent if intent.status in TERMINAL else None
@@ -805,7 +807,7 @@ def _payments_lock_by_intent(intent_ids: set[str]) -> dict[str, Payment]:
 
 
 def _final_intent_apply(
-    event: InboundEvent, intent: gateway.IntentData, *, prelocked: Payment | None = None
+    event: InboundEvent, intent: Charge, *, prelocked: Payment | None = None
 ) -> str | None:
     """Apply a final intent to its payment, locked by the batch (`prelocked`) or here."""
     if event.merchant_id is None:
@@ -819,12 +821,12 @@ def _final_intent_apply(
         locked = _payment_for(
             event.merchant_id,
             intent_id=intent.id,
-            metadata=intent.metadata,
+            metadata={"ledgerline_payment": intent.reference},
             among=services.payments_for_update(),
         )
     if locked is None:
         return "not a Ledgerline payment"
-    services.payment_apply_to_locked(locked=locked, intent=intent, actor=_actor(event))
+    services.payment_apply_to_locked(locked=locked, charge=intent, actor=_actor(event))
     return None
 
 
@@ -833,13 +835,13 @@ class _PaymentRead:
     """A payment of ours and its intent as the processor holds it now."""
 
     payment: Payment
-    intent: gateway.IntentData
+    intent: Charge
 
 
 def _payment_intent_fetch(event: InboundEvent) -> _PaymentRead | None:
     """A non-final intent's payment and the intent now; None when there is nothing to read."""
     obj = _object(event)
-    if event.merchant_id is None or gateway.intent_from_dict(obj).status in TERMINAL:
+    if event.merchant_id is None or gateway.charge_from_dict(obj).status in TERMINAL:
         return None
     payment = _payment_for(event.merchant_id, intent_id=obj["id"], metadata=obj.get("metadata"))
     if payment is None:
@@ -853,13 +855,13 @@ def _payment_intent_apply(event: InboundEvent, read: _PaymentRead | None) -> str
     obj = _object(event)
     if event.merchant_id is None:
         return "no merchant for this account"
-    intent = gateway.intent_from_dict(obj)
+    intent = gateway.charge_from_dict(obj)
     if intent.status in TERMINAL:
         return _final_intent_apply(event, intent)
     if read is None:
         return "not a Ledgerline payment"
     services.payment_apply_processor_state(
-        payment=read.payment, intent=read.intent, actor=_actor(event)
+        payment=read.payment, charge=read.intent, actor=_actor(event)
     )
     return None
 
@@ -890,7 +892,7 @@ def _charge_refunded_apply(event: InboundEvent, read: _PaymentRead | None) -> st
         if isinstance(raw, dict):
             _refund_apply(event.merchant_id, raw)
     services.payment_apply_processor_state(
-        payment=read.payment, intent=read.intent, actor=_actor(event)
+        payment=read.payment, charge=read.intent, actor=_actor(event)
     )
     return None
 
@@ -1010,7 +1012,7 @@ def _on_dispute(event: InboundEvent) -> str | None:
 @dataclass(frozen=True)
 class _AccountRead:
     account: ProcessorAccount
-    data: gateway.AccountData
+    data: AccountState
 
 
 def _account_updated_fetch(event: InboundEvent) -> _AccountRead | None:
@@ -1024,7 +1026,10 @@ def _account_updated_fetch(event: InboundEvent) -> _AccountRead | None:
         return None
     # Updates arrive out of order; the account as it is now is the only safe thing to apply.
     return _AccountRead(
-        account=account, data=gateway.account_retrieve(stripe_account=account.processor_account_id)
+        account=account,
+        data=gateway_named(account.processor).account_retrieve(
+            account=account.processor_account_id
+        ),
     )
 
 

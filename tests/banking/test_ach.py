@@ -140,7 +140,7 @@ def test_a_retry_with_the_same_key_never_debits_twice(stripe_too: PlaidSandbox) 
     assert Payment.objects.filter(merchant=account.merchant).count() == 1
     second = _debit(account, "order-78", amount=900)
     assert second.pk != first.pk
-    assert second.stripe_payment_method_id == first.stripe_payment_method_id
+    assert second.processor_payment_method_id == first.processor_payment_method_id
     assert len(_stripe(stripe_too, "/v1/payment_intents", _connected(account))) == 2
     with pytest.raises(InvalidBankingRequestError) as reused:
         _debit(account, "order-77", amount=100)

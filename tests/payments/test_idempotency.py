@@ -118,17 +118,17 @@ def test_a_crashed_request_resumes_from_its_recovery_point_without_a_second_char
     """Given a request that committed its payment row and died before the processor answered
     was recorded, when the client retries with the same key after the lock lease, then the
     request resumes with the same payment and the processor's key, and one charge exists."""
-    from payments import services
+    from payments.services import payments as payment_services
 
-    real_apply = services.payment_apply_processor_state
+    real_apply = payment_services.payment_apply_processor_state
 
     def crash(**kwargs):
         raise SystemExit("worker killed after the processor call")
 
-    monkeypatch.setattr(services, "payment_apply_processor_state", crash)
+    monkeypatch.setattr(payment_services, "payment_apply_processor_state", crash)
     with pytest.raises(SystemExit):
         _post(api, "crash-1")
-    monkeypatch.setattr(services, "payment_apply_processor_state", real_apply)
+    monkeypatch.setattr(payment_services, "payment_apply_processor_state", real_apply)
     record = IdempotencyRecord.objects.get(merchant=merchant, key="crash-1")
     assert record.recovery_point == RecoveryPoint.OBJECT_CREATED
     payment = Payment.objects.get(public_id=record.target_public_id)

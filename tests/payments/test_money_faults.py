@@ -23,9 +23,12 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from payments import services, tasks
+from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.stripe import resilience
 from payments.models import Payment, ProcessorAccount, Refund, RefundStatus
 from payments.services import merchant_connect_account_ensure
+from payments.services import payments as payment_services
+from payments.services import refunds as refund_services
 from payments.state import PaymentStatus
 from tests.factories import member, verified_client
 from tests.form_support import form_fields
@@ -63,7 +66,7 @@ def _server_dies_after_the_charge(merchant, monkeypatch) -> Payment:
     def died(**kwargs: Any) -> Payment:
         raise OperationalError("server went away")
 
-    monkeypatch.setattr(services, "payment_apply_processor_state", died)
+    monkeypatch.setattr(payment_services, "payment_apply_processor_state", died)
     with pytest.raises(OperationalError):
         _charge(merchant)
     monkeypatch.undo()
@@ -148,7 +151,7 @@ def test_our_500_after_the_processor_refunded_then_the_same_form_refunds_once(
             raise error
         return real_apply(**kwargs)
 
-    monkeypatch.setattr(services, "refund_apply_processor_state", locked_once)
+    monkeypatch.setattr(refund_services, "refund_apply_processor_state", locked_once)
     owner.raise_request_exception = False
     assert owner.post(action, fields).status_code == 500
     assert len(_processor_refunds(sandbox_control, payment)) == 1
@@ -241,7 +244,7 @@ def test_reconciliation_finds_a_refund_whose_answer_was_a_500(
     sandbox_control.fault(kind="error_500_after", method="POST", path="/v1/refunds")
     with (
         django_capture_on_commit_callbacks(execute=False) as callbacks,
-        pytest.raises(services.ProcessorOutcomeUnknownError),
+        pytest.raises(ProcessorOutcomeUnknownError),
     ):
         services.refund_create(payment=payment, actor=None, amount=900)
     refund = Refund.objects.get(payment=payment)
@@ -327,7 +330,7 @@ def test_an_uncertain_capture_is_reconciled_without_a_retry(
     sandbox_control.fault(kind="error_500_after", method="POST", path="/v1/payment_intents")
     with (
         django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(services.ProcessorOutcomeUnknownError),
+        pytest.raises(ProcessorOutcomeUnknownError),
     ):
         services.payment_capture(payment=payment, actor=None)
     payment.refresh_from_db()
