@@ -239,7 +239,7 @@ def _own_work_times(
         reference=own_key,
         method_type="card",
         capture_manually=False,
-        **CREATE_BODY,  # type: ignore[arg-type]
+        **CREATE_BODY,
     )
     issued = iter(range(count + 1))
 

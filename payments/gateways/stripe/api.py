@@ -242,6 +242,7 @@ class StripeGateway:
     def checkout_config(self, *, account: str) -> CheckoutConfig:
         """The sandbox's Stripe.js stand-in when the API base points there, else Stripe.js."""
         base = settings.STRIPE_API_BASE.rstrip("/")
+        origins: tuple[str, ...]
         if base:
             origin = url_origin(base)
             script, origins = f"{origin}/v3/", (origin,)
