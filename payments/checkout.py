@@ -29,10 +29,10 @@ from payments.exceptions import (
     PaymentStateError,
     ProcessorRequestError,
 )
-from payments.gateways import gateway_for, gateway_named
+from payments.gateways import DEFAULT_PROCESSOR, gateway_for, gateway_named
 from payments.gateways.base import CheckoutConfig
 from payments.idempotency import idempotency_mark_object_created, idempotent_execute_waiting
-from payments.models import IdempotencyRecord, Payment, PaymentLink, Processor, ProcessorAccount
+from payments.models import IdempotencyRecord, Payment, PaymentLink, ProcessorAccount
 from payments.state import PaymentStatus
 
 # Stripe ids are short; test PaymentMethods such as `pm_card_visa` contain underscores.
@@ -96,7 +96,7 @@ def processor_checkout_config(account: ProcessorAccount | None = None) -> Checko
     CSP origins), supplied by that processor's gateway. Without an account (a page's CSP
     decided before the merchant is known): the default processor's."""
     if account is None:
-        return gateway_named(Processor.STRIPE).checkout_config(account="")
+        return gateway_named(DEFAULT_PROCESSOR).checkout_config(account="")
     return gateway_for(account).checkout_config(account=account.processor_account_id)
 
 

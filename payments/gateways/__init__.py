@@ -22,6 +22,10 @@ _IMPLEMENTATIONS: dict[str, str] = {
     "stripe": "payments.gateways.stripe.api:StripeGateway",
 }
 
+# The processor a merchant's first account is opened with (routing between several is issue
+# #17's): named here so no service or page names a processor.
+DEFAULT_PROCESSOR = "stripe"
+
 _lock = threading.Lock()
 _instances: dict[str, PaymentGateway] = {}
 

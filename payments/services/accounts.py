@@ -8,8 +8,8 @@ from django.http import HttpRequest
 from accounts.models import Merchant
 from compliance.actors import Actor
 from payments.exceptions import MerchantNotReadyError
-from payments.gateways import gateway_named
-from payments.models import Processor, ProcessorAccount
+from payments.gateways import DEFAULT_PROCESSOR, gateway_named
+from payments.models import ProcessorAccount
 from payments.services._common import audit, merchant_account
 
 
@@ -18,7 +18,7 @@ def merchant_connect_account_ensure(
     merchant: Merchant,
     actor: Actor | None = None,
     request: HttpRequest | None = None,
-    processor: str = Processor.STRIPE,
+    processor: str = DEFAULT_PROCESSOR,
 ) -> ProcessorAccount:
     """The merchant's processor account, created at the processor on first use.
 
