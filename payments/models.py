@@ -1,4 +1,4 @@
-"""Payments data: connected accounts, customers, payments, refunds, disputes, links, idempotency.
+"""Payments data: connected accounts, customers, payments, refunds, disputes, links, events.
 
 Money is integer minor units + lower-case ISO 4217 currency. The database enforces the money
 invariants (0 <= refunded <= captured <= amount) and one payment per processor payment. No card
@@ -21,18 +21,12 @@ __all__ = [
     "Customer",
     "Dispute",
     "DisputeStatus",
-    "EventProvider",
-    "IdempotencyRecord",
-    "InboundEvent",
-    "InboundEventStatus",
-    "OutboxEntry",
     "Payment",
     "PaymentLink",
     "PaymentMethodType",
     "PaymentStatus",
     "Processor",
     "ProcessorAccount",
-    "RecoveryPoint",
     "Refund",
     "RefundStatus",
 ]
@@ -370,141 +364,3 @@ class Dispute(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
-
-
-class RecoveryPoint(models.TextChoices):
-    """Brandur Leach's atomic phases: each is committed before the next side effect."""
-
-    STARTED = "started", "Started"
-    OBJECT_CREATED = "object_created", "Object created"
-    PROCESSOR_CALLED = "processor_called", "Processor called"
-    FINISHED = "finished", "Finished"
-
-
-class IdempotencyRecord(models.Model):
-    """One `Idempotency-Key` of one merchant: the request it belongs to and its final answer."""
-
-    merchant = models.ForeignKey(
-        "accounts.Merchant", on_delete=models.CASCADE, related_name="idempotency_records"
-    )
-    key = models.CharField(max_length=255)
-    request_method = models.CharField(max_length=8)
-    request_path = models.CharField(max_length=500)
-    request_fingerprint = models.CharField(max_length=64)
-    recovery_point = models.CharField(
-        max_length=32, choices=RecoveryPoint.choices, default=RecoveryPoint.STARTED
-    )
-    # Set while a request holds the key; a lock older than the lease is taken over (crash).
-    locked_at = models.DateTimeField(null=True, blank=True)
-    # The object the request created, so a resumed request continues with it.
-    target_type = models.CharField(max_length=32, blank=True)
-    target_public_id = models.CharField(max_length=32, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_merchant_key"),
-        ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
-
-    def __str__(self) -> str:
-        return f"{self.merchant_id}:{self.key} ({self.recovery_point})"
-
-
-# --- Inbound processor events (webhooks) -----------------------------------------------------
-
-
-def _event_id() -> str:
-    return new_public_id("evt")
-
-
-class EventProvider(models.TextChoices):
-    STRIPE = "stripe", "Stripe"
-    PLAID = "plaid", "Plaid"
-
-
-class InboundEventStatus(models.TextChoices):
-    # Also "in flight": a worker holds the row lock while it works (see payments.webhooks), so
-    # a killed worker never leaves a stale "processing" flag behind; the lock dies with it.
-    RECEIVED = "received", "Received"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    IGNORED = "ignored", "Ignored"
-    DEAD = "dead", "Dead-lettered"
-
-
-class InboundEvent(models.Model):
-    """One event a processor sent us, stored verbatim under its provider id before any work."""
-
-    public_id = models.CharField(max_length=32, unique=True, default=_event_id, editable=False)
-    provider = models.CharField(max_length=16, choices=EventProvider.choices)
-    event_id = models.CharField(max_length=255)
-    type = models.CharField(max_length=128)
-    # Stripe Connect's `account` (the merchant's connected account); empty for platform events.
-    account = models.CharField(max_length=64, blank=True, default="")
-    merchant = models.ForeignKey(
-        "accounts.Merchant",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="inbound_events",
-    )
-    payload = models.JSONField()
-    # SHA-256 of the raw body as signed, so the stored event can be matched to what arrived.
-    body_sha256 = models.CharField(max_length=64, blank=True, default="")
-    status = models.CharField(
-        max_length=16, choices=InboundEventStatus.choices, default=InboundEventStatus.RECEIVED
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True, default="")
-    # When the sweeper should hand the event to a worker again if it is still not done.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    received_at = models.DateTimeField(default=timezone.now)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    processor_created = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["provider", "event_id"], name="inbound_event_unique"),
-            models.CheckConstraint(
-                condition=Q(status__in=InboundEventStatus.values),
-                name="inbound_event_status_valid",
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["merchant", "-received_at", "-id"], name="inbound_event_merchant_keyset"
-            ),
-            models.Index(fields=["status", "next_attempt_at"], name="inbound_event_due"),
-        ]
-        permissions = [("replay_inboundevent", "Can replay failed or dead inbound events")]
-
-    def __str__(self) -> str:
-        return f"{self.provider}:{self.event_id} ({self.status})"
-
-
-class OutboxEntry(models.Model):
-    """An event still to be handed to the broker, written in the same transaction as the event.
-
-    `dispatched_at` is set once a publish succeeded; the relay publishes the rest, so a broker
-    outage during the request delays processing but never loses it.
-    """
-
-    event = models.ForeignKey(InboundEvent, on_delete=models.CASCADE, related_name="outbox")
-    created_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["created_at"],
-                condition=Q(dispatched_at__isnull=True),
-                name="outbox_undispatched",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"outbox {self.pk} -> {self.event_id}"

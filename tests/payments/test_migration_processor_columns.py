@@ -1,6 +1,6 @@
-"""Migration 0005 renames the Stripe-named columns and adds `processor` without losing a row.
+"""Migration 0007 renames the Stripe-named columns and adds `processor` without losing a row.
 
-Run on a populated database: migrate payments back to 0004, insert rows through the historical
+Run on a populated database: migrate payments back to 0006, insert rows through the historical
 models (old column names), migrate forward, and read every value back under the new names.
 """
 
@@ -14,14 +14,14 @@ from django.db.migrations.executor import MigrationExecutor
 
 from tests.factories import MerchantFactory
 
-BEFORE = [("payments", "0004_payment_method_type")]
-AFTER = [("payments", "0005_processor_neutral_columns")]
+BEFORE = [("payments", "0006_merge_api_inbound_moves")]
+AFTER = [("payments", "0007_processor_neutral_columns")]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def at_0004() -> Iterator[MigrationExecutor]:
+def before_rename() -> Iterator[MigrationExecutor]:
     """Payments' tables as they were before the rename; the latest schema again afterwards."""
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
@@ -31,23 +31,23 @@ def at_0004() -> Iterator[MigrationExecutor]:
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
-def test_rename_keeps_every_row_and_value_and_marks_them_stripe(at_0004):
+def test_rename_keeps_every_row_and_value_and_marks_them_stripe(before_rename):
     """Given accounts, customers, payments, refunds and disputes written under the old names,
-    when 0005 runs, every row is there with its ids under the new names and processor stripe."""
+    when 0007 runs, every row is there with its ids under the new names and processor stripe."""
     merchant = MerchantFactory()
     other = MerchantFactory()
-    old = at_0004.loader.project_state(BEFORE).apps
+    old = before_rename.loader.project_state(BEFORE).apps
     old.get_model("payments", "ProcessorAccount").objects.create(
-        merchant_id=merchant.pk, stripe_account_id="acct_one"
+        merchant_id=merchant.pk, processor_account_id="acct_one"
     )
     old.get_model("payments", "ProcessorAccount").objects.create(
-        merchant_id=other.pk, stripe_account_id="acct_two"
+        merchant_id=other.pk, processor_account_id="acct_two"
     )
     customer = old.get_model("payments", "Customer").objects.create(
-        merchant_id=merchant.pk, public_id="cus_mig", stripe_customer_id="cus_stripe_1"
+        merchant_id=merchant.pk, public_id="cus_mig", processor_customer_id="cus_stripe_1"
     )
     old.get_model("payments", "Customer").objects.create(
-        merchant_id=merchant.pk, public_id="cus_local", stripe_customer_id=""
+        merchant_id=merchant.pk, public_id="cus_local", processor_customer_id=""
     )
     payment = old.get_model("payments", "Payment").objects.create(
         merchant_id=merchant.pk,
@@ -57,16 +57,16 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(at_0004):
         amount=1500,
         amount_captured=1500,
         currency="gbp",
-        stripe_payment_method_id="pm_card_visa",
-        stripe_payment_intent_id="pi_mig",
-        stripe_charge_id="ch_mig",
+        processor_payment_method_id="pm_card_visa",
+        processor_payment_id="pi_mig",
+        processor_charge_id="ch_mig",
     )
     old.get_model("payments", "Payment").objects.create(
         merchant_id=merchant.pk,
         public_id="pay_unsent",
         amount=900,
         currency="gbp",
-        stripe_payment_method_id="pm_card_visa",
+        processor_payment_method_id="pm_card_visa",
     )
     old.get_model("payments", "Refund").objects.create(
         merchant_id=merchant.pk,
@@ -75,7 +75,7 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(at_0004):
         amount=500,
         currency="gbp",
         status="succeeded",
-        stripe_refund_id="re_stripe_1",
+        processor_refund_id="re_stripe_1",
     )
     old.get_model("payments", "Dispute").objects.create(
         merchant_id=merchant.pk,
@@ -84,7 +84,7 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(at_0004):
         amount=1500,
         currency="gbp",
         status="needs_response",
-        stripe_dispute_id="dp_stripe_1",
+        processor_dispute_id="dp_stripe_1",
     )
 
     executor = MigrationExecutor(connection)
@@ -130,8 +130,8 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(at_0004):
     assert (dispute.public_id, dispute.processor_dispute_id) == ("dp_mig", "dp_stripe_1")
 
 
-def test_uniqueness_holds_per_processor_after_the_rename(at_0004):
-    """After 0005 a second payment with the same processor id of the same processor is refused,
+def test_uniqueness_holds_per_processor_after_the_rename(before_rename):
+    """After 0007 a second payment with the same processor id of the same processor is refused,
     as a second row with the same PaymentIntent id was before; unsent payments (no id) are not,
     and a processor Ledgerline has no gateway for is refused by the database."""
     merchant = MerchantFactory()
