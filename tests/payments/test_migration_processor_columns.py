@@ -38,16 +38,16 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(before_rename):
     other = MerchantFactory()
     old = before_rename.loader.project_state(BEFORE).apps
     old.get_model("payments", "ProcessorAccount").objects.create(
-        merchant_id=merchant.pk, processor_account_id="acct_one"
+        merchant_id=merchant.pk, stripe_account_id="acct_one"
     )
     old.get_model("payments", "ProcessorAccount").objects.create(
-        merchant_id=other.pk, processor_account_id="acct_two"
+        merchant_id=other.pk, stripe_account_id="acct_two"
     )
     customer = old.get_model("payments", "Customer").objects.create(
-        merchant_id=merchant.pk, public_id="cus_mig", processor_customer_id="cus_stripe_1"
+        merchant_id=merchant.pk, public_id="cus_mig", stripe_customer_id="cus_stripe_1"
     )
     old.get_model("payments", "Customer").objects.create(
-        merchant_id=merchant.pk, public_id="cus_local", processor_customer_id=""
+        merchant_id=merchant.pk, public_id="cus_local", stripe_customer_id=""
     )
     payment = old.get_model("payments", "Payment").objects.create(
         merchant_id=merchant.pk,
@@ -57,16 +57,16 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(before_rename):
         amount=1500,
         amount_captured=1500,
         currency="gbp",
-        processor_payment_method_id="pm_card_visa",
-        processor_payment_id="pi_mig",
-        processor_charge_id="ch_mig",
+        stripe_payment_method_id="pm_card_visa",
+        stripe_payment_intent_id="pi_mig",
+        stripe_charge_id="ch_mig",
     )
     old.get_model("payments", "Payment").objects.create(
         merchant_id=merchant.pk,
         public_id="pay_unsent",
         amount=900,
         currency="gbp",
-        processor_payment_method_id="pm_card_visa",
+        stripe_payment_method_id="pm_card_visa",
     )
     old.get_model("payments", "Refund").objects.create(
         merchant_id=merchant.pk,
@@ -75,7 +75,7 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(before_rename):
         amount=500,
         currency="gbp",
         status="succeeded",
-        processor_refund_id="re_stripe_1",
+        stripe_refund_id="re_stripe_1",
     )
     old.get_model("payments", "Dispute").objects.create(
         merchant_id=merchant.pk,
@@ -84,7 +84,7 @@ def test_rename_keeps_every_row_and_value_and_marks_them_stripe(before_rename):
         amount=1500,
         currency="gbp",
         status="needs_response",
-        processor_dispute_id="dp_stripe_1",
+        stripe_dispute_id="dp_stripe_1",
     )
 
     executor = MigrationExecutor(connection)
