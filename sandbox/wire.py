@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 logger = logging.getLogger("sandbox")
 
@@ -31,6 +31,16 @@ class Request:
     def base_url(self) -> str:
         """The origin the client used to reach us, so pages link back to the same host:port."""
         return "http://" + self.header("host", "127.0.0.1")
+
+    def form(self) -> dict[str, str] | None:
+        """Query fields, updated by a form-encoded POST body's; None when the body is not UTF-8."""
+        fields = dict(parse_qsl(self.query))
+        if self.method == "POST":
+            try:
+                fields.update(parse_qsl(self.body.decode("utf-8")))
+            except UnicodeDecodeError:
+                return None
+        return fields
 
     def json(self) -> Any:
         """The body as JSON; an empty body is an empty object. Raises ValueError when invalid."""
