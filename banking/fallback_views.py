@@ -100,7 +100,7 @@ def _json_action(request: HttpRequest, bank: BankAccount) -> JsonResponse:
             return JsonResponse(
                 {
                     "client_secret": started.client_secret,
-                    "stripe_account": processor.stripe_account_id if processor else "",
+                    "stripe_account": processor.processor_account_id if processor else "",
                 }
             )
         if action == "collected":

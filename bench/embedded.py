@@ -120,12 +120,12 @@ def check_in_django() -> None:
     mismatches: list[str] = []
     payments = Payment.objects.select_related("merchant__processor_account")
     for payment in payments.iterator():
-        account = payment.merchant.processor_account.stripe_account_id
-        if not payment.stripe_payment_intent_id:
+        account = payment.merchant.processor_account.processor_account_id
+        if not payment.processor_payment_id:
             if payment.status != "requires_payment_method":
                 mismatches.append(f"{payment.public_id}: {payment.status}, never sent")
             continue
-        intent = processor(f"/v1/payment_intents/{payment.stripe_payment_intent_id}", account)
+        intent = processor(f"/v1/payment_intents/{payment.processor_payment_id}", account)
         refunded = 0
         if intent.get("latest_charge"):
             charge = processor(f"/v1/charges/{intent['latest_charge']}", account)
@@ -137,11 +137,11 @@ def check_in_django() -> None:
             )
     refunds = Refund.objects.select_related("merchant__processor_account")
     for refund in refunds.iterator():
-        account = refund.merchant.processor_account.stripe_account_id
-        if not refund.stripe_refund_id:
+        account = refund.merchant.processor_account.processor_account_id
+        if not refund.processor_refund_id:
             mismatches.append(f"{refund.public_id}: {refund.status}, never sent")
             continue
-        theirs = processor(f"/v1/refunds/{refund.stripe_refund_id}", account)
+        theirs = processor(f"/v1/refunds/{refund.processor_refund_id}", account)
         if theirs["status"] != refund.status:
             mismatches.append(
                 f"{refund.public_id}: ours {refund.status}, processor {theirs['status']}"

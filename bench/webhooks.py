@@ -159,8 +159,10 @@ def _connected_merchant(name: str) -> tuple[Any, str]:
         country="GB",
         default_currency="gbp",
     )
-    account = ProcessorAccount.objects.create(merchant=merchant, stripe_account_id=f"acct_{name}")
-    return merchant, account.stripe_account_id
+    account = ProcessorAccount.objects.create(
+        merchant=merchant, processor_account_id=f"acct_{name}"
+    )
+    return merchant, account.processor_account_id
 
 
 def _seed(events: int) -> Fixture:
@@ -178,8 +180,8 @@ def _seed(events: int) -> Fixture:
                 status=PaymentStatus.PROCESSING,
                 amount=1500,
                 currency="gbp",
-                stripe_payment_method_id="pm_card_visa",
-                stripe_payment_intent_id=intent,
+                processor_payment_method_id="pm_card_visa",
+                processor_payment_id=intent,
             )
             for intent in intents
         ),
@@ -534,7 +536,7 @@ def bench_end_to_end(
 
     stored = InboundEvent.objects.filter(account=fixture.account)
     applied = Payment.objects.filter(
-        stripe_payment_intent_id__in=fixture.intents, status=PaymentStatus.SUCCEEDED
+        processor_payment_id__in=fixture.intents, status=PaymentStatus.SUCCEEDED
     ).count()
     audited = AuditEntry.objects.filter(
         merchant_public_id=fixture.merchant_public_id, action="payment.status_change"

@@ -55,7 +55,7 @@ class PaymentAdmin(MerchantDataAdmin):
         "failure_code",
         "decline_code",
         "failure_message",
-        "stripe_payment_intent_id",
+        "processor_payment_id",
         "created_at",
         "updated_at",
     )
@@ -66,7 +66,7 @@ class PaymentAdmin(MerchantDataAdmin):
         "=public_id",
         "customer__email",
         "=customer__public_id",
-        "=stripe_payment_intent_id",
+        "=processor_payment_id",
     )
     list_select_related = ("merchant", "customer")
     ordering = ("-created_at", "-id")
@@ -91,7 +91,7 @@ class RefundAdmin(MerchantDataAdmin):
         "status",
         "reason",
         "failure_reason",
-        "stripe_refund_id",
+        "processor_refund_id",
         "created_at",
         "updated_at",
     )
@@ -137,7 +137,7 @@ class DisputeAdmin(MerchantDataAdmin):
         "status",
         "reason",
         "evidence_due_by",
-        "stripe_dispute_id",
+        "processor_dispute_id",
         "created_at",
     )
     readonly_fields = fields

@@ -12,15 +12,12 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from csp.constants import SELF
 from csp.decorators import csp_replace, csp_update
-from django.conf import settings
 from django.core import signing
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponseBase
@@ -38,7 +35,9 @@ from payments.exceptions import (
     PaymentStateError,
     ProcessorRequestError,
 )
-from payments.models import Payment, PaymentLink
+from payments.gateways import DEFAULT_PROCESSOR, gateway_for, gateway_named
+from payments.gateways.base import CheckoutConfig
+from payments.models import Payment, PaymentLink, ProcessorAccount
 from payments.state import PaymentStatus
 
 _View = Callable[..., HttpResponseBase]
@@ -99,30 +98,13 @@ class CheckoutRateLimitedError(InvalidPaymentRequestError):
     default_message = "Too many payment attempts. Please wait a minute and try again."
 
 
-@dataclass(frozen=True)
-class ProcessorCheckoutConfig:
-    """What the page needs to load the processor's card form, and the CSP sources it adds."""
-
-    script_url: str
-    publishable_key: str
-    origins: tuple[str, ...]
-
-
-def processor_checkout_config() -> ProcessorCheckoutConfig:
-    """The sandbox's Stripe.js stand-in when the API base points there, else real Stripe.js."""
-    base = settings.STRIPE_API_BASE.rstrip("/")
-    if base:
-        origin = url_origin(base)
-        return ProcessorCheckoutConfig(
-            script_url=f"{origin}/v3/",
-            publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
-            origins=(origin,),
-        )
-    return ProcessorCheckoutConfig(
-        script_url="https://js.stripe.com/v3/",
-        publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
-        origins=tuple(settings.STRIPE_JS_ORIGINS),
-    )
+def processor_checkout_config(account: ProcessorAccount | None = None) -> CheckoutConfig:
+    """What a page needs to load the card form of `account`'s processor (its script, keys and
+    CSP origins), supplied by that processor's gateway. Without an account (a page's CSP
+    decided before the merchant is known): the default processor's."""
+    if account is None:
+        return gateway_named(DEFAULT_PROCESSOR).checkout_config(account="")
+    return gateway_for(account).checkout_config(account=account.processor_account_id)
 
 
 def processor_csp(view: _View) -> _View:
@@ -144,14 +126,6 @@ def processor_csp(view: _View) -> _View:
         return decorated(request, *args, **kwargs)
 
     return wrapped
-
-
-def url_origin(url: str) -> str:
-    """`scheme://host[:port]` of a URL: a CSP source and a script origin, never a path."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("STRIPE_API_BASE must be an http(s) URL")
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def attempt_token_issue(*, link: PaymentLink) -> str:
@@ -334,7 +308,7 @@ def checkout_payment_by_intent(*, link: PaymentLink, intent_id: str) -> Payment 
     """The link's payment for the processor's `payment_intent` return parameter."""
     if not INTENT_RE.fullmatch(intent_id):
         return None
-    return Payment.objects.filter(payment_link=link, stripe_payment_intent_id=intent_id).first()
+    return Payment.objects.filter(payment_link=link, processor_payment_id=intent_id).first()
 
 
 def checkout_refresh(*, payment: Payment) -> Payment:

@@ -6,7 +6,7 @@ Names are not namespaced: the dashboard shell links to `home`, `payments`, `cust
 
 from django.urls import path
 
-from payments import views
+from payments import customer_views, link_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,13 +23,13 @@ urlpatterns = [
     path("payments/<str:public_id>/cancel/", views.payment_cancel, name="payment-cancel"),
     path("payments/<str:public_id>/refund/", views.payment_refund, name="payment-refund"),
     path("payments/<str:public_id>/check/", views.payment_check, name="payment-check"),
-    path("customers/", views.customer_list, name="customers"),
-    path("customers/<str:public_id>/", views.customer_detail, name="customer-detail"),
-    path("payment-links/", views.payment_link_list, name="payment-links"),
-    path("payment-links/new/", views.payment_link_create, name="payment-link-create"),
+    path("customers/", customer_views.customer_list, name="customers"),
+    path("customers/<str:public_id>/", customer_views.customer_detail, name="customer-detail"),
+    path("payment-links/", link_views.payment_link_list, name="payment-links"),
+    path("payment-links/new/", link_views.payment_link_create, name="payment-link-create"),
     path(
         "payment-links/<str:public_id>/deactivate/",
-        views.payment_link_deactivate,
+        link_views.payment_link_deactivate,
         name="payment-link-deactivate",
     ),
 ]

@@ -43,13 +43,15 @@ def dispute_apply_processor_state(
         locked_payment = (
             Payment.objects.select_for_update().select_related("merchant").get(pk=payment.pk)
         )
-        dispute = Dispute.objects.select_for_update().filter(stripe_dispute_id=data["id"]).first()
+        dispute = (
+            Dispute.objects.select_for_update().filter(processor_dispute_id=data["id"]).first()
+        )
         previous = dispute.status if dispute is not None else ""
         if dispute is None:
             dispute = Dispute(
                 merchant=locked_payment.merchant,
                 payment=locked_payment,
-                stripe_dispute_id=data["id"],
+                processor_dispute_id=data["id"],
                 currency=str(data.get("currency") or locked_payment.currency).lower(),
             )
         elif _DISPUTE_RANK[status] < _DISPUTE_RANK[dispute.status] or (

@@ -45,7 +45,9 @@ from inbound.registry import (
 )
 from inbound.services import inbound_event_ingest
 from payments import disputes, services
+from payments.gateways import gateway_named
 from payments.gateways import stripe as gateway
+from payments.gateways.base import AccountState, Charge
 from payments.gateways.stripe.events import event_object, event_payload
 from payments.models import Payment, ProcessorAccount, Refund
 from payments.state import TERMINAL
@@ -65,11 +67,11 @@ def _actor(event: InboundEvent) -> Actor:
     return Actor.webhook(event.provider)
 
 
-_refetched: dict[str, tuple[float, gateway.IntentData]] = {}
+_refetched: dict[str, tuple[float, Charge]] = {}
 _refetch_lock = threading.Lock()
 
 
-def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> gateway.IntentData:
+def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> Charge:
     """The intent as the processor holds it now, fetched at most once per coalescing window.
 
     A fetch is reused only if it happened after this event was received, so it is never older
@@ -81,7 +83,7 @@ def _intent_now(*, event: InboundEvent, account: str, intent_id: str) -> gateway
     if hit is not None and hit[0] >= received and time.time() - hit[0] < REFETCH_COALESCE_SECONDS:
         return hit[1]
     fetched_at = time.time()
-    intent = gateway.payment_intent_retrieve(stripe_account=account, intent_id=intent_id)
+    intent = gateway_named(EventProvider.STRIPE).charge_retrieve(account=account, charge=intent_id)
     with _refetch_lock:
         if len(_refetched) > 10_000:
             _refetched.clear()
@@ -97,19 +99,19 @@ def _payment_for(
     among: QuerySet[Payment] | None = None,
 ) -> Payment | None:
     payments = (Payment.objects if among is None else among).filter(merchant_id=merchant_id)
-    payment = payments.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
+    payment = payments.filter(processor_payment_id=intent_id).first() if intent_id else None
     if payment is None and metadata:
         # The intent's answer may not be stored yet (the event can beat the API response).
         public_id = metadata.get("ledgerline_payment")
         if isinstance(public_id, str) and public_id:
             payment = payments.filter(
-                Q(stripe_payment_intent_id="") | Q(stripe_payment_intent_id=intent_id),
+                Q(processor_payment_id="") | Q(processor_payment_id=intent_id),
                 public_id=public_id,
             ).first()
     return payment
 
 
-def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
+def _final_intent(event: InboundEvent) -> Charge | None:
     """The intent of a payment_intent event whose payload is final, else None.
 
     Final (succeeded, canceled) means the payload is the truth and can be applied as it
@@ -118,7 +120,7 @@ def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
     if event.merchant_id is None:
         return None
     try:
-        intent = gateway.intent_from_dict(_object(event))
+        intent = gateway.charge_from_dict(_object(event))
     except (ValueError, TypeError, AttributeError):
         return None
     return intent if intent.status in TERMINAL else None
@@ -126,12 +128,12 @@ def _final_intent(event: InboundEvent) -> gateway.IntentData | None:
 
 def _payments_lock_by_intent(intent_ids: set[str]) -> dict[str, Payment]:
     """Lock the payments of these intents in one query (pk order), keyed by intent id."""
-    payments = services.payments_for_update().filter(stripe_payment_intent_id__in=intent_ids)
-    return {payment.stripe_payment_intent_id: payment for payment in payments.order_by("pk")}
+    payments = services.payments_for_update().filter(processor_payment_id__in=intent_ids)
+    return {payment.processor_payment_id: payment for payment in payments.order_by("pk")}
 
 
 def _final_intent_apply(
-    event: InboundEvent, intent: gateway.IntentData, *, prelocked: Payment | None = None
+    event: InboundEvent, intent: Charge, *, prelocked: Payment | None = None
 ) -> str | None:
     """Apply a final intent to its payment, locked by the batch (`prelocked`) or here."""
     if event.merchant_id is None:
@@ -145,12 +147,12 @@ def _final_intent_apply(
         locked = _payment_for(
             event.merchant_id,
             intent_id=intent.id,
-            metadata=intent.metadata,
+            metadata={"ledgerline_payment": intent.reference},
             among=services.payments_for_update(),
         )
     if locked is None:
         return "not a Ledgerline payment"
-    services.payment_apply_to_locked(locked=locked, intent=intent, actor=_actor(event))
+    services.payment_apply_to_locked(locked=locked, charge=intent, actor=_actor(event))
     return None
 
 
@@ -159,13 +161,13 @@ class _PaymentRead:
     """A payment of ours and its intent as the processor holds it now."""
 
     payment: Payment
-    intent: gateway.IntentData
+    intent: Charge
 
 
 def _payment_intent_fetch(event: InboundEvent) -> _PaymentRead | None:
     """A non-final intent's payment and the intent now; None when there is nothing to read."""
     obj = _object(event)
-    if event.merchant_id is None or gateway.intent_from_dict(obj).status in TERMINAL:
+    if event.merchant_id is None or gateway.charge_from_dict(obj).status in TERMINAL:
         return None
     payment = _payment_for(event.merchant_id, intent_id=obj["id"], metadata=obj.get("metadata"))
     if payment is None:
@@ -179,13 +181,13 @@ def _payment_intent_apply(event: InboundEvent, read: _PaymentRead | None) -> str
     obj = _object(event)
     if event.merchant_id is None:
         return "no merchant for this account"
-    intent = gateway.intent_from_dict(obj)
+    intent = gateway.charge_from_dict(obj)
     if intent.status in TERMINAL:
         return _final_intent_apply(event, intent)
     if read is None:
         return "not a Ledgerline payment"
     services.payment_apply_processor_state(
-        payment=read.payment, intent=read.intent, actor=_actor(event)
+        payment=read.payment, charge=read.intent, actor=_actor(event)
     )
     return None
 
@@ -198,7 +200,7 @@ def _payment_intents_apply_many(batch: Sequence[tuple[InboundEvent, Any]]) -> li
     (`compliance.services.audit_batch`), instead of a query and an insert per event; the
     others are applied one by one as alone.
     """
-    finals: dict[int, gateway.IntentData] = {}
+    finals: dict[int, Charge] = {}
     for event, _ in batch:
         intent = _final_intent(event)
         if intent is not None:
@@ -244,7 +246,7 @@ def _charge_refunded_apply(event: InboundEvent, read: _PaymentRead | None) -> st
         if isinstance(raw, dict):
             _refund_apply(event.merchant_id, raw)
     services.payment_apply_processor_state(
-        payment=read.payment, intent=read.intent, actor=_actor(event)
+        payment=read.payment, charge=read.intent, actor=_actor(event)
     )
     return None
 
@@ -252,17 +254,19 @@ def _charge_refunded_apply(event: InboundEvent, read: _PaymentRead | None) -> st
 def _refund_apply(merchant_id: int, raw: Mapping[str, Any]) -> bool:
     data = gateway.refund_from_dict(raw)
     refunds = Refund.objects.filter(merchant_id=merchant_id)
-    refund = refunds.filter(stripe_refund_id=data.id).first() if data.id else None
+    refund = refunds.filter(processor_refund_id=data.id).first() if data.id else None
     if refund is None:
         public_id = (raw.get("metadata") or {}).get("ledgerline_refund")
         if isinstance(public_id, str) and public_id:
-            refund = refunds.filter(public_id=public_id, stripe_refund_id__in=("", data.id)).first()
+            refund = refunds.filter(
+                public_id=public_id, processor_refund_id__in=("", data.id)
+            ).first()
     if refund is None:
         return False
     services.refund_apply_processor_state(
         refund=refund,
         status=data.status,
-        stripe_refund_id=data.id,
+        processor_refund_id=data.id,
         failure_reason=data.failure_reason,
     )
     return True
@@ -286,7 +290,7 @@ def _on_dispute(event: InboundEvent) -> str | None:
     )
     if payment is None and isinstance(charge_id, str) and charge_id:
         payment = Payment.objects.filter(
-            merchant_id=event.merchant_id, stripe_charge_id=charge_id
+            merchant_id=event.merchant_id, processor_charge_id=charge_id
         ).first()
     if payment is None:
         return "not a Ledgerline payment"
@@ -297,21 +301,24 @@ def _on_dispute(event: InboundEvent) -> str | None:
 @dataclass(frozen=True)
 class _AccountRead:
     account: ProcessorAccount
-    data: gateway.AccountData
+    data: AccountState
 
 
 def _account_updated_fetch(event: InboundEvent) -> _AccountRead | None:
     obj = _object(event)
     account = (
         ProcessorAccount.objects.select_related("merchant")
-        .filter(stripe_account_id=obj["id"])
+        .filter(processor_account_id=obj["id"])
         .first()
     )
     if account is None:
         return None
     # Updates arrive out of order; the account as it is now is the only safe thing to apply.
     return _AccountRead(
-        account=account, data=gateway.account_retrieve(stripe_account=account.stripe_account_id)
+        account=account,
+        data=gateway_named(account.processor).account_retrieve(
+            account=account.processor_account_id
+        ),
     )
 
 
@@ -372,7 +379,7 @@ def stripe_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
     created_gte = int((timezone.now() - window).timestamp())
     accounts: list[str] = [
         "",
-        *ProcessorAccount.objects.order_by("pk").values_list("stripe_account_id", flat=True),
+        *ProcessorAccount.objects.order_by("pk").values_list("processor_account_id", flat=True),
     ]
     ingested = 0
     for account in accounts:
@@ -382,7 +389,7 @@ def stripe_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
                 created_gte=created_gte,
                 starting_after=starting_after,
                 delivery_success=False,
-                stripe_account=account or None,
+                account=account or None,
             )
             for item in page.events:
                 event_account = item.account or account
@@ -405,7 +412,7 @@ def stripe_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
 
 def _merchant_of_connected_account(account: str) -> int | None:
     return (
-        ProcessorAccount.objects.filter(stripe_account_id=account)
+        ProcessorAccount.objects.filter(processor_account_id=account)
         .values_list("merchant_id", flat=True)
         .first()
     )

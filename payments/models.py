@@ -1,7 +1,7 @@
 """Payments data: connected accounts, customers, payments, refunds, disputes, links, events.
 
 Money is integer minor units + lower-case ISO 4217 currency. The database enforces the money
-invariants (0 <= refunded <= captured <= amount) and one payment per processor intent. No card
+invariants (0 <= refunded <= captured <= amount) and one payment per processor payment. No card
 number, CVC or track data is ever stored: only brand, last 4, expiry, fingerprint and country.
 """
 
@@ -14,7 +14,22 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.ids import new_public_id
-from payments.state import PaymentStatus
+from payments.state import PaymentStatus, RefundStatus
+
+__all__ = [
+    "CaptureMethod",
+    "Customer",
+    "Dispute",
+    "DisputeStatus",
+    "Payment",
+    "PaymentLink",
+    "PaymentMethodType",
+    "PaymentStatus",
+    "Processor",
+    "ProcessorAccount",
+    "Refund",
+    "RefundStatus",
+]
 
 _CURRENCY = Q(currency__regex=r"^[a-z]{3}$")
 
@@ -49,6 +64,12 @@ class CaptureMethod(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+class Processor(models.TextChoices):
+    """Who holds an object: the gateway that `payments.gateways.gateway_named` returns for it."""
+
+    STRIPE = "stripe", "Stripe"
+
+
 class PaymentMethodType(models.TextChoices):
     CARD = "card", "Card"
     # ACH Direct Debit from a linked, verified US bank account (banking.ach).
@@ -56,20 +77,32 @@ class PaymentMethodType(models.TextChoices):
 
 
 class ProcessorAccount(models.Model):
-    """A merchant's Stripe Connect connected account; every processor call carries its id."""
+    """A merchant's account at its processor (a Stripe Connect connected account); every
+    processor call for the merchant goes through the gateway of `processor` with its id."""
 
     merchant = models.OneToOneField(
         "accounts.Merchant", on_delete=models.CASCADE, related_name="processor_account"
     )
-    stripe_account_id = models.CharField(max_length=64, unique=True)
+    processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
+    processor_account_id = models.CharField(max_length=64)
     charges_enabled = models.BooleanField(default=False)
     payouts_enabled = models.BooleanField(default=False)
     details_submitted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["processor", "processor_account_id"], name="processor_account_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(processor__in=Processor.values), name="processor_account_processor"
+            ),
+        ]
+
     def __str__(self) -> str:
-        return f"{self.stripe_account_id} ({self.merchant_id})"
+        return f"{self.processor}:{self.processor_account_id} ({self.merchant_id})"
 
 
 class Customer(models.Model):
@@ -81,16 +114,21 @@ class Customer(models.Model):
     name = models.CharField(max_length=200, blank=True)
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    stripe_customer_id = models.CharField(max_length=64, blank=True, default="")
+    # The processor that holds `processor_customer_id` (the merchant's when it was created).
+    processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
+    processor_customer_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["stripe_customer_id"],
-                condition=~Q(stripe_customer_id=""),
+                fields=["processor", "processor_customer_id"],
+                condition=~Q(processor_customer_id=""),
                 name="customer_one_per_processor_customer",
+            ),
+            models.CheckConstraint(
+                condition=Q(processor__in=Processor.values), name="customer_processor_valid"
             ),
         ]
         indexes = [
@@ -180,9 +218,11 @@ class Payment(models.Model):
     failure_message = models.CharField(max_length=500, blank=True)
     # Where the customer completes 3-D Secure while the payment is requires_action.
     next_action_url = models.URLField(max_length=2000, blank=True)
-    stripe_payment_method_id = models.CharField(max_length=64)
-    stripe_payment_intent_id = models.CharField(max_length=64, blank=True, default="")
-    stripe_charge_id = models.CharField(max_length=64, blank=True)
+    # The processor that charged: captures, cancels, refunds and disputes go to it.
+    processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
+    processor_payment_method_id = models.CharField(max_length=64)
+    processor_payment_id = models.CharField(max_length=64, blank=True, default="")
+    processor_charge_id = models.CharField(max_length=64, blank=True)
     # A default rather than auto_now_add so bulk seeding and imports can set history.
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -209,9 +249,12 @@ class Payment(models.Model):
                 condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"
             ),
             models.UniqueConstraint(
-                fields=["stripe_payment_intent_id"],
-                condition=~Q(stripe_payment_intent_id=""),
-                name="payment_one_per_intent",
+                fields=["processor", "processor_payment_id"],
+                condition=~Q(processor_payment_id=""),
+                name="payment_one_per_processor_payment",
+            ),
+            models.CheckConstraint(
+                condition=Q(processor__in=Processor.values), name="payment_processor_valid"
             ),
         ]
         indexes = [
@@ -244,14 +287,6 @@ class Payment(models.Model):
         return ""
 
 
-class RefundStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    REQUIRES_ACTION = "requires_action", "Requires action"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
-
-
 class Refund(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=_refund_id, editable=False)
     merchant = models.ForeignKey(
@@ -265,7 +300,9 @@ class Refund(models.Model):
     )
     reason = models.CharField(max_length=32, blank=True)
     failure_reason = models.CharField(max_length=64, blank=True)
-    stripe_refund_id = models.CharField(max_length=64, blank=True, default="")
+    # At the processor of its payment (`payment.processor`); unique on its own: processors'
+    # ids do not collide (Stripe's carry a `re_` prefix), so no per-processor key is needed.
+    processor_refund_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -277,8 +314,8 @@ class Refund(models.Model):
                 condition=Q(status__in=RefundStatus.values), name="refund_status_valid"
             ),
             models.UniqueConstraint(
-                fields=["stripe_refund_id"],
-                condition=~Q(stripe_refund_id=""),
+                fields=["processor_refund_id"],
+                condition=~Q(processor_refund_id=""),
                 name="refund_one_per_processor_refund",
             ),
         ]
@@ -310,7 +347,8 @@ class Dispute(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=32, choices=DisputeStatus.choices)
     reason = models.CharField(max_length=64, blank=True)
-    stripe_dispute_id = models.CharField(max_length=64, unique=True)
+    # At the processor of its payment (`payment.processor`), like a refund's id.
+    processor_dispute_id = models.CharField(max_length=64, unique=True)
     evidence_due_by = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

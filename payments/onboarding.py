@@ -1,4 +1,4 @@
-"""Merchant onboarding to Stripe Connect from the dashboard: ensure the account, get its link.
+"""Merchant onboarding at the processor from the dashboard: ensure the account, get its link.
 
 A service module of its own so the dashboard never reaches into the gateway: it makes sure
 the merchant has a connected account (created through the API on first use) and asks the
@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from accounts.models import Merchant
 from compliance.actors import Actor
-from payments.gateways import stripe as gateway
+from payments.gateways import gateway_for
 from payments.models import ProcessorAccount
 from payments.services import merchant_account_refresh, merchant_connect_account_ensure
 
@@ -30,8 +30,8 @@ def merchant_onboarding_link(
     is where the processor sends the merchant when the link has expired.
     """
     account = merchant_connect_account_ensure(merchant=merchant, actor=actor, request=request)
-    return gateway.account_onboarding_link(
-        stripe_account=account.stripe_account_id, refresh_url=refresh_url, return_url=return_url
+    return gateway_for(account).account_onboarding_link(
+        account=account.processor_account_id, refresh_url=refresh_url, return_url=return_url
     )
 
 

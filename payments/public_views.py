@@ -123,7 +123,7 @@ def _pay_page(
     account = processor_account_get(merchant=link.merchant)
     if account is None or not account.charges_enabled:
         return _not_ready(request, link)
-    config = checkout.processor_checkout_config()
+    config = checkout.processor_checkout_config(account)
     attempt = attempt or checkout.attempt_token_issue(link=link)
     response = render(
         request,
@@ -133,9 +133,9 @@ def _pay_page(
             "merchant_name": link.merchant.legal_name,
             "amount_display": format_amount(link.amount, link.currency),
             "attempt": attempt,
-            "stripe_script": config.script_url,
+            "processor_script": config.script_url,
             "publishable_key": config.publishable_key,
-            "stripe_account": account.stripe_account_id,
+            "processor_account": config.account,
             "error": error,
         },
         status=status,

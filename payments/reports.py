@@ -205,7 +205,7 @@ def _csv_row(payment: Payment) -> list[str]:
         customer.public_id if customer else "",
         customer.email if customer else "",
         payment.description,
-        payment.stripe_payment_intent_id,
+        payment.processor_payment_id,
         payment.failure_code,
     ]
 

@@ -59,7 +59,7 @@ def payment_queryset(*, merchant: Merchant, filters: PaymentFilters | None = Non
         qs = qs.filter(amount__lte=f.amount_lte)
     if f.search:
         term = f.search.strip()
-        qs = qs.filter(Q(public_id=term) | Q(stripe_payment_intent_id=term))
+        qs = qs.filter(Q(public_id=term) | Q(processor_payment_id=term))
     return qs
 
 

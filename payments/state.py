@@ -1,4 +1,10 @@
-"""The PaymentIntent status machine: which transitions a payment may make, and never backwards.
+"""Ledgerline's payment and refund statuses, and the machine: which transitions a payment may
+make, and never backwards.
+
+`PaymentStatus` is the product's own vocabulary (its values are public API: the `status` the
+API, CSV and webhooks-facing pages emit). It was taken from Stripe's PaymentIntent lifecycle and
+keeps those names; every gateway maps its processor's states onto it (docs/payments.md,
+"Processor boundary").
 
 Processor objects and webhooks arrive late, duplicated and out of order; `transition_allowed`
 is the single rule that decides whether a status we are told about may replace the one we hold.
@@ -17,6 +23,14 @@ class PaymentStatus(models.TextChoices):
     REQUIRES_CAPTURE = "requires_capture", "Requires capture"
     CANCELED = "canceled", "Canceled"
     SUCCEEDED = "succeeded", "Succeeded"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    REQUIRES_ACTION = "requires_action", "Requires action"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
 
 
 S = PaymentStatus

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from django.db.models import Q
@@ -26,6 +28,20 @@ UNCONFIRMED_AFTER = timedelta(seconds=30)
 _RETRYABLE = (ProcessorUnavailableError, ProcessorOutcomeUnknownError)
 
 
+def _reconciled_or_retried(task: Any, public_id: str, reconcile: Callable[[], str]) -> str:
+    """Run a reconciliation; when the processor is unavailable or its answer lost again,
+    retry the task with backoff (or, inline with no worker, leave it to the sweep rather than
+    blocking the caller)."""
+    try:
+        return reconcile()
+    except _RETRYABLE as exc:
+        if task.request.is_eager:
+            logger.warning("Reconciliation of %s deferred: %s", public_id, exc.code)
+            return "deferred"
+        retries = task.request.retries
+        raise task.retry(countdown=min(600, 5 * 2**retries), exc=exc) from exc
+
+
 @shared_task(acks_late=True, max_retries=8)
 def payment_reconcile(payment_id: int) -> str:
     """Ask the processor what became of a payment whose outcome we never saw, and settle it."""
@@ -34,32 +50,22 @@ def payment_reconcile(payment_id: int) -> str:
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         return "missing"
-    try:
-        return reconcile(payment=payment).status
-    except _RETRYABLE as exc:
-        if payment_reconcile.request.is_eager:
-            # Inline (no worker): leave it to the sweep rather than blocking the caller.
-            logger.warning("Reconciliation of %s deferred: %s", payment.public_id, exc.code)
-            return "deferred"
-        retries = payment_reconcile.request.retries
-        raise payment_reconcile.retry(countdown=min(600, 5 * 2**retries), exc=exc) from exc
+    return _reconciled_or_retried(
+        payment_reconcile, payment.public_id, lambda: reconcile(payment=payment).status
+    )
 
 
 @shared_task(acks_late=True, max_retries=8)
 def refund_reconcile(refund_id: int) -> str:
+    """The same for a refund left pending (its webhook never came, or its answer was lost)."""
     from payments.services import refund_reconcile as reconcile
 
     refund = Refund.objects.filter(pk=refund_id).first()
     if refund is None:
         return "missing"
-    try:
-        return reconcile(refund=refund).status
-    except _RETRYABLE as exc:
-        if refund_reconcile.request.is_eager:
-            logger.warning("Reconciliation of %s deferred: %s", refund.public_id, exc.code)
-            return "deferred"
-        retries = refund_reconcile.request.retries
-        raise refund_reconcile.retry(countdown=min(600, 5 * 2**retries), exc=exc) from exc
+    return _reconciled_or_retried(
+        refund_reconcile, refund.public_id, lambda: reconcile(refund=refund).status
+    )
 
 
 @shared_task

@@ -1,4 +1,5 @@
-"""Server-rendered dashboard pages for payments: home, payments, customers, payment links.
+"""Server-rendered dashboard pages for payments: home and payments (customers:
+`payments.customer_views`; payment links: `payments.link_views`).
 
 Views only read through `payments.selectors` and change things through `payments.services`
 (or `payments.onboarding`); every processor or rule failure arrives as an `ApplicationError`
@@ -40,18 +41,15 @@ from config.permissions import Permission, require_permission
 from payments import onboarding, reports, selectors, services
 from payments.charts import bar_chart
 from payments.exceptions import (
-    PaymentLinkUnavailableError,
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
 )
 from payments.forms import (
     CaptureForm,
-    CustomerSearchForm,
     PaymentFilterForm,
-    PaymentLinkForm,
     RefundForm,
 )
-from payments.models import Payment, PaymentLink, Refund, RefundStatus
+from payments.models import Payment, Refund, RefundStatus
 from payments.money import format_amount
 from payments.state import CANCELABLE, PaymentStatus, status_for_people
 
@@ -162,13 +160,6 @@ def _with(query: QueryDict, **extra: str) -> str:
 def _payment_or_404(request: HttpRequest, public_id: str) -> Payment:
     try:
         return selectors.payment_get(merchant=_merchant(request), public_id=public_id)
-    except NotFoundError as error:
-        raise Http404(error.message) from error
-
-
-def _link_or_404(request: HttpRequest, public_id: str) -> PaymentLink:
-    try:
-        return selectors.payment_link_get(merchant=_merchant(request), public_id=public_id)
     except NotFoundError as error:
         raise Http404(error.message) from error
 
@@ -335,7 +326,7 @@ def _detail(
         and payment.status == PaymentStatus.REQUIRES_CAPTURE,
         "can_cancel": _can(request, Permission.MANAGE_PAYMENTS)
         and payment.status in CANCELABLE
-        and bool(payment.stripe_payment_intent_id),
+        and bool(payment.processor_payment_id),
         "can_refund": _can(request, Permission.REFUND_PAYMENTS)
         and payment.status == PaymentStatus.SUCCEEDED
         and refundable > 0,
@@ -494,122 +485,3 @@ def payment_check(request: HttpRequest, public_id: str) -> HttpResponse:
             request, f"Checked with the processor: the payment is {checked.get_status_display()}."
         )
     return redirect("payment-detail", public_id=payment.public_id)
-
-
-# --- customers ------------------------------------------------------------------------------
-
-
-@require_GET
-@require_permission(Permission.VIEW_CUSTOMERS)
-def customer_list(request: HttpRequest) -> HttpResponse:
-    form = CustomerSearchForm(request.GET or None)
-    context: dict[str, Any] = {"nav": "customers", "form": form, "page": None, "links": {}}
-    if form.is_bound and not form.is_valid():
-        return render(request, "payments/customer_list.html", context, status=400)
-    email = form.cleaned_data.get("email") if form.is_bound else None
-    queryset = selectors.customer_queryset(merchant=_merchant(request), email=email)
-    context["page"], context["links"] = _window(request, queryset)
-    return render(request, "payments/customer_list.html", context)
-
-
-@require_GET
-@require_permission(Permission.VIEW_CUSTOMERS)
-def customer_detail(request: HttpRequest, public_id: str) -> HttpResponse:
-    try:
-        customer = selectors.customer_get(merchant=_merchant(request), public_id=public_id)
-    except NotFoundError as error:
-        raise Http404(error.message) from error
-    page, links = _window(request, selectors.customer_payment_queryset(customer=customer))
-    context = {
-        "nav": "customers",
-        "customer": customer,
-        "page": page,
-        "rows": _payment_rows(page.items),
-        "links": links,
-        "can_view_payments": _can(request, Permission.VIEW_PAYMENTS),
-    }
-    return render(request, "payments/customer_detail.html", context)
-
-
-# --- payment links --------------------------------------------------------------------------
-
-
-def _link_state(link: PaymentLink) -> tuple[str, str]:
-    """(label, badge class) of a link as the payment page would treat it now."""
-    if link.completed_at is not None:
-        return "Paid", "badge"
-    if not link.active:
-        return "Deactivated", "badge-bad"
-    try:
-        services.payment_link_check_open(link=link)
-    except PaymentLinkUnavailableError:
-        return "Expired", "badge-warn"
-    return "Active", "badge-ok"
-
-
-def _link_list(request: HttpRequest, form: PaymentLinkForm, status: int = 200) -> HttpResponse:
-    page, links = _window(request, selectors.payment_link_queryset(merchant=_merchant(request)))
-    rows = [
-        {
-            "link": link,
-            "state": _link_state(link),
-            "amount": format_amount(link.amount, link.currency),
-            "pay_path": f"/pay/{link.token}/",
-        }
-        for link in page.items
-    ]
-    context = {
-        "nav": "payment-links",
-        "page": page,
-        "rows": rows,
-        "links": links,
-        "form": form,
-        "can_manage": _can(request, Permission.MANAGE_PAYMENT_LINKS),
-        "origin": request.build_absolute_uri("/").rstrip("/"),
-    }
-    return render(request, "payments/link_list.html", context, status=status)
-
-
-@require_GET
-@require_permission(Permission.VIEW_PAYMENTS)
-def payment_link_list(request: HttpRequest) -> HttpResponse:
-    form = PaymentLinkForm(initial={"currency": _merchant(request).default_currency})
-    return _link_list(request, form)
-
-
-@require_POST
-@require_permission(Permission.MANAGE_PAYMENT_LINKS)
-def payment_link_create(request: HttpRequest) -> HttpResponse:
-    form = PaymentLinkForm(request.POST)
-    if not form.is_valid():
-        return _link_list(request, form, status=400)
-    data = form.cleaned_data
-    try:
-        link = services.payment_link_create(
-            merchant=_merchant(request),
-            actor=_actor(request),
-            amount=data["amount_minor"],
-            currency=data["currency"],
-            description=data["description"],
-            reusable=data["reusable"],
-            expires_at=data.get("expires_at"),
-            request=request,
-            step_up=False,
-        )
-    except ApplicationError as error:
-        form.add_error(None, error.message)
-        return _link_list(request, form, status=400)
-    url = request.build_absolute_uri(f"/pay/{link.token}/")
-    messages.success(request, f"Payment link created. Share this address: {url}")
-    return redirect("payment-links")
-
-
-@require_POST
-@require_permission(Permission.MANAGE_PAYMENT_LINKS)
-def payment_link_deactivate(request: HttpRequest, public_id: str) -> HttpResponse:
-    link = _link_or_404(request, public_id)
-    services.payment_link_deactivate(
-        link=link, actor=_actor(request), request=request, step_up=False
-    )
-    messages.success(request, "Payment link deactivated; it no longer takes payments.")
-    return redirect("payment-links")

@@ -88,7 +88,7 @@ def test_seed_demo_adds_customers_payments_and_a_link_through_the_processor():
         statuses = set(payments.values_list("status", flat=True))
         assert {"succeeded", "requires_capture", "requires_payment_method"} <= statuses
         assert payments.filter(amount_refunded__gt=0).count() == 1
-        assert all(p.stripe_payment_intent_id.startswith("pi_") for p in payments)
+        assert all(p.processor_payment_id.startswith("pi_") for p in payments)
         assert Customer.objects.filter(merchant=merchant).count() == 4
         assert PaymentLink.objects.filter(merchant=merchant).count() == 1
         assert f"{slug}: 5 demo payments, 4 customers, 1 payment link" in output

@@ -43,8 +43,8 @@ def paid() -> Payment:
         card_exp_year=2031,
         card_fingerprint="fp_secretish_fingerprint",
         metadata={"note": "private merchant note"},
-        stripe_payment_method_id="pm_123",
-        stripe_payment_intent_id="pi_123",
+        processor_payment_method_id="pm_123",
+        processor_payment_id="pi_123",
     )
     Refund.objects.create(
         merchant=merchant, payment=payment, amount=100, currency="gbp", status="succeeded"
@@ -55,7 +55,7 @@ def paid() -> Payment:
         amount=500,
         currency="gbp",
         status="needs_response",
-        stripe_dispute_id="dp_123",
+        processor_dispute_id="dp_123",
     )
     return payment
 

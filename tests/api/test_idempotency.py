@@ -49,7 +49,7 @@ def test_same_key_and_body_replays_the_first_answer(api, merchant, sandbox_contr
     assert "Idempotent-Replayed" not in first
     assert first.json() == second.json()
     assert Payment.objects.filter(merchant=merchant).count() == 1
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
 
 
@@ -116,17 +116,17 @@ def test_a_crashed_request_resumes_from_its_recovery_point_without_a_second_char
     """Given a request that committed its payment row and died before the processor answered
     was recorded, when the client retries with the same key after the lock lease, then the
     request resumes with the same payment and the processor's key, and one charge exists."""
-    from payments import services
+    from payments.services import payments as payment_services
 
-    real_apply = services.payment_apply_processor_state
+    real_apply = payment_services.payment_apply_processor_state
 
     def crash(**kwargs):
         raise SystemExit("worker killed after the processor call")
 
-    monkeypatch.setattr(services, "payment_apply_processor_state", crash)
+    monkeypatch.setattr(payment_services, "payment_apply_processor_state", crash)
     with pytest.raises(SystemExit):
         _post(api, "crash-1")
-    monkeypatch.setattr(services, "payment_apply_processor_state", real_apply)
+    monkeypatch.setattr(payment_services, "payment_apply_processor_state", real_apply)
     record = IdempotencyRecord.objects.get(merchant=merchant, key="crash-1")
     assert record.recovery_point == RecoveryPoint.OBJECT_CREATED
     payment = Payment.objects.get(public_id=record.target_public_id)
@@ -136,7 +136,7 @@ def test_a_crashed_request_resumes_from_its_recovery_point_without_a_second_char
     assert resumed.status_code == 201, resumed.json()
     assert resumed.json()["id"] == payment.public_id
     assert resumed.json()["status"] == "succeeded"
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
     assert Payment.objects.filter(merchant=merchant).count() == 1
 
@@ -213,7 +213,7 @@ def test_twenty_concurrent_identical_posts_make_exactly_one_charge(merchant, san
     assert 201 in statuses
     assert len(ids) == 1
     assert Payment.objects.filter(merchant=merchant).count() == 1
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
 
 

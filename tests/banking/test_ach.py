@@ -95,7 +95,7 @@ def stripe_events(plaid: PlaidSandbox, account: str) -> list[dict[str, Any]]:
 
 
 def _connected(account: BankAccount) -> str:
-    return ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
+    return ProcessorAccount.objects.get(merchant=account.merchant).processor_account_id
 
 
 @pytest.mark.django_db
@@ -110,9 +110,9 @@ def test_verified_account_is_debited_by_ach_through_a_plaid_token(stripe_too: Pl
     assert (payment.amount, payment.currency, payment.bank_last4) == (2500, "usd", account.mask)
     account.refresh_from_db()
     assert account.stripe_payment_method_id.startswith("ba_")
-    assert payment.stripe_payment_method_id == account.stripe_payment_method_id
+    assert payment.processor_payment_method_id == account.stripe_payment_method_id
     [intent] = _stripe(stripe_too, "/v1/payment_intents", _connected(account))
-    assert intent["id"] == payment.stripe_payment_intent_id
+    assert intent["id"] == payment.processor_payment_id
     assert intent["payment_method_types"] == ["us_bank_account"]
     assert intent["metadata"] == {"ledgerline_payment": payment.public_id}
     [charge] = _stripe(stripe_too, "/v1/charges", _connected(account))
@@ -141,7 +141,7 @@ def test_a_retry_with_the_same_key_never_debits_twice(stripe_too: PlaidSandbox) 
     assert Payment.objects.filter(merchant=account.merchant).count() == 1
     second = _debit(account, "order-78", amount=900)
     assert second.pk != first.pk
-    assert second.stripe_payment_method_id == first.stripe_payment_method_id
+    assert second.processor_payment_method_id == first.processor_payment_method_id
     assert len(_stripe(stripe_too, "/v1/payment_intents", _connected(account))) == 2
     with pytest.raises(InvalidBankingRequestError) as reused:
         _debit(account, "order-77", amount=100)
@@ -189,7 +189,7 @@ def _settle_by_webhooks(plaid: PlaidSandbox, payment: Payment) -> None:
     recorded for the connected account to our endpoint, signed as Stripe signs them."""
     plaid.control.advance_clock(SETTLEMENT_SECONDS + 1)
     plaid.control.request("POST", "stripe/tick", {})
-    account = ProcessorAccount.objects.get(merchant=payment.merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=payment.merchant).processor_account_id
     events = list(reversed(stripe_events(plaid, account)))
     client = Client()
     for event in events:
@@ -333,5 +333,5 @@ def test_dashboard_debit_answered_500_after_debiting_is_one_debit(
     payment = Payment.objects.get(merchant=account.merchant)
     assert again["Location"] == reverse("payment-detail", args=[payment.public_id])
     assert payment.status == PaymentStatus.PROCESSING
-    assert payment.stripe_payment_intent_id
+    assert payment.processor_payment_id
     assert len(_stripe(stripe_too, "/v1/payment_intents", _connected(account))) == 1

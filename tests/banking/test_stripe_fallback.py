@@ -63,7 +63,7 @@ def plaid_failed_account(
 
 def _stripe_form(plaid: PlaidSandbox, account: BankAccount, secret: str, number: str) -> None:
     """What Stripe.js does on Stripe's origin: the numbers go to Stripe with the client secret."""
-    connected = ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
+    connected = ProcessorAccount.objects.get(merchant=account.merchant).processor_account_id
     public = stripe.StripeClient(PUBLISHABLE_KEY, base_addresses={"api": plaid.url})
     confirm: Any = {
         "client_secret": secret,
@@ -131,7 +131,7 @@ def test_failed_plaid_account_is_verified_by_stripe_and_can_be_debited(
         actor=Actor.system("tests"),
     )
     assert payment.status == PaymentStatus.PROCESSING
-    assert payment.stripe_payment_method_id == account.stripe_payment_method_id
+    assert payment.processor_payment_method_id == account.stripe_payment_method_id
 
 
 def test_a_plaid_sync_after_stripe_verified_keeps_it_verified(stripe_too: PlaidSandbox) -> None:
@@ -203,7 +203,7 @@ def test_pages_offer_the_fallback_and_start_it(stripe_too: PlaidSandbox) -> None
     started = client.post(fallback_path, json.dumps({"action": "start"}), "application/json")
     assert started.status_code == 200
     secret = started.json()["client_secret"]
-    connected = ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
+    connected = ProcessorAccount.objects.get(merchant=account.merchant).processor_account_id
     assert started.json()["stripe_account"] == connected
     _stripe_form(stripe_too, account, secret, TEST_ACCOUNT)
     collected = client.post(fallback_path, json.dumps({"action": "collected"}), "application/json")
@@ -235,7 +235,7 @@ def test_verified_on_stripes_hosted_page_arrives_by_webhook(stripe_too: PlaidSan
     then again newest first), then the account is verified by Stripe exactly once."""
     _, account = plaid_failed_account(stripe_too)
     verification = _awaiting_code(stripe_too, account)
-    connected = ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
+    connected = ProcessorAccount.objects.get(merchant=account.merchant).processor_account_id
     setup_id = verification.stripe_setup_intent_id
     intent = stripe_too.control.stripe_object(setup_id)["object"]
     hosted = intent["next_action"]["verify_with_microdeposits"]["hosted_verification_url"]

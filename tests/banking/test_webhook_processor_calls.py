@@ -100,7 +100,7 @@ def test_setup_intent_events_read_stripe_outside_transactions(
     transaction and the account is verified."""
     _, account = plaid_failed_account(stripe_too)
     verification = _awaiting_code(stripe_too, account)
-    connected = ProcessorAccount.objects.get(merchant=account.merchant).stripe_account_id
+    connected = ProcessorAccount.objects.get(merchant=account.merchant).processor_account_id
     intent = stripe_too.control.stripe_object(verification.stripe_setup_intent_id)["object"]
     hosted = intent["next_action"]["verify_with_microdeposits"]["hosted_verification_url"]
     requests.post(

@@ -66,7 +66,7 @@ def test_a_batch_applies_events_only_through_their_registered_handler(
 
     monkeypatch.setitem(registry._handlers, ("stripe", "payment_intent.succeeded"), plain)
     # Final events of a merchant's payments: the kind the batch once applied around the table.
-    ProcessorAccount.objects.create(merchant=MerchantFactory(), stripe_account_id="acct_reg")
+    ProcessorAccount.objects.create(merchant=MerchantFactory(), processor_account_id="acct_reg")
     payloads = [
         event_payload(
             "payment_intent.succeeded",

@@ -134,14 +134,14 @@ def test_events_held_by_another_worker_or_done_are_left_alone(stored_only, appli
 
 def _succeeded_payload(payment: Payment, account: str) -> dict[str, Any]:
     intent = {
-        "id": payment.stripe_payment_intent_id,
+        "id": payment.processor_payment_id,
         "object": "payment_intent",
         "status": "succeeded",
         "amount": payment.amount,
         "amount_received": payment.amount,
         "amount_capturable": 0,
         "currency": payment.currency,
-        "latest_charge": f"ch_{payment.stripe_payment_intent_id[3:]}",
+        "latest_charge": f"ch_{payment.processor_payment_id[3:]}",
         "metadata": {},
     }
     return event_payload("payment_intent.succeeded", obj=intent, account=account)
@@ -150,12 +150,12 @@ def _succeeded_payload(payment: Payment, account: str) -> dict[str, Any]:
 def test_final_payment_events_lock_their_payments_in_one_query_and_audit_in_one_insert(
     stored_only, merchant
 ):
-    ProcessorAccount.objects.create(merchant=merchant, stripe_account_id="acct_batch")
+    ProcessorAccount.objects.create(merchant=merchant, processor_account_id="acct_batch")
     payments = [
         PaymentFactory(
             merchant=merchant,
             status=PaymentStatus.PROCESSING,
-            stripe_payment_intent_id=f"pi_batch_{index}",
+            processor_payment_id=f"pi_batch_{index}",
         )
         for index in range(10)
     ]
@@ -181,10 +181,10 @@ def test_a_final_event_and_a_refund_of_its_payment_in_one_batch_both_hold(
 ):
     payment = three_ds_payment(api)
     processor_authenticates(sandbox_control, payment)
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     requests.post(
         f"{sandbox_control.url}/v1/refunds",
-        data={"payment_intent": payment.stripe_payment_intent_id, "amount": 500},
+        data={"payment_intent": payment.processor_payment_id, "amount": 500},
         headers={"Authorization": "Bearer sk_test_ledgerline_sandbox", "Stripe-Account": account},
         timeout=5,
     ).raise_for_status()

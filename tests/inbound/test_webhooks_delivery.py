@@ -40,7 +40,7 @@ def test_each_event_delivered_three_times_concurrently_has_exactly_one_effect(
     payments = [three_ds_payment(api) for _ in range(4)]
     for payment in payments:
         processor_authenticates(sandbox_control, payment, "approve")
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     events = sandbox_events(sandbox_control, account=account)
     assert len(events) >= 4 * 4
     url = f"{live_server.url}/webhooks/stripe/"
@@ -77,7 +77,7 @@ def test_each_event_delivered_three_times_concurrently_has_exactly_one_effect(
 
 def _processor_intent(sandbox_control, account: str, payment: Payment) -> dict:
     return sandbox_control.api_get(
-        f"/v1/payment_intents/{payment.stripe_payment_intent_id}",
+        f"/v1/payment_intents/{payment.processor_payment_id}",
         account=account,
         **{"expand[]": "latest_charge"},
     )
@@ -131,7 +131,7 @@ def test_100_shuffles_of_a_capture_and_refund_lifecycle_converge(api, merchant, 
         f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 1200}, format="json"
     )
     assert refund.status_code == 201, refund.content
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     events = sandbox_events(sandbox_control, account=account)
     types = {e["type"] for e in events}
     assert {
@@ -151,7 +151,7 @@ def test_100_shuffles_of_a_capture_and_refund_lifecycle_converge(api, merchant, 
 def test_100_shuffles_of_a_failed_authentication_converge(api, merchant, sandbox_control):
     payment = three_ds_payment(api)
     processor_authenticates(sandbox_control, payment, "fail")
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     events = sandbox_events(sandbox_control, account=account)
     assert {"payment_intent.requires_action", "payment_intent.payment_failed"} <= {
         e["type"] for e in events

@@ -37,7 +37,7 @@ def _pay(api, payment_method: str = "pm_card_visa", **extra) -> dict:
 
 
 def _account(merchant) -> str:
-    return ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    return ProcessorAccount.objects.get(merchant=merchant).processor_account_id
 
 
 def _deliver_all(events: list[dict]) -> list[InboundEvent]:
@@ -99,10 +99,10 @@ def test_a_non_final_payload_is_replaced_by_the_processors_current_object(
 
 
 def test_an_event_for_a_payment_made_elsewhere_is_ignored_not_failed(merchant, sandbox_control):
-    account = ProcessorAccount.objects.create(merchant=merchant, stripe_account_id="acct_other")
+    account = ProcessorAccount.objects.create(merchant=merchant, processor_account_id="acct_other")
     obj = {"id": "pi_not_ours", "object": "payment_intent", "status": "succeeded", "metadata": {}}
     [event] = _deliver_all(
-        [event_payload("payment_intent.succeeded", obj=obj, account=account.stripe_account_id)]
+        [event_payload("payment_intent.succeeded", obj=obj, account=account.processor_account_id)]
     )
     assert event.status == InboundEventStatus.IGNORED
     assert event.last_error == "not a Ledgerline payment"
@@ -164,7 +164,7 @@ def test_charge_refunded_at_the_processor_updates_the_refunded_amount(
     account = _account(merchant)
     response = requests.post(
         f"{sandbox_control.url}/v1/refunds",
-        data={"payment_intent": payment.stripe_payment_intent_id, "amount": 500},
+        data={"payment_intent": payment.processor_payment_id, "amount": 500},
         headers={"Authorization": "Bearer sk_test_ledgerline_sandbox", "Stripe-Account": account},
         timeout=5,
     )
@@ -186,7 +186,7 @@ def test_charge_refund_updated_settles_a_pending_refund_of_ours(api, merchant, s
     refund = Refund.objects.get(public_id=refund_data["id"])
     Refund.objects.filter(pk=refund.pk).update(status="pending")
     obj = {
-        "id": refund.stripe_refund_id,
+        "id": refund.processor_refund_id,
         "object": "refund",
         "status": "succeeded",
         "amount": 300,
@@ -212,7 +212,7 @@ def test_one_failing_handler_retries_with_backoff_then_dead_letters_and_replays_
         "status": "needs_response",
         "amount": 2000,
         "currency": "gbp",
-        "payment_intent": payment.stripe_payment_intent_id,
+        "payment_intent": payment.processor_payment_id,
     }
     broken_event = event_payload("charge.dispute.created", obj=obj, account=account)
 
@@ -258,7 +258,7 @@ def test_one_failing_handler_retries_with_backoff_then_dead_letters_and_replays_
     assert failed.status == InboundEventStatus.SUCCEEDED
     assert replay.inbound_event_replay(event=failed, actor=Actor.system("test")) is False
     processing.inbound_event_process(event_id=failed.pk)
-    assert Dispute.objects.filter(stripe_dispute_id="dp_broken").count() == 1
+    assert Dispute.objects.filter(processor_dispute_id="dp_broken").count() == 1
     assert AuditEntry.objects.filter(action="dispute.create").count() == 1
     assert AuditEntry.objects.filter(action="inbound_event.replay").count() == 1
 

@@ -101,7 +101,7 @@ def test_an_acknowledgement_is_one_statement_and_never_touches_the_broker(broker
     merchant = MerchantFactory()
     # A new account id per run: the process remembers account -> merchant for its life.
     account = f"acct_one_trip_{uuid.uuid4().hex[:12]}"
-    ProcessorAccount.objects.create(merchant=merchant, stripe_account_id=account)
+    ProcessorAccount.objects.create(merchant=merchant, processor_account_id=account)
     # The first event of an account looks its merchant up once; the process remembers it.
     deliver(Client(), event_payload(account=account))
     payload = event_payload(event_id="evt_one_trip", account=account)
@@ -226,7 +226,7 @@ def test_reconciliation_ingests_events_that_never_arrived_once(api, merchant, un
     payment = Payment.objects.get(public_id=response.json()["id"])
     # Our row missed the outcome (as if the API answer had been lost too).
     Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.PROCESSING)
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
 
     ingested = reconcile.inbound_events_reconcile()
     assert ingested >= 3

@@ -292,7 +292,7 @@ def test_connect_events_are_routed_to_the_merchant_by_account():
     from tests.factories import MerchantFactory
 
     merchant = MerchantFactory()
-    ProcessorAccount.objects.create(merchant=merchant, stripe_account_id="acct_routed")
+    ProcessorAccount.objects.create(merchant=merchant, processor_account_id="acct_routed")
     payload = event_payload(account="acct_routed")
     assert deliver(Client(), payload).status_code == 200
     assert InboundEvent.objects.get(event_id=payload["id"]).merchant == merchant

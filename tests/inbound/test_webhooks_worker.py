@@ -57,16 +57,16 @@ def _processing_payment(merchant: Any, index: int) -> Payment:
         merchant=merchant,
         status=PaymentStatus.PROCESSING,
         amount_captured=0,
-        stripe_payment_intent_id=f"pi_worker_{index}",
+        processor_payment_id=f"pi_worker_{index}",
     )
 
 
 def _succeeded_event(payment: Payment, account: ProcessorAccount) -> dict[str, Any]:
     return event_payload(
         "payment_intent.succeeded",
-        account=account.stripe_account_id,
+        account=account.processor_account_id,
         obj={
-            "id": payment.stripe_payment_intent_id,
+            "id": payment.processor_payment_id,
             "object": "payment_intent",
             "status": "succeeded",
             "amount": payment.amount,
@@ -139,7 +139,7 @@ def workers(tmp_path: Path, real_broker: None) -> Iterator[Callable[..., Worker]
 def account(merchant) -> ProcessorAccount:
     # A new id per test: the account -> merchant lookup is remembered for the process's life.
     return ProcessorAccount.objects.create(
-        merchant=merchant, stripe_account_id=f"acct_worker_{uuid.uuid4().hex[:12]}"
+        merchant=merchant, processor_account_id=f"acct_worker_{uuid.uuid4().hex[:12]}"
     )
 
 

@@ -91,7 +91,7 @@ def processor_authenticates(control: Any, payment: Any, outcome: str = "approve"
     """The customer passes (or fails) 3-D Secure at the processor; only its events tell us."""
     requests.post(
         f"{control.url}/_sandbox/stripe/payment_intents/"
-        f"{payment.stripe_payment_intent_id}/authenticate",
+        f"{payment.processor_payment_id}/authenticate",
         json={"outcome": outcome},
         timeout=5,
     ).raise_for_status()

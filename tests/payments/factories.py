@@ -37,7 +37,7 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     amount_captured = factory.LazyAttribute(
         lambda o: o.amount if o.status == PaymentStatus.SUCCEEDED else 0
     )
-    stripe_payment_method_id = "pm_card_visa"
+    processor_payment_method_id = "pm_card_visa"
     card_brand = "visa"
     card_last4 = "4242"
 

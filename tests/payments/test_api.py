@@ -23,7 +23,7 @@ def _pay(api, **extra):
 
 
 def _account(merchant) -> str:
-    return ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    return ProcessorAccount.objects.get(merchant=merchant).processor_account_id
 
 
 def test_declined_card_answers_402_with_decline_code_and_records_the_failure(api, merchant):

@@ -55,10 +55,10 @@ def test_new_attempt_cancels_an_abandoned_challenge_so_it_can_never_charge(
     abandoned.refresh_from_db()
     assert abandoned.status == "canceled"
     statuses = {i["id"]: i["status"] for i in _intents(sandbox_control, link)}
-    assert statuses[abandoned.stripe_payment_intent_id] == "canceled"
+    assert statuses[abandoned.processor_payment_id] == "canceled"
     assert sorted(statuses.values()) == ["canceled", "succeeded"]
     with pytest.raises(requests.HTTPError):
-        _authenticate(sandbox_control, abandoned.stripe_payment_intent_id, "approve")
+        _authenticate(sandbox_control, abandoned.processor_payment_id, "approve")
     assert Payment.objects.filter(payment_link=link, status="succeeded").count() == 1
 
 
@@ -66,7 +66,7 @@ def test_a_challenge_approved_meanwhile_keeps_the_link_taken(customer, link, san
     """Given the old challenge was approved at the bank but we never heard of it, the new
     attempt finds that out instead of cancelling, records it, and is refused: one charge."""
     abandoned = _abandon_a_challenge(customer, link)
-    _authenticate(sandbox_control, abandoned.stripe_payment_intent_id, "approve")
+    _authenticate(sandbox_control, abandoned.processor_payment_id, "approve")
     with time_machine.travel(timezone.now().timestamp() + PAST_THE_HOLD, tick=False):
         fields = _form(customer, link)
         refused = _post(customer, link, fields, "pm_card_visa")

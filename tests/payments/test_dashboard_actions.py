@@ -48,7 +48,7 @@ def _post(client: Client, payment: Payment, name: str, **fields: str):
 
 
 def _account(merchant) -> str:
-    return ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    return ProcessorAccount.objects.get(merchant=merchant).processor_account_id
 
 
 def _audit(action: str, target: str) -> dict:

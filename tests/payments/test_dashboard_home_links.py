@@ -104,7 +104,7 @@ def test_home_without_payments_says_so(owner):
 
 def test_home_offers_onboarding_only_to_roles_that_manage_payments(merchant):
     ProcessorAccount.objects.create(
-        merchant=merchant, stripe_account_id="acct_pending", charges_enabled=False
+        merchant=merchant, processor_account_id="acct_pending", charges_enabled=False
     )
     owner_home = _client(Role.OWNER, merchant).get(reverse("home")).content.decode()
     viewer_home = _client(Role.VIEWER, merchant).get(reverse("home")).content.decode()

@@ -50,7 +50,7 @@ def test_filters_narrow_the_list(merchant, owner):
         customer=alice,
         card_last4="1881",
         created_at=T0 + timedelta(days=2),
-        stripe_payment_intent_id="pi_big123",
+        processor_payment_id="pi_big123",
     )
     pending = PaymentFactory(
         merchant=merchant,

@@ -23,9 +23,12 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from payments import services, tasks
+from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.stripe import resilience
 from payments.models import Payment, ProcessorAccount, Refund, RefundStatus
 from payments.services import merchant_connect_account_ensure
+from payments.services import payments as payment_services
+from payments.services import refunds as refund_services
 from payments.state import PaymentStatus
 from tests.factories import member, verified_client
 from tests.form_support import form_fields
@@ -50,7 +53,7 @@ def owner(merchant, sandbox_control) -> Client:
 
 
 def _account(merchant) -> str:
-    return ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    return ProcessorAccount.objects.get(merchant=merchant).processor_account_id
 
 
 _charge = card_payment
@@ -63,7 +66,7 @@ def _server_dies_after_the_charge(merchant, monkeypatch) -> Payment:
     def died(**kwargs: Any) -> Payment:
         raise OperationalError("server went away")
 
-    monkeypatch.setattr(services, "payment_apply_processor_state", died)
+    monkeypatch.setattr(payment_services, "payment_apply_processor_state", died)
     with pytest.raises(OperationalError):
         _charge(merchant)
     monkeypatch.undo()
@@ -74,14 +77,14 @@ def _processor_refunds(control, payment: Payment) -> list[dict[str, Any]]:
     return control.api_get(
         "/v1/refunds",
         account=_account(payment.merchant),
-        payment_intent=payment.stripe_payment_intent_id,
+        payment_intent=payment.processor_payment_id,
         limit=100,
     )["data"]
 
 
 def _processor_intent(control, payment: Payment) -> dict[str, Any]:
     return control.api_get(
-        f"/v1/payment_intents/{payment.stripe_payment_intent_id}",
+        f"/v1/payment_intents/{payment.processor_payment_id}",
         account=_account(payment.merchant),
     )
 
@@ -123,7 +126,10 @@ def test_lost_answer_of_a_dashboard_refund_then_the_same_form_again_refunds_once
     assert _page_messages(owner, second) == ["Refund submitted."]
     [at_processor] = _processor_refunds(sandbox_control, payment)
     [refund] = Refund.objects.filter(payment=payment)
-    assert (refund.status, refund.stripe_refund_id) == (RefundStatus.SUCCEEDED, at_processor["id"])
+    assert (refund.status, refund.processor_refund_id) == (
+        RefundStatus.SUCCEEDED,
+        at_processor["id"],
+    )
     payment.refresh_from_db()
     assert payment.amount_refunded == 500
 
@@ -145,7 +151,7 @@ def test_our_500_after_the_processor_refunded_then_the_same_form_refunds_once(
             raise error
         return real_apply(**kwargs)
 
-    monkeypatch.setattr(services, "refund_apply_processor_state", locked_once)
+    monkeypatch.setattr(refund_services, "refund_apply_processor_state", locked_once)
     owner.raise_request_exception = False
     assert owner.post(action, fields).status_code == 500
     assert len(_processor_refunds(sandbox_control, payment)) == 1
@@ -238,7 +244,7 @@ def test_reconciliation_finds_a_refund_whose_answer_was_a_500(
     sandbox_control.fault(kind="error_500_after", method="POST", path="/v1/refunds")
     with (
         django_capture_on_commit_callbacks(execute=False) as callbacks,
-        pytest.raises(services.ProcessorOutcomeUnknownError),
+        pytest.raises(ProcessorOutcomeUnknownError),
     ):
         services.refund_create(payment=payment, actor=None, amount=900)
     refund = Refund.objects.get(payment=payment)
@@ -324,7 +330,7 @@ def test_an_uncertain_capture_is_reconciled_without_a_retry(
     sandbox_control.fault(kind="error_500_after", method="POST", path="/v1/payment_intents")
     with (
         django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(services.ProcessorOutcomeUnknownError),
+        pytest.raises(ProcessorOutcomeUnknownError),
     ):
         services.payment_capture(payment=payment, actor=None)
     payment.refresh_from_db()
@@ -402,7 +408,7 @@ def test_payment_stuck_in_requires_confirmation_offers_a_check_that_settles_it(
     still requires confirmation with no intent id. Its page offers to check with the
     processor, which finds the charge by the payment's metadata: succeeded, one charge."""
     payment = _server_dies_after_the_charge(merchant, monkeypatch)
-    assert (payment.status, payment.stripe_payment_intent_id) == (
+    assert (payment.status, payment.processor_payment_id) == (
         PaymentStatus.REQUIRES_CONFIRMATION,
         "",
     )
@@ -415,7 +421,7 @@ def test_payment_stuck_in_requires_confirmation_offers_a_check_that_settles_it(
     ]
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCEEDED
-    assert payment.stripe_payment_intent_id
+    assert payment.processor_payment_id
     assert len(sandbox_control.charges(account=_account(merchant))) == 1
     assert f'action="{check}"' not in owner.get(detail).content.decode()
 

@@ -65,7 +65,7 @@ def _post(client: Client, link: PaymentLink, fields: dict[str, str], pm: str) ->
 
 
 def _intents(control, link: PaymentLink) -> list[dict[str, Any]]:
-    account = ProcessorAccount.objects.get(merchant=link.merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=link.merchant).processor_account_id
     return control.intents(account=account)
 
 
@@ -108,7 +108,7 @@ def test_page_shows_merchant_description_amount_and_loads_the_sandbox_card_form(
     assert "<script>" not in html, "no inline scripts under the strict CSP"
     assert 'style="' not in html, "no inline styles under the strict CSP"
     account = ProcessorAccount.objects.get(merchant=link.merchant)
-    assert f'data-stripe-account="{account.stripe_account_id}"' in html
+    assert f'data-stripe-account="{account.processor_account_id}"' in html
     assert 'data-publishable-key="pk_test_' in html
 
 
@@ -246,7 +246,7 @@ def test_three_d_secure_redirects_to_the_bank_and_returns_to_a_receipt(
     assert action.startswith(f"{sandbox_control.url}/stripe/3ds/")
     payment = Payment.objects.get(payment_link=link)
     assert payment.status == "requires_action"
-    intent_id = payment.stripe_payment_intent_id
+    intent_id = payment.processor_payment_id
     _authenticate(sandbox_control, intent_id, "approve")
 
     back = customer.get(f"{_pay_url(link)}?payment_intent={intent_id}&redirect_status=succeeded")
@@ -261,7 +261,7 @@ def test_three_d_secure_redirects_to_the_bank_and_returns_to_a_receipt(
 def test_failed_three_d_secure_shows_a_retryable_message(customer, link, sandbox_control):
     response = _post(customer, link, _form(customer, link), "pm_card_authenticationRequired")
     payment = Payment.objects.get(payment_link=link)
-    _authenticate(sandbox_control, payment.stripe_payment_intent_id, "fail")
+    _authenticate(sandbox_control, payment.processor_payment_id, "fail")
     status_url = reverse(
         "pay-status", kwargs={"token": link.token, "payment_id": payment.public_id}
     )
@@ -304,7 +304,7 @@ def test_lost_processor_answer_resumes_on_the_next_press_without_charging_twice(
     assert second.status_code == 303
     assert "Payment successful" in customer.get(second["Location"]).content.decode()
     assert Payment.objects.filter(payment_link=link).count() == 1
-    account = ProcessorAccount.objects.get(merchant=link.merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=link.merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
 
 

@@ -13,7 +13,7 @@ from api.models import IdempotencyRecord
 from config.card_numbers import MASK, card_number_lengths_in
 from inbound.models import EventProvider, InboundEvent
 from inbound.services import inbound_event_ingest
-from payments.gateways.stripe.api import intent_from_dict
+from payments.gateways.stripe.api import charge_from_dict
 from payments.gateways.stripe.resilience import translate
 
 pytestmark = pytest.mark.django_db
@@ -33,16 +33,16 @@ def test_a_stripe_decline_message_echoing_a_card_number_is_masked():
 
 
 def test_a_payment_intent_echoing_card_numbers_maps_to_masked_fields():
-    intent = intent_from_dict(
+    intent = charge_from_dict(
         {
             "id": "pi_1",
             "status": "requires_payment_method",
             "last_payment_error": {"message": f"Your card number {VISA} is incorrect."},
-            "metadata": {"note": f"{VISA[:4]} {VISA[4:8]} {VISA[8:12]} {VISA[12:]}"},
+            "metadata": {"ledgerline_payment": f"{VISA[:4]} {VISA[4:8]} {VISA[8:12]} {VISA[12:]}"},
         }
     )
     assert intent.failure_message == f"Your card number {MASK} is incorrect."
-    assert intent.metadata == {"note": MASK}
+    assert intent.reference == MASK
 
 
 def test_a_stored_idempotent_answer_has_card_numbers_masked(merchant):

@@ -21,7 +21,7 @@ BODY = {"amount": 2000, "currency": "gbp", "payment_method": "pm_card_visa"}
 
 
 def _charges(control, merchant) -> int:
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     return len(control.charges(account=account))
 
 

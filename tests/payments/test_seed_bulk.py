@@ -79,7 +79,7 @@ def test_seeded_payments_satisfy_every_constraint_and_look_real():
     )
     assert len({p.public_id for p in payments}) == 600
     assert all(re.fullmatch(r"pay_[A-Za-z0-9]{24}", p.public_id) for p in payments)
-    assert len({p.stripe_payment_intent_id for p in payments}) == 600
+    assert len({p.processor_payment_id for p in payments}) == 600
     declined = [p for p in payments if p.status == PaymentStatus.REQUIRES_PAYMENT_METHOD]
     assert all(p.failure_code == "card_declined" and p.decline_code for p in declined)
     customers = Customer.objects.filter(merchant=merchant)

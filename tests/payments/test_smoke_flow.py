@@ -22,6 +22,6 @@ def test_payment_with_visa_succeeds_and_records_only_card_facts(api, merchant, s
     assert body["amount_captured"] == 2000
     assert body["card"]["last4"] == "4242"
     payment = Payment.objects.get(public_id=body["id"])
-    account = ProcessorAccount.objects.get(merchant=merchant).stripe_account_id
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     assert len(sandbox_control.charges(account=account)) == 1
-    assert payment.stripe_payment_intent_id
+    assert payment.processor_payment_id

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments.gateways.stripe import CardData, IntentData
+from payments.gateways.base import CardFacts, Charge
 from payments.models import Payment
 from payments.services import payment_apply_processor_state, refund_apply_processor_state
 from payments.state import TERMINAL, PaymentStatus, transition_allowed
@@ -31,19 +31,18 @@ def test_failed_attempts_return_to_requires_payment_method_but_capture_does_not(
     assert not transition_allowed("requires_capture", "requires_action")
 
 
-def _intent(intent_id: str, amount: int, draw) -> IntentData:
-    status = draw(st.sampled_from(STATUSES))
+def _intent(intent_id: str, amount: int, draw) -> Charge:
+    status = draw(st.sampled_from(list(PaymentStatus)))
     received = draw(st.integers(min_value=0, max_value=amount * 2))
-    return IntentData(
+    return Charge(
         id=intent_id,
         status=status,
         amount=amount,
         amount_capturable=draw(st.integers(min_value=0, max_value=amount * 2)),
         amount_received=received,
         currency="gbp",
-        capture_method="manual",
         amount_refunded=draw(st.integers(min_value=0, max_value=amount * 2)),
-        card=CardData(brand="visa", last4="4242", exp_month=12, exp_year=2030),
+        card=CardFacts(brand="visa", last4="4242", exp_month=12, exp_year=2030),
     )
 
 
@@ -68,7 +67,7 @@ def test_random_processor_histories_keep_invariants(data):
         if data.draw(st.booleans()) or payment.status != PaymentStatus.SUCCEEDED:
             intent = _intent(intent_id, amount, data.draw)
             before = payment.status
-            payment = payment_apply_processor_state(payment=payment, intent=intent)
+            payment = payment_apply_processor_state(payment=payment, charge=intent)
             if payment.status != before:
                 assert transition_allowed(before, payment.status)
         else:
@@ -86,7 +85,7 @@ def test_random_processor_histories_keep_invariants(data):
                         currency="gbp",
                     )
                     refund_apply_processor_state(
-                        refund=refund, status="succeeded", stripe_refund_id=""
+                        refund=refund, status="succeeded", processor_refund_id=""
                     )
             except IntegrityError:
                 pytest.fail("refund application broke a database constraint")
@@ -110,9 +109,9 @@ def test_database_refuses_refunded_above_captured():
 
 @pytest.mark.django_db
 def test_database_refuses_a_second_payment_for_one_intent():
-    PaymentFactory(stripe_payment_intent_id="pi_same")
+    PaymentFactory(processor_payment_id="pi_same")
     with pytest.raises(IntegrityError), transaction.atomic():
-        PaymentFactory(stripe_payment_intent_id="pi_same")
+        PaymentFactory(processor_payment_id="pi_same")
 
 
 @pytest.mark.django_db

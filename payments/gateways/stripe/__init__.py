@@ -1,74 +1,28 @@
-"""The Stripe gateway: the only package that imports `stripe`. Services import from here."""
+"""The Stripe gateway: the only package that imports `stripe`.
+
+Services reach it through the registry (`payments.gateways.gateway_named("stripe")`), never by
+importing this package; the inbound-event code that parses Stripe's event payloads uses the
+parsers below.
+"""
 
 from payments.gateways.stripe.api import (
-    account_create,
-    account_onboarding_link,
-    account_retrieve,
-    customer_bank_account_attach,
-    customer_create,
-    customer_delete,
-    customer_update,
+    StripeGateway,
+    account_from_dict,
+    charge_from_dict,
     events_list,
-    intent_from_dict,
-    payment_intent_cancel,
-    payment_intent_capture,
-    payment_intent_create_and_confirm,
-    payment_intent_create_bank_debit,
-    payment_intent_find,
-    payment_intent_retrieve,
-    refund_create,
-    refund_find,
     refund_from_dict,
-    refund_retrieve,
-    setup_intent_create_bank,
-    setup_intent_retrieve,
-    setup_intent_verify_microdeposits,
 )
 from payments.gateways.stripe.resilience import breaker_reset, ensure_available
-from payments.gateways.stripe.types import (
-    AccountData,
-    BankSetupData,
-    BankSourceData,
-    CardData,
-    CustomerData,
-    EventData,
-    EventPage,
-    IntentData,
-    RefundData,
-)
+from payments.gateways.stripe.types import EventData, EventPage
 
 __all__ = [
-    "AccountData",
-    "BankSetupData",
-    "BankSourceData",
-    "CardData",
-    "CustomerData",
     "EventData",
     "EventPage",
-    "IntentData",
-    "RefundData",
-    "account_create",
-    "account_onboarding_link",
-    "account_retrieve",
+    "StripeGateway",
+    "account_from_dict",
     "breaker_reset",
-    "customer_bank_account_attach",
-    "customer_create",
-    "customer_delete",
-    "customer_update",
+    "charge_from_dict",
     "ensure_available",
     "events_list",
-    "intent_from_dict",
-    "payment_intent_cancel",
-    "payment_intent_capture",
-    "payment_intent_create_and_confirm",
-    "payment_intent_create_bank_debit",
-    "payment_intent_find",
-    "payment_intent_retrieve",
-    "refund_create",
-    "refund_find",
     "refund_from_dict",
-    "refund_retrieve",
-    "setup_intent_create_bank",
-    "setup_intent_retrieve",
-    "setup_intent_verify_microdeposits",
 ]

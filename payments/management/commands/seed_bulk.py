@@ -116,7 +116,7 @@ class _Generator:
                     "name": f"{first} {last}",
                     "description": "",
                     "metadata": {},
-                    "stripe_customer_id": "",
+                    "processor_customer_id": "",
                     "created_at": created,
                     "updated_at": created,
                 }
@@ -187,9 +187,9 @@ class _Generator:
                     "decline_code": decline_code,
                     "failure_message": failure_message,
                     "next_action_url": "",
-                    "stripe_payment_method_id": f"pm_{method_ids[i]}",
-                    "stripe_payment_intent_id": f"pi_{intent_ids[i]}",
-                    "stripe_charge_id": (
+                    "processor_payment_method_id": f"pm_{method_ids[i]}",
+                    "processor_payment_id": f"pi_{intent_ids[i]}",
+                    "processor_charge_id": (
                         f"ch_{charge_ids[i]}" if status in (S.SUCCEEDED, S.REQUIRES_CAPTURE) else ""
                     ),
                     "created_at": created,

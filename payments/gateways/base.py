@@ -1,0 +1,251 @@
+"""The processor-neutral payment boundary: the protocol every payment gateway implements.
+
+Written in the product's words (a charge, a refund, a customer), never a processor's (a
+PaymentIntent, a transaction). Each gateway package maps its processor's objects, statuses and
+errors into what is defined here (statuses into `PaymentStatus` / `RefundStatus`, errors into
+`payments.exceptions`), so services never learn which processor they talk to; a second
+processor is a second package registered in `payments.gateways`.
+
+Conventions every implementation keeps:
+- `account` is the merchant's id at the processor (`ProcessorAccount.processor_account_id`).
+- `key` is an idempotency key the caller derived from its own committed row: the same key and
+  parameters must never act twice (a processor without idempotency keys finds its earlier
+  attempt by `reference` before acting again).
+- `reference` is our row's public id (`pay_...`, `re_...`, `cus_...`); the gateway stores it
+  with the processor's object so `charge_find` / `refund_find` can recover a lost answer.
+- Every call has a timeout, bounded retries for retryable errors only and a circuit breaker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from payments.state import PaymentStatus, RefundStatus
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What Ledgerline may keep of a card: never its number or CVC."""
+
+    brand: str = ""
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+    fingerprint: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A payment at the processor, as Ledgerline mirrors it.
+
+    `status` is the processor's state mapped to ours; None when the gateway met a state it does
+    not know (the services then leave the payment as it is and log it).
+    """
+
+    id: str
+    status: PaymentStatus | None
+    amount: int
+    amount_capturable: int
+    amount_received: int
+    currency: str
+    amount_refunded: int = 0
+    # The processor's id of the money movement itself, when it differs from `id` (Stripe's
+    # charge of a PaymentIntent); disputes name it.
+    charge_id: str = ""
+    card: CardFacts | None = None
+    failure_code: str = ""
+    decline_code: str = ""
+    failure_message: str = ""
+    # Where the customer completes 3-D Secure while the status is requires_action.
+    next_action_url: str = ""
+    # Our payment's public id, when the processor's object carries it.
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class RefundState:
+    """A refund at the processor; `status` mapped to ours (None: unknown to the gateway)."""
+
+    id: str
+    status: RefundStatus | None
+    amount: int
+    currency: str
+    charge_id: str = ""
+    failure_reason: str = ""
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """A customer's twin at the processor."""
+
+    id: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """What the merchant's processor account may do."""
+
+    id: str
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+
+
+@dataclass(frozen=True)
+class BankSource:
+    """A customer's bank account kept at the processor: last 4 and status, never the number."""
+
+    id: str
+    last4: str = ""
+    status: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class BankSetup:
+    """The processor's own collection and micro-deposit verification of a bank account."""
+
+    id: str
+    status: str
+    client_secret: str = ""
+    payment_method_id: str = ""
+    last4: str = ""
+    microdeposit_type: str = ""
+    arrival_date: int | None = None
+    error_code: str = ""
+
+
+@dataclass(frozen=True)
+class CheckoutConfig:
+    """What the pay page needs to load the processor's card form from the processor's origin.
+
+    `origins` are the CSP sources the page adds to `script-src` / `frame-src` / `connect-src`.
+    """
+
+    processor: str
+    script_url: str
+    publishable_key: str
+    account: str
+    origins: tuple[str, ...]
+
+
+class PaymentGateway(Protocol):
+    """One processor. Every method may raise `payments.exceptions.PaymentError` subclasses:
+    `CardDeclinedError`, `ProcessorRequestError` (refused, nothing happened),
+    `ProcessorUnavailableError` (not sent), `ProcessorOutcomeUnknownError` /
+    `ProcessorConflictError` (it may have acted: reconcile, never resend under another key)."""
+
+    name: str
+
+    def ensure_available(self) -> None:
+        """Raise `ProcessorUnavailableError` when the processor's circuit breaker is open, so a
+        caller refuses before it writes anything."""
+        ...
+
+    def checkout_config(self, *, account: str) -> CheckoutConfig: ...
+
+    # --- Accounts (onboarding) ----------------------------------------------------------------
+    def account_create(self, *, country: str, email: str, key: str) -> AccountState: ...
+
+    def account_retrieve(self, *, account: str) -> AccountState: ...
+
+    def account_onboarding_link(self, *, account: str, refresh_url: str, return_url: str) -> str:
+        """A one-time URL where the merchant gives the processor its details."""
+        ...
+
+    # --- Customers ----------------------------------------------------------------------------
+    def customer_ensure(
+        self, *, account: str, key: str, reference: str, email: str, name: str, description: str
+    ) -> CustomerRef:
+        """Create the customer's twin (the same key never creates two)."""
+        ...
+
+    def customer_update(
+        self,
+        *,
+        account: str,
+        customer: str,
+        email: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> CustomerRef:
+        """Change what is given (None: unchanged)."""
+        ...
+
+    def customer_delete(self, *, account: str, customer: str) -> CustomerRef: ...
+
+    # --- Charges ------------------------------------------------------------------------------
+    def charge_create(
+        self,
+        *,
+        account: str,
+        key: str,
+        reference: str,
+        amount: int,
+        currency: str,
+        method_type: str,
+        payment_method: str,
+        capture_manually: bool,
+        description: str = "",
+        customer: str | None = None,
+        return_url: str | None = None,
+    ) -> Charge:
+        """Create and confirm a charge: a card (`method_type` "card") or a bank debit
+        ("us_bank_account", needs `customer`, settles later by events)."""
+        ...
+
+    def charge_retrieve(self, *, account: str, charge: str) -> Charge: ...
+
+    def charge_find(
+        self, *, account: str, reference: str, created_since: datetime
+    ) -> Charge | None:
+        """The charge our row `reference` made, for an answer that never reached us."""
+        ...
+
+    def charge_capture(self, *, account: str, charge: str, amount: int | None, key: str) -> Charge:
+        """Capture an authorised charge, all of it (`amount` None) or part."""
+        ...
+
+    def charge_cancel(
+        self, *, account: str, charge: str, key: str, reason: str | None = None
+    ) -> Charge: ...
+
+    # --- Refunds ------------------------------------------------------------------------------
+    def refund_create(
+        self,
+        *,
+        account: str,
+        charge: str,
+        amount: int,
+        key: str,
+        reference: str,
+        reason: str | None = None,
+    ) -> RefundState: ...
+
+    def refund_retrieve(self, *, account: str, refund: str) -> RefundState: ...
+
+    def refund_find(self, *, account: str, charge: str, reference: str) -> RefundState | None: ...
+
+    # --- Bank accounts at the processor (the source of an ACH debit) ----------------------------
+    def bank_source_attach(
+        self, *, account: str, customer: str, token: str, key: str
+    ) -> BankSource:
+        """Keep a one-time bank-account token (Plaid's processor token) as a customer's source."""
+        ...
+
+    def bank_setup_create(
+        self, *, account: str, customer: str, key: str, metadata: Mapping[str, str]
+    ) -> BankSetup:
+        """Let the processor collect a bank account and verify it by micro-deposits;
+        `metadata` names our rows on the processor's object."""
+        ...
+
+    def bank_setup_retrieve(self, *, account: str, setup: str) -> BankSetup: ...
+
+    def bank_setup_verify(self, *, account: str, setup: str, code: str, key: str) -> BankSetup: ...
