@@ -1,6 +1,7 @@
 """App config: registers banking's Plaid webhook handlers with the payments event pipeline,
 its Stripe SetupIntent handlers (the micro-deposit fallback), and its ACH debit with the
-payments API (payments.bank_debits)."""
+payments API (payments.bank_debits), and its personal data with compliance
+(banking.personal_data)."""
 
 from django.apps import AppConfig
 
@@ -22,3 +23,7 @@ class BankingConfig(AppConfig):
         from banking.stripe_fallback import register_webhook_handlers
 
         register_webhook_handlers()
+
+        from banking.personal_data import register_all
+
+        register_all()

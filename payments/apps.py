@@ -1,4 +1,5 @@
-"""App config: registers the payments demo seeder with `seed_demo`."""
+"""App config: registers the payments demo seeder with `seed_demo` and payments' personal
+data with compliance (payments.personal_data)."""
 
 from django.apps import AppConfig
 
@@ -12,3 +13,7 @@ class PaymentsConfig(AppConfig):
         from payments.demo import seed_demo_payments
 
         register_demo_seeder(seed_demo_payments)
+
+        from payments.personal_data import register_all
+
+        register_all()

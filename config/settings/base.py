@@ -331,6 +331,10 @@ ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 AWS_KMS_KEY_ID = env("AWS_KMS_KEY_ID", default="")
 # Ed25519 private key seed, 32 bytes base64url; never stored in the database.
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
+# Data requests (compliance.execution): how long a completed access request's export can be
+# downloaded, and how long backups keep data before they rotate out (on the certificate).
+EXPORT_AVAILABLE_DAYS = env.int("EXPORT_AVAILABLE_DAYS", default=7)
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=35)
 AUDIT_EXPORT_DIR = env("AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
 # Checkpoint cadence (PCI DSS 10.3.4): whichever comes first.
 AUDIT_CHECKPOINT_MAX_ENTRIES = 1000
