@@ -121,6 +121,11 @@ def _erase(data_request: DataRequest, subject: personal_data.Subject) -> None:
         if name in done:
             continue
         with transaction.atomic():
+            # Two deliveries of the task may overlap: the request's row lock serialises their
+            # steps, and the second sees the first's record and skips.
+            locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
+            if locked.steps.filter(name=name, status=StepStatus.DONE).exists():
+                continue
             outcome = handler.erase(subject)
             _record(
                 data_request,
@@ -208,6 +213,21 @@ def _finish(data_request: DataRequest) -> DataRequest:
             signature=(locked.certificate or {}).get("signature", "")[:86],
         )
     return locked
+
+
+def data_requests_stalled(*, older_than: timedelta) -> list[int]:
+    """Approved or executing requests untouched for `older_than`: a lost message or a worker
+    that died; the beat sweep hands them to the execution task again (it resumes)."""
+    cutoff = timezone.now() - older_than
+    return list(
+        DataRequest.objects.filter(
+            status__in=[DataRequestStatus.APPROVED, DataRequestStatus.EXECUTING],
+            approved_at__lt=cutoff,
+        )
+        .exclude(steps__updated_at__gte=cutoff)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
 
 
 def data_request_execute(*, data_request_id: int) -> DataRequest | None:

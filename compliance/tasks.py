@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 
-from compliance.execution import data_request_execute
+from compliance.execution import data_request_execute, data_requests_stalled
 from compliance.personal_data import ProcessorPendingError
 from compliance.services import audit_seal
 
@@ -26,9 +28,20 @@ def audit_seal_task() -> int:
     retry_backoff=30,
     retry_backoff_max=3600,
     retry_jitter=True,
-    max_retries=None,
+    # Bounded so an eager run (tests) cannot recurse forever; after the last retry the beat
+    # sweep below picks the request up again, so an outage of any length still ends.
+    max_retries=12,
 )
 def data_request_execute_task(data_request_id: int) -> None:
     """Execute (or resume) an approved data request; a processor outage retries with backoff
     until every system is done (the request completes only then)."""
     data_request_execute(data_request_id=data_request_id)
+
+
+@shared_task(name="compliance.tasks.data_requests_resume_task", ignore_result=True)
+def data_requests_resume_task() -> int:
+    """Beat: hand stalled approved or executing requests back to the execution task."""
+    stalled = data_requests_stalled(older_than=timedelta(minutes=15))
+    for pk in stalled:
+        data_request_execute_task.delay(pk)
+    return len(stalled)

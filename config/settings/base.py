@@ -344,6 +344,10 @@ AUDIT_SEAL_INLINE = env.bool("AUDIT_SEAL_INLINE", default=CELERY_TASK_ALWAYS_EAG
 
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "compliance.tasks.audit_seal_task", "schedule": 30.0},
+    "data-requests-resume": {
+        "task": "compliance.tasks.data_requests_resume_task",
+        "schedule": 300.0,
+    },
     "payments-reconcile-stuck": {
         "task": "payments.tasks.payments_reconcile_stuck",
         "schedule": 20.0,
