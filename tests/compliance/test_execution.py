@@ -288,3 +288,47 @@ def test_access_export_validates_against_the_schema_and_holds_every_datum(seeded
     assert len(records["banking.BankLinkSession"]) == 1
     # An access request changes nothing.
     assert Customer.objects.filter(email__iexact=EMAIL).count() == 2
+
+
+def test_erasing_a_team_member_keeps_their_pseudonym_and_drops_the_rest():
+    from axes.models import AccessAttempt
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from accounts.models import User
+    from tests.factories import MembershipFactory, TOTPDeviceFactory
+
+    member = UserFactory(email="bo.member@example.test", full_name="Bo Member")
+    MembershipFactory(user=member)
+    TOTPDeviceFactory(user=member)
+    AccessAttempt.objects.create(
+        username=member.email, ip_address="203.0.113.9", user_agent="x", failures_since_start=1
+    )
+    staff = officer()
+    LogEntry.objects.create(
+        user=staff,
+        content_type=ContentType.objects.get_for_model(User),
+        object_id=str(member.pk),
+        object_repr=member.email,
+        action_flag=CHANGE,
+    )
+    data_request = data_request_open(
+        request_type="erasure",
+        subject_kind="user",
+        reference=member.email,
+        ground="art17_1_a",
+        actor=Actor.for_user(staff),
+    )
+    data_request_verify(data_request=data_request, officer=staff, method="signed letter")
+    data_request_approve(data_request=data_request, officer=officer())
+    data_request_execute_task.apply(args=[data_request.pk])
+    data_request.refresh_from_db()
+    assert data_request.status == DataRequestStatus.COMPLETED
+    dump = _dump()
+    assert "bo.member@example.test" not in dump
+    assert "bo member" not in dump
+    erased = User.objects.get(pk=member.pk)
+    assert erased.public_id == member.public_id == data_request.subject_reference
+    assert not erased.is_active
+    assert not erased.has_usable_password()
+    assert not erased.memberships.exists()
