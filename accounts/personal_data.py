@@ -11,6 +11,7 @@ here too, since accounts owns logins. Registered from `AccountsConfig.ready()`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -36,6 +37,7 @@ from compliance.personal_data import (
     Erasure,
     ErasureResult,
     FieldKind,
+    Holds,
     JSONValue,
     Subject,
     SubjectKind,
@@ -43,6 +45,7 @@ from compliance.personal_data import (
     classify,
     iso,
     register,
+    register_retention,
     register_subject_resolver,
 )
 
@@ -183,6 +186,26 @@ def _admin_change_export(row: LogEntry) -> dict[str, JSONValue]:
 def _admin_change_erase(subject: Subject) -> ErasureResult:
     count = _admin_changes(subject).update(object_repr=subject.reference)
     return ErasureResult(anonymised=count)
+
+
+def _expired_invitations(cutoff: datetime, holds: Holds) -> QuerySet[Invitation]:
+    """Invitations never accepted that expired before the cutoff (the email is all they hold)."""
+    return Invitation.objects.filter(accepted_at__isnull=True, expires_at__lt=cutoff).exclude(
+        merchant__public_id__in=holds.merchants
+    )
+
+
+def _old_login_attempts(cutoff: datetime, holds: Holds) -> QuerySet[AccessAttempt]:
+    return AccessAttempt.objects.filter(attempt_time__lt=cutoff)
+
+
+def _old_login_log(cutoff: datetime, holds: Holds) -> QuerySet[AccessLog]:
+    return AccessLog.objects.filter(attempt_time__lt=cutoff)
+
+
+def _delete(rows: QuerySet[Any]) -> int:
+    deleted, _ = rows.delete()
+    return deleted
 
 
 def register_all() -> None:
@@ -395,3 +418,21 @@ def register_all() -> None:
         note="Holds a user's database id until it expires (12 h at most).",
     )
     register_subject_resolver(SubjectKind.USER, user_subject)
+    register_retention(
+        "accounts.expired_invitations",
+        description="Invitations that expired unaccepted",
+        select=_expired_invitations,
+        apply=_delete,
+    )
+    register_retention(
+        "accounts.login_attempts",
+        description="django-axes records of failed logins (emails and IP addresses)",
+        select=_old_login_attempts,
+        apply=_delete,
+    )
+    register_retention(
+        "accounts.login_log",
+        description="django-axes records of logins and logouts (emails and IP addresses)",
+        select=_old_login_log,
+        apply=_delete,
+    )

@@ -1,4 +1,4 @@
-"""Compliance's own tables in the personal-data registry: the audit log and data requests.
+"""Compliance's own tables in the personal-data registry: audit log, data requests, holds.
 
 Audit entries name people only by pseudonymous ids, but keep the client IP and user agent of
 each action: they are retained as security records (PCI DSS 10.5.1: one year), never edited,
@@ -16,6 +16,7 @@ from compliance.models import (
     AuditVerification,
     DataRequest,
     DataRequestStep,
+    LegalHold,
 )
 from compliance.personal_data import (
     Erasure,
@@ -169,5 +170,17 @@ def register_all() -> None:
             "result": PS,
             "last_error": N,
             "updated_at": N,
+        },
+    )
+    classify(
+        LegalHold,
+        {
+            "id": N,
+            "merchant_public_id": N,
+            "customer_public_id": PS,
+            "reason": N,
+            "placed_by": PS,
+            "placed_at": N,
+            "released_at": N,
         },
     )

@@ -303,3 +303,21 @@ class DataRequestStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_request_id}:{self.name} ({self.status})"
+
+
+class LegalHold(models.Model):
+    """Stops retention for a merchant (no customer given) or one of its customers, while a
+    dispute, an investigation or litigation needs their records as they are."""
+
+    merchant_public_id = models.CharField(max_length=32)
+    customer_public_id = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=500)
+    placed_by = models.CharField(max_length=100)
+    placed_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["released_at"], name="legal_hold_active")]
+
+    def __str__(self) -> str:
+        return f"hold on {self.customer_public_id or self.merchant_public_id}"

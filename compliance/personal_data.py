@@ -155,12 +155,33 @@ class Processor:
     notify: Callable[[Subject], list[str]]
 
 
+@dataclass(frozen=True)
+class Holds:
+    """Legal holds in force: retention leaves these merchants' and customers' rows alone."""
+
+    merchants: frozenset[str] = frozenset()
+    customers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RetentionCategory:
+    """A kind of record retention can act on: `select(cutoff, holds)` finds the rows older
+    than the cutoff and not under a hold; `apply(rows)` deletes or strips them, returning a
+    count. A policy in settings.RETENTION_POLICIES gives a category its age."""
+
+    name: str
+    description: str
+    select: Callable[[datetime, Holds], models.QuerySet[Any]]
+    apply: Callable[[models.QuerySet[Any]], int]
+
+
 @dataclass
 class _Registry:
     classifications: dict[str, Classification] = field(default_factory=dict)
     handlers: dict[str, Handler] = field(default_factory=dict)
     resolvers: dict[SubjectKind, Callable[[str, str], Subject]] = field(default_factory=dict)
     processors: dict[str, Processor] = field(default_factory=dict)
+    retention: dict[str, RetentionCategory] = field(default_factory=dict)
     frozen: bool = False
 
     def writable(self) -> _Registry:
@@ -254,6 +275,23 @@ def register_processor(
     registry.processors[name] = Processor(name=name, subjects=frozenset(subjects), notify=notify)
 
 
+def register_retention(
+    name: str,
+    *,
+    description: str,
+    select: Callable[[datetime, Holds], models.QuerySet[Any]],
+    apply: Callable[[models.QuerySet[Any]], int],
+) -> None:
+    """A category of records retention policies can name (`app.what`, e.g.
+    `payments.refunded_payments`)."""
+    registry = _registry.writable()
+    if name in registry.retention:
+        raise ValueError(f"retention category {name!r} is already registered")
+    registry.retention[name] = RetentionCategory(
+        name=name, description=description, select=select, apply=apply
+    )
+
+
 # --- Reading (freezes the registry) ------------------------------------------------------------
 
 
@@ -277,6 +315,10 @@ def processors(kind: SubjectKind) -> list[Processor]:
 
 def processor(name: str) -> Processor:
     return _registry.readable().processors[name]
+
+
+def retention_categories() -> Mapping[str, RetentionCategory]:
+    return MappingProxyType(_registry.readable().retention)
 
 
 def subject_resolve(kind: SubjectKind, *, merchant_id: str, reference: str) -> Subject:

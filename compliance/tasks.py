@@ -8,6 +8,7 @@ from celery import shared_task
 
 from compliance.execution import data_request_execute, data_requests_stalled
 from compliance.personal_data import ProcessorPendingError
+from compliance.retention import retention_apply
 from compliance.services import audit_seal
 
 
@@ -45,3 +46,9 @@ def data_requests_resume_task() -> int:
     for pk in stalled:
         data_request_execute_task.delay(pk)
     return len(stalled)
+
+
+@shared_task(name="compliance.tasks.retention_apply_task", acks_late=True, ignore_result=True)
+def retention_apply_task() -> int:
+    """Beat, daily: apply the retention policies; returns how many records changed."""
+    return sum(run.applied for run in retention_apply())

@@ -8,15 +8,17 @@ redacted in place. Registered from `PaymentsConfig.ready()`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import reduce
 from operator import or_
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 
 from compliance.personal_data import (
     Erasure,
     ErasureResult,
     FieldKind,
+    Holds,
     JSONValue,
     ProcessorPendingError,
     Retention,
@@ -28,6 +30,7 @@ from compliance.personal_data import (
     redact_json,
     register,
     register_processor,
+    register_retention,
     register_subject_resolver,
 )
 from config.exceptions import ServiceUnavailableError
@@ -163,12 +166,10 @@ def _payment_export(row: Payment) -> dict[str, JSONValue]:
     }
 
 
-def _payment_erase(subject: Subject) -> ErasureResult:
-    rows = _payments(subject)
-    newest = rows.aggregate(newest=Max("created_at"))["newest"]
+def _payments_strip(rows: QuerySet[Payment]) -> int:
     # Kept: amounts, currency, status, brand, last 4, country (what the ledger and an AML
     # review need); removed: free text, metadata, expiry, the card's cross-merchant fingerprint.
-    count = rows.update(
+    return rows.update(
         description="",
         metadata={},
         card_exp_month=None,
@@ -176,7 +177,31 @@ def _payment_erase(subject: Subject) -> ErasureResult:
         card_fingerprint="",
         next_action_url="",
     )
+
+
+def _payment_erase(subject: Subject) -> ErasureResult:
+    rows = _payments(subject)
+    newest = rows.aggregate(newest=Max("created_at"))["newest"]
+    count = _payments_strip(rows)
     return ErasureResult(retained=count, retained_until=LEDGER.until(newest) if newest else None)
+
+
+def _refunded_payments(cutoff: datetime, holds: Holds) -> QuerySet[Payment]:
+    """Fully refunded payments older than the cutoff still holding something personal."""
+    return (
+        Payment.objects.filter(
+            created_at__lt=cutoff, amount_refunded__gt=0, amount_refunded=F("amount_captured")
+        )
+        .exclude(merchant__public_id__in=holds.merchants)
+        .exclude(customer__public_id__in=holds.customers)
+        .filter(
+            ~Q(description="")
+            | ~Q(metadata={})
+            | ~Q(card_fingerprint="")
+            | Q(card_exp_month__isnull=False)
+            | ~Q(next_action_url="")
+        )
+    )
 
 
 # --- Raw payloads: webhook events and stored API answers -----------------------------------
@@ -409,6 +434,12 @@ def register_all() -> None:
     _register_inbound()
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
     register_processor("stripe", subjects=CUSTOMER, notify=_stripe_delete_customers)
+    register_retention(
+        "payments.refunded_payments",
+        description="Fully refunded payments: kept for the ledger, stripped of the person",
+        select=_refunded_payments,
+        apply=_payments_strip,
+    )
 
 
 # The two blocks below move with their models (IdempotencyRecord to `api/`, InboundEvent and

@@ -335,6 +335,14 @@ AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
 # downloaded, and how long backups keep data before they rotate out (on the certificate).
 EXPORT_AVAILABLE_DAYS = env.int("EXPORT_AVAILABLE_DAYS", default=7)
 BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=35)
+# Retention (compliance.retention): category registered by an app -> age in days. Applied by
+# beat daily and by `manage.py apply_retention`; legal holds stop it per merchant or customer.
+RETENTION_POLICIES = {
+    "payments.refunded_payments": {"days": 180},
+    "accounts.expired_invitations": {"days": 30},
+    "accounts.login_attempts": {"days": 90},
+    "accounts.login_log": {"days": 365},
+}
 AUDIT_EXPORT_DIR = env("AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
 # Checkpoint cadence (PCI DSS 10.3.4): whichever comes first.
 AUDIT_CHECKPOINT_MAX_ENTRIES = 1000
@@ -344,6 +352,7 @@ AUDIT_SEAL_INLINE = env.bool("AUDIT_SEAL_INLINE", default=CELERY_TASK_ALWAYS_EAG
 
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "compliance.tasks.audit_seal_task", "schedule": 30.0},
+    "retention-apply": {"task": "compliance.tasks.retention_apply_task", "schedule": 86400.0},
     "data-requests-resume": {
         "task": "compliance.tasks.data_requests_resume_task",
         "schedule": 300.0,
