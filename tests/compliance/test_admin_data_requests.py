@@ -133,3 +133,18 @@ def test_unknown_action_or_request_is_refused_not_a_500():
     assert client.post(act_url(data_request, "delete_everything"), {}).status_code == 403
     missing = reverse("admin:compliance_datarequest_act", args=[999_999, "verify"])
     assert client.get(missing).status_code == 404
+
+
+def test_the_seeded_compliance_officers_group_can_work_the_queue():
+    from accounts.management.commands.seed_demo import COMPLIANCE_GROUP, staff_groups
+
+    group = staff_groups()[COMPLIANCE_GROUP]
+    assert group.permissions.filter(codename="approve_datarequest").exists()
+    member = UserFactory(is_staff=True)
+    member.groups.set([group])
+    data_request = open_request()
+    client = verified_client(member)
+    assert client.get(reverse("admin:compliance_datarequest_changelist")).status_code == 200
+    client.post(act_url(data_request, "verify"), {"text": "replied from the address on file"})
+    data_request.refresh_from_db()
+    assert data_request.status == DataRequestStatus.VERIFIED
