@@ -332,3 +332,16 @@ def test_erasing_a_team_member_keeps_their_pseudonym_and_drops_the_rest():
     assert not erased.is_active
     assert not erased.has_usable_password()
     assert not erased.memberships.exists()
+
+
+def test_the_export_is_offered_for_a_limited_time_and_only_for_access(seeded, settings):
+    from datetime import timedelta
+
+    from compliance.execution import export_available
+
+    settings.EXPORT_AVAILABLE_DAYS = 7
+    access = approved(seeded, request_type="access")
+    assert export_available(access)
+    assert not export_available(access, now=access.completed_at + timedelta(days=7))
+    erasure = approved(seeded)
+    assert not export_available(erasure)
