@@ -34,11 +34,14 @@ from accounts.models import (
     User,
 )
 from compliance.personal_data import (
+    PS,
     Erasure,
     ErasureResult,
     FieldKind,
     Holds,
     JSONValue,
+    N,
+    P,
     Subject,
     SubjectKind,
     SubjectNotFoundError,
@@ -49,7 +52,6 @@ from compliance.personal_data import (
     register_subject_resolver,
 )
 
-P, PS, N = FieldKind.PERSONAL, FieldKind.PSEUDONYMOUS, FieldKind.NOT_PERSONAL
 USER = (SubjectKind.USER,)
 ANYONE = (SubjectKind.USER, SubjectKind.CUSTOMER)
 

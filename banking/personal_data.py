@@ -23,11 +23,14 @@ from banking.models import (
 from banking.services import bank_account_disconnect
 from compliance.actors import Actor
 from compliance.personal_data import (
+    PS,
     Erasure,
     ErasureResult,
-    FieldKind,
     JSONValue,
+    N,
+    P,
     ProcessorPendingError,
+    R,
     Subject,
     SubjectKind,
     classify,
@@ -37,12 +40,6 @@ from compliance.personal_data import (
 )
 from config.exceptions import ServiceUnavailableError
 
-P, PS, N, R = (
-    FieldKind.PERSONAL,
-    FieldKind.PSEUDONYMOUS,
-    FieldKind.NOT_PERSONAL,
-    FieldKind.RETAINED,
-)
 CUSTOMER = (SubjectKind.CUSTOMER,)
 # Plaid answers these for an item it has already removed: a resumed erasure is then done.
 _GONE = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})

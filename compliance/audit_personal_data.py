@@ -19,10 +19,12 @@ from compliance.models import (
     LegalHold,
 )
 from compliance.personal_data import (
+    PS,
     Erasure,
     ErasureResult,
-    FieldKind,
     JSONValue,
+    N,
+    R,
     Retention,
     Subject,
     SubjectKind,
@@ -31,12 +33,6 @@ from compliance.personal_data import (
     register,
 )
 
-P, PS, N, R = (
-    FieldKind.PERSONAL,
-    FieldKind.PSEUDONYMOUS,
-    FieldKind.NOT_PERSONAL,
-    FieldKind.RETAINED,
-)
 SECURITY_LOG = Retention(
     basis="Legal obligation, Art. 6(1)(c), and security of processing, Art. 32: the "
     "tamper-evident audit trail (PCI DSS 10.5.1 keeps it at least 12 months)",

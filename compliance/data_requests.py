@@ -10,6 +10,7 @@ password on top (compliance.admin).
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,24 +156,47 @@ def data_request_open(
     return data_request
 
 
-def _locked(data_request: DataRequest, *allowed: str) -> DataRequest:
-    locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
-    if locked.status not in allowed:
-        raise DataRequestStateError(
-            f"The request is {locked.status}; this needs it {' or '.join(allowed)}."
-        )
-    return locked
-
-
 def _officer(officer: Any) -> Actor:
     if not (getattr(officer, "is_active", False) and officer.has_perm(APPROVE_PERMISSION)):
         raise DataRequestForbiddenError(f"This needs the permission {APPROVE_PERMISSION}.")
     return Actor.for_user(officer)
 
 
-def _refresh(data_request: DataRequest, locked: DataRequest) -> DataRequest:
+_OPEN = (DataRequestStatus.RECEIVED, DataRequestStatus.VERIFIED, DataRequestStatus.APPROVED)
+
+
+def _move(
+    data_request: DataRequest,
+    allowed: tuple[str, ...],
+    *,
+    actor: Actor,
+    action: str,
+    changes: Callable[[DataRequest], dict[str, Any]],
+    payload: dict[str, Any] | None = None,
+) -> DataRequest:
+    """One transition: lock, check the state (and whatever `changes` checks, raising), apply
+    the changes, audit, all in one transaction. The caller's object is refreshed too."""
+    with transaction.atomic():
+        locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
+        if locked.status not in allowed:
+            raise DataRequestStateError(
+                f"The request is {locked.status}; this needs it {' or '.join(allowed)}."
+            )
+        for name, value in changes(locked).items():
+            setattr(locked, name, value)
+        locked.save()
+        _audit(locked, action, actor, **(payload or {}))
     data_request.refresh_from_db()
     return locked
+
+
+def _verified(actor: Actor, method: str) -> dict[str, Any]:
+    return {
+        "status": DataRequestStatus.VERIFIED,
+        "verified_at": timezone.now(),
+        "verified_by": _actor_text(actor),
+        "verification_method": method,
+    }
 
 
 def data_request_verify(*, data_request: DataRequest, officer: Any, method: str) -> DataRequest:
@@ -180,47 +204,58 @@ def data_request_verify(*, data_request: DataRequest, officer: Any, method: str)
     file" or "passport seen by video call"); who checked is recorded."""
     actor = _officer(officer)
     method = _text(method, name="verification method")
-    with transaction.atomic():
-        locked = _locked(data_request, DataRequestStatus.RECEIVED)
-        locked.status = DataRequestStatus.VERIFIED
-        locked.verified_at = timezone.now()
-        locked.verified_by = _actor_text(actor)
-        locked.verification_method = method
-        locked.save()
-        _audit(locked, "verified", actor, method=method[:200])
-    return _refresh(data_request, locked)
+    return _move(
+        data_request,
+        (DataRequestStatus.RECEIVED,),
+        actor=actor,
+        action="verified",
+        changes=lambda _locked: _verified(actor, method),
+        payload={"method": method[:200]},
+    )
 
 
 def data_request_attest(*, data_request: DataRequest, actor: Actor) -> DataRequest:
     """A merchant's own attestation that it verified its customer (a request it opened over
     the API or the dashboard), recorded as such; an officer still approves."""
-    with transaction.atomic():
-        locked = _locked(data_request, DataRequestStatus.RECEIVED)
+
+    def changes(locked: DataRequest) -> dict[str, Any]:
         if locked.opened_by != _actor_text(actor) or not locked.merchant_public_id:
             raise DataRequestForbiddenError("Only the merchant that opened it attests it.")
-        locked.status = DataRequestStatus.VERIFIED
-        locked.verified_at = timezone.now()
-        locked.verified_by = _actor_text(actor)
-        locked.verification_method = "merchant attestation"
-        locked.save()
-        _audit(locked, "verified", actor, method="merchant attestation")
-    return _refresh(data_request, locked)
+        return _verified(actor, "merchant attestation")
+
+    return _move(
+        data_request,
+        (DataRequestStatus.RECEIVED,),
+        actor=actor,
+        action="verified",
+        changes=changes,
+        payload={"method": "merchant attestation"},
+    )
 
 
 def data_request_approve(*, data_request: DataRequest, officer: Any) -> DataRequest:
     """Approve a verified request and start its execution after commit (four eyes)."""
     actor = _officer(officer)
-    with transaction.atomic():
-        locked = _locked(data_request, DataRequestStatus.VERIFIED)
+
+    def changes(locked: DataRequest) -> dict[str, Any]:
         if locked.opened_by == _actor_text(actor):
             raise DataRequestForbiddenError("Whoever opened a request cannot approve it.")
-        locked.status = DataRequestStatus.APPROVED
-        locked.approved_at = timezone.now()
-        locked.approved_by = _actor_text(actor)
-        locked.save()
-        _audit(locked, "approved", actor)
-        transaction.on_commit(lambda: _enqueue(locked.pk))
-    return _refresh(data_request, locked)
+        return {
+            "status": DataRequestStatus.APPROVED,
+            "approved_at": timezone.now(),
+            "approved_by": _actor_text(actor),
+        }
+
+    with transaction.atomic():
+        approved = _move(
+            data_request,
+            (DataRequestStatus.VERIFIED,),
+            actor=actor,
+            action="approved",
+            changes=changes,
+        )
+        transaction.on_commit(lambda: _enqueue(approved.pk))
+    return approved
 
 
 def _enqueue(pk: int) -> None:
@@ -233,20 +268,19 @@ def data_request_reject(*, data_request: DataRequest, officer: Any, reason: str)
     """Refuse a request (manifestly unfounded, identity not proven, Art. 17(3) applies...)."""
     actor = _officer(officer)
     reason = _text(reason, name="reason")
-    with transaction.atomic():
-        locked = _locked(
-            data_request,
-            DataRequestStatus.RECEIVED,
-            DataRequestStatus.VERIFIED,
-            DataRequestStatus.APPROVED,
-        )
-        locked.status = DataRequestStatus.REJECTED
-        locked.rejected_at = timezone.now()
-        locked.rejected_by = _actor_text(actor)
-        locked.rejection_reason = reason
-        locked.save()
-        _audit(locked, "rejected", actor, reason=reason[:200])
-    return _refresh(data_request, locked)
+    return _move(
+        data_request,
+        _OPEN,
+        actor=actor,
+        action="rejected",
+        changes=lambda _locked: {
+            "status": DataRequestStatus.REJECTED,
+            "rejected_at": timezone.now(),
+            "rejected_by": _actor_text(actor),
+            "rejection_reason": reason,
+        },
+        payload={"reason": reason[:200]},
+    )
 
 
 def data_request_extend(
@@ -256,25 +290,29 @@ def data_request_extend(
     the first month runs."""
     actor = _officer(officer)
     reason = _text(reason, name="reason")
-    if not isinstance(months, int) or not 1 <= months <= MAX_EXTENSION_MONTHS:
+    if isinstance(months, bool) or not isinstance(months, int):
         raise DataRequestError("Extend by 1 or 2 months.", param="months")
-    with transaction.atomic():
-        locked = _locked(
-            data_request,
-            DataRequestStatus.RECEIVED,
-            DataRequestStatus.VERIFIED,
-            DataRequestStatus.APPROVED,
-            DataRequestStatus.EXECUTING,
-        )
+    if not 1 <= months <= MAX_EXTENSION_MONTHS:
+        raise DataRequestError("Extend by 1 or 2 months.", param="months")
+
+    def changes(locked: DataRequest) -> dict[str, Any]:
         if locked.extended_at is not None:
             raise DataRequestStateError("A request is extended only once.")
         now = timezone.now()
         first_due = add_months(locked.received_at, 1)
         if now >= first_due:
             raise DataRequestStateError("The first month has run out; it cannot be extended.")
-        locked.due_at = add_months(first_due, months)
-        locked.extended_at = now
-        locked.extension_reason = reason
-        locked.save()
-        _audit(locked, "extended", actor, months=months, reason=reason[:200])
-    return _refresh(data_request, locked)
+        return {
+            "due_at": add_months(first_due, months),
+            "extended_at": now,
+            "extension_reason": reason,
+        }
+
+    return _move(
+        data_request,
+        (*_OPEN, DataRequestStatus.EXECUTING),
+        actor=actor,
+        action="extended",
+        changes=changes,
+        payload={"months": months, "reason": reason[:200]},
+    )

@@ -39,6 +39,15 @@ class FieldKind(StrEnum):
     RETAINED = "retained"  # a ledger field the law requires us to keep (with its basis)
 
 
+# One-letter names for the classification tables the apps write.
+P, PS, N, R = (
+    FieldKind.PERSONAL,
+    FieldKind.PSEUDONYMOUS,
+    FieldKind.NOT_PERSONAL,
+    FieldKind.RETAINED,
+)
+
+
 class Erasure(StrEnum):
     """What erasure does to a subject's rows of one model."""
 

@@ -15,12 +15,15 @@ from operator import or_
 from django.db.models import F, Max, Q, QuerySet
 
 from compliance.personal_data import (
+    PS,
     Erasure,
     ErasureResult,
-    FieldKind,
     Holds,
     JSONValue,
+    N,
+    P,
     ProcessorPendingError,
+    R,
     Retention,
     Subject,
     SubjectKind,
@@ -48,12 +51,6 @@ from payments.models import (
     Refund,
 )
 
-P, PS, N, R = (
-    FieldKind.PERSONAL,
-    FieldKind.PSEUDONYMOUS,
-    FieldKind.NOT_PERSONAL,
-    FieldKind.RETAINED,
-)
 CUSTOMER = (SubjectKind.CUSTOMER,)
 LEDGER = Retention(
     basis="Legal obligation, Art. 6(1)(c): tax and anti-money-laundering record keeping "
