@@ -175,12 +175,13 @@ class DataRequestAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DataRequest]:
         finished = [DataRequestStatus.COMPLETED, DataRequestStatus.REJECTED]
-        return (
+        queryset: QuerySet[DataRequest] = (
             super()
             .get_queryset(request)
             .annotate(finished=Case(When(status__in=finished, then=1), default=0))
             .order_by("finished", "due_at", "id")
         )
+        return queryset
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         user = request.user
