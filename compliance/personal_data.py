@@ -335,7 +335,12 @@ def subject_resolve(kind: SubjectKind, *, merchant_id: str, reference: str) -> S
     resolver = _registry.readable().resolvers.get(kind)
     if resolver is None:
         raise SubjectNotFoundError(f"no app resolves {kind} subjects")
-    return resolver(merchant_id, reference.strip())
+    reference = reference.strip()
+    # Ids and addresses are printable and short; anything else names nobody (and PostgreSQL
+    # refuses a NUL byte in a query parameter outright).
+    if not reference.isprintable() or len(reference) > 254:
+        raise SubjectNotFoundError("name the subject by a public id or an email address")
+    return resolver(merchant_id, reference)
 
 
 # --- Helpers for the apps' handlers -----------------------------------------------------------

@@ -86,6 +86,7 @@ def test_open_resolves_the_email_to_ids_and_keeps_no_email(customer):
         ({"ground": "art17_1_z"}, DataRequestError),
         ({"request_type": "access"}, DataRequestError),  # an access request has no ground
         ({"reference": "cus_unknown"}, DataRequestSubjectError),
+        ({"reference": "ana\x00@example.test"}, DataRequestSubjectError),
         ({"reference": "   "}, DataRequestError),
         ({"reference": "a" * 100_000}, DataRequestError),
         ({"subject_kind": "robot"}, DataRequestError),
