@@ -19,6 +19,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from api import form_tokens
+from api.form_tokens import FormOutcome
+from api.idempotency import idempotency_claim_target
+from api.models import IdempotencyRecord
 from banking import selectors
 from banking import stripe_fallback as fallback
 from banking.exceptions import BankLinkSessionUnavailableError
@@ -26,11 +30,7 @@ from banking.models import BankAccount, StripeVerificationStatus
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from config.ratelimit import window_hit
-from payments import form_tokens
 from payments.checkout import processor_checkout_config
-from payments.form_tokens import FormOutcome
-from payments.idempotency import idempotency_claim_target
-from payments.models import IdempotencyRecord
 from payments.public_views import processor_csp
 from payments.selectors import processor_account_get
 

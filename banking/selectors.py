@@ -8,10 +8,10 @@ from datetime import datetime
 from django.db.models import F, Q, QuerySet
 
 from accounts.models import Merchant
+from api.pagination import Page, keyset_page
 from banking.exceptions import BankAccountNotFoundError
 from banking.models import BankAccount, BankLinkSession, PlaidItem, PlaidItemStatus
 from banking.services import LINK_TOKEN_RE, MICRODEPOSIT_CODE_ATTEMPTS, link_token_hash
-from payments.selectors import Page, keyset_page
 
 
 def bank_link_session_by_token(*, token: str) -> BankLinkSession | None:

@@ -534,7 +534,7 @@ def plaid_item_sync(
 
     Call it with no transaction open: the read is network calls, the apply a short
     transaction of its own. The webhook pipeline runs the two steps itself
-    (banking.webhook_handlers).
+    (banking.event_handlers).
     """
     reading = plaid_item_read(item=item)
     if reading is None:

@@ -41,10 +41,10 @@ from banking.models import (
 from banking.services import bank_link_session_check_usable
 from compliance.actors import Actor
 from compliance.services import audit_record
+from inbound.models import InboundEvent
 from payments import services as payments
 from payments.exceptions import ProcessorRequestError
 from payments.gateways.stripe import BankSetupData
-from payments.models import EventProvider, InboundEvent
 
 logger = logging.getLogger(__name__)
 
@@ -382,12 +382,3 @@ def setup_intent_event_apply(event: InboundEvent, read: _SetupRead | str) -> str
         return read
     _apply_setup(read.verification, read.setup)
     return None
-
-
-def register_webhook_handlers() -> None:
-    """From BankingConfig.ready(): payments' pipeline dispatches these types here."""
-    from payments.webhooks import HANDLERS, FetchingHandler
-
-    handler = FetchingHandler(fetch=setup_intent_event_fetch, apply=setup_intent_event_apply)
-    for event_type in SETUP_INTENT_EVENTS:
-        HANDLERS[(EventProvider.STRIPE, event_type)] = handler

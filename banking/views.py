@@ -19,17 +19,18 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import require_permission, step_up_required
 from accounts.models import Merchant
 from accounts.roles import Permission, role_allows
+from api import form_tokens
+from api.form_tokens import FormOutcome
+from api.models import IdempotencyRecord
+from api.pagination import keyset_window_or_newest
 from banking import ach, selectors, services
 from banking.models import BankAccount, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
 from config.free_text import GuardedForm
-from payments import form_tokens
 from payments.exceptions import ProcessorOutcomeUnknownError
-from payments.form_tokens import FormOutcome
-from payments.models import IdempotencyRecord
 from payments.money import MoneyError, format_amount, parse_major
-from payments.selectors import customer_get, keyset_window_or_newest
+from payments.selectors import customer_get
 
 PAGE_SIZE = 25
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -87,7 +88,7 @@ def _page(
             and account.item.new_accounts_available_at is not None
             and account.item.status not in (PlaidItemStatus.REVOKED, PlaidItemStatus.REMOVED),
             # The form's one-time token: a double submit, a retry after an error or a replay
-            # after step-up is the same debit (payments.form_tokens).
+            # after step-up is the same debit (api.form_tokens).
             "debit_token": form_tokens.form_token(
                 request, action=DEBIT_ACTION, target=account.public_id
             )

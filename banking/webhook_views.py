@@ -1,8 +1,8 @@
-"""`POST /webhooks/plaid/`: verify Plaid's signature, store through the payments pipeline, 200.
+"""`POST /webhooks/plaid/`: verify Plaid's signature, store through the inbound pipeline, 200.
 
 Plaid sends no event id, so the id is the SHA-256 of the raw body: a redelivery of the same
 body is a duplicate; a genuinely new event has a new body. The merchant is taken from our
-PlaidItem in the same transaction as the insert. Handlers (banking.webhook_handlers) run later
+PlaidItem in the same transaction as the insert. Handlers (banking.event_handlers) run later
 in the pipeline's worker and re-read Plaid.
 """
 
@@ -21,14 +21,14 @@ from banking.gateways.plaid.webhooks import (
     verify_webhook,
 )
 from banking.models import PlaidItem
-from payments.models import EventProvider, InboundEvent
-from payments.webhook_views import (
+from inbound.models import EventProvider, InboundEvent
+from inbound.services import inbound_event_ingest
+from inbound.views import (
     signed_event_storage,
     webhook_body,
     webhook_endpoint,
     webhook_refused,
 )
-from payments.webhooks import inbound_event_ingest
 
 # Refusals that are not the sender's fault ask for a retry: Plaid unreachable for its key
 # (503), or this minute's budget of key fetches spent, most likely by a flood of made-up key

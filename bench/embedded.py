@@ -102,7 +102,8 @@ def check_in_django() -> None:
     from django.conf import settings
     from django.db.models import Count
 
-    from payments.models import InboundEvent, InboundEventStatus, Payment, Refund
+    from inbound.models import InboundEvent, InboundEventStatus
+    from payments.models import Payment, Refund
 
     session = requests.Session()
     session.trust_env = False

@@ -43,7 +43,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import django
 
-DATABASE = "ll_bench_hooks"
+# BENCH_DATABASE gives parallel runs (another checkout's, say) databases of their own.
+DATABASE = os.environ.get("BENCH_DATABASE", "ll_bench_hooks")
 SECRET = "whsec_bench_current"  # noqa: S105 - a benchmark-only secret, set for gunicorn below
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.25
@@ -465,7 +466,7 @@ def _post_paced(
 
 
 def _backlog(account: str) -> int:
-    from payments.models import InboundEvent, InboundEventStatus
+    from inbound.models import InboundEvent, InboundEventStatus
 
     return InboundEvent.objects.filter(
         account=account, status__in=(InboundEventStatus.RECEIVED, InboundEventStatus.FAILED)
@@ -483,7 +484,8 @@ def bench_end_to_end(
     work: Path,
 ) -> bool:
     from compliance.models import AuditEntry
-    from payments.models import InboundEvent, InboundEventStatus, Payment
+    from inbound.models import InboundEvent, InboundEventStatus
+    from payments.models import Payment
     from payments.state import PaymentStatus
 
     deliveries = _deliveries(fixture, duplicates, seed=10)

@@ -83,6 +83,10 @@ class Subject:
     customer_ids: tuple[str, ...] = ()
     user_id: str = ""
     emails: tuple[str, ...] = ()
+    # What names the subject inside raw payloads (emails, names, processor ids): filled by
+    # the resolver while the records still hold them, so apps that store other apps' raw
+    # data (webhook bodies, API answers) can find the subject without importing those apps.
+    identifiers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind == SubjectKind.CUSTOMER and not (self.merchant_id and self.customer_ids):
@@ -358,6 +362,15 @@ def emails_in(value: JSONValue, emails: Iterable[str]) -> bool:
         return False
     text = str(value).lower()
     return any(e in text for e in wanted)
+
+
+def mentions(field: str, needles: Iterable[str]) -> models.Q:
+    """A filter for rows whose JSON or text `field` contains any of `needles`
+    (case-insensitive); matches nothing when there are none."""
+    found = models.Q(pk__in=[])
+    for needle in needles:
+        found |= models.Q(**{f"{field}__icontains": needle})
+    return found
 
 
 REDACTED = "[erased]"

@@ -1,87 +1,21 @@
-"""Staff admin for payments: inbound events (with an audited replay) and what support looks up.
+"""Staff admin for payments: what support looks up to answer a merchant.
 
 Customers, payments, refunds, payment links and disputes of every merchant, read-only.
+(Inbound events and their replay: inbound/admin.py.)
 """
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib import admin
 
-from compliance.actors import Actor
 from config.admin import ReadOnlyAdmin
 from payments.models import (
     Customer,
     Dispute,
-    InboundEvent,
-    InboundEventStatus,
     Payment,
     PaymentLink,
     Refund,
 )
-from payments.webhooks import inbound_event_replay
-
-REPLAY_PERMISSION = "payments.replay_inboundevent"
-
-
-@admin.register(InboundEvent)
-class InboundEventAdmin(ReadOnlyAdmin):
-    list_display = (
-        "public_id",
-        "provider",
-        "type",
-        "status",
-        "attempts",
-        "merchant",
-        "received_at",
-        "processed_at",
-        "next_attempt_at",
-    )
-    list_filter = ("provider", "status", "type")
-    search_fields = ("public_id", "event_id", "account")
-    date_hierarchy = "received_at"
-    ordering = ("-received_at", "-id")
-    list_select_related = ("merchant",)
-    readonly_fields = (
-        "public_id",
-        "provider",
-        "event_id",
-        "type",
-        "account",
-        "merchant",
-        "status",
-        "attempts",
-        "last_error",
-        "next_attempt_at",
-        "received_at",
-        "processed_at",
-        "processor_created",
-        "body_sha256",
-        "payload",
-    )
-    actions = ("replay",)
-
-    def has_replay_permission(self, request: HttpRequest) -> bool:
-        user = request.user
-        return bool(user.is_superuser or user.has_perm(REPLAY_PERMISSION))
-
-    @admin.action(description="Replay selected failed or dead events", permissions=["replay"])
-    def replay(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
-        actor = Actor.for_user(request.user)
-        replayable = queryset.filter(
-            status__in=(InboundEventStatus.FAILED, InboundEventStatus.DEAD)
-        )
-        replayed = sum(inbound_event_replay(event=event, actor=actor) for event in replayable)
-        skipped = queryset.count() - replayed
-        self.message_user(request, f"Replayed {replayed} event(s).", messages.SUCCESS)
-        if skipped:
-            self.message_user(
-                request,
-                f"Skipped {skipped} event(s) that were not failed or dead.",
-                messages.WARNING,
-            )
-
 
 # --- What support looks up to answer a merchant: read-only, searchable by public id and email.
 # Fields are listed, never "__all__": no payment-link token (it opens the pay page), no card

@@ -1,5 +1,6 @@
-"""App config: registers the payments demo seeder with `seed_demo` and payments' personal
-data with compliance (payments.personal_data)."""
+"""App config: registers the payments demo seeder with `seed_demo`, and its Stripe event
+handlers, reconciler and account lookup with the inbound pipeline, and
+its personal data with compliance (payments.personal_data)."""
 
 from django.apps import AppConfig
 
@@ -13,6 +14,10 @@ class PaymentsConfig(AppConfig):
         from payments.demo import seed_demo_payments
 
         register_demo_seeder(seed_demo_payments)
+
+        from payments.event_handlers import register_event_handlers
+
+        register_event_handlers()
 
         from payments.personal_data import register_all
 

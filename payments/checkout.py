@@ -22,6 +22,8 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from api.idempotency import idempotency_mark_object_created, idempotent_execute_waiting
+from api.models import IdempotencyRecord
 from compliance.actors import Actor
 from config.ratelimit import window_hit
 from payments import services
@@ -32,8 +34,7 @@ from payments.exceptions import (
     PaymentStateError,
     ProcessorRequestError,
 )
-from payments.idempotency import idempotency_mark_object_created, idempotent_execute_waiting
-from payments.models import IdempotencyRecord, Payment, PaymentLink
+from payments.models import Payment, PaymentLink
 from payments.state import PaymentStatus
 
 # Stripe ids are short; test PaymentMethods such as `pm_card_visa` contain underscores.

@@ -24,8 +24,8 @@ from accounts.roles import Permission, Role, role_allows
 from accounts.views import no_store
 from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
-from payments.event_explanations import inbound_event_explain
-from payments.models import InboundEventStatus
+from inbound.explanations import inbound_event_explain
+from inbound.models import InboundEventStatus
 from payments.selectors import inbound_event_recent
 
 TEMPLATE = "payments/developers.html"

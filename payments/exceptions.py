@@ -11,7 +11,6 @@ from config.exceptions import (
     ConflictError,
     NotFoundError,
     ServiceUnavailableError,
-    UnprocessableError,
 )
 
 
@@ -123,17 +122,3 @@ class PaymentLinkUnavailableError(PaymentError):
 
 class PaymentNotFoundError(NotFoundError):
     pass
-
-
-class IdempotencyKeyInUseError(ConflictError):
-    code = "idempotency_key_in_use"
-    error_type = "idempotency_error"
-    default_message = (
-        "A request with this Idempotency-Key is still being processed; retry after it completes."
-    )
-
-
-class IdempotencyKeyReusedError(UnprocessableError):
-    code = "idempotency_key_reused"
-    error_type = "idempotency_error"
-    default_message = "This Idempotency-Key was already used with different request parameters."

@@ -2,15 +2,13 @@
 
 Customers are anonymised (payments keep pointing at the emptied record); payments are kept
 for the tax and anti-money-laundering period but stripped of the person; Stripe is told to
-delete the customer. Raw webhook payloads and stored API answers that name the subject are
-redacted in place. Registered from `PaymentsConfig.ready()`.
+delete the customer. The customer subject carries what names them in raw payloads, for
+inbound's webhook bodies and api's stored answers. Registered from `PaymentsConfig.ready()`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import reduce
-from operator import or_
 
 from django.db.models import F, Max, Q, QuerySet
 
@@ -30,7 +28,6 @@ from compliance.personal_data import (
     SubjectNotFoundError,
     classify,
     iso,
-    redact_json,
     register,
     register_processor,
     register_retention,
@@ -42,9 +39,6 @@ from payments.gateways import stripe as gateway
 from payments.models import (
     Customer,
     Dispute,
-    IdempotencyRecord,
-    InboundEvent,
-    OutboxEntry,
     Payment,
     PaymentLink,
     ProcessorAccount,
@@ -57,7 +51,7 @@ LEDGER = Retention(
     "(e.g. 5 years after the transaction, EU AMLD Art. 40)",
     years=5,
 )
-# Short values would match unrelated text (a name "Al" in every payload): never searched for.
+# Short values would match unrelated text (a name "Al" in every payload): left out.
 _MIN_NEEDLE = 4
 
 
@@ -65,20 +59,6 @@ def _customers(subject: Subject) -> QuerySet[Customer]:
     return Customer.objects.filter(
         merchant__public_id=subject.merchant_id, public_id__in=subject.customer_ids
     )
-
-
-def _needles(subject: Subject) -> list[str]:
-    """What identifies the subject inside raw payloads: emails, names, processor ids."""
-    values: set[str] = set(subject.emails) | set(subject.customer_ids)
-    for name, processor_id in _customers(subject).values_list("name", "stripe_customer_id"):
-        values.update({name, processor_id})
-    return sorted(v for v in values if len(v) >= _MIN_NEEDLE)
-
-
-def _mentions(field: str, needles: list[str]) -> Q:
-    if not needles:
-        return Q(pk__in=[])
-    return reduce(or_, (Q(**{f"{field}__icontains": n}) for n in needles))
 
 
 # --- Subjects ---------------------------------------------------------------------------------
@@ -105,11 +85,16 @@ def customer_subject(merchant_id: str, reference: str) -> Subject:
         raise SubjectNotFoundError("no customer of this merchant has that email address")
     if named is not None:  # the record named first: it names the subject on the certificate
         records.sort(key=lambda c: c.public_id != named.public_id)
+    identifiers = {email} | {
+        v for c in records for v in (c.public_id, c.name, c.stripe_customer_id)
+    }
     return Subject(
         kind=SubjectKind.CUSTOMER,
         merchant_id=merchant_id,
         customer_ids=tuple(c.public_id for c in records),
         emails=(email,) if email else (),
+        # Short values would match unrelated text (a name "Al" in every payload): left out.
+        identifiers=tuple(sorted(v for v in identifiers if len(v) >= _MIN_NEEDLE)),
     )
 
 
@@ -199,63 +184,6 @@ def _refunded_payments(cutoff: datetime, holds: Holds) -> QuerySet[Payment]:
             | ~Q(next_action_url="")
         )
     )
-
-
-# --- Raw payloads: webhook events and stored API answers -----------------------------------
-
-
-def _events(subject: Subject) -> QuerySet[InboundEvent]:
-    return InboundEvent.objects.filter(merchant__public_id=subject.merchant_id).filter(
-        _mentions("payload", _needles(subject))
-    )
-
-
-def _event_export(row: InboundEvent) -> dict[str, JSONValue]:
-    return {
-        "id": row.public_id,
-        "provider": row.provider,
-        "type": row.type,
-        "received": iso(row.received_at),
-        "payload": row.payload,
-    }
-
-
-def _event_erase(subject: Subject) -> ErasureResult:
-    # The stored body no longer matches `body_sha256` afterwards: the hash proves what
-    # arrived, and what arrived named a person we must forget.
-    needles = _needles(subject)
-    count = 0
-    for event in _events(subject).only("pk", "payload").iterator(chunk_size=500):
-        event.payload = redact_json(event.payload, needles)
-        event.save(update_fields=["payload"])
-        count += 1
-    return ErasureResult(anonymised=count)
-
-
-def _replays(subject: Subject) -> QuerySet[IdempotencyRecord]:
-    needles = _needles(subject)
-    return IdempotencyRecord.objects.filter(merchant__public_id=subject.merchant_id).filter(
-        Q(target_public_id__in=subject.customer_ids) | _mentions("response_body", needles)
-    )
-
-
-def _replay_export(row: IdempotencyRecord) -> dict[str, JSONValue]:
-    return {
-        "request": f"{row.request_method} {row.request_path}",
-        "created": iso(row.created_at),
-        "response": row.response_body,
-    }
-
-
-def _replay_erase(subject: Subject) -> ErasureResult:
-    # Redacted, not deleted: the key must still refuse a second, different request.
-    needles = _needles(subject)
-    count = 0
-    for record in _replays(subject).only("pk", "response_body").iterator(chunk_size=500):
-        record.response_body = redact_json(record.response_body, needles)
-        record.save(update_fields=["response_body", "updated_at"])
-        count += 1
-    return ErasureResult(anonymised=count)
 
 
 # --- Stripe ---------------------------------------------------------------------------------
@@ -427,8 +355,6 @@ def register_all() -> None:
         },
         note="Evidence text lives at the processor and in the webhook payloads (redacted there).",
     )
-    _register_idempotency()
-    _register_inbound()
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
     register_processor("stripe", subjects=CUSTOMER, notify=_stripe_delete_customers)
     register_retention(
@@ -437,72 +363,3 @@ def register_all() -> None:
         select=_refunded_payments,
         apply=_payments_strip,
     )
-
-
-# The two blocks below move with their models (IdempotencyRecord to `api/`, InboundEvent and
-# OutboxEntry to `inbound/`): each is self-contained so the integrator can move it whole.
-
-
-def _register_idempotency() -> None:
-    classify(
-        IdempotencyRecord,
-        {
-            "id": N,
-            "merchant": N,
-            "key": N,
-            "request_method": N,
-            "request_path": N,
-            "request_fingerprint": PS,
-            "recovery_point": N,
-            "locked_at": N,
-            "target_type": N,
-            "target_public_id": PS,
-            "response_status": N,
-            "response_body": P,
-            "created_at": N,
-            "updated_at": N,
-        },
-        note="Stored API answers replayed for 24 h; a customer's answer holds their details.",
-    )
-    register(
-        IdempotencyRecord,
-        subjects=CUSTOMER,
-        erasure=Erasure.ANONYMISE,
-        find=_replays,
-        export=_replay_export,
-        erase=_replay_erase,
-    )
-
-
-def _register_inbound() -> None:
-    classify(
-        InboundEvent,
-        {
-            "id": N,
-            "public_id": N,
-            "provider": N,
-            "event_id": N,
-            "type": N,
-            "account": N,
-            "merchant": N,
-            "payload": P,
-            "body_sha256": N,
-            "status": N,
-            "attempts": N,
-            "last_error": N,
-            "next_attempt_at": N,
-            "received_at": N,
-            "processed_at": N,
-            "processor_created": N,
-        },
-        note="Raw processor events: billing details, emails and names inside `payload`.",
-    )
-    register(
-        InboundEvent,
-        subjects=CUSTOMER,
-        erasure=Erasure.ANONYMISE,
-        find=_events,
-        export=_event_export,
-        erase=_event_erase,
-    )
-    classify(OutboxEntry, {"id": N, "event": N, "created_at": N, "dispatched_at": N})

@@ -27,12 +27,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from api.exceptions import IdempotencyKeyInUseError
 from config.card_numbers import contains_card_number
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from payments import checkout
 from payments.exceptions import (
-    IdempotencyKeyInUseError,
     MerchantNotReadyError,
     PaymentLinkUnavailableError,
     ProcessorOutcomeUnknownError,

@@ -1,27 +1,24 @@
-"""Payments reads, always scoped to one merchant, with keyset pagination (newest first).
-
-The cursor is the public id of the last object seen; it is turned into its (created_at, id)
-position, so a page costs one index range scan at any depth (no OFFSET).
-"""
+"""Payments reads, always scoped to one merchant; lists are keyset pages (`api.pagination`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Model, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Merchant
-from payments.exceptions import InvalidPaymentRequestError, PaymentNotFoundError
+from api.pagination import Page, keyset_page
+from inbound.models import InboundEvent
+from payments.exceptions import PaymentNotFoundError
 from payments.models import (
     Customer,
     Dispute,
-    InboundEvent,
     Payment,
     PaymentLink,
     ProcessorAccount,
@@ -29,29 +26,6 @@ from payments.models import (
     RefundStatus,
 )
 from payments.state import FAILED, PaymentStatus
-
-M = TypeVar("M", bound=Model)
-MAX_LIMIT = 100
-
-
-@dataclass(frozen=True)
-class Page(Generic[M]):
-    items: list[M]
-    has_more: bool
-
-
-def keyset_page(
-    queryset: QuerySet[M],
-    *,
-    limit: int,
-    starting_after: str | None = None,
-    order_field: str = "created_at",
-) -> Page[M]:
-    """Newest-first page of `queryset` after the object with public id `starting_after`."""
-    window = keyset_window(
-        queryset, limit=limit, starting_after=starting_after, order_field=order_field
-    )
-    return Page(items=window.items, has_more=window.has_next)
 
 
 @dataclass(frozen=True)
@@ -172,98 +146,7 @@ def processor_account_get(*, merchant: Merchant) -> ProcessorAccount | None:
     return ProcessorAccount.objects.filter(merchant=merchant).first()
 
 
-# --- Dashboard reads (both directions of keyset paging, summaries, timelines) ----------------
-
-
-@dataclass(frozen=True)
-class CursorPage(Generic[M]):
-    """A newest-first page that knows whether newer (previous) and older (next) pages exist."""
-
-    items: list[M]
-    has_previous: bool
-    has_next: bool
-
-
-def _keyset_anchor(queryset: QuerySet[M], cursor: str, param: str, field: str) -> tuple[Any, int]:
-    anchor = queryset.filter(public_id=cursor).values_list(field, "pk").first()
-    if anchor is None:
-        raise InvalidPaymentRequestError(
-            f"{param} does not name an object in this list.",
-            code="resource_missing",
-            param=param,
-        )
-    return anchor
-
-
-def _beyond(
-    queryset: QuerySet[M],
-    anchor: tuple[Any, int],
-    limit: int,
-    *,
-    field: str,
-    newer: bool = False,
-) -> list[M]:
-    """Up to limit + 1 rows strictly older (or newer) than the anchor, nearest first."""
-    at, pk = anchor
-    if newer:
-        bounded = queryset.filter(**{f"{field}__gte": at}).filter(
-            Q(**{f"{field}__gt": at}) | Q(**{field: at, "pk__gt": pk})
-        )
-        return list(bounded.order_by(field, "pk")[: limit + 1])
-    bounded = queryset.filter(**{f"{field}__lte": at}).filter(
-        Q(**{f"{field}__lt": at}) | Q(**{field: at, "pk__lt": pk})
-    )
-    return list(bounded.order_by(f"-{field}", "-pk")[: limit + 1])
-
-
-def keyset_window(
-    queryset: QuerySet[M],
-    *,
-    limit: int,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
-    order_field: str = "created_at",
-) -> CursorPage[M]:
-    """Newest-first page after `starting_after` (older) or before `ending_before` (newer).
-
-    Ordered by (`order_field`, pk); each bound is written twice: `order_field <= anchor` lets
-    PostgreSQL start the index range scan at the anchor (the OR alone would be a filter over
-    every newer row, as slow as OFFSET at depth), and the OR breaks ties on the primary key.
-    """
-    field = order_field
-    if starting_after:
-        anchor = _keyset_anchor(queryset, starting_after, "starting_after", field)
-        rows = _beyond(queryset, anchor, limit, field=field)
-        # The anchor itself is newer than this page and matches the filters.
-        return CursorPage(items=rows[:limit], has_previous=True, has_next=len(rows) > limit)
-    if ending_before:
-        anchor = _keyset_anchor(queryset, ending_before, "ending_before", field)
-        rows = _beyond(queryset, anchor, limit, field=field, newer=True)
-        return CursorPage(items=rows[:limit][::-1], has_previous=len(rows) > limit, has_next=True)
-    rows = list(queryset.order_by(f"-{field}", "-pk")[: limit + 1])
-    return CursorPage(items=rows[:limit], has_previous=False, has_next=len(rows) > limit)
-
-
-def keyset_window_or_newest(
-    queryset: QuerySet[M],
-    *,
-    limit: int,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
-) -> tuple[CursorPage[M], bool]:
-    """`keyset_window`, or the newest page when a cursor names nothing in the list.
-
-    Dashboard links to a page can outlive the object they point at (deleted, filtered out,
-    or typed by hand), so a page shows the newest items instead of failing; the flag is True
-    then, for the page to say so.
-    """
-    try:
-        window = keyset_window(
-            queryset, limit=limit, starting_after=starting_after, ending_before=ending_before
-        )
-    except InvalidPaymentRequestError:
-        return keyset_window(queryset, limit=limit), True
-    return window, False
+# --- Dashboard reads (summaries, timelines) -------------------------------------------------
 
 
 def payment_dashboard_queryset(

@@ -88,14 +88,6 @@ def payments_reconcile_stuck() -> int:
     return len(payment_ids) + len(refund_ids)
 
 
-@shared_task
-def idempotency_records_purge() -> int:
-    """Beat: forget idempotency keys after 24 hours, as the API contract promises."""
-    from payments.idempotency import idempotency_records_purge as purge
-
-    return purge()
-
-
 def payment_reconcile_enqueue(payment_id: int) -> None:
     """Enqueue after commit; a broker outage is logged and left to the stuck sweep."""
     try:
@@ -109,44 +101,3 @@ def refund_reconcile_enqueue(refund_id: int) -> None:
         refund_reconcile.apply_async(args=(refund_id,), countdown=RECONCILE_DELAY_SECONDS)
     except OperationalError:
         logger.warning("Broker unavailable; refund %s left to the sweep", refund_id)
-
-
-# --- Inbound processor events (webhooks) -----------------------------------------------------
-
-
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    # Up to PUBLISH_BATCH events, each of which may wait on one processor call.
-    time_limit=300,
-    soft_time_limit=270,
-    ignore_result=True,
-)
-def inbound_events_process(event_ids: list[int]) -> int:
-    """Apply stored events; safe to run twice (done ones are skipped).
-
-    A batch, not one id per message: Celery's bookkeeping per message costs the worker more
-    than applying an event (payments.webhooks.inbound_events_process says how a batch is
-    applied). Killed midway, nothing of the open transaction remains and the redelivered
-    message applies what is not done.
-    """
-    from payments.webhooks import inbound_events_process as process
-
-    process(event_ids=[int(event_id) for event_id in event_ids])
-    return len(event_ids)
-
-
-@shared_task(ignore_result=True)
-def inbound_events_relay() -> int:
-    """Beat: the fallback for the relay process (`relay_inbound_events`): outbox and due events."""
-    from payments.webhooks import inbound_events_relay as relay
-
-    return relay()
-
-
-@shared_task(acks_late=True, ignore_result=True, time_limit=600, soft_time_limit=540)
-def inbound_events_reconcile() -> int:
-    """Beat: ingest processor events that were never delivered to us."""
-    from payments.webhooks import inbound_events_reconcile as reconcile
-
-    return reconcile()

@@ -31,16 +31,20 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import require_permission, step_up_required
 from accounts.models import Merchant
 from accounts.roles import Permission, role_allows
+from api import form_tokens
+from api.form_tokens import FormOutcome
+from api.idempotency import idempotency_claim_target, idempotency_mark_object_created
+from api.models import IdempotencyRecord
+from api.pagination import CursorPage, keyset_window_or_newest
 from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
-from payments import form_tokens, onboarding, selectors, services
+from payments import onboarding, selectors, services
 from payments.charts import bar_chart
 from payments.exceptions import (
     PaymentLinkUnavailableError,
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
 )
-from payments.form_tokens import FormOutcome
 from payments.forms import (
     CaptureForm,
     CustomerSearchForm,
@@ -48,8 +52,7 @@ from payments.forms import (
     PaymentLinkForm,
     RefundForm,
 )
-from payments.idempotency import idempotency_claim_target, idempotency_mark_object_created
-from payments.models import IdempotencyRecord, Payment, PaymentLink, Refund, RefundStatus
+from payments.models import Payment, PaymentLink, Refund, RefundStatus
 from payments.money import format_amount
 from payments.state import CANCELABLE, PaymentStatus, status_for_people
 
@@ -129,9 +132,7 @@ def _cursor(request: HttpRequest, name: str) -> str | None:
     return value if _CURSOR_RE.match(value) else None
 
 
-def _window(
-    request: HttpRequest, queryset: Any
-) -> tuple[selectors.CursorPage[Any], dict[str, str]]:
+def _window(request: HttpRequest, queryset: Any) -> tuple[CursorPage[Any], dict[str, str]]:
     """The page the cursors in the query ask for, and the query strings of its neighbours.
 
     A cursor that names nothing in the (filtered) list falls back to the newest page with a
@@ -139,7 +140,7 @@ def _window(
     """
     after = _cursor(request, "starting_after")
     before = None if after else _cursor(request, "ending_before")
-    page, stale = selectors.keyset_window_or_newest(
+    page, stale = keyset_window_or_newest(
         queryset, limit=PAGE_SIZE, starting_after=after, ending_before=before
     )
     if stale:

@@ -28,7 +28,7 @@ from accounts.models import Merchant
 from accounts.roles import Role
 from compliance.actors import Actor
 from compliance.services import audit_record
-from payments.models import InboundEventStatus
+from inbound.models import InboundEventStatus
 from payments.state import PaymentStatus
 from tests.config.test_url_walk import DASHBOARD
 from tests.factories import member, verified_client

@@ -24,7 +24,8 @@ from accounts.models import Invitation, Merchant
 from accounts.roles import Role
 from banking.models import BankAccount, PlaidItem
 from banking.vault import Binding, vault_seal
-from payments.models import InboundEvent, Refund
+from inbound.models import InboundEvent
+from payments.models import Refund
 from tests.factories import member, verified_client
 from tests.payments.factories import (
     CustomerFactory,
@@ -112,10 +113,10 @@ CASES: dict[str, Case] = {
         api_get=("payments_api:payment-link",),
         api_post=("payments_api:payment-link-deactivate",),
     ),
-    "payments.InboundEvent": Case(make=_event, api_get=("events_api:event",)),
+    "inbound.InboundEvent": Case(make=_event, api_get=("events_api:event",)),
     "payments.Refund": Case(make=_refund, reached_through="its payment's refunds URLs"),
     "payments.Dispute": Case(make=lambda m: None, reached_through="its payment's detail page"),
-    "payments.IdempotencyRecord": Case(
+    "api.IdempotencyRecord": Case(
         make=lambda m: None, reached_through="never: keyed by (merchant, key) inside the API"
     ),
     "banking.BankLinkSession": Case(

@@ -9,14 +9,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.serializers import JsonInputSerializer, public_id_pattern
 from banking.models import BankAccount, BankLinkSession
 from config.free_text import GuardedModelSerializer
-from payments.api.serializers import CUSTOMER_ID_PATTERN, JsonInputSerializer
 
 
 class BankLinkSessionCreateInputSerializer(JsonInputSerializer):
     customer = serializers.RegexField(
-        CUSTOMER_ID_PATTERN,
+        public_id_pattern("cus"),
         max_length=32,
         error_messages={"invalid": "Give a customer id (cus_...)."},
     )

@@ -1,8 +1,8 @@
 """Banking API views: authenticate by key, check the key's role, call a selector or a service.
 
-Built on the payments API's base view (throttling, role checks, the idempotency layer, the
-error shape). Every object is looked up within the key's merchant, so another merchant's id
-is a 404.
+Built on `api.views.ApiView` (throttling, role checks, the idempotency layer, the error
+shape), as the payments API is. Every object is looked up within the key's merchant, so
+another merchant's id is a 404.
 
 The link URL carries the session's only credential, so it exists in the first create answer
 alone: the answer stored for an `Idempotency-Key` (and so every replay) has `"url": null`.
@@ -19,36 +19,30 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.roles import Permission
+from api.idempotency import idempotency_finish
+from api.models import IdempotencyRecord
+from api.serializers import ListQuerySerializer
+from api.views import ERRORS, IDEMPOTENCY_HEADER, ApiView, api_actor, list_response_serializer
 from banking import selectors, services
 from banking.api import serializers as s
 from banking.exceptions import InvalidBankingRequestError
 from banking.models import BankLinkSession
 from config.exceptions import ApplicationError
-from payments.api.serializers import ListQuerySerializer
-from payments.api.views import (
-    _ERRORS,
-    IDEMPOTENCY_HEADER,
-    PaymentsApiView,
-    _actor,
-    _list_response_serializer,
-)
-from payments.idempotency import idempotency_finish
-from payments.models import IdempotencyRecord
 from payments.selectors import customer_get
 
-BankAccountList = _list_response_serializer("BankAccountList", s.BankAccountOutputSerializer)
+BankAccountList = list_response_serializer("BankAccountList", s.BankAccountOutputSerializer)
 
 
 def _session_body(session: BankLinkSession, *, url: str | None) -> Any:
     return s.BankLinkSessionOutputSerializer(session, context={"url": url}).data
 
 
-class BankLinkSessionsApi(PaymentsApiView):
+class BankLinkSessionsApi(ApiView):
     @extend_schema(
         operation_id="bank_link_sessions_create",
         request=s.BankLinkSessionCreateInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: s.BankLinkSessionOutputSerializer, **_ERRORS},
+        responses={201: s.BankLinkSessionOutputSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         self.require(request, Permission.MANAGE_BANK_ACCOUNTS)
@@ -68,7 +62,7 @@ class BankLinkSessionsApi(PaymentsApiView):
             new = services.bank_link_session_create(
                 merchant=merchant,
                 customer=customer,
-                actor=_actor(request),
+                actor=api_actor(request),
                 request=request,
                 on_created=created,
             )
@@ -79,11 +73,11 @@ class BankLinkSessionsApi(PaymentsApiView):
         return response
 
 
-class BankAccountsApi(PaymentsApiView):
+class BankAccountsApi(ApiView):
     @extend_schema(
         operation_id="bank_accounts_list",
         parameters=[ListQuerySerializer],
-        responses={200: BankAccountList, **_ERRORS},
+        responses={200: BankAccountList, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         self.require(request, Permission.VIEW_CUSTOMERS)
@@ -96,10 +90,10 @@ class BankAccountsApi(PaymentsApiView):
         return self.page(page, s.BankAccountOutputSerializer, request)
 
 
-class BankAccountDetailApi(PaymentsApiView):
+class BankAccountDetailApi(ApiView):
     @extend_schema(
         operation_id="bank_accounts_retrieve",
-        responses={200: s.BankAccountOutputSerializer, **_ERRORS},
+        responses={200: s.BankAccountOutputSerializer, **ERRORS},
     )
     def get(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.VIEW_CUSTOMERS)

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "compliance",
+    "api",
+    "inbound",
     "payments",
     "banking",
     # The sandbox is registered only so `manage.py run_sandbox` exists; it imports no project code.
@@ -361,16 +363,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.payments_reconcile_stuck",
         "schedule": 20.0,
     },
-    "payments-idempotency-purge": {
-        "task": "payments.tasks.idempotency_records_purge",
+    "api-idempotency-purge": {
+        "task": "api.tasks.idempotency_records_purge",
         "schedule": 3600.0,
     },
-    "payments-inbound-events-relay": {
-        "task": "payments.tasks.inbound_events_relay",
+    "inbound-events-relay": {
+        "task": "inbound.tasks.inbound_events_relay",
         "schedule": 5.0,
     },
-    "payments-inbound-events-reconcile": {
-        "task": "payments.tasks.inbound_events_reconcile",
+    "inbound-events-reconcile": {
+        "task": "inbound.tasks.inbound_events_reconcile",
         "schedule": 900.0,
     },
     "banking-plaid-items-reconcile": {

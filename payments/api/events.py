@@ -12,13 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.roles import Permission
+from api.pagination import keyset_page
+from api.serializers import ListQuerySerializer
+from api.views import ERRORS, ApiView, list_response_serializer
 from config.free_text import GuardedSerializer
-from payments.api.serializers import ListQuerySerializer
-from payments.api.views import _ERRORS, PaymentsApiView, _list_response_serializer
-from payments.event_explanations import inbound_event_explain
+from inbound.explanations import inbound_event_explain
+from inbound.models import InboundEvent, InboundEventStatus
 from payments.exceptions import PaymentNotFoundError
-from payments.models import InboundEvent, InboundEventStatus
-from payments.selectors import keyset_page
 
 
 class EventListQuerySerializer(ListQuerySerializer):
@@ -57,14 +57,14 @@ class EventOutputSerializer(GuardedSerializer):
         return {"code": explanation.code, "message": explanation.sentence}
 
 
-EventList = _list_response_serializer("EventList", EventOutputSerializer)
+EventList = list_response_serializer("EventList", EventOutputSerializer)
 
 
-class EventsApi(PaymentsApiView):
+class EventsApi(ApiView):
     @extend_schema(
         operation_id="events_list",
         parameters=[EventListQuerySerializer],
-        responses={200: EventList, **_ERRORS},
+        responses={200: EventList, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         self.require(request, Permission.VIEW_DEVELOPERS)
@@ -84,10 +84,8 @@ class EventsApi(PaymentsApiView):
         return Response({"data": data, "has_more": page.has_more})
 
 
-class EventDetailApi(PaymentsApiView):
-    @extend_schema(
-        operation_id="events_retrieve", responses={200: EventOutputSerializer, **_ERRORS}
-    )
+class EventDetailApi(ApiView):
+    @extend_schema(operation_id="events_retrieve", responses={200: EventOutputSerializer, **ERRORS})
     def get(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.VIEW_DEVELOPERS)
         event = InboundEvent.objects.filter(

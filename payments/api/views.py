@@ -1,150 +1,51 @@
-"""Payments API views: authenticate by key, check the key's role, call a selector or a service.
+"""Payments API views on `api.views.ApiView`: check the key's role, call a selector or a service.
 
-Every object is looked up within `request.user.merchant`, so another merchant's id is a 404.
+Every object is looked up within the key's merchant, so another merchant's id is a 404.
 POSTs run through the idempotency layer when an `Idempotency-Key` header is sent.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.api_schema import ApiKeyAuthenticationScheme
 from accounts.roles import Permission
-from compliance.actors import Actor
-from config.exceptions import ApplicationError, error_body
-from config.free_text import GuardedSerializer
-from payments import selectors, services
-from payments.api import serializers as s
-from payments.api.throttling import ApiKeyRateThrottle
-from payments.bank_debits import bank_debit_creator
-from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
-from payments.idempotency import (
+from api.idempotency import (
     idempotency_claim_target,
     idempotency_finish,
     idempotency_mark_object_created,
-    idempotent_execute,
 )
-from payments.models import IdempotencyRecord, PaymentLink, Refund
+from api.models import IdempotencyRecord
+from api.serializers import EmptySerializer, ListQuerySerializer
+from api.views import ERRORS, IDEMPOTENCY_HEADER, ApiView, api_actor, list_response_serializer
+from config.exceptions import ApplicationError
+from payments import selectors, services
+from payments.api import serializers as s
+from payments.bank_debits import bank_debit_creator
+from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
+from payments.models import PaymentLink, Refund
 from payments.state import PaymentStatus
 
-__all__ = ["ApiKeyAuthenticationScheme"]  # registered with drf-spectacular on import
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    name="Idempotency-Key",
-    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="1-255 printable ASCII characters. Same key and body replay the first answer "
-    "for 24 hours.",
-)
+PaymentList = list_response_serializer("PaymentList", s.PaymentOutputSerializer)
+RefundList = list_response_serializer("RefundList", s.RefundOutputSerializer)
+CustomerList = list_response_serializer("CustomerList", s.CustomerOutputSerializer)
+PaymentLinkList = list_response_serializer("PaymentLinkList", s.PaymentLinkOutputSerializer)
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=s.ErrorSerializer, description=description)
-
-
-_ERRORS = {
-    400: _error(
-        "Invalid request: a parameter is missing, malformed or of another JSON type, the body "
-        "is not a JSON object we accept, or an id given as a parameter (`starting_after`, "
-        "`customer`) names no object of this merchant (`resource_missing`)"
-    ),
-    401: _error("Missing or invalid API key"),
-    403: _error("The key's role does not allow this"),
-    404: _error("No such object for this merchant, or no such URL"),
-    409: _error("Idempotency key in use, or invalid state"),
-    414: _error("The request URL is longer than 4096 characters"),
-    415: _error("The body is not `application/json`"),
-    422: _error("Idempotency key reused with another body"),
-    429: _error("Rate limited (see Retry-After)"),
-    503: _error("Processor unavailable (see Retry-After)"),
-}
-
-
-def _list_response_serializer(name: str, item: type[serializers.Serializer]) -> Any:
-    return type(
-        name,
-        (GuardedSerializer,),
-        {"data": item(many=True), "has_more": serializers.BooleanField()},
-    )
-
-
-PaymentList = _list_response_serializer("PaymentList", s.PaymentOutputSerializer)
-RefundList = _list_response_serializer("RefundList", s.RefundOutputSerializer)
-CustomerList = _list_response_serializer("CustomerList", s.CustomerOutputSerializer)
-PaymentLinkList = _list_response_serializer("PaymentLinkList", s.PaymentLinkOutputSerializer)
-
-
-def _actor(request: Request) -> Actor:
-    return Actor.for_api_key(request.user.public_id)  # type: ignore[union-attr]
-
-
-def _render_error(exc: ApplicationError) -> dict[str, Any]:
-    body = error_body(
-        error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
-    )
-    if isinstance(exc, CardDeclinedError):
-        body["error"]["decline_code"] = exc.decline_code or None
-        body["error"]["payment"] = exc.payment_public_id
-    return body
-
-
-class PaymentsApiView(APIView):
-    throttle_classes = (ApiKeyRateThrottle,)
-
-    def require(self, request: Request, permission: str) -> None:
-        if not request.user.has_permission(permission):  # type: ignore[union-attr]
-            raise PermissionDenied("This API key's role does not allow this request.")
-
-    def merchant(self, request: Request) -> Any:
-        return request.user.merchant  # type: ignore[union-attr]
-
-    def query(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
-        # A plain dict, not the QueryDict: DRF reads "?status=" from a QueryDict as "absent",
-        # while the schema (minLength 1) says an empty value is refused.
-        serializer = serializer_class(data=request.query_params.dict())
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-    def body(self, request: Request, serializer_class: type[serializers.Serializer]) -> Any:
-        if not isinstance(request.data, dict):
-            raise InvalidPaymentRequestError("The body must be a JSON object.")
-        serializer = serializer_class(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-    def idempotent(
-        self,
-        request: Request,
-        operation: Callable[[IdempotencyRecord | None], tuple[int, Any]],
-        *,
-        claim_with_object: bool = False,
-    ) -> Response:
-        result = idempotent_execute(
-            merchant=self.merchant(request),
-            key=request.headers.get("Idempotency-Key"),
-            method=request.method or "POST",
-            path=request.path,
-            body=request.data,
-            operation=operation,
-            error_renderer=_render_error,
-            claim_with_object=claim_with_object,
-        )
-        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-        return Response(result.body, status=result.status, headers=headers)
-
-    def page(self, page: selectors.Page[Any], serializer_class: Any, request: Request) -> Response:
-        data = serializer_class(page.items, many=True, context={"request": request}).data
-        return Response({"data": data, "has_more": page.has_more})
+# `ApiView` whose error answers carry a card decline's code and payment. (A comment, not a
+# docstring: drf-spectacular would print a base class's docstring as every operation's
+# description.)
+class PaymentsApiView(ApiView):
+    def render_error(self, exc: ApplicationError) -> dict[str, Any]:
+        body = super().render_error(exc)
+        if isinstance(exc, CardDeclinedError):
+            body["error"]["decline_code"] = exc.decline_code or None
+            body["error"]["payment"] = exc.payment_public_id
+        return body
 
 
 # --- Payments -------------------------------------------------------------------------------
@@ -154,7 +55,7 @@ class PaymentsApi(PaymentsApiView):
     @extend_schema(
         operation_id="payments_list",
         parameters=[s.PaymentListQuerySerializer],
-        responses={200: PaymentList, **_ERRORS},
+        responses={200: PaymentList, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         self.require(request, Permission.VIEW_PAYMENTS)
@@ -182,7 +83,7 @@ class PaymentsApi(PaymentsApiView):
             402: OpenApiResponse(
                 response=s.CardErrorSerializer, description="Declined: the card was refused"
             ),
-            **_ERRORS,
+            **ERRORS,
         },
     )
     def post(self, request: Request) -> Response:
@@ -229,7 +130,7 @@ class PaymentsApi(PaymentsApiView):
                     # Repeats of one request resume through the idempotency record above; the
                     # debit's own key only has to be unique per request.
                     idempotency_key=f"api_{uuid.uuid4().hex}",
-                    actor=_actor(request),
+                    actor=api_actor(request),
                     request=request,
                     on_created=created,
                     on_settled=settled,
@@ -237,7 +138,7 @@ class PaymentsApi(PaymentsApiView):
                 return 201, answer.get("body") or s.PaymentOutputSerializer(payment).data
             payment = services.payment_create(
                 merchant=merchant,
-                actor=_actor(request),
+                actor=api_actor(request),
                 amount=data["amount"],
                 currency=data["currency"],
                 payment_method=data["payment_method"],
@@ -255,13 +156,13 @@ class PaymentsApi(PaymentsApiView):
             return 201, s.PaymentOutputSerializer(payment).data
 
         # Creates always claim the key in the transaction that inserts the payment (see
-        # payments.idempotency): one commit fewer per create.
+        # api.idempotency): one commit fewer per create.
         return self.idempotent(request, operation, claim_with_object=True)
 
 
 class PaymentDetailApi(PaymentsApiView):
     @extend_schema(
-        operation_id="payments_retrieve", responses={200: s.PaymentOutputSerializer, **_ERRORS}
+        operation_id="payments_retrieve", responses={200: s.PaymentOutputSerializer, **ERRORS}
     )
     def get(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.VIEW_PAYMENTS)
@@ -274,7 +175,7 @@ class PaymentCaptureApi(PaymentsApiView):
         operation_id="payments_capture",
         request=s.PaymentCaptureInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.PaymentOutputSerializer, **_ERRORS},
+        responses={200: s.PaymentOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.MANAGE_PAYMENTS)
@@ -289,7 +190,7 @@ class PaymentCaptureApi(PaymentsApiView):
             if record is None or result.status == PaymentStatus.REQUIRES_CAPTURE:
                 result = services.payment_capture(
                     payment=payment,
-                    actor=_actor(request),
+                    actor=api_actor(request),
                     amount=data.get("amount_to_capture"),
                     request=request,
                 )
@@ -303,7 +204,7 @@ class PaymentCancelApi(PaymentsApiView):
         operation_id="payments_cancel",
         request=s.PaymentCancelInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.PaymentOutputSerializer, **_ERRORS},
+        responses={200: s.PaymentOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.MANAGE_PAYMENTS)
@@ -318,7 +219,7 @@ class PaymentCancelApi(PaymentsApiView):
                     return 200, s.PaymentOutputSerializer(result).data
             result = services.payment_cancel(
                 payment=result,
-                actor=_actor(request),
+                actor=api_actor(request),
                 reason=data.get("cancellation_reason"),
                 request=request,
             )
@@ -330,13 +231,13 @@ class PaymentCancelApi(PaymentsApiView):
 class PaymentRefundsApi(PaymentsApiView):
     @extend_schema(
         operation_id="payments_refunds_list",
-        parameters=[s.ListQuerySerializer],
-        responses={200: RefundList, **_ERRORS},
+        parameters=[ListQuerySerializer],
+        responses={200: RefundList, **ERRORS},
     )
     def get(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.VIEW_PAYMENTS)
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=public_id)
-        q = self.query(request, s.ListQuerySerializer)
+        q = self.query(request, ListQuerySerializer)
         page = selectors.refund_list(
             payment=payment, limit=q["limit"], starting_after=q.get("starting_after")
         )
@@ -346,7 +247,7 @@ class PaymentRefundsApi(PaymentsApiView):
         operation_id="payments_refunds_create",
         request=s.RefundCreateInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: s.RefundOutputSerializer, **_ERRORS},
+        responses={201: s.RefundOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.REFUND_PAYMENTS)
@@ -363,7 +264,7 @@ class PaymentRefundsApi(PaymentsApiView):
             else:
                 refund = services.refund_create(
                     payment=payment,
-                    actor=_actor(request),
+                    actor=api_actor(request),
                     amount=data.get("amount"),
                     reason=data.get("reason", ""),
                     request=request,
@@ -383,7 +284,7 @@ class CustomersApi(PaymentsApiView):
     @extend_schema(
         operation_id="customers_list",
         parameters=[s.CustomerListQuerySerializer],
-        responses={200: CustomerList, **_ERRORS},
+        responses={200: CustomerList, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         self.require(request, Permission.VIEW_CUSTOMERS)
@@ -400,7 +301,7 @@ class CustomersApi(PaymentsApiView):
         operation_id="customers_create",
         request=s.CustomerInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: s.CustomerOutputSerializer, **_ERRORS},
+        responses={201: s.CustomerOutputSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         self.require(request, Permission.MANAGE_CUSTOMERS)
@@ -410,7 +311,7 @@ class CustomersApi(PaymentsApiView):
         def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
             customer = services.customer_create(
                 merchant=merchant,
-                actor=_actor(request),
+                actor=api_actor(request),
                 email=data.get("email", ""),
                 name=data.get("name", ""),
                 description=data.get("description", ""),
@@ -424,7 +325,7 @@ class CustomersApi(PaymentsApiView):
 
 class CustomerDetailApi(PaymentsApiView):
     @extend_schema(
-        operation_id="customers_retrieve", responses={200: s.CustomerOutputSerializer, **_ERRORS}
+        operation_id="customers_retrieve", responses={200: s.CustomerOutputSerializer, **ERRORS}
     )
     def get(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.VIEW_CUSTOMERS)
@@ -435,7 +336,7 @@ class CustomerDetailApi(PaymentsApiView):
         operation_id="customers_update",
         request=s.CustomerInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.CustomerOutputSerializer, **_ERRORS},
+        responses={200: s.CustomerOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.MANAGE_CUSTOMERS)
@@ -445,7 +346,7 @@ class CustomerDetailApi(PaymentsApiView):
         def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
             updated = services.customer_update(
                 customer=customer,
-                actor=_actor(request),
+                actor=api_actor(request),
                 fields=data,
                 request=request,
             )
@@ -460,12 +361,12 @@ class CustomerDetailApi(PaymentsApiView):
 class PaymentLinksApi(PaymentsApiView):
     @extend_schema(
         operation_id="payment_links_list",
-        parameters=[s.ListQuerySerializer],
-        responses={200: PaymentLinkList, **_ERRORS},
+        parameters=[ListQuerySerializer],
+        responses={200: PaymentLinkList, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         self.require(request, Permission.VIEW_PAYMENTS)
-        q = self.query(request, s.ListQuerySerializer)
+        q = self.query(request, ListQuerySerializer)
         page = selectors.payment_link_list(
             merchant=self.merchant(request),
             limit=q["limit"],
@@ -477,7 +378,7 @@ class PaymentLinksApi(PaymentsApiView):
         operation_id="payment_links_create",
         request=s.PaymentLinkCreateInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: s.PaymentLinkOutputSerializer, **_ERRORS},
+        responses={201: s.PaymentLinkOutputSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         self.require(request, Permission.MANAGE_PAYMENT_LINKS)
@@ -487,7 +388,7 @@ class PaymentLinksApi(PaymentsApiView):
         def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
             link = services.payment_link_create(
                 merchant=merchant,
-                actor=_actor(request),
+                actor=api_actor(request),
                 amount=data["amount"],
                 currency=data["currency"],
                 description=data["description"],
@@ -503,7 +404,7 @@ class PaymentLinksApi(PaymentsApiView):
 class PaymentLinkDetailApi(PaymentsApiView):
     @extend_schema(
         operation_id="payment_links_retrieve",
-        responses={200: s.PaymentLinkOutputSerializer, **_ERRORS},
+        responses={200: s.PaymentLinkOutputSerializer, **ERRORS},
     )
     def get(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.VIEW_PAYMENTS)
@@ -514,9 +415,9 @@ class PaymentLinkDetailApi(PaymentsApiView):
 class PaymentLinkDeactivateApi(PaymentsApiView):
     @extend_schema(
         operation_id="payment_links_deactivate",
-        request=s.EmptySerializer,
+        request=EmptySerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.PaymentLinkOutputSerializer, **_ERRORS},
+        responses={200: s.PaymentLinkOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, public_id: str) -> Response:
         self.require(request, Permission.MANAGE_PAYMENT_LINKS)
@@ -527,7 +428,7 @@ class PaymentLinkDeactivateApi(PaymentsApiView):
         def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
             result = services.payment_link_deactivate(
                 link=link,
-                actor=_actor(request),
+                actor=api_actor(request),
                 request=request,
             )
             return 200, s.PaymentLinkOutputSerializer(result, context={"request": request}).data

@@ -2,7 +2,8 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import payments.models
+# The default moved with the model (inbound.models); the schema is the one created here.
+import inbound.models
 from django.db import migrations, models
 
 
@@ -18,7 +19,7 @@ class Migration(migrations.Migration):
             name='InboundEvent',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payments.models._event_id, editable=False, max_length=32, unique=True)),
+                ('public_id', models.CharField(default=inbound.models._event_id, editable=False, max_length=32, unique=True)),
                 ('provider', models.CharField(choices=[('stripe', 'Stripe'), ('plaid', 'Plaid')], max_length=16)),
                 ('event_id', models.CharField(max_length=255)),
                 ('type', models.CharField(max_length=128)),

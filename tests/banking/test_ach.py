@@ -22,16 +22,17 @@ from banking.exceptions import BankAccountNotVerifiedError, InvalidBankingReques
 from banking.models import BankAccount, BankDebit, PlaidItemStatus, VerificationState
 from compliance.actors import Actor
 from compliance.models import AuditEntry
+from inbound.models import InboundEventStatus
 from payments.gateways.stripe import client as stripe_client_module
 from payments.gateways.stripe import resilience
-from payments.models import InboundEventStatus, Payment, PaymentMethodType, ProcessorAccount
+from payments.models import Payment, PaymentMethodType, ProcessorAccount
 from payments.state import PaymentStatus
 from sandbox.stripe.banks import SETTLEMENT_SECONDS
 from tests.banking.linking import PlaidSandbox, new_session
 from tests.factories import member, verified_client
 from tests.form_support import form_fields
+from tests.inbound.webhook_support import deliver
 from tests.payments.factories import api_key_for
-from tests.payments.webhook_support import deliver
 from tests.processor_calls import calls_in_transaction
 
 __all__ = ["calls_in_transaction"]  # the shared fixture

@@ -15,6 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
+from api.idempotency import request_fingerprint
+from api.models import IdempotencyRecord
 from banking.models import (
     BankAccount,
     BankLinkSession,
@@ -26,8 +28,6 @@ from banking.selectors import bank_link_session_by_token
 from banking.services import link_token_hash
 from banking.vault import Binding, vault_seal
 from compliance.models import AuditEntry
-from payments.idempotency import request_fingerprint
-from payments.models import IdempotencyRecord
 from tests.factories import MerchantFactory
 from tests.payments.conftest import api_client_for
 from tests.payments.factories import CustomerFactory

@@ -17,8 +17,8 @@ from banking import services
 from banking.models import BankAccount, PlaidItem, VerificationState
 from banking.tasks import plaid_items_reconcile_quiet
 from compliance.models import AuditEntry
-from payments.models import EventProvider, InboundEvent, InboundEventStatus
-from payments.webhooks import inbound_event_process
+from inbound.models import EventProvider, InboundEvent, InboundEventStatus
+from inbound.services import inbound_event_process
 from sandbox.server import SandboxHandle
 from tests.banking.test_rotation import (  # noqa: F401 - fixtures shared with the rotation tests
     ACTOR,

@@ -21,7 +21,7 @@ from banking import services
 from banking.exceptions import BankLinkSessionUnavailableError
 from banking.models import BankAccount, BankLinkSession, PlaidItem
 from compliance.models import AuditEntry
-from payments.models import InboundEvent
+from inbound.models import InboundEvent
 from tests.banking.linking import PlaidSandbox, deliver, new_customer
 from tests.banking.test_pages import LINK_TOKEN
 from tests.factories import member, verified_client

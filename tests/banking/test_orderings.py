@@ -17,7 +17,7 @@ import pytest
 from django.db import transaction
 
 from banking.models import BankAccount, BankLinkSession, PlaidItem
-from payments.models import InboundEvent
+from inbound.models import InboundEvent
 from tests.banking.linking import PlaidSandbox, Received, deliver, new_session
 
 pytestmark = pytest.mark.django_db

@@ -33,7 +33,7 @@ from tests.banking.linking import PlaidSandbox, new_session
 from tests.banking.test_ach import stripe_events, stripe_too
 from tests.factories import member, verified_client
 from tests.form_support import form_fields
-from tests.payments.webhook_support import deliver
+from tests.inbound.webhook_support import deliver
 
 __all__ = ["plaid_failed_account", "stripe_too"]  # stripe_too: the shared fixture
 

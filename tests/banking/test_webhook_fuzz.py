@@ -20,9 +20,9 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from banking.gateways.plaid.webhooks import Reason
-from payments.webhook_views import UNVERIFIABLE
+from inbound.views import UNVERIFIABLE
 from tests.banking.webhook_signing import TEST_KID, SigningKey, b64url
-from tests.payments.webhook_fuzzing import (
+from tests.inbound.webhook_fuzzing import (
     assert_refused,
     deep_nesting,
     fuzz_settings,

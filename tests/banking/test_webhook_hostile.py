@@ -26,8 +26,8 @@ from banking.gateways.plaid.webhooks import (
     WebhookVerificationError,
     verify_webhook,
 )
-from payments.models import InboundEvent, OutboxEntry
-from payments.webhook_views import STORE_FAILED
+from inbound.models import InboundEvent, OutboxEntry
+from inbound.views import STORE_FAILED
 from tests.banking.plaid_stub import PlaidStub
 from tests.banking.webhook_signing import SigningKey, b64url, webhook_body
 

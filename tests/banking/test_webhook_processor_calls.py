@@ -21,13 +21,15 @@ from django.utils import timezone
 
 from banking.models import PlaidItemStatus, VerificationState
 from banking.tasks import plaid_items_reconcile_quiet
+from inbound import tasks as inbound_tasks
+from inbound.models import InboundEvent
+from inbound.services import inbound_events_process
 from payments import tasks as payment_tasks
-from payments.models import InboundEvent, Payment, ProcessorAccount
-from payments.webhooks import inbound_events_process
+from payments.models import Payment, ProcessorAccount
 from tests.banking.linking import PlaidSandbox, deliver, new_session
 from tests.banking.test_ach import _debit, _linked, stripe_events, stripe_too
 from tests.banking.test_stripe_fallback import _awaiting_code, plaid_failed_account
-from tests.payments.webhook_support import deliver as deliver_stripe
+from tests.inbound.webhook_support import deliver as deliver_stripe
 from tests.processor_calls import calls_in_transaction
 
 __all__ = ["calls_in_transaction", "stripe_too"]  # the shared fixtures
@@ -128,7 +130,7 @@ def test_reconcile_tasks_read_the_processors_outside_transactions(
 
     assert plaid_items_reconcile_quiet(quiet_after_seconds=-60)["synced"] == 1
     assert payment_tasks.payments_reconcile_stuck() == 1
-    payment_tasks.inbound_events_reconcile()
+    inbound_tasks.inbound_events_reconcile()
 
     assert calls_in_transaction == []
 

@@ -12,8 +12,9 @@ from django.test import Client
 
 from banking.gateways.plaid.webhooks import key_cache_clear
 from banking.models import PlaidItemStatus, VerificationState
-from payments.models import InboundEvent
-from payments.webhooks import HANDLERS, inbound_event_process
+from inbound.models import InboundEvent
+from inbound.registry import handlers
+from inbound.services import inbound_event_process
 from tests.banking.linking import WEBHOOK_URL, PlaidSandbox, Received, deliver, new_session
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,7 @@ def test_every_documented_plaid_type_has_a_handler() -> None:
         "ITEM:PENDING_EXPIRATION",
         "ITEM:USER_PERMISSION_REVOKED",
     ):
-        assert ("plaid", event_type) in HANDLERS
+        assert ("plaid", event_type) in handlers
 
 
 def test_the_code_webhook_is_stored_once_with_the_items_merchant_and_applied(

@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import Invitation
+from api.models import IdempotencyRecord
 from banking.models import BankLinkSession
 from compliance import personal_data
 from compliance.actors import Actor
@@ -29,7 +30,7 @@ from compliance.services import (
     data_request_verify,
 )
 from compliance.tasks import data_request_execute_task
-from payments.models import Customer, IdempotencyRecord, Payment, Refund
+from payments.models import Customer, Payment, Refund
 from tests.factories import MerchantFactory, UserFactory
 from tests.payments.factories import CustomerFactory, InboundEventFactory, PaymentFactory
 
@@ -282,8 +283,8 @@ def test_access_export_validates_against_the_schema_and_holds_every_datum(seeded
     records = document["records"]
     assert len(records["payments.Customer"]) == 2
     assert len(records["payments.Payment"]) == 2
-    assert len(records["payments.InboundEvent"]) == 1
-    assert len(records["payments.IdempotencyRecord"]) == 1
+    assert len(records["inbound.InboundEvent"]) == 1
+    assert len(records["api.IdempotencyRecord"]) == 1
     assert len(records["accounts.Invitation"]) == 1
     assert len(records["banking.BankLinkSession"]) == 1
     # An access request changes nothing.

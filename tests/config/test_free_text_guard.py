@@ -25,7 +25,7 @@ from config.free_text import (
     FreeTextDictField,
 )
 
-PROJECT_PACKAGES = ("accounts", "banking", "payments", "compliance", "config")
+PROJECT_PACKAGES = ("accounts", "api", "banking", "payments", "compliance", "config")
 CARD_NUMBER = "5555 5555 5555 4444"
 # Constructor arguments of the forms that need some; a new form that needs others fails below
 # with its name, so that whoever adds it adds them here.

@@ -9,7 +9,8 @@ import factory
 from accounts.api_keys import generate_secret, hash_secret
 from accounts.models import ApiKey
 from accounts.roles import Role
-from payments.models import Customer, EventProvider, InboundEvent, Payment, PaymentLink
+from inbound.models import EventProvider, InboundEvent
+from payments.models import Customer, Payment, PaymentLink
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory
 

@@ -225,7 +225,7 @@ def test_payment_links_create_list_retrieve_deactivate(api):
 
 
 def test_rate_limit_per_key_answers_429_with_retry_after(api, merchant, monkeypatch):
-    from payments.api.throttling import ApiKeyRateThrottle
+    from api.throttling import ApiKeyRateThrottle
 
     monkeypatch.setattr(ApiKeyRateThrottle, "rate", "2/min")
     other_key = api_client_for(merchant)

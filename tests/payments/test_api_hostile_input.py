@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments.models import Customer, IdempotencyRecord, PaymentLink
+from api.models import IdempotencyRecord
+from payments.models import Customer, PaymentLink
 
 pytestmark = pytest.mark.django_db
 

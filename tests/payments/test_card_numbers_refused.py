@@ -14,11 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.roles import Role
+from api.models import IdempotencyRecord
 from config.card_numbers import MASK, luhn_valid
 from config.free_text import CARD_NUMBER_IN_KEY_MESSAGE, CARD_NUMBER_MESSAGE
-from payments.models import Customer, IdempotencyRecord, InboundEvent, Payment, PaymentLink
+from inbound.models import InboundEvent
+from payments.models import Customer, Payment, PaymentLink
 from tests.factories import member, verified_client
-from tests.payments.webhook_support import deliver, event_payload
+from tests.inbound.webhook_support import deliver, event_payload
 
 pytestmark = pytest.mark.django_db
 

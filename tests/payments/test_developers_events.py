@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.roles import Role
-from payments.models import InboundEvent, InboundEventStatus
+from inbound.models import InboundEvent, InboundEventStatus
 from tests.factories import member, verified_client
 
 pytestmark = pytest.mark.django_db

@@ -8,12 +8,13 @@ import json
 import pytest
 import stripe
 
+from api.idempotency import idempotent_execute
+from api.models import IdempotencyRecord
 from config.card_numbers import MASK, card_number_lengths_in
+from inbound.models import EventProvider, InboundEvent
+from inbound.services import inbound_event_ingest
 from payments.gateways.stripe.api import intent_from_dict
 from payments.gateways.stripe.resilience import translate
-from payments.idempotency import idempotent_execute
-from payments.models import EventProvider, IdempotencyRecord, InboundEvent
-from payments.webhooks import inbound_event_ingest
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,1 @@
+"""Shared REST API plumbing every app builds on: base view, errors, lists, idempotency."""
