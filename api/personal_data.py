@@ -22,7 +22,7 @@ from compliance.personal_data import (
     classify,
     iso,
     mentions,
-    redact_json,
+    redact_rows,
     register,
 )
 
@@ -43,11 +43,9 @@ def _replay_export(row: IdempotencyRecord) -> dict[str, JSONValue]:
 
 
 def _replay_erase(subject: Subject) -> ErasureResult:
-    count = 0
-    for record in _replays(subject).only("pk", "response_body").iterator(chunk_size=500):
-        record.response_body = redact_json(record.response_body, subject.identifiers)
-        record.save(update_fields=["response_body", "updated_at"])
-        count += 1
+    count = redact_rows(
+        _replays(subject), "response_body", subject.identifiers, also_save=["updated_at"]
+    )
     return ErasureResult(anonymised=count)
 
 

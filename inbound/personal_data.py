@@ -20,7 +20,7 @@ from compliance.personal_data import (
     classify,
     iso,
     mentions,
-    redact_json,
+    redact_rows,
     register,
 )
 from inbound.models import InboundEvent, OutboxEntry
@@ -45,12 +45,7 @@ def _event_export(row: InboundEvent) -> dict[str, JSONValue]:
 def _event_erase(subject: Subject) -> ErasureResult:
     # The stored body no longer matches `body_sha256` afterwards: the hash proves what
     # arrived, and what arrived named a person we must forget.
-    count = 0
-    for event in _events(subject).only("pk", "payload").iterator(chunk_size=500):
-        event.payload = redact_json(event.payload, subject.identifiers)
-        event.save(update_fields=["payload"])
-        count += 1
-    return ErasureResult(anonymised=count)
+    return ErasureResult(anonymised=redact_rows(_events(subject), "payload", subject.identifiers))
 
 
 def register_all() -> None:
