@@ -94,8 +94,16 @@ class PlaidAuthenticationError(BankingError):
 
 
 class PlaidUnavailableError(ServiceUnavailableError):
+    """Plaid cannot be reached, is failing, or its circuit breaker is open; retry later."""
+
     code = "plaid_unavailable"
     default_message = "The bank-linking provider is unavailable; retry later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        # Known only when the breaker refused: then it is when the next probe is let through.
+        self.retry_after = max(1, int(retry_after)) if retry_after is not None else None
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+        super().__init__(message, headers=headers)
 
 
 class VaultError(BankingError):

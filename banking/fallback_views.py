@@ -30,8 +30,7 @@ from banking.models import BankAccount, StripeVerificationStatus
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from config.ratelimit import window_hit
-from payments.checkout import processor_checkout_config
-from payments.public_views import processor_csp
+from payments.checkout import processor_checkout_config, processor_csp
 from payments.selectors import processor_account_get
 
 logger = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -44,7 +45,6 @@ from compliance.services import audit_record
 from inbound.models import InboundEvent
 from payments import services as payments
 from payments.exceptions import ProcessorRequestError
-from payments.gateways.stripe import BankSetupData
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,26 @@ _FINAL_ERRORS = (
     "payment_method_microdeposit_verification_timeout",
     "setup_intent_unexpected_state",
 )
+
+
+class BankSetup(Protocol):
+    """What banking reads of the bank setup payments' services return (a SetupIntent): named
+    here so banking depends on these attributes, not on payments' gateway types."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    @property
+    def payment_method_id(self) -> str: ...
+    @property
+    def last4(self) -> str: ...
+    @property
+    def microdeposit_type(self) -> str: ...
+    @property
+    def error_code(self) -> str: ...
 
 
 class StripeFallbackCodeError(PlaidMicrodepositCodeError):
@@ -183,16 +203,14 @@ def stripe_fallback_sync(*, verification: StripeBankVerification) -> StripeBankV
     return _apply_setup(verification, stripe_fallback_read(verification))
 
 
-def stripe_fallback_read(verification: StripeBankVerification) -> BankSetupData:
+def stripe_fallback_read(verification: StripeBankVerification) -> BankSetup:
     """The verification's SetupIntent as Stripe holds it now (a read; writes nothing)."""
     return payments.merchant_bank_setup_retrieve(
         merchant=verification.merchant, intent_id=verification.stripe_setup_intent_id
     )
 
 
-def _apply_setup(
-    verification: StripeBankVerification, setup: BankSetupData
-) -> StripeBankVerification:
+def _apply_setup(verification: StripeBankVerification, setup: BankSetup) -> StripeBankVerification:
     """Move the verification forward to what Stripe says now; verified and failed are final.
 
     collecting -> awaiting_code (deposits sent) -> verified (the code matched), or failed
@@ -354,7 +372,7 @@ SETUP_INTENT_EVENTS = (
 @dataclass(frozen=True)
 class _SetupRead:
     verification: StripeBankVerification
-    setup: BankSetupData
+    setup: BankSetup
 
 
 def setup_intent_event_fetch(event: InboundEvent) -> _SetupRead | str:

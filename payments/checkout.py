@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
+from csp.constants import SELF
+from csp.decorators import csp_replace, csp_update
 from django.conf import settings
 from django.core import signing
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 
 from api.idempotency import idempotency_mark_object_created, idempotent_execute_waiting
@@ -36,6 +40,8 @@ from payments.exceptions import (
 )
 from payments.models import Payment, PaymentLink
 from payments.state import PaymentStatus
+
+_View = Callable[..., HttpResponseBase]
 
 # Stripe ids are short; test PaymentMethods such as `pm_card_visa` contain underscores.
 PAYMENT_METHOD_RE = re.compile(r"^pm_[A-Za-z0-9_]{3,100}$")
@@ -117,6 +123,27 @@ def processor_checkout_config() -> ProcessorCheckoutConfig:
         publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
         origins=tuple(settings.STRIPE_JS_ORIGINS),
     )
+
+
+def processor_csp(view: _View) -> _View:
+    """Widen a page's CSP to the processor's origin only (read per request, not at import).
+
+    For every page that embeds the processor's form: the pay page and banking's fallback.
+
+    Script, frames (card form, 3-D Secure), connections (Stripe.js calls its API) and form
+    actions (the 3-D Secure redirect that follows our POST) may go to the processor; `frame-src`
+    is replaced rather than appended because the site-wide value is `'none'`.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        origins = list(processor_checkout_config().origins)
+        decorated = csp_update(
+            {"script-src": origins, "connect-src": origins, "form-action": origins}
+        )(csp_replace({"frame-src": [SELF, *origins]})(view))
+        return decorated(request, *args, **kwargs)
+
+    return wrapped
 
 
 def url_origin(url: str) -> str:

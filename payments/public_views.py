@@ -13,8 +13,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from csp.constants import SELF
-from csp.decorators import csp_replace, csp_update
 from django.contrib.auth.decorators import login_not_required
 from django.http import (
     HttpRequest,
@@ -32,6 +30,7 @@ from config.card_numbers import contains_card_number
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from payments import checkout
+from payments.checkout import processor_csp
 from payments.exceptions import (
     MerchantNotReadyError,
     PaymentLinkUnavailableError,
@@ -50,25 +49,6 @@ View = Callable[..., HttpResponseBase]
 
 _PAID = (PaymentStatus.SUCCEEDED, PaymentStatus.REQUIRES_CAPTURE)
 _PENDING = (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_CONFIRMATION)
-
-
-def processor_csp(view: View) -> View:
-    """Widen this page's CSP to the processor's origin only (read per request, not at import).
-
-    Script, frames (card form, 3-D Secure), connections (Stripe.js calls its API) and form
-    actions (the 3-D Secure redirect that follows our POST) may go to the processor; `frame-src`
-    is replaced rather than appended because the site-wide value is `'none'`.
-    """
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        origins = list(checkout.processor_checkout_config().origins)
-        decorated = csp_update(
-            {"script-src": origins, "connect-src": origins, "form-action": origins}
-        )(csp_replace({"frame-src": [SELF, *origins]})(view))
-        return decorated(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _see_other(url: str) -> HttpResponse:

@@ -12,7 +12,7 @@ from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sandbox", description="Offline Stripe and Plaid stand-in."
+        prog="python -m sandbox", description="Offline Stripe, Plaid and Braintree stand-in."
     )
     add_arguments(parser)
     return parser
@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         help=f"whsec_ signing secret, repeatable for rotation; default {DEFAULT_WEBHOOK_SECRET}",
+    )
+    parser.add_argument(
+        "--braintree-webhook-url",
+        default=None,
+        help="where Braintree notifications (bt_signature / bt_payload) are POSTed",
     )
     parser.add_argument(
         "--plaid-client-id",
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         webhook_secrets=args.webhook_secret or [DEFAULT_WEBHOOK_SECRET],
         plaid_client_id=args.plaid_client_id,
         plaid_secret=args.plaid_secret,
+        braintree_webhook_url=args.braintree_webhook_url,
         announce=lambda line: print(line, flush=True),  # noqa: T201 (the process's one output line)
     )
 

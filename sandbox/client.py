@@ -144,3 +144,20 @@ class SandboxControl:
     def plaid_signature_faults(self, **faults: Any) -> dict[str, Any]:
         """alg="none"|"HS256"|"ES256", tamper_body=bool, unknown_kid=bool."""
         return self.plaid("POST", "webhook/faults", faults)
+
+    # --- Braintree ---------------------------------------------------------------------------
+    def braintree(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Any /_sandbox/braintree/<path> call, e.g. ("POST", "transactions/ID/dispute")."""
+        result: dict[str, Any] = self.request(method, f"braintree/{path.lstrip('/')}", body)
+        return result
+
+    def braintree_sample_notification(
+        self, kind: str, subject_id: str, *, deliver: bool = False
+    ) -> dict[str, str]:
+        """{"bt_signature", "bt_payload"} like the SDK's WebhookTesting.sample_notification."""
+        fields = self.braintree(
+            "POST", "webhooks/sample", {"kind": kind, "id": subject_id, "deliver": deliver}
+        )
+        return {"bt_signature": fields["bt_signature"], "bt_payload": fields["bt_payload"]}

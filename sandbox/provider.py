@@ -76,3 +76,6 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def reset(self) -> None:
         """Forget every object (the control API's reset)."""
+
+    def clock_moved(self) -> None:  # noqa: B027 (optional hook: most stand-ins act lazily)
+        """The sandbox clock was advanced: apply what became due (nothing by default)."""

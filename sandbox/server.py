@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sandbox.braintree.provider import BraintreeProvider
 from sandbox.client import SandboxControl
 from sandbox.clock import Clock
 from sandbox.faults import FaultInjector
@@ -44,6 +45,7 @@ class Sandbox:
         stripe_webhook_secrets: Sequence[str] = (DEFAULT_WEBHOOK_SECRET,),
         plaid_client_id: str = DEFAULT_CLIENT_ID,
         plaid_secret: str = DEFAULT_SECRET,
+        braintree_webhook_url: str | None = None,
     ) -> None:
         self.services = Services(
             clock=Clock(), faults=FaultInjector(), webhooks=WebhookDispatcher()
@@ -54,7 +56,8 @@ class Sandbox:
         self.plaid = PlaidProvider(self.services, client_id=plaid_client_id, secret=plaid_secret)
         # Plaid's `btok_` tokens are Stripe bank-account tokens: Stripe redeems them here.
         self.stripe.bank_tokens = partial(redeem_stripe_bank_account_token, self.plaid.store)
-        self.providers: list[Provider] = [self.stripe, self.plaid]
+        self.braintree = BraintreeProvider(self.services, webhook_url=braintree_webhook_url)
+        self.providers: list[Provider] = [self.stripe, self.plaid, self.braintree]
         self._state_file = Path(state_file) if state_file else None
         self._save_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -177,6 +180,8 @@ class Sandbox:
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
                 raise ControlError(400, "advance_seconds must be a non-negative number")
             clock.advance(float(seconds))
+            for provider in self.providers:
+                provider.clock_moved()
         elif method != "GET":
             raise ControlError(405, "use GET or POST")
         return control_ok({"now": clock.timestamp(), "offset_seconds": clock.offset})
@@ -270,6 +275,7 @@ def start_in_thread(
     webhook_secrets: Sequence[str] = (DEFAULT_WEBHOOK_SECRET,),
     plaid_client_id: str = DEFAULT_CLIENT_ID,
     plaid_secret: str = DEFAULT_SECRET,
+    braintree_webhook_url: str | None = None,
 ) -> SandboxHandle:
     """Serve a new sandbox in a daemon thread; port 0 picks a free port. Call `.stop()`."""
     sandbox = Sandbox(
@@ -278,6 +284,7 @@ def start_in_thread(
         stripe_webhook_secrets=webhook_secrets,
         plaid_client_id=plaid_client_id,
         plaid_secret=plaid_secret,
+        braintree_webhook_url=braintree_webhook_url,
     )
     server = SandboxHTTPServer((host, port), sandbox)
     bound_port = server.server_address[1]
@@ -301,6 +308,7 @@ def serve(
     webhook_secrets: Sequence[str] = (DEFAULT_WEBHOOK_SECRET,),
     plaid_client_id: str = DEFAULT_CLIENT_ID,
     plaid_secret: str = DEFAULT_SECRET,
+    braintree_webhook_url: str | None = None,
     announce: Any = print,
 ) -> None:
     """Serve in the foreground until SIGINT or SIGTERM, then save state and return."""
@@ -310,6 +318,7 @@ def serve(
         stripe_webhook_secrets=webhook_secrets,
         plaid_client_id=plaid_client_id,
         plaid_secret=plaid_secret,
+        braintree_webhook_url=braintree_webhook_url,
     )
     server = SandboxHTTPServer((host, port), sandbox)
 

@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 logger = logging.getLogger("sandbox")
 
 # Stripe caps request bodies well below this; anything larger is a client bug or an attack.
 MAX_BODY_BYTES = 1_000_000
+# File uploads (multipart) may carry Stripe's largest file (16 MB) and the form around it.
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024 + 65_536
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,16 @@ class Request:
     def base_url(self) -> str:
         """The origin the client used to reach us, so pages link back to the same host:port."""
         return "http://" + self.header("host", "127.0.0.1")
+
+    def form(self) -> dict[str, str] | None:
+        """Query fields, updated by a form-encoded POST body's; None when the body is not UTF-8."""
+        fields = dict(parse_qsl(self.query))
+        if self.method == "POST":
+            try:
+                fields.update(parse_qsl(self.body.decode("utf-8")))
+            except UnicodeDecodeError:
+                return None
+        return fields
 
     def json(self) -> Any:
         """The body as JSON; an empty body is an empty object. Raises ValueError when invalid."""
@@ -114,7 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _plain_error(400, "Invalid Content-Length header.")
         if length < 0:
             return _plain_error(400, "Invalid Content-Length header.")
-        if length > MAX_BODY_BYTES:
+        multipart = headers.get("content-type", "").startswith("multipart/form-data")
+        if length > (MAX_UPLOAD_BYTES if multipart else MAX_BODY_BYTES):
             return _plain_error(413, "Request body too large.")
         return self.rfile.read(length) if length else b""
 

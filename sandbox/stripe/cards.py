@@ -27,6 +27,8 @@ class TestCard:
     # succeed | decline | three_d_secure | dispute | processing
     behaviour: str = "succeed"
     decline: Decline | None = None
+    # Stripe's 4000000000000077: the charge's funds skip the pending balance
+    bypass_pending: bool = False
 
 
 GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
@@ -54,7 +56,7 @@ _CARDS = [
     TestCard("5200828282828210", "mastercard", funding="debit"),
     TestCard("378282246310005", "amex"),
     TestCard("6011111111111117", "discover"),
-    TestCard("4000000000000077", "visa"),  # Stripe: bypasses pending balance; a success here
+    TestCard("4000000000000077", "visa", bypass_pending=True),
     TestCard("4000000000000002", "visa", behaviour="decline", decline=GENERIC),
     TestCard("4000000000009995", "visa", behaviour="decline", decline=INSUFFICIENT),
     TestCard("4000000000000069", "visa", behaviour="decline", decline=EXPIRED),

@@ -11,6 +11,9 @@ from typing import Any
 from sandbox.stripe.params import Param
 from sandbox.stripe.store import JSON, Auth, StripeStore, random_id
 
+# The version stripe-python 16 pins; used when a request sends no Stripe-Version, and by the
+# events the sandbox clock causes.
+DEFAULT_API_VERSION = "2026-10-28.endive"
 # Events older than this are no longer returned by the Events API, as at Stripe.
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600
 
@@ -53,6 +56,22 @@ class Ctx:
             request_id=self.request_id,
             idempotency_key=self.idempotency_key,
         )
+
+
+def account_ctx(store: StripeStore, account: str, *, now: int, base_url: str = "") -> Ctx:
+    """A handler context acting as `account` without a request (control API, the clock)."""
+    platform = store.private.get(account, {}).get("platform", account)
+    return Ctx(
+        store=store,
+        auth=Auth(platform=platform, account=account, publishable=False),
+        params={},
+        args=(),
+        api_version=DEFAULT_API_VERSION,
+        request_id=None,
+        idempotency_key=None,
+        now=now,
+        base_url=base_url,
+    )
 
 
 def emit_event(

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.provider import ControlError, control_ok
 from sandbox.stripe.errors import StripeError
-from sandbox.stripe.resources.money import dispute_create
+from sandbox.stripe.resources import payouts
+from sandbox.stripe.resources.disputes import disputable, dispute_create
+from sandbox.stripe.resources.ledger import touch
 from sandbox.stripe.resources.payment_intents import authenticate, settle
 from sandbox.wire import Request, Response
 
@@ -77,8 +79,11 @@ def _object_action(
                     ctx, obj, _choice(payload, "outcome", ("succeeded", "failed")) == "succeeded"
                 )
             elif kind == "charges" and action == "dispute" and obj["object"] == "charge":
-                if obj["disputed"] or not obj["captured"]:
-                    raise ControlError(400, "only a captured, undisputed charge can be disputed")
+                if disputable(obj) <= 0:
+                    raise ControlError(
+                        400,
+                        "only a captured, undisputed, not fully refunded charge can be disputed",
+                    )
                 reason = (
                     payload.get("reason", "fraudulent")
                     if isinstance(payload, dict)
@@ -90,6 +95,10 @@ def _object_action(
                 result = obj
             elif kind == "accounts" and action == "update" and obj["object"] == "account":
                 result = _account_update(ctx, obj, payload)
+            elif kind == "payouts" and action == "fail" and obj["object"] == "payout":
+                result = payouts.fail(ctx, obj, _failure_code(payload))
+            elif kind == "accounts" and action == "payout_failure" and obj["object"] == "account":
+                result = _payout_failure(ctx, obj, payload)
             else:
                 raise ControlError(404, f"no control action {action} for {object_id}")
     except StripeError as exc:
@@ -109,18 +118,37 @@ def _account_update(ctx: Any, account: dict[str, Any], payload: Any) -> dict[str
             raise ControlError(400, f"{name} must be a boolean")
         previous[name] = account[name]
         account[name] = value
+    touch(ctx.store, account["id"])
     ctx.emit("account.updated", account, previous=previous)
     return account
 
 
-_ACTION = re.compile(r"^(payment_intents|charges|events|accounts)/([^/]+)/(\w+)$")
+def _failure_code(payload: Any) -> str:
+    code = payload.get("failure_code", "account_closed") if isinstance(payload, dict) else None
+    if code not in payouts.FAILURE_MESSAGES:
+        raise ControlError(
+            400, f"failure_code must be one of {', '.join(sorted(payouts.FAILURE_MESSAGES))}"
+        )
+    return str(code)
+
+
+def _payout_failure(ctx: Any, account: dict[str, Any], payload: Any) -> dict[str, Any]:
+    """Make the account's next payouts fail with `failure_code` (null: succeed again)."""
+    if not isinstance(payload, dict) or set(payload) != {"failure_code"}:
+        raise ControlError(400, 'send {"failure_code": "account_closed"} or {"failure_code": null}')
+    code = None if payload["failure_code"] is None else _failure_code(payload)
+    ctx.store.private_of(account["id"])["payout_failure"] = code
+    return {"account": account["id"], "payout_failure": code}
+
+
+_ACTION = re.compile(r"^(payment_intents|charges|events|accounts|payouts)/([^/]+)/(\w+)$")
 
 
 def dispatch(provider: StripeProvider, request: Request, path: str, payload: Any) -> Response:
     if path == "state" and request.method == "GET":
         return control_ok(provider.summary())
     if path == "tick" and request.method == "POST":
-        return control_ok({"settled": provider.settle_due_debits(request.base_url)})
+        return control_ok({"settled": provider.tick(request.base_url)})
     if path == "webhook" and request.method in ("GET", "POST"):
         return _webhook(provider, request, payload)
     if path.startswith("objects/") and request.method == "GET":

@@ -7,9 +7,12 @@ instead of being silently ignored.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +30,54 @@ def parse_form(raw: bytes | str) -> dict[str, Any]:
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError) as exc:
         raise validation(f"Invalid request body: {exc}") from exc
+    return _nest(pairs)
+
+
+class Upload(dict[str, Any]):
+    """A file part of a multipart body: its name, size and digest as a hash (what idempotency
+    compares), the bytes beside. A form can never produce one, so only a real upload passes
+    the `File` parameter."""
+
+    def __init__(self, filename: str, content: bytes) -> None:
+        super().__init__(
+            filename=filename,
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+        self.content = content
+
+
+def parse_multipart(raw: bytes, content_type: str) -> dict[str, Any]:
+    """Decode a multipart/form-data body (Stripe's file uploads) into nested parameters.
+
+    The standard library's MIME parser reads the parts; a part with a filename is an Upload."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart() or message.defects:
+        raise validation("Invalid multipart/form-data body.")
+    pairs: list[tuple[str, Any]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or not name:
+            raise validation("Invalid multipart/form-data body: a part has no name.")
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            # Stripe keeps the file's name, not the client's path to it.
+            pairs.append((name, Upload(re.split(r"[\\/]", filename)[-1], content)))
+            continue
+        try:
+            pairs.append((name, content.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise validation(f"Invalid request body: {exc}") from exc
+        if len(pairs) > MAX_FIELDS:
+            raise validation("Invalid request body: too many fields")
+    return _nest(pairs)
+
+
+def _nest(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in pairs:
         match = _KEY.match(key)
@@ -35,10 +86,13 @@ def parse_form(raw: bytes | str) -> dict[str, Any]:
         parts = [match.group(1), *_SUBKEY.findall(match.group(2))]
         _insert(root, parts, value, key)
     # The top level is always a hash of parameter names, even when a name is a digit.
-    return {name: _listify(v) if isinstance(v, dict) else v for name, v in root.items()}
+    return {
+        name: _listify(v) if isinstance(v, dict) and not isinstance(v, Upload) else v
+        for name, v in root.items()
+    }
 
 
-def _insert(node: dict[str, Any], parts: list[str], value: str, key: str) -> None:
+def _insert(node: dict[str, Any], parts: list[str], value: Any, key: str) -> None:
     for depth, part in enumerate(parts):
         name = str(len(node)) if part == "" else part  # `a[]` appends
         last = depth == len(parts) - 1
@@ -48,13 +102,16 @@ def _insert(node: dict[str, Any], parts: list[str], value: str, key: str) -> Non
             node[name] = value
             return
         child = node.setdefault(name, {})
-        if not isinstance(child, dict):
+        if not isinstance(child, dict) or isinstance(child, Upload):
             raise validation(f"Invalid parameter: {key} is both a value and a hash", param=key)
         node = child
 
 
 def _listify(node: dict[str, Any]) -> Any:
-    converted = {k: _listify(v) if isinstance(v, dict) else v for k, v in node.items()}
+    converted = {
+        k: _listify(v) if isinstance(v, dict) and not isinstance(v, Upload) else v
+        for k, v in node.items()
+    }
     if converted and all(k.isdigit() for k in converted):
         return [converted[k] for k in sorted(converted, key=int)]
     return converted
@@ -149,6 +206,17 @@ class Metadata(Param):
                     f"Invalid metadata: keys at most 40 and values at most 500 characters ({key})",
                     param=f"{path}[{key}]",
                 )
+        return value
+
+
+class File(Param):
+    """A file part of a multipart upload (`file=@...`); anything else is refused."""
+
+    def coerce(self, value: Any, path: str) -> Any:
+        if not isinstance(value, Upload):
+            raise validation(
+                f"Invalid {path}: send the file as a multipart/form-data upload.", param=path
+            )
         return value
 
 

@@ -20,26 +20,28 @@ from typing import Any
 
 from sandbox.provider import ControlError, Provider, Services
 from sandbox.stripe import browser, control
-from sandbox.stripe.context import Ctx, Route
+from sandbox.stripe.context import DEFAULT_API_VERSION, Ctx, Route, account_ctx
 from sandbox.stripe.errors import StripeError, invalid
 from sandbox.stripe.idempotency import IdempotencyStore, Stored
-from sandbox.stripe.params import parse_form, validate
+from sandbox.stripe.params import parse_form, parse_multipart, validate
 from sandbox.stripe.resources import (
     accounts,
     bank_accounts,
     customers,
+    disputes,
     events,
+    files,
+    ledger,
     money,
     payment_intents,
     payment_methods,
+    payouts,
     setup_intents,
 )
 from sandbox.stripe.store import JSON, Auth, StripeStore, platform_account_id, random_id
 from sandbox.webhooks import WebhookFaults
 from sandbox.wire import Request, Response, json_response
 
-# The version stripe-python 16 pins; used when a request sends no Stripe-Version.
-DEFAULT_API_VERSION = "2026-10-28.endive"
 DEFAULT_WEBHOOK_SECRET = "whsec_ledgerline_sandbox"  # noqa: S105 (public dev default)
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z_]+)?$")
 _KEY = re.compile(r"^(sk|rk|pk)_test_([A-Za-z0-9_]{1,200})$")
@@ -51,6 +53,10 @@ ROUTES: list[Route] = [
     *payment_intents.ROUTES,
     *setup_intents.ROUTES,
     *money.ROUTES,
+    *disputes.ROUTES,
+    *ledger.ROUTES,
+    *payouts.ROUTES,
+    *files.ROUTES,
     *events.ROUTES,
 ]
 CORS_HEADERS = [
@@ -146,7 +152,11 @@ class StripeProvider(Provider):
                     status=401,
                     stored=False,
                 )
-            raw = parse_form(request.body if request.method == "POST" else request.query)
+            content_type = request.header("content-type")
+            if request.method == "POST" and content_type.startswith("multipart/form-data"):
+                raw = parse_multipart(request.body, content_type)
+            else:
+                raw = parse_form(request.body if request.method == "POST" else request.query)
             params = validate(raw, route.spec)
         except StripeError as exc:
             return self._error_response(exc, request_id, headers)
@@ -221,7 +231,7 @@ class StripeProvider(Provider):
                 StripeError(500, "api_error", "An unknown error occurred").body(request_id),
             )
         else:
-            self.settle_due_debits(request.base_url)
+            self.tick(request.base_url)
             with self.store.lock:
                 ctx = Ctx(
                     store=self.store,
@@ -252,7 +262,12 @@ class StripeProvider(Provider):
             )
         if kind == "timeout_after" and fault is not None:
             faults.sleep(fault.seconds)
-        response = json_response(status, payload, headers)
+        if route.handler is files.file_contents and status == 200:
+            # Downloads are the file's bytes, not JSON.
+            content = base64.b64decode(payload["content"])
+            response = Response(200, content, [("Content-Type", payload["type"]), *headers])
+        else:
+            response = json_response(status, payload, headers)
         response.drop_connection = kind in ("lose_response", "timeout_after")
         return response, Stored(status, response.body, request_id) if stored else None
 
@@ -375,20 +390,27 @@ class StripeProvider(Provider):
             obj = self.store.objects.get(object_id)
             if obj is None:
                 raise ControlError(404, f"no such object: {object_id}")
-            account = self.store.scope[object_id]
-            platform = self.store.private.get(account, {}).get("platform", account)
-            ctx = Ctx(
-                store=self.store,
-                auth=Auth(platform=platform, account=account, publishable=False),
-                params={},
-                args=(),
-                api_version=DEFAULT_API_VERSION,
-                request_id=None,
-                idempotency_key=None,
+            ctx = account_ctx(
+                self.store,
+                self.store.scope[object_id],
                 now=self.services.clock.timestamp(),
                 base_url=base_url,
             )
             return ctx, obj
+
+    def tick(self, base_url: str) -> list[str]:
+        """Apply what the sandbox clock made due: bank debits settle, then money moves
+        (funds become available, payouts and disputes progress, scheduled payouts run)."""
+        settled = self.settle_due_debits(base_url)
+        if payouts.advance(self.store, self.services.clock.timestamp()):
+            self.services.dirty.set()
+        return settled
+
+    def clock_moved(self) -> None:
+        # Money moves at once (and its webhooks leave); bank debits keep settling lazily, on
+        # the next API call or tick, as docs/sandbox.md describes.
+        if payouts.advance(self.store, self.services.clock.timestamp()):
+            self.services.dirty.set()
 
     def settle_due_debits(self, base_url: str) -> list[str]:
         """Settle ACH debits whose time has come on the sandbox clock (as the bank would)."""

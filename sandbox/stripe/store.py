@@ -33,6 +33,7 @@ EXPANDABLE: dict[str, set[str]] = {
     "customer": {"default_source", "invoice_settings"},
     "customer.invoice_settings": {"default_payment_method"},
     "balance_transaction": {"source"},
+    "payout": {"balance_transaction", "failure_balance_transaction", "destination"},
 }
 
 
@@ -64,6 +65,8 @@ class StripeStore:
         self.scope: dict[str, str] = {}  # object id -> owning account id
         self.order: dict[str, int] = {}  # object id -> creation sequence (list order)
         self.private: dict[str, JSON] = {}
+        # account id -> its money index (see sandbox.stripe.resources.ledger)
+        self.ledgers: dict[str, JSON] = {}
         self._seq = 0
         # Called with each new event; the provider wires it to webhook delivery.
         self.on_event: Callable[[JSON], None] = lambda event: None
@@ -174,6 +177,7 @@ class StripeStore:
                     "scope": self.scope,
                     "order": self.order,
                     "private": self.private,
+                    "ledgers": self.ledgers,
                     "seq": self._seq,
                 }
             )
@@ -184,6 +188,7 @@ class StripeStore:
             self.scope = data.get("scope", {})
             self.order = data.get("order", {})
             self.private = data.get("private", {})
+            self.ledgers = data.get("ledgers", {})
             self._seq = int(data.get("seq", 0))
 
     def reset(self) -> None:

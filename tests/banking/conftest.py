@@ -16,6 +16,14 @@ from tests.banking.webhook_signing import TEST_KID, SigningKey
 KEY_PATH = "/webhook_verification_key/get"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_plaid_breaker() -> Iterator[None]:
+    """No test inherits an open Plaid breaker from another (the breaker is per process)."""
+    plaid_client.breaker_reset()
+    yield
+    plaid_client.breaker_reset()
+
+
 @pytest.fixture(scope="session")
 def plaid_sandbox() -> Iterator[PlaidSandbox]:
     with running_sandbox() as running:

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from banking import services
 from banking.exceptions import BankLinkSessionUnavailableError, InvalidBankingRequestError
+from banking.gateways import plaid as plaid_gateway
 from banking.gateways.plaid import client as plaid_client
 from banking.models import PlaidItem, PlaidItemStatus, VaultSecret
 from compliance.actors import Actor
@@ -197,7 +198,7 @@ def test_an_item_removed_while_plaid_answered_keeps_no_new_token(
     link_item: LinkItem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     item = link_item()
-    real = services.gateway.access_token_invalidate
+    real = plaid_gateway.access_token_invalidate
 
     def invalidate_then_removed(*, access_token: str) -> str:
         new = real(access_token=access_token)
@@ -209,7 +210,7 @@ def test_an_item_removed_while_plaid_answered_keeps_no_new_token(
         VaultSecret.objects.filter(pk=secret_pk).delete()
         return new
 
-    monkeypatch.setattr(services.gateway, "access_token_invalidate", invalidate_then_removed)
+    monkeypatch.setattr(plaid_gateway, "access_token_invalidate", invalidate_then_removed)
     with pytest.raises(BankLinkSessionUnavailableError):
         services.plaid_item_rotate_access_token(item=item, actor=ACTOR)
     assert not VaultSecret.objects.exists()

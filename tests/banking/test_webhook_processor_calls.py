@@ -11,6 +11,7 @@ Celery message) and record the transaction depth at every Plaid and Stripe call.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ import requests
 from django.test import Client
 from django.utils import timezone
 
+from banking.gateways.plaid import client as plaid_client
 from banking.models import PlaidItemStatus, VerificationState
 from banking.tasks import plaid_items_reconcile_quiet
 from inbound import tasks as inbound_tasks
@@ -136,11 +138,14 @@ def test_reconcile_tasks_read_the_processors_outside_transactions(
 
 
 def test_a_plaid_read_that_fails_leaves_the_event_to_retry_and_it_applies_once_later(
-    plaid: PlaidSandbox, django_capture_on_commit_callbacks: Any
+    plaid: PlaidSandbox, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Given Plaid answering 500 to every /item/get, when an item's ERROR webhook is processed
     (alone, then in a batch with another event), then it is failed with a next attempt and
-    nothing of the item changed; once Plaid answers, the retry applies it."""
+    nothing of the item changed; once Plaid answers, the retry applies it (after Plaid's
+    breaker, opened by the outage, lets a probe through)."""
+    monkeypatch.setattr(plaid_client, "BREAKER_RESET_TIMEOUT_SECONDS", 0.2)
+    plaid_client.breaker_reset()
     item = plaid.link(new_session().session, "instant")
     plaid.for_item(item, "/sandbox/item/reset_login")
     plaid.for_item(item, "/sandbox/item/fire_webhook", webhook_code="NEW_ACCOUNTS_AVAILABLE")
@@ -161,6 +166,7 @@ def test_a_plaid_read_that_fails_leaves_the_event_to_retry_and_it_applies_once_l
     assert item.status == PlaidItemStatus.ACTIVE
 
     plaid.control.clear_faults()
+    time.sleep(0.25)
     inbound_events_process(event_ids=pks)
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {"succeeded"}
     item.refresh_from_db()

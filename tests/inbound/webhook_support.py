@@ -26,6 +26,12 @@ URL = "/webhooks/stripe/"
 _ids = itertools.count(1)
 
 
+def _letters() -> str:
+    """A unique id part without digits: a clock reading here was a 13-digit run that pan_scan
+    took for a card number one time in ten."""
+    return uuid.uuid4().hex.translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
 def event_payload(
     event_type: str = "customer.created",
     *,
@@ -35,7 +41,7 @@ def event_payload(
     created: int | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": event_id or f"evt_test_{next(_ids)}_{time.monotonic_ns()}",
+        "id": event_id or f"evt_test_{next(_ids)}_{_letters()}",
         "object": "event",
         "type": event_type,
         "created": created or int(time.time()),

@@ -52,7 +52,8 @@ def sandbox() -> Iterator[SandboxHandle]:
 
 
 def make_client(url: str, key: str = SANDBOX_KEY, **options: Any) -> stripe.StripeClient:
-    return stripe.StripeClient(key, base_addresses={"api": url}, **options)
+    # File uploads go to Stripe's files origin; the sandbox serves both on one origin.
+    return stripe.StripeClient(key, base_addresses={"api": url, "files": url}, **options)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

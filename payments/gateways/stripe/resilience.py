@@ -1,33 +1,26 @@
-"""Every Stripe call goes through `call`: bounded retries, one circuit breaker, error translation.
+"""Stripe's side of the resilience core (config.resilience): which errors to retry, which
+count as an outage, and how every SDK error is translated into payments.exceptions.
 
-- Retries (tenacity): only what may succeed on a second try (network errors, 409 lock or
-  idempotency-in-flight, 429, 5xx), exponential backoff with jitter, a few attempts. Every
-  mutating call carries an idempotency key, so a retry can never charge twice.
-- Circuit breaker (pybreaker), one for the processor: opens after consecutive outage-type
-  failures (network, 5xx) and then refuses at once with a Retry-After; after the reset timeout
-  one probe is let through (half-open). Declines and invalid requests are business answers,
-  not failures, and never open it.
-- Translation: SDK exceptions become payments.exceptions here and nowhere else.
+- Retried: only what may succeed on a second try (network errors, 409 lock or
+  idempotency-in-flight, 429, 5xx). Every mutating call carries an idempotency key, so a
+  retry can never charge twice.
+- Outages (counted by the "stripe" breaker): network errors and 5xx. Declines and invalid
+  requests are business answers, not failures, and never open it.
+- Translation: SDK exceptions become payments.exceptions here and nowhere else; an open
+  breaker is `ProcessorUnavailableError` with a Retry-After, or outcome-unknown for a write
+  whose earlier attempt may have reached Stripe.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pybreaker
 import stripe
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
+from config import resilience
 from config.card_numbers import mask_card_numbers
 from config.exceptions import ApplicationError
 from payments.exceptions import (
@@ -38,10 +31,12 @@ from payments.exceptions import (
     ProcessorRequestError,
     ProcessorUnavailableError,
 )
+from payments.gateways.stripe import client
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Stripe's tunables, read on every call (tests shorten them); the timeouts are the client's.
 MAX_ATTEMPTS = 3
 BACKOFF_INITIAL_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 2.0
@@ -70,65 +65,48 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, stripe.StripeError) and _status(exc) >= 500
 
 
-class _OpenedAt(pybreaker.CircuitBreakerListener):
-    """Remembers when the breaker opened, to tell callers how long to wait (Retry-After)."""
-
-    def __init__(self) -> None:
-        self.opened_at = 0.0
-
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        if new_state is not None and new_state.name == pybreaker.STATE_OPEN:
-            self.opened_at = time.monotonic()
-            logger.warning("Stripe circuit breaker opened after %s failures", cb.fail_max)
-        elif new_state is not None and new_state.name == pybreaker.STATE_CLOSED:
-            logger.info("Stripe circuit breaker closed")
-
-
-_opened = _OpenedAt()
-_breaker_lock = threading.Lock()
-_breaker: pybreaker.CircuitBreaker | None = None
+def policy() -> resilience.Policy:
+    """How Stripe is called, from the tunables above and the client's timeouts."""
+    return resilience.Policy(
+        name="stripe",
+        is_retryable=is_retryable,
+        is_outage=is_outage,
+        connect_timeout=client.CONNECT_TIMEOUT_SECONDS,
+        read_timeout=client.READ_TIMEOUT_SECONDS,
+        attempts=MAX_ATTEMPTS,
+        backoff_initial=BACKOFF_INITIAL_SECONDS,
+        backoff_max=BACKOFF_MAX_SECONDS,
+        fail_max=BREAKER_FAIL_MAX,
+        reset_timeout=BREAKER_RESET_TIMEOUT_SECONDS,
+    )
 
 
 def breaker() -> pybreaker.CircuitBreaker:
-    """The Stripe breaker of this process (built lazily so tests can reconfigure it)."""
-    global _breaker  # noqa: PLW0603 - one breaker per processor per process, by design
-    with _breaker_lock:
-        if _breaker is None:
-            _breaker = pybreaker.CircuitBreaker(
-                fail_max=BREAKER_FAIL_MAX,
-                reset_timeout=BREAKER_RESET_TIMEOUT_SECONDS,
-                exclude=[lambda exc: not is_outage(exc)],
-                listeners=[_opened],
-                name="stripe",
-                throw_new_error_on_trip=False,
-            )
-        return _breaker
+    """The Stripe breaker of this process."""
+    return resilience.breaker(policy())
 
 
 def breaker_reset(*, fail_max: int | None = None, reset_timeout: float | None = None) -> None:
     """Start a fresh, closed breaker (tests; an operator after fixing an outage)."""
-    global _breaker, BREAKER_FAIL_MAX, BREAKER_RESET_TIMEOUT_SECONDS  # noqa: PLW0603
-    with _breaker_lock:
-        if fail_max is not None:
-            BREAKER_FAIL_MAX = fail_max
-        if reset_timeout is not None:
-            BREAKER_RESET_TIMEOUT_SECONDS = reset_timeout
-        _breaker = None
+    global BREAKER_FAIL_MAX, BREAKER_RESET_TIMEOUT_SECONDS  # noqa: PLW0603 - the tunables
+    if fail_max is not None:
+        BREAKER_FAIL_MAX = fail_max
+    if reset_timeout is not None:
+        BREAKER_RESET_TIMEOUT_SECONDS = reset_timeout
+    resilience.breaker_reset("stripe")
 
 
 def retry_after_seconds() -> int:
     """Seconds until the open breaker lets a probe through (at least 1)."""
-    cb = breaker()
-    remaining = cb.reset_timeout - (time.monotonic() - _opened.opened_at)
-    return max(1, math.ceil(remaining))
+    return resilience.retry_after_seconds(policy())
 
 
 def ensure_available() -> None:
     """Refuse before any local side effect when the breaker is open (fail fast)."""
-    if breaker().current_state == pybreaker.STATE_OPEN:
-        remaining = breaker().reset_timeout - (time.monotonic() - _opened.opened_at)
-        if remaining > 0:
-            raise ProcessorUnavailableError(retry_after=retry_after_seconds())
+    try:
+        resilience.ensure_available(policy())
+    except resilience.CircuitOpenError as exc:
+        raise ProcessorUnavailableError(retry_after=exc.retry_after) from None
 
 
 def _error_data(exc: stripe.StripeError) -> dict[str, Any]:
@@ -173,35 +151,14 @@ def translate(exc: stripe.StripeError, *, mutating: bool) -> ApplicationError:
 
 def call(operation: str, fn: Callable[[], T], *, mutating: bool) -> T:
     """Run one logical processor call with retries, the breaker and translation."""
-    cb = breaker()
-    retrying = Retrying(
-        stop=stop_after_attempt(MAX_ATTEMPTS),
-        wait=wait_exponential_jitter(
-            multiplier=BACKOFF_INITIAL_SECONDS,
-            jitter=BACKOFF_INITIAL_SECONDS,
-            max=BACKOFF_MAX_SECONDS,
-        ),
-        retry=retry_if_exception(is_retryable),
-        reraise=True,
-    )
-    reached: list[BaseException] = []
-
-    def attempt() -> T:
-        try:
-            return fn()
-        except stripe.StripeError as exc:
-            reached.append(exc)
-            raise
-
     try:
-        return retrying(cb.call, attempt)
-    except pybreaker.CircuitBreakerError as exc:
-        logger.warning("Stripe %s refused: circuit breaker open", operation)
-        if mutating and any(is_outage(seen) for seen in reached):
+        return resilience.call(policy(), operation, fn)
+    except resilience.CircuitOpenError as exc:
+        if mutating and exc.after_outage:
             # An earlier attempt of this call may have reached the processor before the breaker
             # opened: that outcome is unknown, not merely "not attempted".
-            raise ProcessorOutcomeUnknownError(retry_after=retry_after_seconds()) from exc
-        raise ProcessorUnavailableError(retry_after=retry_after_seconds()) from exc
+            raise ProcessorOutcomeUnknownError(retry_after=exc.retry_after) from None
+        raise ProcessorUnavailableError(retry_after=exc.retry_after) from None
     except stripe.StripeError as exc:
         translated = translate(exc, mutating=mutating)
         logger.info(

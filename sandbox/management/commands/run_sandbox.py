@@ -1,4 +1,4 @@
-"""`manage.py run_sandbox`: serve the Stripe and Plaid stand-ins in the foreground."""
+"""`manage.py run_sandbox`: serve the Stripe, Plaid and Braintree stand-ins in the foreground."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from sandbox.stripe.provider import DEFAULT_WEBHOOK_SECRET
 
 
 class Command(BaseCommand):
-    help = "Run the offline processor sandbox (Stripe and Plaid wire formats) on its own origin."
+    help = (
+        "Run the offline processor sandbox (Stripe, Plaid and Braintree wire formats) "
+        "on its own origin."
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_arguments(parser)
@@ -30,6 +33,7 @@ class Command(BaseCommand):
                 webhook_secrets=options["webhook_secret"] or [DEFAULT_WEBHOOK_SECRET],
                 plaid_client_id=options["plaid_client_id"],
                 plaid_secret=options["plaid_secret"],
+                braintree_webhook_url=options["braintree_webhook_url"],
                 announce=self.stdout.write,
             )
         except OSError as exc:

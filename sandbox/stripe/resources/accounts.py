@@ -1,13 +1,71 @@
-"""Connect accounts (created ready to charge) and account links for onboarding pages."""
+"""Connect accounts (created ready to charge) and account links for onboarding pages.
+
+Every account has a payout schedule (`settings.payouts.schedule`, daily with a 2-day delay
+unless set) and an external bank account payouts go to: Stripe's test bank account
+(000123456789) unless `external_account` names another, whose test number may make payouts
+fail (000111111113 `account_closed`, 000111111116 `no_account`, ...).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sandbox.stripe.banks import TEST_ROUTING, TEST_TOKENS, bank_fingerprint, outcome_for
 from sandbox.stripe.context import Ctx, Route, delete, get, merge_metadata, only, post
 from sandbox.stripe.errors import invalid
-from sandbox.stripe.params import EXPAND, LIST_PARAMS, Enum, Loose, Metadata, Obj, Str
+from sandbox.stripe.params import (
+    EXPAND,
+    LIST_PARAMS,
+    Bool,
+    Enum,
+    Int,
+    ListOf,
+    Loose,
+    Metadata,
+    Obj,
+    Str,
+)
+from sandbox.stripe.resources.ledger import DEFAULT_DELAY_DAYS, touch
 from sandbox.stripe.store import JSON, StripeStore, random_id
+
+# Stripe's test bank account: payouts to it succeed.
+DEFAULT_BANK = "000123456789"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+SCHEDULE = Obj(
+    {
+        "interval": Enum("daily", "weekly", "monthly", "manual"),
+        # An integer, or "minimum" (checked in _schedule: the schema has no either-or type).
+        "delay_days": Str(max_length=10),
+        "weekly_anchor": Enum(*WEEKDAYS),
+        "weekly_payout_days": ListOf(Enum(*WEEKDAYS[:5]), max_items=5),
+        "monthly_anchor": Int(minimum=1, maximum=31),
+        "monthly_payout_days": ListOf(Int(minimum=1, maximum=31), max_items=31),
+    }
+)
+SETTINGS = Obj(
+    {
+        "payouts": Obj(
+            {
+                "schedule": SCHEDULE,
+                "debit_negative_balances": Bool(),
+                "statement_descriptor": Str(max_length=22),
+            }
+        ),
+        # Accepted as sent: branding and descriptors the sandbox does not act on.
+        **{
+            name: Loose()
+            for name in (
+                "bacs_debit_payments",
+                "branding",
+                "card_issuing",
+                "card_payments",
+                "invoices",
+                "payments",
+                "treasury",
+            )
+        },
+    }
+)
 
 BUSINESS_PROFILE = Obj(
     {
@@ -25,8 +83,9 @@ ACCOUNT_FIELDS = {
     "capabilities": Loose(),
     "company": Loose(),
     "individual": Loose(),
-    "settings": Loose(),
+    "settings": SETTINGS,
     "tos_acceptance": Loose(),
+    # A `btok_` test token or a bank_account hash (checked in _external_account).
     "external_account": Loose(),
     "expand": EXPAND,
 }
@@ -48,6 +107,21 @@ def _requirements() -> JSON:
         "eventually_due": [],
         "past_due": [],
         "pending_verification": [],
+    }
+
+
+def default_settings(name: str | None) -> JSON:
+    """A new account's settings: a daily payout schedule with Stripe's US 2-day delay."""
+    return {
+        "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+        "card_payments": {"statement_descriptor_prefix": None},
+        "dashboard": {"display_name": name, "timezone": "Etc/UTC"},
+        "payments": {"statement_descriptor": None},
+        "payouts": {
+            "debit_negative_balances": True,
+            "schedule": {"delay_days": DEFAULT_DELAY_DAYS, "interval": "daily"},
+            "statement_descriptor": None,
+        },
     }
 
 
@@ -84,10 +158,136 @@ def account_json(account_id: str, now: int, params: JSON, account_type: str) -> 
         "future_requirements": _requirements(),
         "metadata": params.get("metadata") or {},
         "payouts_enabled": True,
+        "settings": default_settings(profile.get("name")),
         "requirements": _requirements(),
         "tos_acceptance": {"date": now, "ip": "127.0.0.1", "user_agent": None},
         "type": account_type,
     }
+
+
+def _bank_facts(value: object) -> JSON:
+    """What `external_account` names: a `btok_us_verified*` token or a bank_account hash."""
+    if isinstance(value, str) and value in TEST_TOKENS:
+        return {"routing_number": TEST_ROUTING, "account_number": TEST_TOKENS[value]}
+    if isinstance(value, dict) and value.get("object") == "bank_account":
+        number, routing = value.get("account_number"), value.get("routing_number", TEST_ROUTING)
+        if not (isinstance(number, str) and number.isdigit() and 4 <= len(number) <= 17):
+            raise invalid(
+                "Invalid account number: 4 to 17 digits.",
+                param="external_account[account_number]",
+            )
+        if not (isinstance(routing, str) and routing.isdigit() and len(routing) == 9):
+            raise invalid(
+                "Invalid routing number: 9 digits.", param="external_account[routing_number]"
+            )
+        currency = value.get("currency", "usd")
+        holder = value.get("account_holder_name")
+        return {
+            "routing_number": routing,
+            "account_number": number,
+            "currency": currency if isinstance(currency, str) else "usd",
+            "account_holder_name": holder if isinstance(holder, str) else None,
+        }
+    raise invalid(
+        "external_account must be a test bank token (btok_us_verified...) or a bank_account "
+        "hash with account_number and routing_number.",
+        param="external_account",
+    )
+
+
+def attach_bank(store: StripeStore, account: JSON, facts: JSON) -> JSON:
+    """Make `facts` the account's default external account (the one payouts go to)."""
+    number = facts["account_number"]
+    bank = {
+        "id": random_id("ba"),
+        "object": "bank_account",
+        "account": account["id"],
+        "account_holder_name": facts.get("account_holder_name"),
+        "account_holder_type": None,
+        "account_type": None,
+        "available_payout_methods": ["standard"],
+        "bank_name": "STRIPE TEST BANK",
+        "country": "US",
+        "currency": facts.get("currency") or account["default_currency"],
+        "default_for_currency": True,
+        "fingerprint": bank_fingerprint(facts["routing_number"], number),
+        "last4": number[-4:],
+        "metadata": {},
+        "routing_number": facts["routing_number"],
+        "status": "new",
+    }
+    store.private_of(bank["id"])["payout_failure"] = outcome_for(number).failure_code
+    accounts = account["external_accounts"]
+    for other in accounts["data"]:
+        other["default_for_currency"] = False
+    accounts["data"] = [bank, *accounts["data"]]
+    accounts["total_count"] = len(accounts["data"])
+    return bank
+
+
+def _schedule(account: JSON, sent: JSON | None) -> JSON | None:
+    """Apply `settings[payouts][schedule]`; the previous schedule, or None when not sent."""
+    if not sent:
+        return None
+    current = account["settings"]["payouts"]["schedule"]
+    previous = dict(current)
+    interval = sent.get("interval") or current["interval"]
+    delay = sent.get("delay_days")
+    if delay is not None and interval == "manual":
+        raise invalid(
+            "delay_days cannot be set when the payout interval is manual.",
+            param="settings[payouts][schedule][delay_days]",
+        )
+    if (
+        delay is not None
+        and delay != "minimum"
+        and not (delay.isdigit() and DEFAULT_DELAY_DAYS <= int(delay) <= 365)
+    ):
+        raise invalid(
+            f"Invalid delay_days: 'minimum' or a number of days from {DEFAULT_DELAY_DAYS} to 365.",
+            param="settings[payouts][schedule][delay_days]",
+        )
+    schedule: JSON = {
+        "delay_days": DEFAULT_DELAY_DAYS
+        if delay == "minimum"
+        else int(delay or current["delay_days"]),
+        "interval": interval,
+    }
+    for name, needed in (
+        ("weekly", ("weekly_anchor", "weekly_payout_days")),
+        ("monthly", ("monthly_anchor", "monthly_payout_days")),
+    ):
+        if interval != name:
+            continue
+        for key in needed:
+            value = sent.get(key) if key in sent else current.get(key)
+            if value:
+                schedule[key] = value
+        if not any(key in schedule for key in needed):
+            raise invalid(
+                f"A {name} payout schedule needs {needed[0]} (or {needed[1]}).",
+                param=f"settings[payouts][schedule][{needed[0]}]",
+            )
+    account["settings"]["payouts"]["schedule"] = schedule
+    return previous
+
+
+def _apply_settings(store: StripeStore, account: JSON, params: JSON) -> JSON:
+    """Payout settings and external account from create/update params; what changed before."""
+    previous: JSON = {}
+    # An account from a state file written before payouts existed has no settings yet.
+    account.setdefault("settings", default_settings(account["business_profile"].get("name")))
+    payouts = (params.get("settings") or {}).get("payouts") or {}
+    before = _schedule(account, payouts.get("schedule"))
+    if before is not None:
+        previous["settings"] = {"payouts": {"schedule": before}}
+    for name in ("debit_negative_balances", "statement_descriptor"):
+        if name in payouts:
+            account["settings"]["payouts"][name] = payouts[name]
+    if params.get("external_account") is not None:
+        previous["external_accounts"] = {"total_count": account["external_accounts"]["total_count"]}
+        attach_bank(store, account, _bank_facts(params["external_account"]))
+    return previous
 
 
 def ensure_platform(store: StripeStore, platform: str, now: int) -> JSON:
@@ -96,7 +296,11 @@ def ensure_platform(store: StripeStore, platform: str, now: int) -> JSON:
         existing = store.find(platform, platform, "account")
         if existing is not None:
             return existing
-        return store.add(account_json(platform, now, {}, "standard"), platform)
+        account = store.add(account_json(platform, now, {}, "standard"), platform)
+        attach_bank(
+            store, account, {"routing_number": TEST_ROUTING, "account_number": DEFAULT_BANK}
+        )
+        return account
 
 
 def connected_platform(store: StripeStore, account_id: str) -> str | None:
@@ -124,6 +328,11 @@ def account_create(ctx: Ctx) -> JSON:
     )
     ctx.store.add(account, ctx.auth.platform)
     ctx.store.private_of(account["id"])["platform"] = ctx.auth.platform
+    if ctx.params.get("external_account") is None:
+        attach_bank(
+            ctx.store, account, {"routing_number": TEST_ROUTING, "account_number": DEFAULT_BANK}
+        )
+    _apply_settings(ctx.store, account, ctx.params)
     # Sandbox accounts are verified at once, so Connect hears it is ready to charge.
     ctx.emit("account.updated", account, previous={"charges_enabled": False}, account=account["id"])
     return account
@@ -155,6 +364,8 @@ def account_update(ctx: Ctx) -> JSON:
     if "metadata" in ctx.params:
         previous["metadata"] = account["metadata"]
         account["metadata"] = merge_metadata(account["metadata"], ctx.params["metadata"])
+    previous.update(_apply_settings(ctx.store, account, ctx.params))
+    touch(ctx.store, account["id"])
     ctx.emit("account.updated", account, previous=previous, account=account["id"])
     return account
 

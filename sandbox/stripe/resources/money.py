@@ -1,4 +1,4 @@
-"""Charges, refunds, disputes and balance transactions: where money actually moves.
+"""Charges and refunds: where money actually moves (each writes its balance transaction).
 
 Refunds are limited by what was captured and not yet refunded (`amount - amount_refunded`,
 since an uncaptured remainder released at capture counts as refunded, as at Stripe).
@@ -9,17 +9,8 @@ from __future__ import annotations
 from sandbox.stripe.cards import Decline, TestCard
 from sandbox.stripe.context import Ctx, Route, get, merge_metadata, post
 from sandbox.stripe.errors import invalid, validation
-from sandbox.stripe.params import (
-    EXPAND,
-    LIST_PARAMS,
-    Bool,
-    Enum,
-    Int,
-    Loose,
-    Metadata,
-    Str,
-    in_range,
-)
+from sandbox.stripe.params import EXPAND, LIST_PARAMS, Enum, Int, Loose, Metadata, Str, in_range
+from sandbox.stripe.resources.ledger import ach_fee, add_transaction, card_fee
 from sandbox.stripe.store import JSON, random_id
 
 ZERO_DECIMAL = {
@@ -40,8 +31,6 @@ ZERO_DECIMAL = {
     "xof",
     "xpf",
 }
-DISPUTE_FEE = 1500
-DAY = 24 * 3600
 
 
 def format_amount(amount: int, currency: str) -> str:
@@ -57,54 +46,8 @@ def format_amount(amount: int, currency: str) -> str:
     )
 
 
-def stripe_fee(amount: int) -> int:
-    """2.9% + 30 in minor units, rounded half up with integer arithmetic only."""
-    return (amount * 29 + 500) // 1000 + 30
-
-
-def balance_transaction(
-    ctx: Ctx,
-    *,
-    amount: int,
-    fee: int,
-    currency: str,
-    source: str,
-    kind: str,
-    category: str,
-    description: str | None,
-) -> JSON:
-    fee_details = (
-        [
-            {
-                "amount": fee,
-                "application": None,
-                "currency": currency,
-                "description": "Stripe processing fees",
-                "type": "stripe_fee",
-            }
-        ]
-        if fee
-        else []
-    )
-    txn = {
-        "id": random_id("txn"),
-        "object": "balance_transaction",
-        "amount": amount,
-        "available_on": ctx.now + 2 * DAY,
-        "balance_type": "payments",
-        "created": ctx.now,
-        "currency": currency,
-        "description": description,
-        "exchange_rate": None,
-        "fee": fee,
-        "fee_details": fee_details,
-        "net": amount - fee,
-        "reporting_category": category,
-        "source": source,
-        "status": "pending",
-        "type": kind,
-    }
-    return ctx.store.add(txn, ctx.account)
+def _is_ach(charge: JSON) -> bool:
+    return bool(charge["payment_method_details"]["type"] == "us_bank_account")
 
 
 def charge_create(
@@ -163,6 +106,7 @@ def charge_create(
         status=status,
         captured=captured,
         failure=(decline.code, decline.message) if decline else None,
+        bypass_pending=card.bypass_pending,
     )
 
 
@@ -177,8 +121,11 @@ def charge_add(
     status: str,
     captured: bool,
     failure: tuple[str, str] | None,
+    bypass_pending: bool = False,
 ) -> JSON:
-    """Record a charge for `pi` (any payment method type); a captured one enters the balance."""
+    """Record a charge for `pi` (any payment method type); a captured one enters the balance.
+
+    `bypass_pending`: its funds are available at once (Stripe's 4000000000000077)."""
     succeeded = status == "succeeded"
     charge = {
         "id": random_id("ch"),
@@ -228,6 +175,8 @@ def charge_add(
         "transfer_group": pi["transfer_group"],
     }
     ctx.store.add(charge, ctx.account)
+    if bypass_pending:
+        ctx.store.private_of(charge["id"])["bypass_pending"] = True
     if charge["captured"]:
         settle_capture(ctx, charge, pi["amount"])
     return charge
@@ -251,100 +200,21 @@ def settle_capture(ctx: Ctx, charge: JSON, amount: int) -> None:
     charge["captured"] = True
     charge["amount_captured"] = amount
     charge["amount_refunded"] = charge["amount"] - amount
-    txn = balance_transaction(
+    ach = _is_ach(charge)
+    txn = add_transaction(
         ctx,
         amount=amount,
-        fee=stripe_fee(amount),
+        fee=ach_fee(amount) if ach else card_fee(amount),
         currency=charge["currency"],
         source=charge["id"],
-        kind="charge",
+        # Stripe books PaymentIntent bank debits as `payment`, card charges as `charge`.
+        kind="payment" if ach else "charge",
         category="charge",
         description=charge["description"],
+        source_type="bank_account" if ach else "card",
+        available_now=bool(ctx.store.private_of(charge["id"]).get("bypass_pending")),
     )
     charge["balance_transaction"] = txn["id"]
-
-
-def dispute_create(ctx: Ctx, charge: JSON, reason: str = "fraudulent") -> JSON:
-    dispute_id = random_id("du")
-    txn = balance_transaction(
-        ctx,
-        amount=-charge["amount_captured"],
-        fee=DISPUTE_FEE,
-        currency=charge["currency"],
-        source=dispute_id,
-        kind="adjustment",
-        category="dispute",
-        description=f"Chargeback withdrawal for {charge['id']}",
-    )
-    evidence_fields = (
-        "access_activity_log",
-        "billing_address",
-        "cancellation_policy",
-        "cancellation_policy_disclosure",
-        "cancellation_rebuttal",
-        "customer_communication",
-        "customer_email_address",
-        "customer_name",
-        "customer_purchase_ip",
-        "customer_signature",
-        "duplicate_charge_documentation",
-        "duplicate_charge_explanation",
-        "duplicate_charge_id",
-        "product_description",
-        "receipt",
-        "refund_policy",
-        "refund_policy_disclosure",
-        "refund_refusal_explanation",
-        "service_date",
-        "service_documentation",
-        "shipping_address",
-        "shipping_carrier",
-        "shipping_date",
-        "shipping_documentation",
-        "shipping_tracking_number",
-        "uncategorized_file",
-        "uncategorized_text",
-    )
-    dispute = {
-        "id": dispute_id,
-        "object": "dispute",
-        "amount": charge["amount_captured"],
-        "balance_transactions": [ctx.store.objects[txn["id"]]],
-        "charge": charge["id"],
-        "created": ctx.now,
-        "currency": charge["currency"],
-        "enhanced_eligibility_types": [],
-        "evidence": {**dict.fromkeys(evidence_fields), "enhanced_evidence": {}},
-        "evidence_details": {
-            "due_by": ctx.now + 7 * DAY,
-            "enhanced_eligibility": {},
-            "has_evidence": False,
-            "past_due": False,
-            "submission_count": 0,
-            "submission_method": "not_submitted",
-        },
-        "is_charge_refundable": False,
-        "livemode": False,
-        "metadata": {},
-        "network_reason_code": "10.4",
-        "payment_intent": charge["payment_intent"],
-        "payment_method_details": {
-            "card": {
-                "brand": charge["payment_method_details"]["card"]["brand"],
-                "case_type": "chargeback",
-                "network": charge["payment_method_details"]["card"]["network"],
-                "network_reason_code": "10.4",
-            },
-            "type": "card",
-        },
-        "reason": reason,
-        "status": "needs_response",
-    }
-    ctx.store.add(dispute, ctx.account)
-    charge["disputed"] = True
-    charge["dispute"] = dispute_id
-    ctx.emit("charge.dispute.created", dispute)
-    return dispute
 
 
 def charge_retrieve(ctx: Ctx) -> JSON:
@@ -442,15 +312,17 @@ def refund_create(ctx: Ctx) -> JSON:
             code="amount_too_large",
         )
     refund_id = random_id("re")
-    txn = balance_transaction(
+    ach = _is_ach(charge)
+    txn = add_transaction(
         ctx,
         amount=-amount,
-        fee=0,
+        fee=0,  # Stripe keeps the processing fee of a refunded payment
         currency=charge["currency"],
         source=refund_id,
-        kind="refund",
+        kind="payment_refund" if ach else "refund",
         category="refund",
-        description="REFUND FOR CHARGE",
+        description="REFUND FOR PAYMENT" if ach else "REFUND FOR CHARGE",
+        source_type="bank_account" if ach else "card",
     )
     refund = {
         "id": refund_id,
@@ -505,71 +377,6 @@ def refund_list(ctx: Ctx) -> JSON:
     return ctx.store.page(items, ctx.params, "/v1/refunds")
 
 
-# --- disputes --------------------------------------------------------------------------------
-def dispute_retrieve(ctx: Ctx) -> JSON:
-    return ctx.store.get(ctx.args[0], ctx.account, "dispute")
-
-
-def dispute_update(ctx: Ctx) -> JSON:
-    dispute = ctx.store.get(ctx.args[0], ctx.account, "dispute")
-    if dispute["status"] in ("won", "lost"):
-        raise invalid(
-            f"This dispute is already closed ({dispute['status']}).",
-            code="dispute_unexpected_state",
-        )
-    previous: JSON = {}
-    if ctx.params.get("evidence"):
-        previous["evidence"] = dict(dispute["evidence"])
-        dispute["evidence"].update(
-            {k: v for k, v in ctx.params["evidence"].items() if v is not None}
-        )
-        dispute["evidence_details"]["has_evidence"] = True
-    if "metadata" in ctx.params:
-        dispute["metadata"] = merge_metadata(dispute["metadata"], ctx.params["metadata"])
-    if ctx.params.get("submit"):
-        previous["status"] = dispute["status"]
-        dispute["status"] = "under_review"
-        dispute["evidence_details"]["submission_count"] += 1
-    ctx.emit("charge.dispute.updated", dispute, previous=previous)
-    return dispute
-
-
-def dispute_close(ctx: Ctx) -> JSON:
-    dispute = ctx.store.get(ctx.args[0], ctx.account, "dispute")
-    if dispute["status"] in ("won", "lost"):
-        raise invalid(
-            f"This dispute is already closed ({dispute['status']}).",
-            code="dispute_unexpected_state",
-        )
-    previous = {"status": dispute["status"]}
-    dispute["status"] = "lost"
-    ctx.emit("charge.dispute.closed", dispute, previous=previous)
-    return dispute
-
-
-def dispute_list(ctx: Ctx) -> JSON:
-    items = ctx.store.items("dispute", ctx.account)
-    for name in ("charge", "payment_intent"):
-        if ctx.params.get(name):
-            items = [d for d in items if d[name] == ctx.params[name]]
-    return ctx.store.page(items, ctx.params, "/v1/disputes")
-
-
-# --- balance ---------------------------------------------------------------------------------
-def balance_transaction_retrieve(ctx: Ctx) -> JSON:
-    return ctx.store.get(ctx.args[0], ctx.account, "balance_transaction")
-
-
-def balance_transaction_list(ctx: Ctx) -> JSON:
-    items = ctx.store.items("balance_transaction", ctx.account)
-    for name in ("source", "type", "currency"):
-        if ctx.params.get(name):
-            items = [t for t in items if t[name] == ctx.params[name]]
-    if ctx.params.get("created"):
-        items = [t for t in items if in_range(t["created"], ctx.params["created"])]
-    return ctx.store.page(items, ctx.params, "/v1/balance_transactions")
-
-
 ROUTES: list[Route] = [
     get("/v1/charges", {**LIST_PARAMS, "payment_intent": Str(), "customer": Str()}, charge_list),
     get("/v1/charges/{id}", {"expand": EXPAND}, charge_retrieve),
@@ -582,18 +389,4 @@ ROUTES: list[Route] = [
     get("/v1/refunds", {**LIST_PARAMS, "charge": Str(), "payment_intent": Str()}, refund_list),
     get("/v1/refunds/{id}", {"expand": EXPAND}, refund_retrieve),
     post("/v1/refunds/{id}", {"metadata": Metadata(), "expand": EXPAND}, refund_update),
-    get("/v1/disputes", {**LIST_PARAMS, "charge": Str(), "payment_intent": Str()}, dispute_list),
-    get("/v1/disputes/{id}", {"expand": EXPAND}, dispute_retrieve),
-    post(
-        "/v1/disputes/{id}",
-        {"evidence": Loose(), "metadata": Metadata(), "submit": Bool(), "expand": EXPAND},
-        dispute_update,
-    ),
-    post("/v1/disputes/{id}/close", {"expand": EXPAND}, dispute_close),
-    get(
-        "/v1/balance_transactions",
-        {**LIST_PARAMS, "source": Str(), "type": Str(), "currency": Str(), "payout": Str()},
-        balance_transaction_list,
-    ),
-    get("/v1/balance_transactions/{id}", {"expand": EXPAND}, balance_transaction_retrieve),
 ]

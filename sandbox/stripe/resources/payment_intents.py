@@ -32,12 +32,8 @@ from sandbox.stripe.params import (
     in_range,
 )
 from sandbox.stripe.resources import bank_accounts
-from sandbox.stripe.resources.money import (
-    charge_create,
-    dispute_create,
-    funds_arrived,
-    settle_capture,
-)
+from sandbox.stripe.resources.disputes import dispute_create
+from sandbox.stripe.resources.money import charge_create, funds_arrived, settle_capture
 from sandbox.stripe.resources.payment_methods import card_of, resolve_payment_method
 from sandbox.stripe.store import JSON, random_id
 

@@ -1,0 +1,1 @@
+"""The Braintree stand-in: Braintree's XML gateway API, its browser side and signed webhooks."""

@@ -1,0 +1,148 @@
+"""The Braintree part of the control API (/_sandbox/braintree/...): inspect, drive test flows.
+
+What Braintree does on its own (a cardholder disputes, the processor settles or disburses, a
+dispute is decided) is triggered here; `webhooks/sample` is the SDK's `WebhookTesting`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sandbox.braintree import disputes, notifications, transactions
+from sandbox.braintree.errors import HTTPError, ValidationError
+from sandbox.provider import ControlError, control_ok
+from sandbox.wire import Request, Response
+
+if TYPE_CHECKING:
+    from sandbox.braintree.provider import BraintreeProvider
+
+_ACTION = re.compile(r"^(transactions|disputes)/([^/]+)/(\w+)$")
+_OBJECT = re.compile(r"^objects/(transactions|customers|disputes|disbursements)/([^/]+)$")
+
+
+def _choice(payload: Any, name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    value = payload.get(name, default) if isinstance(payload, dict) else default
+    if value not in allowed:
+        raise ControlError(400, f"{name} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _webhook(provider: BraintreeProvider, request: Request, payload: Any) -> Response:
+    if request.method == "POST":
+        if not isinstance(payload, dict) or set(payload) - {"url"}:
+            raise ControlError(400, 'send {"url": "http://..."} (or null)')
+        url = payload.get("url")
+        if url is not None and not (
+            isinstance(url, str) and url.startswith(("http://", "https://"))
+        ):
+            raise ControlError(400, "url must be an http(s) URL or null")
+        provider.configure(webhook_url=url)
+    return control_ok({"url": provider.webhook_url})
+
+
+def _sample(provider: BraintreeProvider, payload: Any) -> Response:
+    kind = _choice(payload, "kind", tuple(notifications.KINDS))
+    subject_id = payload.get("id", "sample_id") if isinstance(payload, dict) else "sample_id"
+    if not isinstance(subject_id, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", subject_id):
+        raise ControlError(400, "id must be 1-64 letters, digits, _ or -")
+    if isinstance(payload, dict) and payload.get("deliver"):
+        return control_ok(provider.emit(kind, notifications.KINDS[kind], subject_id))
+    _, public_key, private_key = provider.keys()
+    now = provider.services.clock.now()
+    with provider.store.lock:
+        fields = notifications.build(
+            provider.store,
+            kind,
+            subject_id,
+            now=now,
+            timestamp=now,
+            public_key=public_key,
+            private_key=private_key,
+        )
+    return control_ok(fields)
+
+
+def _action(
+    provider: BraintreeProvider, request: Request, target: re.Match[str], payload: Any
+) -> Response:
+    """POST transactions/{id}/settle|dispute or disputes/{id}/resolve."""
+    kind, object_id, action = target.groups()
+    store = provider.store
+    with store.lock:
+        call = provider.call(request, args=(object_id, "settle"))
+        if kind == "transactions" and action in ("settle", "dispute"):
+            txn = store.transactions.get(object_id)
+            if txn is None:
+                raise ControlError(404, f"no such transaction: {object_id}")
+            if action == "settle":
+                try:
+                    transactions.testing(call)
+                except ValidationError as exc:
+                    raise ControlError(409, exc.message) from exc
+            else:
+                if txn["type"] != "sale" or txn["status"] not in ("settled", "settling"):
+                    raise ControlError(409, "only a settling or settled sale can be disputed")
+                reason = _choice(
+                    payload, "reason", ("fraud", "product_not_received", "general"), "fraud"
+                )
+                disputes.open_dispute(store, txn, call.now, provider.emit, reason)
+            result: Any = store.transactions[object_id]
+        elif kind == "disputes" and action == "resolve":
+            record = store.disputes.get(object_id)
+            if record is None:
+                raise ControlError(404, f"no such dispute: {object_id}")
+            if record["status"] not in ("open", "disputed"):
+                raise ControlError(409, f"the dispute is already {record['status']}")
+            outcome = _choice(payload, "outcome", ("won", "lost"))
+            disputes.set_status(store, record, outcome, call.now, provider.emit)
+            result = record
+        else:
+            raise ControlError(404, f"no control action {action} for {kind}")
+    provider.services.dirty.set()
+    return control_ok(result)
+
+
+def dispatch(provider: BraintreeProvider, request: Request, path: str, payload: Any) -> Response:
+    method = request.method
+    if path == "state" and method == "GET":
+        return control_ok(provider.summary())
+    if path == "tick" and method == "POST":
+        with provider.store.lock:
+            before = {t["id"]: t["status"] for t in provider.store.transactions.values()}
+            provider.call(request)
+            changed = [
+                t["id"]
+                for t in provider.store.transactions.values()
+                if before.get(t["id"]) != t["status"]
+            ]
+        provider.services.dirty.set()
+        return control_ok({"changed": changed})
+    if path == "disbursements" and method == "POST":
+        with provider.store.lock:
+            call = provider.call(request)
+            created = transactions.disburse(provider.store, call.now, provider.emit, force=True)
+        provider.services.dirty.set()
+        return control_ok({"disbursements": created})
+    if path == "webhook" and method in ("GET", "POST"):
+        return _webhook(provider, request, payload)
+    if path == "webhooks/sample" and method == "POST":
+        return _sample(provider, payload)
+    if path == "notifications" and method == "GET":
+        with provider.store.lock:
+            return control_ok({"notifications": list(provider.store.notifications)})
+    found = _OBJECT.match(path)
+    if found and method == "GET":
+        kind, object_id = found.groups()
+        with provider.store.lock:
+            record = getattr(provider.store, kind).get(object_id)
+            if record is None:
+                raise ControlError(404, f"no such object: {object_id}")
+            return control_ok(record)
+    action = _ACTION.match(path)
+    if action and method == "POST":
+        try:
+            return _action(provider, request, action, payload)
+        except HTTPError as exc:
+            raise ControlError(exc.status, exc.message) from exc
+    raise ControlError(404, f"unknown control endpoint: {method} /_sandbox/braintree/{path}")
