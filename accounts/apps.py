@@ -1,4 +1,5 @@
-"""App config: connects the audit receivers and registers the API-key OpenAPI scheme."""
+"""App config: connects the audit receivers, registers the API-key OpenAPI scheme and the
+logins' personal data (accounts.personal_data)."""
 
 from django.apps import AppConfig
 
@@ -11,3 +12,6 @@ class AccountsConfig(AppConfig):
         # Imported for their side effects: signal receivers, and drf-spectacular's extension
         # registry (every app's API is described with the same bearer scheme).
         from accounts import api_schema, signals  # noqa: F401
+        from accounts.personal_data import register_all
+
+        register_all()

@@ -9,5 +9,7 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         from compliance import signals
+        from compliance.audit_personal_data import register_all
 
         signals.connect()
+        register_all()

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from compliance import signing
 from compliance.actors import ActorKind
+from config.ids import new_public_id
 
 
 class Outcome(models.TextChoices):
@@ -169,3 +170,154 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.result} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Data requests (GDPR Art. 15, 17, 20) -------------------------------------------------------
+
+
+def _data_request_id() -> str:
+    return new_public_id("dsr")
+
+
+class DataRequestType(models.TextChoices):
+    ACCESS = "access", "Access / portability (Art. 15, 20)"
+    ERASURE = "erasure", "Erasure (Art. 17)"
+
+
+class ErasureGround(models.TextChoices):
+    """Art. 17(1)(a)-(f): why the subject's data must be erased."""
+
+    NO_LONGER_NECESSARY = "art17_1_a", "(a) No longer necessary for its purpose"
+    CONSENT_WITHDRAWN = "art17_1_b", "(b) Consent withdrawn"
+    OBJECTION = "art17_1_c", "(c) The subject objects"
+    UNLAWFUL = "art17_1_d", "(d) Unlawfully processed"
+    LEGAL_OBLIGATION = "art17_1_e", "(e) Erasure required by law"
+    CHILD = "art17_1_f", "(f) Collected from a child (information society service)"
+
+
+class DataRequestStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    VERIFIED = "verified", "Identity verified"
+    APPROVED = "approved", "Approved"
+    EXECUTING = "executing", "Executing"
+    COMPLETED = "completed", "Completed"
+    REJECTED = "rejected", "Rejected"
+
+
+class DataSubjectKind(models.TextChoices):
+    CUSTOMER = "customer", "A merchant's customer"
+    USER = "user", "A person with a login"
+
+
+class DataRequest(models.Model):
+    """One data subject's request, from receipt to its certificate.
+
+    The subject is held only by pseudonymous public ids (`cus_...`, `usr_...`): a request
+    opened by email is resolved to ids at once, and the email is not kept.
+    """
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=_data_request_id, editable=False
+    )
+    type = models.CharField(max_length=8, choices=DataRequestType.choices)
+    ground = models.CharField(max_length=16, choices=ErasureGround.choices, blank=True)
+    status = models.CharField(
+        max_length=16, choices=DataRequestStatus.choices, default=DataRequestStatus.RECEIVED
+    )
+    subject_kind = models.CharField(max_length=8, choices=DataSubjectKind.choices)
+    # `mer_...` for a customer subject; empty for a login.
+    merchant_public_id = models.CharField(max_length=32, blank=True)
+    subject_reference = models.CharField(max_length=32)
+    opened_by = models.CharField(max_length=100, help_text="actor kind:id")
+    received_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    extended_at = models.DateTimeField(null=True, blank=True)
+    extension_reason = models.CharField(max_length=500, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.CharField(max_length=100, blank=True)
+    verification_method = models.CharField(max_length=500, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=100, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.CharField(max_length=100, blank=True)
+    rejection_reason = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # The signed deletion certificate (pseudonymous only), once completed.
+    certificate = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        permissions = [
+            (
+                "approve_datarequest",
+                "Can verify, approve, reject and extend data requests",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="dsr_queue"),
+            models.Index(fields=["merchant_public_id", "-received_at"], name="dsr_merchant"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(type__in=DataRequestType.values), name="dsr_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=DataRequestStatus.values), name="dsr_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(type="erasure") & ~models.Q(ground=""))
+                | (models.Q(type="access") & models.Q(ground="")),
+                name="dsr_ground_iff_erasure",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(subject_kind__in=DataSubjectKind.values),
+                name="dsr_subject_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class StepStatus(models.TextChoices):
+    DONE = "done", "Done"
+    PENDING = "pending", "Waiting to retry"
+
+
+class DataRequestStep(models.Model):
+    """One step of a request's execution (a processor told, a model erased), recorded in the
+    same transaction as its effect so a resumed execution skips what is done."""
+
+    data_request = models.ForeignKey(DataRequest, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=8, choices=StepStatus.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["data_request", "name"], name="dsr_step_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.data_request_id}:{self.name} ({self.status})"
+
+
+class LegalHold(models.Model):
+    """Stops retention for a merchant (no customer given) or one of its customers, while a
+    dispute, an investigation or litigation needs their records as they are."""
+
+    merchant_public_id = models.CharField(max_length=32)
+    customer_public_id = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=500)
+    placed_by = models.CharField(max_length=100)
+    placed_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["released_at"], name="legal_hold_active")]
+
+    def __str__(self) -> str:
+        return f"hold on {self.customer_public_id or self.merchant_public_id}"

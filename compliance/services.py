@@ -185,3 +185,33 @@ def audit_verification_record(
         problem=problem,
         message=message[:500],
     )
+
+
+# The data-request workflow lives in its own modules (it needs `audit_record` above); its
+# published names are offered here with the rest of compliance's services.
+from compliance.data_requests import (  # noqa: E402
+    data_request_approve,
+    data_request_attest,
+    data_request_deadline,
+    data_request_extend,
+    data_request_open,
+    data_request_reject,
+    data_request_verify,
+)
+from compliance.execution import data_request_execute, data_request_export  # noqa: E402
+
+__all__ = [
+    "audit_batch",
+    "audit_record",
+    "audit_seal",
+    "audit_verification_record",
+    "data_request_approve",
+    "data_request_attest",
+    "data_request_deadline",
+    "data_request_execute",
+    "data_request_export",
+    "data_request_extend",
+    "data_request_open",
+    "data_request_reject",
+    "data_request_verify",
+]

@@ -1,5 +1,6 @@
 """App config: registers the payments demo seeder with `seed_demo`, and its Stripe event
-handlers, reconciler and account lookup with the inbound pipeline."""
+handlers, reconciler and account lookup with the inbound pipeline, and
+its personal data with compliance (payments.personal_data)."""
 
 from django.apps import AppConfig
 
@@ -17,3 +18,7 @@ class PaymentsConfig(AppConfig):
         from payments.event_handlers import register_event_handlers
 
         register_event_handlers()
+
+        from payments.personal_data import register_all
+
+        register_all()

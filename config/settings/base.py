@@ -344,6 +344,18 @@ ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 AWS_KMS_KEY_ID = env("AWS_KMS_KEY_ID", default="")
 # Ed25519 private key seed, 32 bytes base64url; never stored in the database.
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
+# Data requests (compliance.execution): how long a completed access request's export can be
+# downloaded, and how long backups keep data before they rotate out (on the certificate).
+EXPORT_AVAILABLE_DAYS = env.int("EXPORT_AVAILABLE_DAYS", default=7)
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=35)
+# Retention (compliance.retention): category registered by an app -> age in days. Applied by
+# beat daily and by `manage.py apply_retention`; legal holds stop it per merchant or customer.
+RETENTION_POLICIES = {
+    "payments.refunded_payments": {"days": 180},
+    "accounts.expired_invitations": {"days": 30},
+    "accounts.login_attempts": {"days": 90},
+    "accounts.login_log": {"days": 365},
+}
 AUDIT_EXPORT_DIR = env("AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
 # Checkpoint cadence (PCI DSS 10.3.4): whichever comes first.
 AUDIT_CHECKPOINT_MAX_ENTRIES = 1000
@@ -353,6 +365,11 @@ AUDIT_SEAL_INLINE = env.bool("AUDIT_SEAL_INLINE", default=CELERY_TASK_ALWAYS_EAG
 
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "compliance.tasks.audit_seal_task", "schedule": 30.0},
+    "retention-apply": {"task": "compliance.tasks.retention_apply_task", "schedule": 86400.0},
+    "data-requests-resume": {
+        "task": "compliance.tasks.data_requests_resume_task",
+        "schedule": 300.0,
+    },
     "payments-reconcile-stuck": {
         "task": "payments.tasks.payments_reconcile_stuck",
         "schedule": 20.0,

@@ -1,0 +1,365 @@
+"""Payments' entries in the personal-data registry (compliance.personal_data).
+
+Customers are anonymised (payments keep pointing at the emptied record); payments are kept
+for the tax and anti-money-laundering period but stripped of the person; Stripe is told to
+delete the customer. The customer subject carries what names them in raw payloads, for
+inbound's webhook bodies and api's stored answers. Registered from `PaymentsConfig.ready()`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import F, Max, Q, QuerySet
+
+from compliance.personal_data import (
+    PS,
+    Erasure,
+    ErasureResult,
+    Holds,
+    JSONValue,
+    N,
+    P,
+    ProcessorPendingError,
+    R,
+    Retention,
+    Subject,
+    SubjectKind,
+    SubjectNotFoundError,
+    classify,
+    iso,
+    register,
+    register_processor,
+    register_retention,
+    register_subject_resolver,
+)
+from config.exceptions import ServiceUnavailableError
+from payments.exceptions import ProcessorRequestError
+from payments.gateways import stripe as gateway
+from payments.models import (
+    Customer,
+    Dispute,
+    Payment,
+    PaymentLink,
+    ProcessorAccount,
+    Refund,
+)
+
+CUSTOMER = (SubjectKind.CUSTOMER,)
+LEDGER = Retention(
+    basis="Legal obligation, Art. 6(1)(c): tax and anti-money-laundering record keeping "
+    "(e.g. 5 years after the transaction, EU AMLD Art. 40)",
+    years=5,
+)
+# Short values would match unrelated text (a name "Al" in every payload): left out.
+_MIN_NEEDLE = 4
+
+
+def _customers(subject: Subject) -> QuerySet[Customer]:
+    return Customer.objects.filter(
+        merchant__public_id=subject.merchant_id, public_id__in=subject.customer_ids
+    )
+
+
+# --- Subjects ---------------------------------------------------------------------------------
+
+
+def customer_subject(merchant_id: str, reference: str) -> Subject:
+    """Every customer record of the merchant with the email given, or with the email of the
+    `cus_` record given (the one record when it has no email)."""
+    of_merchant = Customer.objects.filter(merchant__public_id=merchant_id)
+    if reference.startswith("cus_"):
+        named = of_merchant.filter(public_id=reference).first()
+        if named is None:
+            raise SubjectNotFoundError("no such customer")
+        email = named.email.lower()
+    elif "@" in reference and len(reference) <= 254:
+        email = reference.lower()
+        named = None
+    else:
+        raise SubjectNotFoundError("name a customer by its cus_ id or email address")
+    records = list(of_merchant.filter(email__iexact=email)) if email else []
+    if named is not None and not email:
+        records = [named]
+    if not records:
+        raise SubjectNotFoundError("no customer of this merchant has that email address")
+    if named is not None:  # the record named first: it names the subject on the certificate
+        records.sort(key=lambda c: c.public_id != named.public_id)
+    identifiers = {email} | {
+        v for c in records for v in (c.public_id, c.name, c.stripe_customer_id)
+    }
+    return Subject(
+        kind=SubjectKind.CUSTOMER,
+        merchant_id=merchant_id,
+        customer_ids=tuple(c.public_id for c in records),
+        emails=(email,) if email else (),
+        # Short values would match unrelated text (a name "Al" in every payload): left out.
+        identifiers=tuple(sorted(v for v in identifiers if len(v) >= _MIN_NEEDLE)),
+    )
+
+
+# --- Customers --------------------------------------------------------------------------------
+
+
+def _customer_export(row: Customer) -> dict[str, JSONValue]:
+    return {
+        "id": row.public_id,
+        "email": row.email,
+        "name": row.name,
+        "description": row.description,
+        "metadata": row.metadata,
+        "processor_customer": row.stripe_customer_id,
+        "created": iso(row.created_at),
+    }
+
+
+def _customer_erase(subject: Subject) -> ErasureResult:
+    count = _customers(subject).update(
+        email="", name="", description="", metadata={}, stripe_customer_id=""
+    )
+    return ErasureResult(anonymised=count)
+
+
+# --- Payments (retained ledger) -------------------------------------------------------------
+
+
+def _payments(subject: Subject) -> QuerySet[Payment]:
+    return Payment.objects.filter(
+        merchant__public_id=subject.merchant_id, customer__public_id__in=subject.customer_ids
+    )
+
+
+def _payment_export(row: Payment) -> dict[str, JSONValue]:
+    return {
+        "id": row.public_id,
+        "customer": row.customer.public_id if row.customer else None,
+        "amount": row.amount,
+        "currency": row.currency,
+        "status": row.status,
+        "description": row.description,
+        "metadata": row.metadata,
+        "card_brand": row.card_brand,
+        "card_last4": row.card_last4,
+        "card_exp_month": row.card_exp_month,
+        "card_exp_year": row.card_exp_year,
+        "card_country": row.card_country,
+        "bank_last4": row.bank_last4,
+        "created": iso(row.created_at),
+    }
+
+
+def _payments_strip(rows: QuerySet[Payment]) -> int:
+    # Kept: amounts, currency, status, brand, last 4, country (what the ledger and an AML
+    # review need); removed: free text, metadata, expiry, the card's cross-merchant fingerprint.
+    return rows.update(
+        description="",
+        metadata={},
+        card_exp_month=None,
+        card_exp_year=None,
+        card_fingerprint="",
+        next_action_url="",
+    )
+
+
+def _payment_erase(subject: Subject) -> ErasureResult:
+    rows = _payments(subject)
+    newest = rows.aggregate(newest=Max("created_at"))["newest"]
+    count = _payments_strip(rows)
+    return ErasureResult(retained=count, retained_until=LEDGER.until(newest) if newest else None)
+
+
+def _refunded_payments(cutoff: datetime, holds: Holds) -> QuerySet[Payment]:
+    """Fully refunded payments older than the cutoff still holding something personal."""
+    return (
+        Payment.objects.filter(
+            created_at__lt=cutoff, amount_refunded__gt=0, amount_refunded=F("amount_captured")
+        )
+        .exclude(merchant__public_id__in=holds.merchants)
+        .exclude(customer__public_id__in=holds.customers)
+        .filter(
+            ~Q(description="")
+            | ~Q(metadata={})
+            | ~Q(card_fingerprint="")
+            | Q(card_exp_month__isnull=False)
+            | ~Q(next_action_url="")
+        )
+    )
+
+
+# --- Stripe ---------------------------------------------------------------------------------
+
+
+def _stripe_delete_customers(subject: Subject) -> list[str]:
+    """Delete each of the subject's customers on the merchant's connected account.
+
+    Idempotent: a customer Stripe no longer knows counts as deleted. An outage raises
+    ProcessorPendingError so the step is retried with backoff.
+    """
+    confirmations: list[str] = []
+    account = ProcessorAccount.objects.filter(merchant__public_id=subject.merchant_id).first()
+    processor_ids = [
+        c for c in _customers(subject).values_list("stripe_customer_id", flat=True) if c
+    ]
+    if account is None or not processor_ids:
+        return confirmations
+    for customer_id in processor_ids:
+        try:
+            deleted = gateway.customer_delete(
+                stripe_account=account.stripe_account_id, customer_id=customer_id
+            )
+        except ProcessorRequestError as error:
+            if error.code != "resource_missing":
+                raise
+            confirmations.append(f"{customer_id}:already_deleted")
+            continue
+        except ServiceUnavailableError as error:
+            raise ProcessorPendingError(f"Stripe is unavailable ({error.code})") from error
+        confirmations.append(deleted.id)
+    return confirmations
+
+
+# --- Registration -----------------------------------------------------------------------------
+
+
+def register_all() -> None:
+    """Called once from PaymentsConfig.ready()."""
+    classify(
+        ProcessorAccount,
+        {
+            "id": N,
+            "merchant": N,
+            "stripe_account_id": N,
+            "charges_enabled": N,
+            "payouts_enabled": N,
+            "details_submitted": N,
+            "created_at": N,
+            "updated_at": N,
+        },
+        note="The merchant's business account at the processor.",
+    )
+    classify(
+        Customer,
+        {
+            "id": N,
+            "public_id": PS,
+            "merchant": N,
+            "email": P,
+            "name": P,
+            "description": P,
+            "metadata": P,
+            "stripe_customer_id": PS,
+            "created_at": N,
+            "updated_at": N,
+        },
+    )
+    register(
+        Customer,
+        subjects=CUSTOMER,
+        erasure=Erasure.ANONYMISE,
+        find=_customers,
+        export=_customer_export,
+        erase=_customer_erase,
+        # Last: the other handlers read the customer's name and processor id to find them.
+        order=900,
+    )
+    classify(
+        PaymentLink,
+        {
+            "id": N,
+            "public_id": N,
+            "merchant": N,
+            "token": N,
+            "amount": N,
+            "currency": N,
+            "description": N,
+            "reusable": N,
+            "expires_at": N,
+            "active": N,
+            "completed_at": N,
+            "deactivated_at": N,
+            "created_at": N,
+        },
+        note="A merchant's offer; who paid through it is on the payment.",
+    )
+    classify(
+        Payment,
+        {
+            "id": N,
+            "public_id": R,
+            "merchant": R,
+            "customer": PS,
+            "payment_link": N,
+            "status": R,
+            "amount": R,
+            "amount_capturable": R,
+            "amount_captured": R,
+            "amount_refunded": R,
+            "currency": R,
+            "capture_method": N,
+            "description": P,
+            "metadata": P,
+            "payment_method_type": R,
+            "bank_last4": R,
+            "card_brand": R,
+            "card_last4": R,
+            "card_exp_month": P,
+            "card_exp_year": P,
+            "card_fingerprint": PS,
+            "card_country": R,
+            "failure_code": N,
+            "decline_code": N,
+            "failure_message": N,
+            "next_action_url": P,
+            "stripe_payment_method_id": R,
+            "stripe_payment_intent_id": R,
+            "stripe_charge_id": R,
+            "created_at": R,
+            "updated_at": N,
+        },
+    )
+    register(
+        Payment,
+        subjects=CUSTOMER,
+        erasure=Erasure.RETAIN,
+        retention=LEDGER,
+        find=_payments,
+        export=_payment_export,
+        erase=_payment_erase,
+    )
+    ledger_row = {"amount": R, "currency": R, "status": R, "created_at": R, "updated_at": N}
+    classify(
+        Refund,
+        {
+            "id": N,
+            "public_id": R,
+            "merchant": R,
+            "payment": R,
+            **ledger_row,
+            "reason": N,
+            "failure_reason": N,
+            "stripe_refund_id": R,
+        },
+        note="A ledger record of its payment; the person is reached only through the payment.",
+    )
+    classify(
+        Dispute,
+        {
+            "id": N,
+            "public_id": R,
+            "merchant": R,
+            "payment": R,
+            **ledger_row,
+            "reason": N,
+            "stripe_dispute_id": R,
+            "evidence_due_by": N,
+        },
+        note="Evidence text lives at the processor and in the webhook payloads (redacted there).",
+    )
+    register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
+    register_processor("stripe", subjects=CUSTOMER, notify=_stripe_delete_customers)
+    register_retention(
+        "payments.refunded_payments",
+        description="Fully refunded payments: kept for the ledger, stripped of the person",
+        select=_refunded_payments,
+        apply=_payments_strip,
+    )
