@@ -35,7 +35,7 @@ from compliance.personal_data import (
 )
 from config.exceptions import ServiceUnavailableError
 from payments.exceptions import ProcessorRequestError
-from payments.gateways import stripe as gateway
+from payments.gateways import gateway_for
 from payments.models import (
     Customer,
     Dispute,
@@ -86,7 +86,7 @@ def customer_subject(merchant_id: str, reference: str) -> Subject:
     if named is not None:  # the record named first: it names the subject on the certificate
         records.sort(key=lambda c: c.public_id != named.public_id)
     identifiers = {email} | {
-        v for c in records for v in (c.public_id, c.name, c.stripe_customer_id)
+        v for c in records for v in (c.public_id, c.name, c.processor_customer_id)
     }
     return Subject(
         kind=SubjectKind.CUSTOMER,
@@ -108,14 +108,14 @@ def _customer_export(row: Customer) -> dict[str, JSONValue]:
         "name": row.name,
         "description": row.description,
         "metadata": row.metadata,
-        "processor_customer": row.stripe_customer_id,
+        "processor_customer": row.processor_customer_id,
         "created": iso(row.created_at),
     }
 
 
 def _customer_erase(subject: Subject) -> ErasureResult:
     count = _customers(subject).update(
-        email="", name="", description="", metadata={}, stripe_customer_id=""
+        email="", name="", description="", metadata={}, processor_customer_id=""
     )
     return ErasureResult(anonymised=count)
 
@@ -198,14 +198,14 @@ def _stripe_delete_customers(subject: Subject) -> list[str]:
     confirmations: list[str] = []
     account = ProcessorAccount.objects.filter(merchant__public_id=subject.merchant_id).first()
     processor_ids = [
-        c for c in _customers(subject).values_list("stripe_customer_id", flat=True) if c
+        c for c in _customers(subject).values_list("processor_customer_id", flat=True) if c
     ]
     if account is None or not processor_ids:
         return confirmations
     for customer_id in processor_ids:
         try:
-            deleted = gateway.customer_delete(
-                stripe_account=account.stripe_account_id, customer_id=customer_id
+            deleted = gateway_for(account).customer_delete(
+                account=account.processor_account_id, customer=customer_id
             )
         except ProcessorRequestError as error:
             if error.code != "resource_missing":
@@ -228,7 +228,8 @@ def register_all() -> None:
         {
             "id": N,
             "merchant": N,
-            "stripe_account_id": N,
+            "processor": N,
+            "processor_account_id": N,
             "charges_enabled": N,
             "payouts_enabled": N,
             "details_submitted": N,
@@ -247,7 +248,8 @@ def register_all() -> None:
             "name": P,
             "description": P,
             "metadata": P,
-            "stripe_customer_id": PS,
+            "processor": N,
+            "processor_customer_id": PS,
             "created_at": N,
             "updated_at": N,
         },
@@ -310,9 +312,10 @@ def register_all() -> None:
             "decline_code": N,
             "failure_message": N,
             "next_action_url": P,
-            "stripe_payment_method_id": R,
-            "stripe_payment_intent_id": R,
-            "stripe_charge_id": R,
+            "processor": R,
+            "processor_payment_method_id": R,
+            "processor_payment_id": R,
+            "processor_charge_id": R,
             "created_at": R,
             "updated_at": N,
         },
@@ -337,7 +340,7 @@ def register_all() -> None:
             **ledger_row,
             "reason": N,
             "failure_reason": N,
-            "stripe_refund_id": R,
+            "processor_refund_id": R,
         },
         note="A ledger record of its payment; the person is reached only through the payment.",
     )
@@ -350,7 +353,7 @@ def register_all() -> None:
             "payment": R,
             **ledger_row,
             "reason": N,
-            "stripe_dispute_id": R,
+            "processor_dispute_id": R,
             "evidence_due_by": N,
         },
         note="Evidence text lives at the processor and in the webhook payloads (redacted there).",
