@@ -36,8 +36,10 @@ def _project_models() -> list[type]:
     base = Path(settings.BASE_DIR).resolve()
     found = []
     for config in apps.get_app_configs():
+        # The project's apps are top-level folders of the repository; a virtualenv inside it
+        # (`make run`'s .venv) holds Django's own apps deeper down.
         path = Path(config.path).resolve()
-        if base not in path.parents or config.label == "sandbox":
+        if path.parent != base or config.label == "sandbox":
             continue
         found.extend(config.get_models())
     return found
