@@ -80,8 +80,17 @@ class PaymentAdmin(MerchantDataAdmin):
         return payment.customer.email if payment.customer else ""
 
 
+class PaymentChildAdmin(MerchantDataAdmin):
+    """Refunds and disputes: found by their own id, their payment's or its customer's email."""
+
+    list_filter = ("status",)
+    search_fields = ("=public_id", "=payment__public_id", "payment__customer__email")
+    list_select_related = ("merchant", "payment")
+    ordering = ("-created_at", "-id")
+
+
 @admin.register(Refund)
-class RefundAdmin(MerchantDataAdmin):
+class RefundAdmin(PaymentChildAdmin):
     fields = (
         "public_id",
         "merchant",
@@ -97,10 +106,6 @@ class RefundAdmin(MerchantDataAdmin):
     )
     readonly_fields = fields
     list_display = ("public_id", "payment", "merchant", "status", "amount", "currency")
-    list_filter = ("status",)
-    search_fields = ("=public_id", "=payment__public_id", "payment__customer__email")
-    list_select_related = ("merchant", "payment")
-    ordering = ("-created_at", "-id")
 
 
 @admin.register(PaymentLink)
@@ -127,7 +132,7 @@ class PaymentLinkAdmin(MerchantDataAdmin):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(MerchantDataAdmin):
+class DisputeAdmin(PaymentChildAdmin):
     fields = (
         "public_id",
         "merchant",
@@ -142,7 +147,3 @@ class DisputeAdmin(MerchantDataAdmin):
     )
     readonly_fields = fields
     list_display = ("public_id", "payment", "merchant", "status", "amount", "evidence_due_by")
-    list_filter = ("status",)
-    search_fields = ("=public_id", "=payment__public_id", "payment__customer__email")
-    list_select_related = ("merchant", "payment")
-    ordering = ("-created_at", "-id")

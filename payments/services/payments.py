@@ -97,6 +97,16 @@ def _payment_open(
     return payment
 
 
+def _account_ready(*, merchant: Merchant, customer: Customer | None) -> ProcessorAccount:
+    """The merchant's chargeable account, its processor reachable (refusing fast, before any
+    row is written, while its breaker is open), for a payment of `customer` if one is given."""
+    if customer is not None and customer.merchant_id != merchant.pk:
+        raise InvalidPaymentRequestError("No such customer.", param="customer")
+    account = chargeable_account(merchant)
+    gateway_for(account).ensure_available()
+    return account
+
+
 def payment_create(
     *,
     merchant: Merchant,
@@ -124,10 +134,7 @@ def payment_create(
     currency = checked_money(amount, currency)
     if capture_method not in CaptureMethod.values:
         raise InvalidPaymentRequestError("Unknown capture method.", param="capture_method")
-    if customer is not None and customer.merchant_id != merchant.pk:
-        raise InvalidPaymentRequestError("No such customer.", param="customer")
-    account = chargeable_account(merchant)
-    gateway_for(account).ensure_available()
+    account = _account_ready(merchant=merchant, customer=customer)
     payment = _payment_open(
         Payment(
             merchant=merchant,
@@ -179,10 +186,7 @@ def payment_create_bank_debit(
         raise InvalidPaymentRequestError(
             "Bank debits (ACH) are in USD only.", param="currency", code="currency_unsupported"
         )
-    if customer.merchant_id != merchant.pk:
-        raise InvalidPaymentRequestError("No such customer.", param="customer")
-    account = chargeable_account(merchant)
-    gateway_for(account).ensure_available()
+    account = _account_ready(merchant=merchant, customer=customer)
     payment = _payment_open(
         Payment(
             merchant=merchant,
