@@ -6,6 +6,10 @@ into its final name, so a worker listing the folder at that moment can take the 
 it is still empty and fail to decode it, which stops the worker's consumer. Here a message is
 written under a name the consumer ignores and renamed into place, which is atomic on POSIX,
 so a consumer only ever sees whole messages. The URL scheme `atomicfs://` selects it.
+
+The exchange tables (which queue a routing key reaches) have the same gap: kombu creates a
+table file empty and then writes it, so a publisher routing at that moment read "" and failed.
+A new table is written whole under a hidden name and linked into place.
 """
 
 from __future__ import annotations
@@ -44,6 +48,24 @@ class Channel(filesystem.Channel):
             os.replace(partial, final)
         except OSError as exc:
             raise ChannelError(f"Cannot add message {name!r} to the broker folder") from exc
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str | None, queue: str) -> None:
+        table: Path = self._exchange_file(exchange)  # type: ignore[attr-defined]
+        if not table.exists():
+            Path(self.control_folder).mkdir(parents=True, exist_ok=True)
+            binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+            whole = table.with_name(f".{table.name}.{uuid.uuid4().hex}")
+            try:
+                whole.write_bytes(str_to_bytes(dumps([binding])))
+                os.link(whole, table)  # creates the table only if absent, and whole
+                return
+            except FileExistsError:
+                pass  # another process made it first: add this binding by kombu's locked update
+            except OSError as exc:
+                raise ChannelError(f"Cannot create the exchange table {table}") from exc
+            finally:
+                whole.unlink(missing_ok=True)
+        super()._queue_bind(exchange, routing_key, pattern, queue)
 
 
 class Transport(filesystem.Transport):

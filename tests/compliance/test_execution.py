@@ -177,7 +177,10 @@ def test_certificate_names_each_system_and_verifies_offline(seeded, tmp_path, ca
         lambda c: c["certificate"].update(days_used=c["certificate"]["days_used"] + 1),
         lambda c: c["certificate"]["systems"].pop(),
         lambda c: c["certificate"].update(ground="art17_1_a"),
-        lambda c: c.update(signature=c["signature"][:-2] + "AA"),
+        # The first character: the last ones of base64 carry padding bits a decoder may ignore.
+        lambda c: c.update(
+            signature=("B" if c["signature"][0] == "A" else "A") + c["signature"][1:]
+        ),
         lambda c: c["certificate"].pop("approved_by"),
         lambda c: c["certificate"].update(key="A" * 43),
         lambda c: c.update(extra=1),
