@@ -58,7 +58,7 @@ def test_a_consumer_draining_while_a_producer_publishes_reads_every_message_whol
                 serializer="json",
             )
     consumer.join(timeout=120)
-    assert errors == []
+    assert errors == [], f"{len(received)} of {MESSAGES} received"
     assert sorted(received) == list(range(MESSAGES))
 
 
