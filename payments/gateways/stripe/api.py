@@ -454,16 +454,7 @@ class StripeGateway:
         params: dict[str, Any] = {"expand": _INTENT_EXPAND}
         if amount is not None:
             params["amount_to_capture"] = amount
-        obj = call(
-            "payment_intent_capture",
-            lambda: stripe_client().v1.payment_intents.capture(
-                charge,
-                params,  # type: ignore[arg-type]
-                _options(account=account, key=key),
-            ),
-            mutating=True,
-        )
-        return charge_from_dict(_dict(obj))
+        return self._intent_act("capture", account=account, charge=charge, params=params, key=key)
 
     def charge_cancel(
         self, *, account: str, charge: str, key: str, reason: str | None = None
@@ -471,16 +462,18 @@ class StripeGateway:
         params: dict[str, Any] = {"expand": _INTENT_EXPAND}
         if reason:
             params["cancellation_reason"] = reason
-        obj = call(
-            "payment_intent_cancel",
-            lambda: stripe_client().v1.payment_intents.cancel(
-                charge,
-                params,  # type: ignore[arg-type]
-                _options(account=account, key=key),
-            ),
-            mutating=True,
-        )
-        return charge_from_dict(_dict(obj))
+        return self._intent_act("cancel", account=account, charge=charge, params=params, key=key)
+
+    def _intent_act(
+        self, action: str, *, account: str, charge: str, params: dict[str, Any], key: str
+    ) -> Charge:
+        """Capture or cancel a PaymentIntent: one keyed, mutating call, mapped to a Charge."""
+
+        def act() -> Any:
+            method = getattr(stripe_client().v1.payment_intents, action)
+            return method(charge, params, _options(account=account, key=key))
+
+        return charge_from_dict(_dict(call(f"payment_intent_{action}", act, mutating=True)))
 
     # --- Refunds --------------------------------------------------------------------------
 
