@@ -10,6 +10,12 @@ so a consumer only ever sees whole messages. The URL scheme `atomicfs://` select
 The exchange tables (which queue a routing key reaches) have the same gap: kombu creates a
 table file empty and then writes it, so a publisher routing at that moment read "" and failed.
 A new table is written whole under a hidden name and linked into place.
+
+kombu's filesystem transport also keeps its bindings in one state per process, shared by every
+connection, and skips writing a binding to the table once that state holds it. A thread
+publishing while another thread's first bind was still writing the table (or after the folder
+was emptied) found no table, and kombu drops a message nothing routes: the first messages of
+a busy start were lost. Here every bind makes sure the table holds it.
 """
 
 from __future__ import annotations
@@ -48,6 +54,24 @@ class Channel(filesystem.Channel):
             os.replace(partial, final)
         except OSError as exc:
             raise ChannelError(f"Cannot add message {name!r} to the broker folder") from exc
+
+    def queue_bind(
+        self,
+        queue: str,
+        exchange: str | None = None,
+        routing_key: str = "",
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        exchange = exchange or "amq.direct"
+        known_to_this_process = self.state.has_binding(queue, exchange, routing_key)
+        super().queue_bind(queue, exchange, routing_key, arguments, **kwargs)
+        if known_to_this_process:  # kombu returned without touching the table on disk
+            # kombu returns (key, pattern, queue); its type stubs declare a fourth item.
+            key, pattern, bound_queue = self.typeof(exchange).prepare_bind(
+                queue, exchange, routing_key, arguments
+            )[:3]
+            self._queue_bind(exchange, key, pattern, bound_queue)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str | None, queue: str) -> None:
         table: Path = self._exchange_file(exchange)  # type: ignore[attr-defined]

@@ -62,6 +62,24 @@ def test_a_consumer_draining_while_a_producer_publishes_reads_every_message_whol
     assert sorted(received) == list(range(MESSAGES))
 
 
+def test_a_binding_this_process_already_made_is_written_where_the_table_is_missing(tmp_path):
+    """kombu keeps one binding state per process: a bind it already knows skipped the table.
+
+    That is the state another thread is in while its first bind is still writing the table, and
+    a process is in after its folder was emptied; kombu then drops every message it publishes.
+    """
+    queue = Queue("jobs", Exchange("jobs", type="direct"), routing_key="jobs")
+    with _connection(tmp_path / "first") as conn:
+        queue.bind(conn.default_channel).declare()
+    with _connection(tmp_path / "second") as conn:
+        Producer(conn.default_channel).publish(
+            {"n": 1}, exchange=queue.exchange, routing_key="jobs", declare=[queue]
+        )
+        with conn.SimpleQueue(queue) as simple:
+            message = simple.get(block=True, timeout=5)
+    assert message.payload == {"n": 1}
+
+
 def test_the_channel_creates_its_folders(tmp_path):
     with _connection(tmp_path / "fresh") as conn:
         conn.default_channel  # noqa: B018 - opening the channel is the behaviour under test
