@@ -80,23 +80,3 @@ def screenshot(page, request: pytest.FixtureRequest):  # type: ignore[no-untyped
         return path
 
     return take
-
-
-@pytest.fixture
-def reports_connection() -> None:
-    """The `reports` alias usable in a test that lists it in its `databases`.
-
-    In the whole suite run serially on PostgreSQL (CI's `make test`), the replica tests found
-    Django's "queries to 'reports' are not allowed in this test" guard still on that connection,
-    left by an earlier test class whose set-up put it there; their own class never adds it. The
-    guard is taken off here, after pytest-django set this test's class up.
-    """
-    from django.db import connections
-    from django.test import TransactionTestCase
-    from django.test.testcases import _DatabaseFailure
-
-    replica = connections["reports"]
-    for name, _ in TransactionTestCase._disallowed_connection_methods:
-        method = getattr(replica, name)
-        if isinstance(method, _DatabaseFailure):
-            setattr(replica, name, method.wrapped)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import pytest
+from tests.browser.support import BROWSER_TEST
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = BROWSER_TEST
 
 OPERATIONS = ("payments_create", "customers_list", "bank_accounts_retrieve", "events_list")
 

@@ -38,6 +38,7 @@ from tests.banking.linking import (
     new_customer,
 )
 from tests.browser.proxy import assert_read_as_a_sentence, posts_answered_by_a_proxy_error
+from tests.browser.support import BROWSER_TEST
 from tests.browser.test_pay import (  # noqa: F401 - fixtures shared with the payment tests
     Seen,
     requests_seen,
@@ -46,7 +47,7 @@ from tests.browser.test_pay import (  # noqa: F401 - fixtures shared with the pa
 )
 from tests.factories import MerchantFactory, member, verified_client
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = BROWSER_TEST
 
 MODAL = "iframe[name='plaid-link-iframe']"
 # What the customer types into Link; none of it may reach Ledgerline.

@@ -9,6 +9,7 @@ import pytest
 
 from accounts.roles import Role
 from payments import public_views
+from tests.browser.support import BROWSER_TEST
 from tests.factories import member, verified_client
 from tests.payments.factories import (
     CustomerFactory,
@@ -17,7 +18,7 @@ from tests.payments.factories import (
     PaymentLinkFactory,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = BROWSER_TEST
 
 
 def _assert_site_look(page: Any) -> None:

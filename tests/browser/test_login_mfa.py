@@ -12,8 +12,9 @@ from django_otp.oath import TOTP
 
 from accounts.models import Membership, Merchant, User
 from accounts.roles import Role
+from tests.browser.support import BROWSER_TEST
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = BROWSER_TEST
 
 PASSWORD = "correct horse battery staple"
 

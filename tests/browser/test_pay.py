@@ -23,10 +23,11 @@ from payments.gateways.stripe import resilience
 from payments.models import Payment, PaymentLink
 from payments.services import merchant_connect_account_ensure
 from tests.browser.proxy import assert_read_as_a_sentence, posts_answered_by_a_proxy_error
+from tests.browser.support import BROWSER_TEST
 from tests.factories import MerchantFactory
 from tests.payments.factories import PaymentLinkFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = BROWSER_TEST
 
 VISA = "4242 4242 4242 4242"
 THREE_D_SECURE = "4000 0025 0000 3155"

@@ -13,8 +13,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.management.commands.seed_demo import SUPPORT_GROUP, staff_groups
 from accounts.models import User
 from accounts.services import enrolment_link_issue
+from tests.browser.support import BROWSER_TEST
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = BROWSER_TEST
 
 PASSWORD = "correct horse battery staple"
 EMAIL = "support@staff.test"

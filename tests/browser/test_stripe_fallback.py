@@ -16,8 +16,9 @@ from payments.gateways.stripe import client as stripe_client_module
 from payments.gateways.stripe import resilience
 from tests.banking.linking import PlaidSandbox, running_sandbox
 from tests.banking.test_stripe_fallback import plaid_failed_account
+from tests.browser.support import BROWSER_TEST
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = BROWSER_TEST
 
 ACCOUNT_NUMBER = "000123456789"  # Stripe's ACH test account; linked with Plaid first (same last 4)
 

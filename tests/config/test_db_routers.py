@@ -37,7 +37,6 @@ def test_objects_read_on_the_replica_may_be_related_to_objects_on_default():
 
 
 @pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPORTS_ALIAS])
-@pytest.mark.usefixtures("reports_connection")
 def test_a_row_read_on_the_replica_and_saved_again_is_written_on_default():
     """The replica alias is a mirror of the test database here: a write through it would still
     land in the same rows, so the proof is which connection ran the UPDATE."""

@@ -54,7 +54,6 @@ def test_without_a_replica_reports_read_the_default_database(settings):
 
 
 @pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPORTS_ALIAS])
-@pytest.mark.usefixtures("reports_connection")
 def test_with_a_replica_every_report_query_runs_on_it_with_the_same_answer(settings):
     merchant = _history()
     expected = _reports(merchant)
