@@ -103,7 +103,7 @@ def check_in_django() -> None:
     from django.db.models import Count
 
     from inbound.models import InboundEvent, InboundEventStatus
-    from payments.models import Payment, Refund
+    from payments.models import Payment, ProcessorAccount, Refund
 
     session = requests.Session()
     session.trust_env = False
@@ -118,9 +118,15 @@ def check_in_django() -> None:
         return result
 
     mismatches: list[str] = []
-    payments = Payment.objects.select_related("merchant__processor_account")
+    # This check reads Stripe's API: the Stripe account of each merchant.
+    stripe_accounts = dict(
+        ProcessorAccount.objects.filter(processor="stripe").values_list(
+            "merchant_id", "processor_account_id"
+        )
+    )
+    payments = Payment.objects.filter(processor="stripe")
     for payment in payments.iterator():
-        account = payment.merchant.processor_account.processor_account_id
+        account = stripe_accounts[payment.merchant_id]
         if not payment.processor_payment_id:
             if payment.status != "requires_payment_method":
                 mismatches.append(f"{payment.public_id}: {payment.status}, never sent")
@@ -135,9 +141,9 @@ def check_in_django() -> None:
                 f"{payment.public_id}: ours {payment.status}/{payment.amount_refunded} refunded, "
                 f"processor {intent['status']}/{refunded}"
             )
-    refunds = Refund.objects.select_related("merchant__processor_account")
+    refunds = Refund.objects.filter(payment__processor="stripe")
     for refund in refunds.iterator():
-        account = refund.merchant.processor_account.processor_account_id
+        account = stripe_accounts[refund.merchant_id]
         if not refund.processor_refund_id:
             mismatches.append(f"{refund.public_id}: {refund.status}, never sent")
             continue

@@ -308,7 +308,7 @@ def _account_updated_fetch(event: InboundEvent) -> _AccountRead | None:
     obj = _object(event)
     account = (
         ProcessorAccount.objects.select_related("merchant")
-        .filter(processor_account_id=obj["id"])
+        .filter(processor="stripe", processor_account_id=obj["id"])
         .first()
     )
     if account is None:
@@ -379,7 +379,9 @@ def stripe_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
     created_gte = int((timezone.now() - window).timestamp())
     accounts: list[str] = [
         "",
-        *ProcessorAccount.objects.order_by("pk").values_list("processor_account_id", flat=True),
+        *ProcessorAccount.objects.filter(processor="stripe")
+        .order_by("pk")
+        .values_list("processor_account_id", flat=True),
     ]
     ingested = 0
     for account in accounts:
@@ -412,7 +414,7 @@ def stripe_events_reconcile(*, window: timedelta = RECONCILE_WINDOW) -> int:
 
 def _merchant_of_connected_account(account: str) -> int | None:
     return (
-        ProcessorAccount.objects.filter(processor_account_id=account)
+        ProcessorAccount.objects.filter(processor="stripe", processor_account_id=account)
         .values_list("merchant_id", flat=True)
         .first()
     )

@@ -27,8 +27,10 @@ __all__ = [
     "PaymentStatus",
     "Processor",
     "ProcessorAccount",
+    "ProcessorOutage",
     "Refund",
     "RefundStatus",
+    "RoutingRank",
 ]
 
 _CURRENCY = Q(currency__regex=r"^[a-z]{3}$")
@@ -68,6 +70,14 @@ class Processor(models.TextChoices):
     """Who holds an object: the gateway that `payments.gateways.gateway_named` returns for it."""
 
     STRIPE = "stripe", "Stripe"
+    BRAINTREE = "braintree", "Braintree"
+
+
+class RoutingRank(models.IntegerChoices):
+    """Where a connected processor account stands in the merchant's routing."""
+
+    PRIMARY = 1, "Primary"
+    SECONDARY = 2, "Secondary"
 
 
 class PaymentMethodType(models.TextChoices):
@@ -77,17 +87,24 @@ class PaymentMethodType(models.TextChoices):
 
 
 class ProcessorAccount(models.Model):
-    """A merchant's account at its processor (a Stripe Connect connected account); every
-    processor call for the merchant goes through the gateway of `processor` with its id."""
+    """A merchant's account at one processor (a Stripe Connect connected account, a Braintree
+    merchant account); every processor call for the merchant goes through the gateway of
+    `processor` with its id. A merchant has at most one account per processor; `routing_rank`
+    says which one the pay page and the API use first (primary) and which one takes over
+    while the primary is down (secondary); an account without a rank is connected but unused.
+    """
 
-    merchant = models.OneToOneField(
-        "accounts.Merchant", on_delete=models.CASCADE, related_name="processor_account"
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="processor_accounts"
     )
     processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
     processor_account_id = models.CharField(max_length=64)
     charges_enabled = models.BooleanField(default=False)
     payouts_enabled = models.BooleanField(default=False)
     details_submitted = models.BooleanField(default=False)
+    routing_rank = models.PositiveSmallIntegerField(
+        choices=RoutingRank.choices, null=True, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,13 +113,48 @@ class ProcessorAccount(models.Model):
             models.UniqueConstraint(
                 fields=["processor", "processor_account_id"], name="processor_account_unique"
             ),
+            models.UniqueConstraint(
+                fields=["merchant", "processor"], name="processor_account_one_per_processor"
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "routing_rank"],
+                condition=Q(routing_rank__isnull=False),
+                name="processor_account_one_per_rank",
+            ),
             models.CheckConstraint(
                 condition=Q(processor__in=Processor.values), name="processor_account_processor"
+            ),
+            models.CheckConstraint(
+                condition=Q(routing_rank__isnull=True) | Q(routing_rank__in=RoutingRank.values),
+                name="processor_account_rank_valid",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.processor}:{self.processor_account_id} ({self.merchant_id})"
+
+
+class ProcessorOutage(models.Model):
+    """An operator's mark that a processor is down for everyone (platform staff, in the admin).
+
+    While a processor is marked down the pay page renders a merchant's secondary processor
+    instead, as it does while the primary's circuit breaker is open (`payments.routing`).
+    """
+
+    processor = models.CharField(max_length=16, choices=Processor.choices, unique=True)
+    marked_down = models.BooleanField(default=False)
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processor__in=Processor.values), name="processor_outage_processor"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.processor}: {'down' if self.marked_down else 'up'}"
 
 
 class Customer(models.Model):

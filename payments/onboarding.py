@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from accounts.models import Merchant
 from compliance.actors import Actor
-from payments.gateways import gateway_for
+from payments.gateways import DEFAULT_PROCESSOR, gateway_for
 from payments.models import ProcessorAccount
 from payments.services import merchant_account_refresh, merchant_connect_account_ensure
 
@@ -37,6 +37,6 @@ def merchant_onboarding_link(
 
 def merchant_onboarding_return(*, merchant: Merchant) -> ProcessorAccount | None:
     """Back from onboarding: pull the account's capabilities now rather than wait for a webhook."""
-    if not ProcessorAccount.objects.filter(merchant=merchant).exists():
+    if not ProcessorAccount.objects.filter(merchant=merchant, processor=DEFAULT_PROCESSOR).exists():
         return None
     return merchant_account_refresh(merchant=merchant)

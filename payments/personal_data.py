@@ -196,13 +196,22 @@ def _stripe_delete_customers(subject: Subject) -> list[str]:
     ProcessorPendingError so the step is retried with backoff.
     """
     confirmations: list[str] = []
-    account = ProcessorAccount.objects.filter(merchant__public_id=subject.merchant_id).first()
-    processor_ids = [
-        c for c in _customers(subject).values_list("processor_customer_id", flat=True) if c
+    # Each customer's twin is at the processor that holds it (`Customer.processor`).
+    accounts = {
+        account.processor: account
+        for account in ProcessorAccount.objects.filter(merchant__public_id=subject.merchant_id)
+    }
+    twins = [
+        (processor, customer_id)
+        for processor, customer_id in _customers(subject).values_list(
+            "processor", "processor_customer_id"
+        )
+        if customer_id
     ]
-    if account is None or not processor_ids:
-        return confirmations
-    for customer_id in processor_ids:
+    for processor, customer_id in twins:
+        account = accounts.get(processor)
+        if account is None:
+            continue
         try:
             deleted = gateway_for(account).customer_delete(
                 account=account.processor_account_id, customer=customer_id
@@ -213,7 +222,7 @@ def _stripe_delete_customers(subject: Subject) -> list[str]:
             confirmations.append(f"{customer_id}:already_deleted")
             continue
         except ServiceUnavailableError as error:
-            raise ProcessorPendingError(f"Stripe is unavailable ({error.code})") from error
+            raise ProcessorPendingError(f"{processor} is unavailable ({error.code})") from error
         confirmations.append(deleted.id)
     return confirmations
 
@@ -233,6 +242,7 @@ def register_all() -> None:
             "charges_enabled": N,
             "payouts_enabled": N,
             "details_submitted": N,
+            "routing_rank": N,
             "created_at": N,
             "updated_at": N,
         },

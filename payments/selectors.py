@@ -12,6 +12,7 @@ from accounts.models import Merchant
 from api.pagination import Page, keyset_page
 from inbound.models import InboundEvent
 from payments.exceptions import PaymentNotFoundError
+from payments.gateways import DEFAULT_PROCESSOR
 from payments.models import (
     Customer,
     Dispute,
@@ -138,7 +139,14 @@ def payment_link_by_token(*, token: str) -> PaymentLink | None:
 
 
 def processor_account_get(*, merchant: Merchant) -> ProcessorAccount | None:
-    return ProcessorAccount.objects.filter(merchant=merchant).first()
+    """The merchant's account at the processor onboarded from the dashboard (the default)."""
+    return ProcessorAccount.objects.filter(merchant=merchant, processor=DEFAULT_PROCESSOR).first()
+
+
+def processor_accounts(*, merchant: Merchant) -> list[ProcessorAccount]:
+    """Every processor account of the merchant: primary, secondary, then unranked."""
+    accounts = list(ProcessorAccount.objects.filter(merchant=merchant))
+    return sorted(accounts, key=lambda a: (a.routing_rank or 99, a.processor))
 
 
 # --- Dashboard reads (summaries, timelines) -------------------------------------------------

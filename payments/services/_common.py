@@ -14,7 +14,7 @@ from accounts.models import Merchant
 from compliance.actors import Actor
 from compliance.services import audit_record
 from payments.exceptions import InvalidPaymentRequestError
-from payments.gateways import gateway_for
+from payments.gateways import DEFAULT_PROCESSOR, gateway_for
 from payments.gateways.base import PaymentGateway
 from payments.models import Payment, ProcessorAccount
 from payments.money import MoneyError, normalize_currency, validate_amount
@@ -68,7 +68,15 @@ def checked_money(amount: int, currency: str) -> str:
     return currency
 
 
-def merchant_account(merchant_id: int) -> tuple[ProcessorAccount, PaymentGateway]:
-    """The merchant's processor account and its gateway (the account must exist)."""
-    account = ProcessorAccount.objects.get(merchant_id=merchant_id)
+def merchant_account(
+    merchant_id: int, processor: str = DEFAULT_PROCESSOR
+) -> tuple[ProcessorAccount, PaymentGateway]:
+    """The merchant's account at `processor` and its gateway (the account must exist)."""
+    account = ProcessorAccount.objects.get(merchant_id=merchant_id, processor=processor)
     return account, gateway_for(account)
+
+
+def account_of(holder: Payment) -> ProcessorAccount:
+    """The merchant's account at the processor that holds `holder` (a payment, a customer):
+    captures, cancels, refunds and reconciliation go to the processor that charged."""
+    return ProcessorAccount.objects.get(merchant_id=holder.merchant_id, processor=holder.processor)

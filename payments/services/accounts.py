@@ -9,7 +9,7 @@ from accounts.models import Merchant
 from compliance.actors import Actor
 from payments.exceptions import MerchantNotReadyError
 from payments.gateways import DEFAULT_PROCESSOR, gateway_named
-from payments.models import ProcessorAccount
+from payments.models import ProcessorAccount, RoutingRank
 from payments.services._common import audit, merchant_account
 
 
@@ -24,7 +24,7 @@ def merchant_connect_account_ensure(
 
     Concurrent first calls share one idempotency key, so the processor creates one account.
     """
-    existing = ProcessorAccount.objects.filter(merchant=merchant).first()
+    existing = ProcessorAccount.objects.filter(merchant=merchant, processor=processor).first()
     if existing is not None:
         return existing
     data = gateway_named(processor).account_create(
@@ -39,6 +39,12 @@ def merchant_connect_account_ensure(
                 charges_enabled=data.charges_enabled,
                 payouts_enabled=data.payouts_enabled,
                 details_submitted=data.details_submitted,
+                # The merchant's first processor takes its payments.
+                routing_rank=None
+                if ProcessorAccount.objects.filter(
+                    merchant=merchant, routing_rank=RoutingRank.PRIMARY
+                ).exists()
+                else RoutingRank.PRIMARY,
             )
             audit(
                 action="merchant.processor_account_create",
@@ -51,7 +57,7 @@ def merchant_connect_account_ensure(
             )
     except IntegrityError:
         # Another request stored the same account first.
-        return ProcessorAccount.objects.get(merchant=merchant)
+        return ProcessorAccount.objects.get(merchant=merchant, processor=processor)
     return account
 
 
@@ -85,9 +91,21 @@ def processor_account_apply(
     return locked
 
 
-def chargeable_account(merchant: Merchant) -> ProcessorAccount:
-    """The merchant's account, which must be allowed to charge (else a 409 for the merchant)."""
-    account = merchant_connect_account_ensure(merchant=merchant)
+def chargeable_account(merchant: Merchant, *, processor: str | None = None) -> ProcessorAccount:
+    """The merchant's account at `processor` (None: its primary), which must be allowed to
+    charge (else a 409 for the merchant). The default processor's account is opened on first
+    use; another processor's is connected by the merchant (its settings page) or it is a 409."""
+    account = None
+    if processor is None:
+        account = ProcessorAccount.objects.filter(
+            merchant=merchant, routing_rank=RoutingRank.PRIMARY
+        ).first()
+    elif processor != DEFAULT_PROCESSOR:
+        account = ProcessorAccount.objects.filter(merchant=merchant, processor=processor).first()
+        if account is None:
+            raise MerchantNotReadyError()
+    if account is None:
+        account = merchant_connect_account_ensure(merchant=merchant)
     if not account.charges_enabled:
         raise MerchantNotReadyError()
     return account

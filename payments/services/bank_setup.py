@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from accounts.models import Merchant
-from payments.gateways import gateway_for
+from payments.exceptions import ProcessorRequestError
+from payments.gateways import DEFAULT_PROCESSOR, gateway_for
 from payments.gateways.base import BankSetup, BankSource, PaymentGateway
 from payments.models import Customer, ProcessorAccount
 from payments.services._common import merchant_account
@@ -17,10 +18,17 @@ from payments.services.customers import customer_processor_ensure
 
 
 def _customer_at_processor(customer: Customer) -> tuple[ProcessorAccount, PaymentGateway, str]:
-    account = chargeable_account(customer.merchant)
+    # Bank accounts are kept at the default processor (Stripe's ACH), whatever the routing.
+    account = chargeable_account(customer.merchant, processor=DEFAULT_PROCESSOR)
     gateway = gateway_for(account)
     gateway.ensure_available()
-    return account, gateway, customer_processor_ensure(customer=customer, account=account)
+    twin = customer_processor_ensure(customer=customer, account=account)
+    if twin is None:
+        raise ProcessorRequestError(
+            "This customer is kept at another processor; bank debits need one at this one.",
+            code="customer_at_other_processor",
+        )
+    return account, gateway, twin
 
 
 def customer_processor_bank_account_attach(

@@ -21,9 +21,9 @@ from payments.exceptions import (
 )
 from payments.gateways import gateway_for
 from payments.gateways.base import Charge, PaymentGateway
-from payments.models import Payment, ProcessorAccount
+from payments.models import Payment
 from payments.money import format_amount
-from payments.services._common import audit, schedule_payment_reconcile
+from payments.services._common import account_of, audit, schedule_payment_reconcile
 from payments.services.sync import payment_apply_processor_state
 from payments.state import CANCELABLE, PaymentStatus
 
@@ -46,7 +46,7 @@ def _payment_act(
     """
     gateway = gateway_for(payment)
     gateway.ensure_available()
-    account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
+    account = account_of(payment)
     try:
         charge = act(gateway, account.processor_account_id)
     except (ProcessorOutcomeUnknownError, ProcessorConflictError):

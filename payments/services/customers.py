@@ -72,7 +72,9 @@ def customer_update(
             payload={"fields": sorted(changes)},
         )
     if locked.processor_customer_id and changes:
-        account = ProcessorAccount.objects.get(merchant_id=locked.merchant_id)
+        account = ProcessorAccount.objects.get(
+            merchant_id=locked.merchant_id, processor=locked.processor
+        )
         remote = {k: str(v) for k, v in changes.items() if k in {"email", "name", "description"}}
         if remote:
             gateway_for(locked).customer_update(
@@ -83,9 +85,15 @@ def customer_update(
     return locked
 
 
-def customer_processor_ensure(*, customer: Customer, account: ProcessorAccount) -> str:
-    """The customer's id at the account's processor, its twin created there on first use."""
+def customer_processor_ensure(*, customer: Customer, account: ProcessorAccount) -> str | None:
+    """The customer's id at the account's processor, its twin created there on first use.
+
+    A customer has its twin at one processor: a payment routed to another processor is made
+    without a processor customer there (None), which only means the card is not kept with one.
+    """
     if customer.processor_customer_id:
+        if customer.processor != account.processor:
+            return None
         return customer.processor_customer_id
     data = gateway_for(account).customer_ensure(
         account=account.processor_account_id,

@@ -35,7 +35,7 @@ from payments.exceptions import (
     ProcessorRequestError,
     ProcessorUnavailableError,
 )
-from payments.gateways import gateway_for
+from payments.gateways import DEFAULT_PROCESSOR, gateway_for
 from payments.gateways.base import Charge
 from payments.models import (
     CaptureMethod,
@@ -47,6 +47,7 @@ from payments.models import (
 )
 from payments.services._common import (
     PROCESSOR_KEY_SAFE_AGE,
+    account_of,
     audit,
     checked_money,
     schedule_payment_reconcile,
@@ -97,12 +98,15 @@ def _payment_open(
     return payment
 
 
-def _account_ready(*, merchant: Merchant, customer: Customer | None) -> ProcessorAccount:
-    """The merchant's chargeable account, its processor reachable (refusing fast, before any
-    row is written, while its breaker is open), for a payment of `customer` if one is given."""
+def _account_ready(
+    *, merchant: Merchant, customer: Customer | None, processor: str | None = None
+) -> ProcessorAccount:
+    """The merchant's chargeable account at `processor` (None: its primary), its processor
+    reachable (refusing fast, before any row is written, while its breaker is open), for a
+    payment of `customer` if one is given."""
     if customer is not None and customer.merchant_id != merchant.pk:
         raise InvalidPaymentRequestError("No such customer.", param="customer")
-    account = chargeable_account(merchant)
+    account = chargeable_account(merchant, processor=processor)
     gateway_for(account).ensure_available()
     return account
 
@@ -123,8 +127,12 @@ def payment_create(
     request: HttpRequest | None = None,
     on_created: Callable[[Payment], None] | None = None,
     on_settled: Callable[[Payment], None] | None = None,
+    processor: str | None = None,
 ) -> Payment:
     """Create our payment row, then create and confirm its charge at the processor.
+
+    `processor` names which of the merchant's connected processors charges (the one whose
+    card form or SDK made `payment_method`); None: the merchant's primary.
 
     `on_created(payment)` runs inside the transaction that inserts the row: the idempotency
     layer uses it to move its recovery point to "object created" atomically with the row.
@@ -134,7 +142,7 @@ def payment_create(
     currency = checked_money(amount, currency)
     if capture_method not in CaptureMethod.values:
         raise InvalidPaymentRequestError("Unknown capture method.", param="capture_method")
-    account = _account_ready(merchant=merchant, customer=customer)
+    account = _account_ready(merchant=merchant, customer=customer, processor=processor)
     payment = _payment_open(
         Payment(
             merchant=merchant,
@@ -186,7 +194,8 @@ def payment_create_bank_debit(
         raise InvalidPaymentRequestError(
             "Bank debits (ACH) are in USD only.", param="currency", code="currency_unsupported"
         )
-    account = _account_ready(merchant=merchant, customer=customer)
+    # ACH debits are Stripe's (the bank account is a Stripe source): never routed elsewhere.
+    account = _account_ready(merchant=merchant, customer=customer, processor=DEFAULT_PROCESSOR)
     payment = _payment_open(
         Payment(
             merchant=merchant,
@@ -224,7 +233,7 @@ def payment_confirm(
     Also the resume step of an interrupted request and of reconciliation (which passes
     `schedule_reconcile=False`: it is the reconciliation, and must not enqueue itself again).
     """
-    account = account or ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
+    account = account or account_of(payment)
     processor_customer = None
     if payment.customer is not None:
         processor_customer = customer_processor_ensure(customer=payment.customer, account=account)
@@ -347,7 +356,7 @@ def _payment_mark_processing(*, payment: Payment, schedule_reconcile: bool = Tru
 def payment_reconcile(*, payment: Payment) -> Payment:
     """Settle a payment whose processor outcome we never saw, without ever charging twice."""
     payment.refresh_from_db()
-    account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
+    account = account_of(payment)
     if payment.processor_payment_id:
         charge = gateway_for(payment).charge_retrieve(
             account=account.processor_account_id, charge=payment.processor_payment_id
@@ -421,7 +430,7 @@ def payment_resume(*, payment: Payment, return_url: str | None = None) -> Paymen
         never_sent
     ):
         gateway_for(payment).ensure_available()
-        account = ProcessorAccount.objects.get(merchant_id=payment.merchant_id)
+        account = account_of(payment)
         return _payment_send_or_find(
             payment=payment,
             account=account,

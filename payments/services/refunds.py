@@ -28,9 +28,9 @@ from payments.exceptions import (
 )
 from payments.gateways import gateway_for
 from payments.gateways.base import RefundState
-from payments.models import Payment, ProcessorAccount, Refund, RefundStatus
+from payments.models import Payment, Refund, RefundStatus
 from payments.money import format_amount
-from payments.services._common import PROCESSOR_KEY_SAFE_AGE, audit
+from payments.services._common import PROCESSOR_KEY_SAFE_AGE, account_of, audit
 from payments.services.sync import refund_apply_processor_state
 from payments.state import PaymentStatus
 
@@ -105,7 +105,7 @@ def refund_create(
 def refund_submit(*, refund: Refund, schedule_reconcile: bool = True) -> Refund:
     """Send a pending refund to the processor; safe to repeat (key from the refund row)."""
     payment = refund.payment
-    account = ProcessorAccount.objects.get(merchant_id=refund.merchant_id)
+    account = account_of(payment)
     try:
         data = gateway_for(payment).refund_create(
             account=account.processor_account_id,
@@ -159,7 +159,7 @@ def refund_reconcile(*, refund: Refund) -> Refund:
     refund.refresh_from_db()
     if refund.status not in (RefundStatus.PENDING, RefundStatus.REQUIRES_ACTION):
         return refund
-    account = ProcessorAccount.objects.get(merchant_id=refund.merchant_id)
+    account = account_of(refund.payment)
     gateway = gateway_for(refund.payment)
     if refund.processor_refund_id:
         data: RefundState | None = gateway.refund_retrieve(

@@ -1,0 +1,158 @@
+"""Which processor takes a merchant's payment: its primary, or its secondary while the primary
+is down.
+
+A merchant has one account per connected processor (`ProcessorAccount`); the one ranked
+primary takes payments, the one ranked secondary is the fallback. A processor is down when its
+circuit breaker is open in this process (`PaymentGateway.ensure_available`, which refuses
+without a network call) or when platform staff marked it down (`ProcessorOutage`, in the
+admin). Deciding reads only memory and the cache: the ranked accounts arrive with the query
+the pay page already makes (`checkout_accounts`), so failover costs the page no round trip to
+the database while the outage marks are cached.
+
+The pay page fails over (the customer types the card into whichever processor's form is
+shown, so the payment method is made for that processor). The API does not: a payment
+method or nonce the merchant's server sends was made by one processor and can only be charged
+there, so it goes to the processor named (`processor`) or the primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+
+from accounts.models import Merchant
+from compliance.actors import Actor
+from compliance.services import audit_record
+from payments.exceptions import InvalidPaymentRequestError, PaymentError
+from payments.gateways import gateway_named, processors
+from payments.models import ProcessorAccount, ProcessorOutage, RoutingRank
+
+# How long a process may keep using the outage marks it read: a mark reaches every web
+# process within this many seconds (at once where the cache is shared, e.g. Redis).
+OUTAGE_MARKS_SECONDS = 5
+_OUTAGE_CACHE_KEY = "payments:processor-outages"
+
+
+class ProcessorNotConnectedError(InvalidPaymentRequestError):
+    code = "processor_not_connected"
+    default_message = "This merchant has not connected that processor."
+
+
+@dataclass(frozen=True)
+class Route:
+    """The account that takes the payment, and whether it stands in for a down primary."""
+
+    account: ProcessorAccount
+    failed_over: bool = False
+
+    @property
+    def processor(self) -> str:
+        return self.account.processor
+
+
+def processors_marked_down() -> frozenset[str]:
+    """The processors platform staff marked down (cached for OUTAGE_MARKS_SECONDS)."""
+    marked: list[str] | None = cache.get(_OUTAGE_CACHE_KEY)
+    if marked is None:
+        marked = list(
+            ProcessorOutage.objects.filter(marked_down=True).values_list("processor", flat=True)
+        )
+        cache.set(_OUTAGE_CACHE_KEY, marked, OUTAGE_MARKS_SECONDS)
+    return frozenset(marked)
+
+
+def processor_is_up(processor: str, *, marked_down: frozenset[str]) -> bool:
+    """Not marked down by an operator and its breaker closed (or due a probe) here."""
+    if processor in marked_down:
+        return False
+    try:
+        gateway_named(processor).ensure_available()
+    except PaymentError:
+        return False
+    return True
+
+
+def route_choose(accounts: Sequence[ProcessorAccount]) -> Route | None:
+    """The first ranked account whose processor is up; the primary when none is (its form
+    is shown and the payment is refused with "try again" rather than the page closing).
+    None when the merchant has no chargeable ranked account."""
+    ranked = sorted(
+        (a for a in accounts if a.routing_rank is not None and a.charges_enabled),
+        key=lambda a: a.routing_rank or 0,
+    )
+    if not ranked:
+        return None
+    primary = ranked[0]
+    if primary.routing_rank != RoutingRank.PRIMARY:
+        # A secondary without a primary (the primary was disconnected) is only a fallback.
+        return Route(account=primary, failed_over=True)
+    marked_down = processors_marked_down()
+    for account in ranked:
+        if processor_is_up(account.processor, marked_down=marked_down):
+            return Route(account=account, failed_over=account is not primary)
+    return Route(account=primary)
+
+
+def checkout_accounts(merchant: Merchant) -> list[ProcessorAccount]:
+    """The merchant's ranked accounts, primary first (one query)."""
+    return list(
+        ProcessorAccount.objects.filter(merchant=merchant, routing_rank__isnull=False).order_by(
+            "routing_rank"
+        )
+    )
+
+
+def checkout_route(*, merchant: Merchant) -> Route | None:
+    """Whose card form the pay page shows now."""
+    return route_choose(checkout_accounts(merchant))
+
+
+def merchant_processor_account(
+    *, merchant: Merchant, processor: str | None = None
+) -> ProcessorAccount | None:
+    """The merchant's account at `processor`, or its primary when none is named (the API's
+    default). None when there is none."""
+    accounts = ProcessorAccount.objects.filter(merchant=merchant)
+    if processor is None:
+        return accounts.filter(routing_rank=RoutingRank.PRIMARY).first()
+    return accounts.filter(processor=processor).first()
+
+
+def api_processor_account(*, merchant: Merchant, processor: str | None) -> ProcessorAccount | None:
+    """For `POST /api/v1/payments`: the named processor's account (400 when that processor is
+    unknown or not connected), or None to let the payment service use the primary."""
+    if processor is None:
+        return None
+    if processor not in processors():
+        raise ProcessorNotConnectedError(
+            f"Unknown processor {processor!r}: use one of {', '.join(processors())}.",
+            param="processor",
+        )
+    account = merchant_processor_account(merchant=merchant, processor=processor)
+    if account is None:
+        raise ProcessorNotConnectedError(param="processor")
+    return account
+
+
+def processor_outage_set(
+    *, processor: str, marked_down: bool, note: str = "", actor: Actor
+) -> ProcessorOutage:
+    """Platform staff mark a processor down (or up again) for every merchant; audited."""
+    with transaction.atomic():
+        outage, _ = ProcessorOutage.objects.select_for_update().get_or_create(processor=processor)
+        before = outage.marked_down
+        outage.marked_down = marked_down
+        outage.note = note[:200]
+        outage.save(update_fields=["marked_down", "note", "updated_at"])
+        audit_record(
+            action="processor.marked_down" if marked_down else "processor.marked_up",
+            actor=actor,
+            target_type="processor",
+            target_id=processor,
+            payload={"marked_down": marked_down, "was_marked_down": before},
+        )
+        transaction.on_commit(lambda: cache.delete(_OUTAGE_CACHE_KEY))
+    return outage
