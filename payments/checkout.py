@@ -1,7 +1,8 @@
 """Checkout on the public payment page: attempt tokens, rate limits and paying a link once.
 
-The customer's browser sends only a PaymentMethod id (`pm_...`, made by the processor's own
-card form) and the attempt token rendered into the page. Every attempt token is one
+The customer's browser sends only a payment method token (a Stripe PaymentMethod id `pm_...`,
+a Braintree nonce: whatever the processor's own card form made) with the processor whose form
+made it, and the attempt token rendered into the page. Every attempt token is one
 `IdempotencyRecord` of the link's merchant, so a double submit, a refresh or a retried POST
 of the same page load joins the first attempt instead of charging again; a new page load (or
 the page shown after a decline) carries a new token, which is what makes a retry a new payment.
@@ -17,7 +18,6 @@ from functools import wraps
 from typing import Any
 
 from csp.constants import SELF
-from csp.decorators import csp_replace, csp_update
 from django.core import signing
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponseBase
@@ -26,6 +26,7 @@ from django.utils import timezone
 from api.idempotency import idempotency_mark_object_created, idempotent_execute_waiting
 from api.models import IdempotencyRecord
 from compliance.actors import Actor
+from config.card_numbers import contains_card_number
 from config.ratelimit import window_hit
 from payments import services
 from payments.exceptions import (
@@ -35,15 +36,19 @@ from payments.exceptions import (
     PaymentStateError,
     ProcessorRequestError,
 )
-from payments.gateways import DEFAULT_PROCESSOR, gateway_for, gateway_named
+from payments.gateways import (
+    DEFAULT_PROCESSOR,
+    gateway_for,
+    gateway_named,
+    payment_method_token_valid,
+)
 from payments.gateways.base import CheckoutConfig
 from payments.models import Payment, PaymentLink, ProcessorAccount
+from payments.routing import primary_processor
 from payments.state import PaymentStatus
 
 _View = Callable[..., HttpResponseBase]
 
-# Stripe ids are short; test PaymentMethods such as `pm_card_visa` contain underscores.
-PAYMENT_METHOD_RE = re.compile(r"^pm_[A-Za-z0-9_]{3,100}$")
 INTENT_RE = re.compile(r"^pi_[A-Za-z0-9_]{3,100}$")
 PAYMENT_ID_RE = re.compile(r"^pay_[A-Za-z0-9]{8,40}$")
 LINK_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -98,6 +103,12 @@ class CheckoutRateLimitedError(InvalidPaymentRequestError):
     default_message = "Too many payment attempts. Please wait a minute and try again."
 
 
+def payment_method_acceptable(*, processor: str, token: str) -> bool:
+    """A token of `processor`'s shape, and no card number (a bypassed card form: it must never
+    reach a row)."""
+    return payment_method_token_valid(processor, token) and not contains_card_number(token)
+
+
 def processor_checkout_config(account: ProcessorAccount | None = None) -> CheckoutConfig:
     """What a page needs to load the card form of `account`'s processor (its script, keys and
     CSP origins), supplied by that processor's gateway. Without an account (a page's CSP
@@ -114,16 +125,25 @@ def processor_csp(view: _View) -> _View:
 
     Script, frames (card form, 3-D Secure), connections (Stripe.js calls its API) and form
     actions (the 3-D Secure redirect that follows our POST) may go to the processor; `frame-src`
-    is replaced rather than appended because the site-wide value is `'none'`.
+    is replaced rather than appended because the site-wide value is `'none'` (the attributes
+    django-csp's `csp_update` / `csp_replace` decorators set).
+
+    A page that rendered another processor's form (routing chose it) names that processor's
+    origins on its response (`response.processor_origins`); otherwise the default's apply.
     """
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        origins = list(processor_checkout_config().origins)
-        decorated = csp_update(
-            {"script-src": origins, "connect-src": origins, "form-action": origins}
-        )(csp_replace({"frame-src": [SELF, *origins]})(view))
-        return decorated(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        shown: tuple[str, ...] | None = getattr(response, "processor_origins", None)
+        origins = list(shown if shown is not None else processor_checkout_config().origins)
+        response._csp_update = {  # type: ignore[attr-defined]
+            "script-src": origins,
+            "connect-src": origins,
+            "form-action": origins,
+        }
+        response._csp_replace = {"frame-src": [SELF, *origins]}  # type: ignore[attr-defined]
+        return response
 
     return wrapped
 
@@ -217,8 +237,10 @@ def checkout_pay(
     attempt_key: str,
     return_url: str,
     request: HttpRequest | None = None,
+    processor: str | None = None,
 ) -> Payment:
-    """Pay `link` with a PaymentMethod, at most once per attempt key.
+    """Pay `link` with a payment method token of `processor` (whose form the page showed;
+    None: the merchant's primary), at most once per attempt key.
 
     Returns the payment in whatever state the processor left it: succeeded or authorised,
     `requires_action` (send the customer to `next_action_url`), `processing` (reconciling),
@@ -226,7 +248,8 @@ def checkout_pay(
     payment errors for everything that produced no payment (closed link, merchant not ready,
     processor unavailable: retry with the same key).
     """
-    if not PAYMENT_METHOD_RE.fullmatch(payment_method_id):
+    processor = processor or primary_processor(merchant=link.merchant)
+    if not payment_method_acceptable(processor=processor, token=payment_method_id):
         raise InvalidPaymentRequestError("Invalid payment method.", param="payment_method")
     merchant = link.merchant
     key = f"checkout_{attempt_key}"
@@ -260,6 +283,7 @@ def checkout_pay(
                 payment_link=link,
                 request=request,
                 on_created=lambda obj: on_created(obj, record),
+                processor=processor,
             )
         except (CardDeclinedError, ProcessorRequestError):
             # The attempt is over and recorded on its payment row (failure code and message):

@@ -3,7 +3,8 @@
 Customers never log in: the link token in the URL is the only credential, so both views are
 `login_not_required` and answer every bad input with a page (404, 410, 400, 429), never a 500.
 Card data never reaches these views: the processor's card form (an iframe on its own origin)
-turns the card into a PaymentMethod and the page posts only its `pm_...` id.
+turns the card into a one-time token (a Stripe PaymentMethod `pm_...`, a Braintree nonce) and
+the page posts only that token and the name of the processor whose form it showed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from api.exceptions import IdempotencyKeyInUseError
-from config.card_numbers import contains_card_number
 from config.client_ip import client_ip_from_request
 from config.exceptions import ApplicationError
 from payments import checkout
@@ -37,9 +37,11 @@ from payments.exceptions import (
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
 )
+from payments.gateways import processors
 from payments.models import Payment, PaymentLink
-from payments.money import format_amount
-from payments.selectors import payment_link_by_token, processor_account_get
+from payments.money import format_amount, to_major
+from payments.routing import checkout_route, primary_processor
+from payments.selectors import payment_link_by_token
 from payments.services import payment_link_check_open
 from payments.state import PaymentStatus
 
@@ -119,11 +121,18 @@ def _pay_page(
     attempt: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """The payment form; a new attempt token unless the same attempt must be resumed."""
-    account = processor_account_get(merchant=link.merchant)
-    if account is None or not account.charges_enabled:
+    """The payment form of the processor routing chooses (the merchant's primary, or its
+    secondary while the primary is down); a new attempt token unless the same attempt must be
+    resumed."""
+    route = checkout_route(merchant=link.merchant)
+    if route is None:
         return _not_ready(request, link)
-    config = checkout.processor_checkout_config(account)
+    try:
+        config = checkout.processor_checkout_config(route.account)
+    except ApplicationError as exc:
+        # The processor could not hand out its form (its client token): the same as down.
+        logger.info("Pay page of %s: no card form (%s)", link.public_id, exc.code)
+        return _not_ready(request, link)
     attempt = attempt or checkout.attempt_token_issue(link=link)
     response = render(
         request,
@@ -132,7 +141,10 @@ def _pay_page(
             "link": link,
             "merchant_name": link.merchant.legal_name,
             "amount_display": format_amount(link.amount, link.currency),
+            # For a processor's client-side 3-D Secure, which takes the amount in major units.
+            "amount_major": str(to_major(link.amount, link.currency)),
             "attempt": attempt,
+            "processor": config.processor,
             "processor_script": config.script_url,
             "publishable_key": config.publishable_key,
             "processor_account": config.account,
@@ -144,6 +156,8 @@ def _pay_page(
         response[name] = value
     # For `answers_pay_script`: the page's script shows the message and keeps the attempt.
     response.pay_form = {"error": error, "attempt": attempt}  # type: ignore[attr-defined]
+    # For `processor_csp`: the origins of the form shown, which may be the secondary's.
+    response.processor_origins = config.origins  # type: ignore[attr-defined]
     return response
 
 
@@ -224,10 +238,19 @@ def _pay_submit(request: HttpRequest, link: PaymentLink) -> HttpResponse:
             attempt=attempt,
             headers={"Retry-After": str(checkout.RATE_LIMIT_WINDOW_SECONDS)},
         )
+    # Which processor's form made the token (routing may have shown the secondary's); a post
+    # without it (an older page) goes to the primary.
+    processor = request.POST.get("processor") or None
+    if processor is not None and processor not in processors():
+        return _pay_page(
+            request,
+            link,
+            error="This payment form is out of date. Please enter your card again.",
+            status=400,
+        )
     payment_method = request.POST.get("payment_method", "")
-    # A card number here means the page's card form was bypassed: it never reaches a row.
-    if not checkout.PAYMENT_METHOD_RE.fullmatch(payment_method) or contains_card_number(
-        payment_method
+    if not checkout.payment_method_acceptable(
+        processor=processor or primary_processor(merchant=link.merchant), token=payment_method
     ):
         return _pay_page(
             request,
@@ -244,6 +267,7 @@ def _pay_submit(request: HttpRequest, link: PaymentLink) -> HttpResponse:
             attempt_key=attempt_key,
             return_url=return_url,
             request=request,
+            processor=processor,
         )
     except PaymentLinkUnavailableError as exc:
         link.refresh_from_db()

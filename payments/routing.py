@@ -27,7 +27,7 @@ from accounts.models import Merchant
 from compliance.actors import Actor
 from compliance.services import audit_record
 from payments.exceptions import InvalidPaymentRequestError, PaymentError
-from payments.gateways import gateway_named, processors
+from payments.gateways import DEFAULT_PROCESSOR, gateway_named, processors
 from payments.models import ProcessorAccount, ProcessorOutage, RoutingRank
 
 # How long a process may keep using the outage marks it read: a mark reaches every web
@@ -78,11 +78,18 @@ def processor_is_up(processor: str, *, marked_down: frozenset[str]) -> bool:
 def route_choose(accounts: Sequence[ProcessorAccount]) -> Route | None:
     """The first ranked account whose processor is up; the primary when none is (its form
     is shown and the payment is refused with "try again" rather than the page closing).
-    None when the merchant has no chargeable ranked account."""
+    None when the merchant has no chargeable account to route to.
+
+    A merchant that never ranked its accounts (one opened before routing existed) pays at the
+    default processor, as the payment services do."""
     ranked = sorted(
         (a for a in accounts if a.routing_rank is not None and a.charges_enabled),
         key=lambda a: a.routing_rank or 0,
     )
+    if not ranked and not any(a.routing_rank is not None for a in accounts):
+        ranked = [a for a in accounts if a.processor == DEFAULT_PROCESSOR and a.charges_enabled]
+        if ranked:
+            return Route(account=ranked[0])
     if not ranked:
         return None
     primary = ranked[0]
@@ -97,12 +104,8 @@ def route_choose(accounts: Sequence[ProcessorAccount]) -> Route | None:
 
 
 def checkout_accounts(merchant: Merchant) -> list[ProcessorAccount]:
-    """The merchant's ranked accounts, primary first (one query)."""
-    return list(
-        ProcessorAccount.objects.filter(merchant=merchant, routing_rank__isnull=False).order_by(
-            "routing_rank"
-        )
-    )
+    """The merchant's processor accounts (one query, as the pay page always made)."""
+    return list(ProcessorAccount.objects.filter(merchant=merchant))
 
 
 def checkout_route(*, merchant: Merchant) -> Route | None:
@@ -119,6 +122,12 @@ def merchant_processor_account(
     if processor is None:
         return accounts.filter(routing_rank=RoutingRank.PRIMARY).first()
     return accounts.filter(processor=processor).first()
+
+
+def primary_processor(*, merchant: Merchant) -> str:
+    """The processor of the merchant's primary account (the default one while it has none)."""
+    account = merchant_processor_account(merchant=merchant)
+    return account.processor if account is not None else DEFAULT_PROCESSOR
 
 
 def api_processor_account(*, merchant: Merchant, processor: str | None) -> ProcessorAccount | None:

@@ -11,6 +11,7 @@ choice (docs/payments.md, "Processor boundary").
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from typing import Protocol
 
@@ -20,6 +21,15 @@ from payments.gateways.base import PaymentGateway
 # and this registry stays the one place outside the packages that names them.
 _IMPLEMENTATIONS: dict[str, str] = {
     "stripe": "payments.gateways.stripe.api:StripeGateway",
+}
+
+# What a one-time payment method token of each processor looks like, checked before a row is
+# written (the processor decides whether it is real): Stripe's PaymentMethod ids (test ones
+# such as `pm_card_visa` contain underscores); Braintree's nonces (`tokencc_...`,
+# `fake-valid-nonce`, UUIDs).
+_PAYMENT_METHOD_TOKENS: dict[str, re.Pattern[str]] = {
+    "stripe": re.compile(r"pm_[A-Za-z0-9_]{3,100}"),
+    "braintree": re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{2,119}"),
 }
 
 # The processor a merchant's first account is opened with (routing between several is issue
@@ -59,6 +69,12 @@ def gateway_named(processor: str) -> PaymentGateway:
 def gateway_for(holder: HoldsProcessor) -> PaymentGateway:
     """The gateway of the processor that holds `holder` (an account, a payment, a customer)."""
     return gateway_named(holder.processor)
+
+
+def payment_method_token_valid(processor: str, token: str) -> bool:
+    """Whether `token` has the shape of `processor`'s one-time payment method token."""
+    pattern = _PAYMENT_METHOD_TOKENS.get(processor)
+    return pattern is not None and pattern.fullmatch(token) is not None
 
 
 def processors() -> list[str]:

@@ -1,8 +1,10 @@
-/* Payment link page: mounts the processor's card form and posts only the PaymentMethod id.
+/* Payment link page: mounts the processor's card form and posts only its one-time token.
  *
- * The same code runs against real Stripe.js (https://js.stripe.com/v3/) and the sandbox's
- * stand-in. Card fields live in the processor's iframe; this page only ever sees the
- * resulting `pm_...` id, brand and last 4, so no card data can reach Ledgerline's server.
+ * The form shown is the processor routing chose (`data-processor`): its adapter in
+ * static/payments/card-forms/ (Stripe.js Elements, Braintree Drop-in; real or the sandbox's
+ * stand-ins) mounts the card fields, which live in the processor's iframe, and turns the card
+ * into a token (a PaymentMethod id, a nonce). This page only ever sees that token, so no card
+ * data can reach Ledgerline's server.
  *
  * The payment is posted with fetch and answered in JSON (payments.public_views.
  * answers_pay_script): a page to go to, or a message. Any other answer (a proxy's 502, an HTML
@@ -31,52 +33,52 @@
 
   if (!errorBox.hidden) errorBox.focus();
 
-  if (typeof window.Stripe !== "function") {
-    showError("The secure card form could not load. Check your connection and reload the page.");
-    return;
-  }
-
-  var options = {};
-  if (form.dataset.stripeAccount) options.stripeAccount = form.dataset.stripeAccount;
-  var stripe = window.Stripe(form.dataset.publishableKey, options);
-  var card = stripe.elements().create("card");
   var complete = false;
   var busy = false;
-  card.mount("#card-element");
-  if (loading) loading.remove();
+  var cardForm = null;
+  var builder = (window.ledgerlineCardForms || {})[form.dataset.processor];
+  var mounted = builder ? builder(form, "#card-element") : Promise.reject(new Error("none"));
 
-  card.on("change", function (event) {
-    complete = !!event.complete;
-    // Field-level problems are announced as the customer types, without moving focus.
-    if (event.error) {
-      fieldError = true;
-      errorText.textContent = event.error.message;
-      errorBox.hidden = false;
-    } else if (fieldError) {
-      fieldError = false;
-      errorText.textContent = "";
-      errorBox.hidden = true;
-    }
-    button.disabled = busy || !complete;
+  mounted.then(function (instance) {
+    cardForm = instance;
+    if (loading) loading.remove();
+    complete = instance.startsComplete;
+    button.disabled = !complete;
+    instance.onChange(function (state) {
+      complete = state.complete;
+      // Field-level problems are announced as the customer types, without moving focus.
+      if (state.error) {
+        fieldError = true;
+        errorText.textContent = state.error;
+        errorBox.hidden = false;
+      } else if (fieldError) {
+        fieldError = false;
+        errorText.textContent = "";
+        errorBox.hidden = true;
+      }
+      button.disabled = busy || !complete;
+    });
+  }, function () {
+    showError("The secure card form could not load. Check your connection and reload the page.");
   });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    // One PaymentMethod and one POST per click; the server also joins repeated posts.
-    if (busy || !complete) return;
+    // One payment method token and one POST per click; the server also joins repeated posts.
+    if (busy || !complete || !cardForm) return;
     busy = true;
     button.disabled = true;
     button.textContent = "Processing…";
     showError("");
-    stripe.createPaymentMethod({ type: "card", card: card }).then(function (result) {
-      if (result.error) {
+    cardForm.tokenize().then(function (result) {
+      if (!result.token) {
         busy = false;
         button.disabled = !complete;
         button.textContent = payLabel;
-        showError(result.error.message || "Your card details could not be checked. Try again.");
+        showError(result.error || "Your card details could not be checked. Try again.");
         return;
       }
-      form.elements.payment_method.value = result.paymentMethod.id;
+      form.elements.payment_method.value = result.token;
       return submitPayment();
     }, function () {
       ready("The payment service did not answer. Check your connection and try again.");

@@ -108,7 +108,7 @@ def test_page_shows_merchant_description_amount_and_loads_the_sandbox_card_form(
     assert "<script>" not in html, "no inline scripts under the strict CSP"
     assert 'style="' not in html, "no inline styles under the strict CSP"
     account = ProcessorAccount.objects.get(merchant=link.merchant)
-    assert f'data-stripe-account="{account.processor_account_id}"' in html
+    assert f'data-processor-account="{account.processor_account_id}"' in html
     assert 'data-publishable-key="pk_test_' in html
 
 
