@@ -15,7 +15,7 @@ from api.serializers import (
     public_id_pattern,
 )
 from config.free_text import GuardedModelSerializer, GuardedSerializer
-from payments.models import CaptureMethod, Customer, Payment, PaymentLink, Refund
+from payments.models import CaptureMethod, Customer, Payment, PaymentLink, Processor, Refund
 from payments.money import MAXIMUM_AMOUNT
 from payments.services import REFUND_REASONS
 from payments.state import PaymentStatus
@@ -42,9 +42,13 @@ class PaymentListQuerySerializer(ListQuerySerializer):
 class PaymentCreateInputSerializer(JsonInputSerializer):
     amount = serializers.IntegerField(min_value=1, max_value=MAXIMUM_AMOUNT)
     currency = serializers.RegexField(r"^[a-z]{3}$", max_length=3)
+    # The processor's one-time token: a Stripe PaymentMethod id (`pm_...`), a Braintree
+    # payment method nonce. Its exact shape is checked against `processor` in the view.
     payment_method = serializers.RegexField(
-        r"^pm_[A-Za-z0-9_]{1,60}$", max_length=64, required=False
+        r"^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$", max_length=120, required=False
     )
+    # Which of the merchant's connected processors charges; default its primary.
+    processor = serializers.ChoiceField(choices=Processor.choices, required=False)
     # Instead of a card: a linked, verified bank account (`ba_...`), debited by ACH in USD.
     bank_account = serializers.RegexField(r"^ba_[A-Za-z0-9]{1,40}$", max_length=48, required=False)
     capture_method = serializers.ChoiceField(
@@ -105,6 +109,7 @@ class PaymentOutputSerializer(GuardedModelSerializer):
             "metadata",
             "payment_method_type",
             "bank_last4",
+            "processor",
             "card",
             "failure_code",
             "decline_code",

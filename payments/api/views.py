@@ -27,7 +27,9 @@ from payments import selectors, services
 from payments.api import serializers as s
 from payments.bank_debits import bank_debit_creator
 from payments.exceptions import CardDeclinedError, InvalidPaymentRequestError
+from payments.gateways import DEFAULT_PROCESSOR, payment_method_token_valid
 from payments.models import PaymentLink, Refund
+from payments.routing import api_processor_account, primary_processor
 from payments.state import PaymentStatus
 
 PaymentList = list_response_serializer("PaymentList", s.PaymentOutputSerializer)
@@ -90,6 +92,18 @@ class PaymentsApi(PaymentsApiView):
         self.require(request, Permission.CREATE_PAYMENTS)
         data = self.body(request, s.PaymentCreateInputSerializer)
         merchant = self.merchant(request)
+        if "bank_account" in data and data.get("processor") not in (None, DEFAULT_PROCESSOR):
+            raise InvalidPaymentRequestError(
+                "Bank debits are made through the default processor.", param="processor"
+            )
+        account = api_processor_account(merchant=merchant, processor=data.get("processor"))
+        if "payment_method" in data and not payment_method_token_valid(
+            account.processor if account else primary_processor(merchant=merchant),
+            data["payment_method"],
+        ):
+            raise InvalidPaymentRequestError(
+                "This is not a payment method of that processor.", param="payment_method"
+            )
         customer = None
         if data.get("customer"):
             try:
@@ -150,6 +164,7 @@ class PaymentsApi(PaymentsApiView):
                 request=request,
                 on_created=created,
                 on_settled=settled,
+                processor=account.processor if account else None,
             )
             if "body" in answer:
                 return 201, answer["body"]
