@@ -139,6 +139,47 @@ def payment_volume_summary(
     )
 
 
+@dataclass(frozen=True)
+class ProcessorVolume:
+    """One processor's share of the merchant's recent payments (what routing sent where)."""
+
+    processor: str
+    payment_count: int
+    succeeded_count: int
+    failed_count: int
+
+
+def payment_processor_summary(
+    *, merchant: Merchant, days: int = 30, now: datetime | None = None
+) -> list[ProcessorVolume]:
+    """Payments of the last `days` days per processor that charged, busiest first."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    rows = (
+        Payment.objects.using(_reports_db())
+        .filter(merchant=merchant, created_at__gte=since)
+        .values("processor")
+        .annotate(
+            total=Count("pk"),
+            succeeded=Count("pk", filter=Q(status=PaymentStatus.SUCCEEDED)),
+            failed=Count(
+                "pk",
+                filter=Q(status=PaymentStatus.CANCELED)
+                | Q(status=PaymentStatus.REQUIRES_PAYMENT_METHOD, failure_code__gt=""),
+            ),
+        )
+        .order_by("-total", "processor")
+    )
+    return [
+        ProcessorVolume(
+            processor=row["processor"],
+            payment_count=int(row["total"]),
+            succeeded_count=int(row["succeeded"]),
+            failed_count=int(row["failed"]),
+        )
+        for row in rows
+    ]
+
+
 SUMMARY_CACHE_SECONDS = 60
 
 
@@ -173,6 +214,8 @@ CSV_COLUMNS = (
     "description",
     "payment_intent",
     "failure_code",
+    # The processor that charged (refunds and disputes are at the same one).
+    "processor",
 )
 
 
@@ -207,6 +250,7 @@ def _csv_row(payment: Payment) -> list[str]:
         payment.description,
         payment.processor_payment_id,
         payment.failure_code,
+        payment.processor,
     ]
 
 

@@ -114,6 +114,7 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
                 else "",
                 **_status(payment),
                 "method": payment.method_label,
+                "processor": payment.get_processor_display(),
                 "customer": (customer.email or customer.public_id) if customer else "",
                 "created": timezone.localtime(payment.created_at).strftime("%Y-%m-%d %H:%M"),
             }
