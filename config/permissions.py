@@ -40,6 +40,7 @@ class Permission(models.TextChoices):
     MANAGE_TEAM = "manage_team"
     VIEW_COMPLIANCE = "view_compliance"
     MANAGE_DATA_REQUESTS = "manage_data_requests"
+    MANAGE_PROCESSORS = "manage_processors"  # connect processors, choose routing (/settings/)
 
 
 class Member(Protocol):

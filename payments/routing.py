@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
+from django.http import HttpRequest
 
 from accounts.models import Merchant
 from compliance.actors import Actor
@@ -165,3 +166,61 @@ def processor_outage_set(
         )
         transaction.on_commit(lambda: cache.delete(_OUTAGE_CACHE_KEY))
     return outage
+
+
+class RoutingChoiceError(InvalidPaymentRequestError):
+    code = "routing_invalid"
+    default_message = "Choose two different connected processors."
+
+
+def processor_routing_set(
+    *,
+    merchant: Merchant,
+    primary: str,
+    secondary: str | None,
+    actor: Actor,
+    request: HttpRequest | None = None,
+    step_up: bool = True,
+) -> list[ProcessorAccount]:
+    """Rank the merchant's connected accounts: `primary` takes payments, `secondary` (or none)
+    takes over while the primary is down; any other account is kept but unused. Audited."""
+    if primary == secondary:
+        raise RoutingChoiceError(param="secondary")
+    with transaction.atomic():
+        accounts = {
+            a.processor: a
+            for a in ProcessorAccount.objects.select_for_update().filter(merchant=merchant)
+        }
+        chosen = {primary: RoutingRank.PRIMARY}
+        if secondary is not None:
+            chosen[secondary] = RoutingRank.SECONDARY
+        for processor in chosen:
+            if processor not in accounts:
+                raise ProcessorNotConnectedError(
+                    param="primary" if processor == primary else "secondary"
+                )
+        before = {p: a.routing_rank for p, a in accounts.items()}
+        # Clear first: the (merchant, rank) constraint holds after every statement.
+        ProcessorAccount.objects.filter(merchant=merchant).update(routing_rank=None)
+        for processor, rank in chosen.items():
+            ProcessorAccount.objects.filter(pk=accounts[processor].pk).update(routing_rank=rank)
+        audit_record(
+            action="merchant.processor_routing_update",
+            request=request,
+            actor=actor,
+            merchant_id=merchant.public_id,
+            target_type="merchant",
+            target_id=merchant.public_id,
+            payload={
+                "primary": primary,
+                "secondary": secondary or "",
+                "primary_before": next(
+                    (p for p, r in before.items() if r == RoutingRank.PRIMARY), ""
+                ),
+                "secondary_before": next(
+                    (p for p, r in before.items() if r == RoutingRank.SECONDARY), ""
+                ),
+                "step_up": step_up,
+            },
+        )
+    return list(ProcessorAccount.objects.filter(merchant=merchant).order_by("routing_rank"))
