@@ -432,9 +432,7 @@ class ProcessorCredential(models.Model):
     secret: Braintree signs notifications as `public_key|hmac`.
     """
 
-    public_id = models.CharField(
-        max_length=32, unique=True, default=_credential_id, editable=False
-    )
+    public_id = models.CharField(max_length=32, unique=True, default=_credential_id, editable=False)
     account = models.OneToOneField(
         ProcessorAccount, on_delete=models.CASCADE, related_name="credential"
     )

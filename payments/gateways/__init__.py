@@ -21,6 +21,7 @@ from payments.gateways.base import PaymentGateway
 # and this registry stays the one place outside the packages that names them.
 _IMPLEMENTATIONS: dict[str, str] = {
     "stripe": "payments.gateways.stripe.api:StripeGateway",
+    "braintree": "payments.gateways.braintree.api:BraintreeGateway",
 }
 
 # What a one-time payment method token of each processor looks like, checked before a row is
