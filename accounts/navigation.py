@@ -33,6 +33,7 @@ NAVIGATION = (
     NavItem("developers", "Developers", "developers", Permission.VIEW_DEVELOPERS),
     NavItem("team", "Team", "team:list", Permission.VIEW_TEAM),
     NavItem("compliance", "Compliance", "compliance:home", Permission.VIEW_COMPLIANCE),
+    NavItem("settings", "Settings", "settings", Permission.MANAGE_PROCESSORS),
 )
 
 

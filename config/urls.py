@@ -34,6 +34,7 @@ urlpatterns = [
     path("bank-accounts/", include("banking.urls")),
     path("link/", include("banking.public_urls")),
     path("developers/", include("payments.developer_urls")),
+    path("settings/", include("payments.settings_urls")),
     # Home, payments, customers and payment links (payments.dashboard_urls).
     path("", include("payments.dashboard_urls")),
 ]

@@ -6,16 +6,21 @@ Customers, payments, refunds, payment links and disputes of every merchant, read
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from compliance.actors import Actor
 from config.admin import ReadOnlyAdmin
 from payments.models import (
     Customer,
     Dispute,
     Payment,
     PaymentLink,
+    ProcessorOutage,
     Refund,
 )
+from payments.routing import OUTAGE_MARKS_SECONDS, processor_outage_set
 
 # --- What support looks up to answer a merchant: read-only, searchable by public id and email.
 # Fields are listed, never "__all__": no payment-link token (it opens the pay page), no card
@@ -147,3 +152,38 @@ class DisputeAdmin(PaymentChildAdmin):
     )
     readonly_fields = fields
     list_display = ("public_id", "payment", "merchant", "status", "amount", "evidence_due_by")
+
+
+@admin.register(ProcessorOutage)
+class ProcessorOutageAdmin(ReadOnlyAdmin):
+    """Mark a processor down for every merchant (pay pages use their secondary), or up again.
+
+    Changes go through `payments.routing.processor_outage_set`, which audits them."""
+
+    list_display = ("processor", "marked_down", "note", "updated_at")
+    fields = list_display
+    readonly_fields = list_display
+    actions = ("mark_down", "mark_up")
+
+    def has_toggle_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("payments.change_processoroutage"))
+
+    def _set(self, request: HttpRequest, queryset: QuerySet[ProcessorOutage], down: bool) -> None:
+        actor = Actor.for_user(request.user)
+        for outage in queryset:
+            processor_outage_set(processor=outage.processor, marked_down=down, actor=actor)
+        state = "down" if down else "up"
+        self.message_user(
+            request,
+            f"Marked {queryset.count()} processor(s) {state}; every pay page follows within "
+            f"{OUTAGE_MARKS_SECONDS} s.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Mark selected processors down", permissions=["toggle"])
+    def mark_down(self, request: HttpRequest, queryset: QuerySet[ProcessorOutage]) -> None:
+        self._set(request, queryset, True)
+
+    @admin.action(description="Mark selected processors up", permissions=["toggle"])
+    def mark_up(self, request: HttpRequest, queryset: QuerySet[ProcessorOutage]) -> None:
+        self._set(request, queryset, False)

@@ -143,10 +143,9 @@ def processor_account_get(*, merchant: Merchant) -> ProcessorAccount | None:
     return ProcessorAccount.objects.filter(merchant=merchant, processor=DEFAULT_PROCESSOR).first()
 
 
-def processor_accounts(*, merchant: Merchant) -> list[ProcessorAccount]:
-    """Every processor account of the merchant: primary, secondary, then unranked."""
-    accounts = list(ProcessorAccount.objects.filter(merchant=merchant))
-    return sorted(accounts, key=lambda a: (a.routing_rank or 99, a.processor))
+def processor_accounts_ranked(*, merchant: Merchant) -> bool:
+    """Whether any of the merchant's processor accounts is ranked (takes payments)."""
+    return ProcessorAccount.objects.filter(merchant=merchant, routing_rank__isnull=False).exists()
 
 
 # --- Dashboard reads (summaries, timelines) -------------------------------------------------

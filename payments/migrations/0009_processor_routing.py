@@ -10,6 +10,10 @@ from django.db import migrations, models
 
 def _existing_accounts_primary(apps, schema_editor):  # type: ignore[no-untyped-def]
     apps.get_model("payments", "ProcessorAccount").objects.update(routing_rank=1)
+    # One outage row per processor, so staff toggle it in the admin rather than create it.
+    outage = apps.get_model("payments", "ProcessorOutage")
+    for processor in ("stripe", "braintree"):
+        outage.objects.get_or_create(processor=processor)
 
 
 class Migration(migrations.Migration):
