@@ -27,7 +27,7 @@ from django.http import HttpRequest
 from accounts.models import Merchant
 from compliance.actors import Actor
 from compliance.services import audit_record
-from payments.exceptions import InvalidPaymentRequestError, PaymentError
+from payments.exceptions import InvalidPaymentRequestError, ProcessorUnavailableError
 from payments.gateways import DEFAULT_PROCESSOR, gateway_named, processors
 from payments.models import ProcessorAccount, ProcessorOutage, RoutingRank
 
@@ -71,7 +71,7 @@ def processor_is_up(processor: str, *, marked_down: frozenset[str]) -> bool:
         return False
     try:
         gateway_named(processor).ensure_available()
-    except PaymentError:
+    except ProcessorUnavailableError:
         return False
     return True
 
@@ -164,6 +164,9 @@ def processor_outage_set(
             target_id=processor,
             payload={"marked_down": marked_down, "was_marked_down": before},
         )
+        # Forget the cached marks now and again at commit: a reader between the two may have
+        # cached the marks as they were before this transaction.
+        cache.delete(_OUTAGE_CACHE_KEY)
         transaction.on_commit(lambda: cache.delete(_OUTAGE_CACHE_KEY))
     return outage
 
