@@ -67,7 +67,7 @@ def _open_stripe_breaker() -> None:
 
 def test_the_pay_page_shows_the_primary_processor_form(link, sandbox):
     """Given Stripe primary and both up, the page loads Stripe's form from the sandbox."""
-    response, html = _page(link)
+    _, html = _page(link)
     assert _shown(link) == "stripe"
     assert f'src="{sandbox.url}/v3/"' in html
     assert "/static/payments/card-forms/stripe.js" in html
