@@ -44,7 +44,8 @@ def test_a_sale_with_a_valid_nonce_is_captured_at_once(
     assert charge.status == PaymentStatus.SUCCEEDED
     assert (charge.amount, charge.amount_received, charge.currency) == (1234, 1234, "usd")
     assert charge.reference == ref
-    assert charge.card is not None and charge.card.last4 == "1111"
+    assert charge.card is not None
+    assert charge.card.last4 == "1111"
     assert charge.card.brand == "visa"
     assert sandbox_transaction(bt_control, charge.id)["status"] == "submitted_for_settlement"
 
@@ -166,7 +167,8 @@ def test_refund_find_recovers_a_refund_by_our_reference(
         account=MERCHANT_ID, charge=charge.id, amount=700, key="k", reference=(ref := _ref("re"))
     )
     found = bt_gateway.refund_find(account=MERCHANT_ID, charge=charge.id, reference=ref)
-    assert found is not None and found.id == made.id
+    assert found is not None
+    assert found.id == made.id
     assert bt_gateway.refund_find(account=MERCHANT_ID, charge=charge.id, reference="re_x") is None
 
 
@@ -261,7 +263,9 @@ def test_charge_find_searches_by_our_order_id(bt_gateway: PaymentGateway) -> Non
 
     made = sale(bt_gateway, reference=(ref := _ref()))
     found = bt_gateway.charge_find(account=MERCHANT_ID, reference=ref, created_since=timezone.now())
-    assert found is not None and found.id == made.id and found.reference == ref
+    assert found is not None
+    assert found.id == made.id
+    assert found.reference == ref
     missing = bt_gateway.charge_find(
         account=MERCHANT_ID, reference=_ref(), created_since=timezone.now()
     )
@@ -336,7 +340,8 @@ def test_checkout_config_loads_hosted_fields_from_the_processor_origin(
     assert config.script_url == f"{sandbox.url}/braintree/web/braintree.js"
     assert config.origins == (sandbox.url,)
     token = json.loads(base64.b64decode(config.publishable_key))
-    assert token["version"] == 2 and "authorizationFingerprint" in token
+    assert token["version"] == 2
+    assert "authorizationFingerprint" in token
     assert "ledgerline_sandbox_private" not in config.publishable_key
 
 

@@ -5,7 +5,6 @@ breaker opens on repeated outages only."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
@@ -36,7 +35,8 @@ def test_an_answer_lost_after_braintree_charged_is_found_not_charged_again(
     before = bt_control.braintree("GET", "state")["objects"].get("transactions", 0)
     bt_control.add_fault(fault, method="POST", path=TRANSACTIONS, seconds=2.0)
     charge = sale(bt_gateway, amount=4200, reference=(ref := _ref()))
-    assert charge.status == PaymentStatus.SUCCEEDED and charge.reference == ref
+    assert charge.status == PaymentStatus.SUCCEEDED
+    assert charge.reference == ref
     after = bt_control.braintree("GET", "state")["objects"].get("transactions", 0)
     assert after - before == 1
 
@@ -78,7 +78,8 @@ def test_a_lost_refund_answer_is_found_not_refunded_twice(
     refund = bt_gateway.refund_create(
         account=MERCHANT_ID, charge=charge.id, amount=2000, key="k", reference=(ref := _ref("re"))
     )
-    assert refund.reference == ref and refund.status == RefundStatus.PENDING
+    assert refund.reference == ref
+    assert refund.status == RefundStatus.PENDING
     stored = bt_control.braintree("GET", f"objects/transactions/{charge.id}")
     assert len(stored["refund_ids"]) == 1
 
@@ -117,7 +118,7 @@ def test_the_breaker_opens_after_repeated_outages_and_refuses_at_once(
     assert refused.value.retry_after >= 1
     with pytest.raises(ProcessorUnavailableError):
         bt_gateway.ensure_available()
-    left = [f for f in bt_control.request("GET", "faults")["faults"]]
+    left = list(bt_control.request("GET", "faults")["faults"])
     # Three attempts reached the sandbox, then the open breaker refused without a request.
     assert left[0]["remaining"] == 47
 
