@@ -5,7 +5,7 @@ the inbound pipeline; what a kind does is the handler named there:
 
 | kind | does |
 |---|---|
-| `transaction_*` (and reconciliation's `transaction_status_changed`) | a sale applied to its payment, a credit to its refund |
+| `transaction_*`, `transaction_status_changed` | a sale to its payment, a credit to its refund |
 | `dispute_*` | `payments.disputes.dispute_apply_processor_state` |
 | `disbursement` | ignored with a note: Ledgerline does not mirror Braintree's payouts |
 | `check` | ignored: Braintree's test of the endpoint |
