@@ -444,6 +444,8 @@ class ProcessorCredential(models.Model):
     ciphertext = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
     rewrapped_at = models.DateTimeField(null=True, blank=True)
+    # Reconciliation's mark: transactions whose status changed since then are searched next.
+    reconciled_through = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["key_id", "id"], name="processor_credential_key_id")]

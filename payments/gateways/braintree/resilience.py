@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-import braintree
 import pybreaker
 from braintree.exceptions import (
     AuthenticationError,
@@ -28,6 +27,7 @@ from braintree.exceptions import (
     TooManyRequestsError,
     UpgradeRequiredError,
 )
+from braintree.exceptions.braintree_error import BraintreeError
 from braintree.exceptions.http import ConnectionError as BraintreeConnectionError
 from braintree.exceptions.http import TimeoutError as BraintreeTimeoutError
 
@@ -110,7 +110,7 @@ def ensure_available() -> None:
         raise ProcessorUnavailableError(retry_after=exc.retry_after) from None
 
 
-def translate(exc: Exception, *, mutating: bool) -> ApplicationError:
+def translate(exc: BaseException, *, mutating: bool) -> ApplicationError:
     """Map an SDK exception (after retries) to the project's. Messages carry no secrets."""
     if isinstance(exc, (AuthenticationError, AuthorizationError)):
         logger.error("Braintree refused the merchant's API keys (%s)", type(exc).__name__)
@@ -142,7 +142,7 @@ def call(operation: str, fn: Callable[[], T], *, mutating: bool) -> T:
         if mutating and exc.after_outage:
             raise ProcessorOutcomeUnknownError(retry_after=exc.retry_after) from None
         raise ProcessorUnavailableError(retry_after=exc.retry_after) from None
-    except braintree.exceptions.BraintreeError as exc:
+    except BraintreeError as exc:
         translated = translate(exc, mutating=mutating)
         logger.info("Braintree %s failed: %s %s", operation, type(exc).__name__, translated.code)
         raise translated from exc
