@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from accounts.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import Membership, Merchant, User
 from accounts.roles import Role
-from payments.models import Customer, Payment, PaymentLink
+from payments.models import Customer, Payment, PaymentLink, ProcessorAccount, RoutingRank
 
 pytestmark = pytest.mark.django_db
 OWNER = "owner@demo.ledgerline.test"
@@ -23,9 +23,16 @@ def processor(settings) -> Iterator[None]:
     """Demo payments go through the processor, as under `make run`: a sandbox on a free port."""
     from sandbox.server import start_in_thread
 
+    from payments.gateways import braintree
+
     with start_in_thread(port=0) as handle:
         settings.STRIPE_API_BASE = handle.url
+        settings.BRAINTREE_API_BASE = handle.url
+        braintree.clear_client_cache()
+        braintree.breaker_reset()
         yield
+        braintree.clear_client_cache()
+        braintree.breaker_reset()
 
 
 def _run(*args: str) -> str:
@@ -81,19 +88,31 @@ def test_seed_demo_refuses_production_settings(settings):
 
 
 def test_seed_demo_adds_customers_payments_and_a_link_through_the_processor():
+    """acme takes its payments on the sandbox's Braintree (Stripe as secondary), demo on
+    Stripe; every payment went through its processor, and a second run adds nothing."""
     output = _run()
-    for slug in ("demo", "acme"):
+    for slug, processor, refunded in (("demo", "stripe", 1), ("acme", "braintree", 0)):
         merchant = Merchant.objects.get(slug=slug)
         payments = Payment.objects.filter(merchant=merchant)
         statuses = set(payments.values_list("status", flat=True))
         assert {"succeeded", "requires_capture", "requires_payment_method"} <= statuses
-        assert payments.filter(amount_refunded__gt=0).count() == 1
-        assert all(p.processor_payment_id.startswith("pi_") for p in payments)
+        assert payments.filter(amount_refunded__gt=0).count() == refunded
+        assert set(payments.values_list("processor", flat=True)) == {processor}
+        assert all(p.processor_payment_id for p in payments)
         assert Customer.objects.filter(merchant=merchant).count() == 4
         assert PaymentLink.objects.filter(merchant=merchant).count() == 1
-        assert f"{slug}: 5 demo payments, 4 customers, 1 payment link" in output
-    assert "demo payments already present" in _run()
+        assert f"{slug}: 5 demo payments on {processor}, 4 customers, 1 payment link" in output
+    assert "acme: takes payments on braintree, stripe while it is down" in output
+    acme_ranks = dict(
+        ProcessorAccount.objects.filter(merchant__slug="acme").values_list(
+            "processor", "routing_rank"
+        )
+    )
+    assert acme_ranks == {"braintree": RoutingRank.PRIMARY, "stripe": RoutingRank.SECONDARY}
+    again = _run()
+    assert "demo payments already present" in again
     assert Payment.objects.count() == 10
+    assert ProcessorAccount.objects.count() == 3
 
 
 def _logins(output: str) -> dict[str, dict[str, str]]:
