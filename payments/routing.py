@@ -5,9 +5,9 @@ A merchant has one account per connected processor (`ProcessorAccount`); the one
 primary takes payments, the one ranked secondary is the fallback. A processor is down when its
 circuit breaker is open in this process (`PaymentGateway.ensure_available`, which refuses
 without a network call) or when platform staff marked it down (`ProcessorOutage`, in the
-admin). Deciding reads only memory and the cache: the ranked accounts arrive with the query
-the pay page already makes (`checkout_accounts`), so failover costs the page no round trip to
-the database while the outage marks are cached.
+admin). Deciding reads only memory: the accounts arrive with the query the pay page always
+made (`checkout_accounts`) and each process keeps the outage marks for a few seconds, so
+failover costs the page no round trip (bench/routing.py measures it).
 
 The pay page fails over (the customer types the card into whichever processor's form is
 shown, so the payment method is made for that processor). The API does not: a payment
@@ -17,10 +17,12 @@ there, so it goes to the processor named (`processor`) or the primary.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -31,10 +33,20 @@ from payments.exceptions import InvalidPaymentRequestError, ProcessorUnavailable
 from payments.gateways import DEFAULT_PROCESSOR, gateway_named, processors
 from payments.models import ProcessorAccount, ProcessorOutage, RoutingRank
 
-# How long a process may keep using the outage marks it read: a mark reaches every web
-# process within this many seconds (at once where the cache is shared, e.g. Redis).
-OUTAGE_MARKS_SECONDS = 5
-_OUTAGE_CACHE_KEY = "payments:processor-outages"
+# How long a process keeps the outage marks it read: a mark reaches every web process within
+# this many seconds. Kept in process memory, not the shared cache, so the decision costs the
+# pay page no round trip at all (one query per process every few seconds).
+OUTAGE_MARKS_SECONDS = 5.0
+
+
+@dataclass
+class _OutageMarks:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    marked: frozenset[str] = frozenset()
+    read_at: float = -math.inf
+
+
+_outage_marks = _OutageMarks()
 
 
 class ProcessorNotConnectedError(InvalidPaymentRequestError):
@@ -55,14 +67,24 @@ class Route:
 
 
 def processors_marked_down() -> frozenset[str]:
-    """The processors platform staff marked down (cached for OUTAGE_MARKS_SECONDS)."""
-    marked: list[str] | None = cache.get(_OUTAGE_CACHE_KEY)
-    if marked is None:
-        marked = list(
-            ProcessorOutage.objects.filter(marked_down=True).values_list("processor", flat=True)
-        )
-        cache.set(_OUTAGE_CACHE_KEY, marked, OUTAGE_MARKS_SECONDS)
-    return frozenset(marked)
+    """The processors platform staff marked down (read at most every OUTAGE_MARKS_SECONDS)."""
+    marks = _outage_marks
+    if time.monotonic() - marks.read_at < OUTAGE_MARKS_SECONDS:
+        return marks.marked
+    with marks.lock:
+        if time.monotonic() - marks.read_at >= OUTAGE_MARKS_SECONDS:
+            marks.marked = frozenset(
+                ProcessorOutage.objects.filter(marked_down=True).values_list(
+                    "processor", flat=True
+                )
+            )
+            marks.read_at = time.monotonic()
+        return marks.marked
+
+
+def processor_outage_marks_forget() -> None:
+    """Read the marks again on next use (this process changed them; tests)."""
+    _outage_marks.read_at = -math.inf
 
 
 def processor_is_up(processor: str, *, marked_down: frozenset[str]) -> bool:
@@ -164,10 +186,10 @@ def processor_outage_set(
             target_id=processor,
             payload={"marked_down": marked_down, "was_marked_down": before},
         )
-        # Forget the cached marks now and again at commit: a reader between the two may have
-        # cached the marks as they were before this transaction.
-        cache.delete(_OUTAGE_CACHE_KEY)
-        transaction.on_commit(lambda: cache.delete(_OUTAGE_CACHE_KEY))
+        # This process reads the marks again now and again at commit: a reader between the two
+        # may have kept the marks as they were before this transaction.
+        processor_outage_marks_forget()
+        transaction.on_commit(processor_outage_marks_forget)
     return outage
 
 

@@ -6,6 +6,7 @@ either go back to the processor that charged for captures and refunds; the API t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,8 +30,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
+def _fresh_cache() -> Iterator[None]:
     clear_own_cache()
+    routing.processor_outage_marks_forget()
+    yield
+    routing.processor_outage_marks_forget()
 
 
 @pytest.fixture
@@ -99,6 +103,14 @@ def test_staff_marking_the_primary_down_fails_over_until_marked_up(link, django_
         )
     )
     assert actions == ["processor.marked_down", "processor.marked_up"]
+
+
+def test_outage_marks_are_read_once_per_interval(link, django_assert_num_queries):
+    """The decision reads the marks from the database at most once per interval."""
+    routing.processors_marked_down()
+    with django_assert_num_queries(0):
+        for _ in range(50):
+            routing.processors_marked_down()
 
 
 def test_with_both_processors_down_the_primary_form_stays(link):

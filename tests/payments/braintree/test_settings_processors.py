@@ -47,9 +47,7 @@ def owner(stripe_merchant: Any) -> Client:
 
 def _stale_step_up(client: Client) -> None:
     session = client.session
-    session[session_security.OTP_VERIFIED_AT] = (
-        timezone.now() - timedelta(minutes=30)
-    ).isoformat()
+    session[session_security.OTP_VERIFIED_AT] = (timezone.now() - timedelta(minutes=30)).isoformat()
     session.save()
 
 
