@@ -43,6 +43,11 @@ def _interleaved(
     return times_a, times_b
 
 
+def _page_ok(response: Any) -> None:
+    if response.status_code != 200:
+        raise SystemExit(f"bench routing: the pay page answered {response.status_code}")
+
+
 def _report(name: str, with_routing: list[float], without: list[float]) -> None:
     med_with = statistics.median(with_routing) * 1000
     med_without = statistics.median(without) * 1000
@@ -115,7 +120,8 @@ def _measure(settings: Any, *, samples: int, pages: int) -> None:
         def decided() -> routing.Route | None:
             return routing.route_choose(accounts)
 
-        assert decided() == primary_only()
+        if decided() != primary_only():
+            raise SystemExit("bench routing: with both processors up the primary must be chosen")
         for _ in range(200):  # warm caches (outage marks, breakers, gateways)
             decided()
         with_routing, without = _interleaved(decided, primary_only, samples)
@@ -127,7 +133,7 @@ def _measure(settings: Any, *, samples: int, pages: int) -> None:
 
         def page_routed() -> None:
             public_views.checkout_route = routed  # type: ignore[assignment]
-            assert client.get(url).status_code == 200
+            _page_ok(client.get(url))
 
         def page_primary() -> None:
             # The same page with the decision taken out: the same accounts query, the primary.
@@ -138,7 +144,7 @@ def _measure(settings: Any, *, samples: int, pages: int) -> None:
                     if a.routing_rank == RoutingRank.PRIMARY
                 )
             )
-            assert client.get(url).status_code == 200
+            _page_ok(client.get(url))
 
         try:
             for _ in range(20):
