@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -90,8 +91,32 @@ def _link(merchant: Any) -> PaymentLink:
     )
 
 
-def _pay_through_braintree(page: Any, live_url: str, link: PaymentLink, screenshot: Any) -> None:
-    page.goto(f"{live_url}/pay/{link.token}/")
+@dataclass(frozen=True)
+class Browser:
+    """One customer's browser, with what it sent and what the server logged."""
+
+    page: Any
+    live_url: str
+    screenshot: Any
+    seen: list[Seen]
+    log: Any
+
+
+@pytest.fixture
+def customer(request: pytest.FixtureRequest, processors: Any) -> Browser:
+    fixture = request.getfixturevalue
+    return Browser(
+        page=fixture("page"),
+        live_url=fixture("live_server").url,
+        screenshot=fixture("screenshot"),
+        seen=fixture("requests_seen"),
+        log=fixture("server_log"),
+    )
+
+
+def _pay_through_braintree(customer: Browser, link: PaymentLink) -> None:
+    page, screenshot = customer.page, customer.screenshot
+    page.goto(f"{customer.live_url}/pay/{link.token}/")
     frame = page.frame_locator("iframe[title='Secure card payment input frame']")
     frame.locator("#number").press_sequentially(CARD)
     frame.locator("#expiration").press_sequentially("12/30")
@@ -103,9 +128,8 @@ def _pay_through_braintree(page: Any, live_url: str, link: PaymentLink, screensh
     screenshot("receipt")
 
 
-def _assert_card_went_only_to_braintree(
-    seen: list[Seen], live_url: str, processor_url: str, log: Any
-) -> None:
+def _assert_card_went_only_to_braintree(customer: Browser, processor_url: str) -> None:
+    seen, live_url = customer.seen, customer.live_url
     ours = [s for s in seen if s.url.startswith(live_url)]
     assert ours, "the browser must have talked to Ledgerline"
     for request in ours:
@@ -118,48 +142,36 @@ def _assert_card_went_only_to_braintree(
         and s.url.endswith("/client_api/v1/payment_methods/credit_cards")
         for s in carrying
     )
-    call_command("pan_scan", str(log))
+    call_command("pan_scan", str(customer.log))
 
 
-def test_a_customer_pays_through_braintrees_card_form(
-    processors: Any,
-    page: Any,
-    live_server: Any,
-    screenshot: Any,
-    requests_seen: list[Seen],
-    server_log: Any,
-) -> None:
+def test_a_customer_pays_through_braintrees_card_form(processors: Any, customer: Browser) -> None:
     """Braintree primary: the page loads Braintree's stand-in Drop-in from the processor's
     origin, the card becomes a nonce there, and the payment is Braintree's."""
     link = _link(_merchant_on("braintree", None))
-    _pay_through_braintree(page, live_server.url, link, screenshot)
+    _pay_through_braintree(customer, link)
     payment = Payment.objects.get(payment_link=link)
     assert payment.processor == "braintree"
     assert payment.status == "succeeded"
     assert payment.card_last4 == "1111"
-    assert payment.public_id in page.locator("dl.receipt").inner_text()
-    _assert_card_went_only_to_braintree(requests_seen, live_server.url, processors.url, server_log)
+    assert payment.public_id in customer.page.locator("dl.receipt").inner_text()
+    _assert_card_went_only_to_braintree(customer, processors.url)
 
 
 def test_with_stripes_breaker_open_a_customer_pays_through_braintree(
-    processors: Any,
-    page: Any,
-    live_server: Any,
-    screenshot: Any,
-    requests_seen: list[Seen],
-    server_log: Any,
+    processors: Any, customer: Browser
 ) -> None:
     """Stripe primary, Braintree secondary, Stripe's breaker forced open: the page renders
     Braintree's form instead, the customer pays, and Stripe is never asked to charge."""
     merchant = _merchant_on("stripe", "braintree")
     link = _link(merchant)
     stripe_resilience.breaker().open()
-    _pay_through_braintree(page, live_server.url, link, screenshot)
+    _pay_through_braintree(customer, link)
     payment = Payment.objects.get(payment_link=link)
     assert payment.processor == "braintree"
     assert payment.status == "succeeded"
-    assert not any("/v1/payment_intents" in s.url for s in requests_seen)
-    assert not any(s.url.startswith(f"{processors.url}/v3/") for s in requests_seen), (
+    assert not any("/v1/payment_intents" in s.url for s in customer.seen)
+    assert not any(s.url.startswith(f"{processors.url}/v3/") for s in customer.seen), (
         "Stripe.js must not even load while Stripe is down"
     )
-    _assert_card_went_only_to_braintree(requests_seen, live_server.url, processors.url, server_log)
+    _assert_card_went_only_to_braintree(customer, processors.url)
