@@ -83,7 +83,13 @@ def _braintree_connected(merchant: Merchant) -> tuple[bool, str]:
             return True, ""
         return False, "the sandbox's one Braintree merchant is another demo merchant's"
     try:
-        services.braintree_account_connect(merchant=merchant, actor=ACTOR, **SANDBOX_BRAINTREE)
+        services.braintree_account_connect(
+            merchant=merchant,
+            merchant_id=SANDBOX_BRAINTREE["merchant_id"],
+            public_key=SANDBOX_BRAINTREE["public_key"],
+            private_key=SANDBOX_BRAINTREE["private_key"],
+            actor=ACTOR,
+        )
     except ApplicationError as exc:
         return False, exc.message
     return True, ""

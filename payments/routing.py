@@ -74,9 +74,7 @@ def processors_marked_down() -> frozenset[str]:
     with marks.lock:
         if time.monotonic() - marks.read_at >= OUTAGE_MARKS_SECONDS:
             marks.marked = frozenset(
-                ProcessorOutage.objects.filter(marked_down=True).values_list(
-                    "processor", flat=True
-                )
+                ProcessorOutage.objects.filter(marked_down=True).values_list("processor", flat=True)
             )
             marks.read_at = time.monotonic()
         return marks.marked

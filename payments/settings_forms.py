@@ -47,10 +47,11 @@ class BraintreeConnectForm(GuardedForm):
     def keys_forgotten(self) -> None:
         """Drop the typed keys so a form shown again renders empty key fields."""
         if self.is_bound:
-            data = self.data.copy()
-            for name in ("public_key", "private_key"):
-                data[name] = ""
-            self.data = data
+            self.data = {
+                **{name: self.data.get(name, "") for name in self.data},
+                "public_key": "",
+                "private_key": "",
+            }
 
 
 class RoutingForm(GuardedForm):
@@ -62,8 +63,12 @@ class RoutingForm(GuardedForm):
     def __init__(self, *args: Any, accounts: list[ProcessorAccount], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         connected = [(a.processor, a.get_processor_display()) for a in accounts]
-        self.fields["primary"].choices = connected
-        self.fields["secondary"].choices = [("", "None"), *connected]
+        primary = self.fields["primary"]
+        secondary = self.fields["secondary"]
+        assert isinstance(primary, forms.ChoiceField)  # noqa: S101 - declared above
+        assert isinstance(secondary, forms.ChoiceField)  # noqa: S101
+        primary.choices = connected
+        secondary.choices = [("", "None"), *connected]
         self.fields[
             "secondary"
         ].help_text = "Takes the pay page's payments while the primary is down."
