@@ -21,9 +21,8 @@ OWNER = "owner@demo.ledgerline.test"
 @pytest.fixture(autouse=True)
 def processor(settings) -> Iterator[None]:
     """Demo payments go through the processor, as under `make run`: a sandbox on a free port."""
-    from sandbox.server import start_in_thread
-
     from payments.gateways import braintree
+    from sandbox.server import start_in_thread
 
     with start_in_thread(port=0) as handle:
         settings.STRIPE_API_BASE = handle.url
