@@ -37,6 +37,9 @@ def _fast_braintree(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     bt_client.clear_client_cache()
     processor_credentials.keys_forget()
     bt_resilience.breaker_reset(fail_max=5, reset_timeout=30.0)
+    # Every test connects a new merchant to the one sandbox merchant id; ingest remembers an
+    # account's merchant for the life of the process (accounts never move in production).
+    monkeypatch.setattr("inbound.services.ingest._merchant_by_account", {})
     yield
     bt_client.clear_client_cache()
     processor_credentials.keys_forget()
