@@ -53,7 +53,10 @@ from payments.services.payments import (
     payment_record_failure,
     payment_resume,
 )
-from payments.services.processors import braintree_account_connect
+from payments.services.processors import (
+    braintree_account_connect,
+    processor_credentials_rewrap,
+)
 from payments.services.refunds import (
     REFUND_REASONS,
     refund_create,
@@ -100,6 +103,7 @@ __all__ = [
     "payment_resume",
     "payments_for_update",
     "processor_account_apply",
+    "processor_credentials_rewrap",
     "refund_apply_processor_state",
     "refund_create",
     "refund_reconcile",

@@ -9,12 +9,14 @@ audit entry names the account and the public key's digest, never a key.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from accounts.models import Merchant
 from compliance.actors import Actor
+from config.envelope import EnvelopeError
 from payments import processor_credentials
 from payments.exceptions import (
     InvalidPaymentRequestError,
@@ -23,7 +25,7 @@ from payments.exceptions import (
     ProcessorKeysInvalidError,
 )
 from payments.gateways.braintree import Keys, credentials_check
-from payments.models import Processor, ProcessorAccount
+from payments.models import Processor, ProcessorAccount, ProcessorCredential
 from payments.services._common import audit
 
 # Braintree's merchant ids and keys are short runs of letters, digits and underscores; a
@@ -118,3 +120,41 @@ def braintree_account_connect(
         # The account id (or its public key) is another merchant's.
         raise ProcessorAccountTakenError() from None
     return account
+
+
+@dataclass
+class RewrapResult:
+    pending: int = 0
+    rewrapped: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def processor_credentials_rewrap(*, target_key_id: str, dry_run: bool = False) -> RewrapResult:
+    """Re-wrap every processor credential's data key under `target_key_id` (key rotation).
+
+    Row by row, each in its own transaction with the row locked (others skip it for the next
+    run): an interrupted run resumes where it stopped. One bad row does not stop the rest.
+    """
+    pending = ProcessorCredential.objects.exclude(key_id=target_key_id)
+    result = RewrapResult(pending=pending.count())
+    if dry_run:
+        return result
+    for pk in list(pending.order_by("pk").values_list("pk", flat=True)):
+        with transaction.atomic():
+            credential = (
+                ProcessorCredential.objects.select_for_update(skip_locked=True)
+                .select_related("account")
+                .filter(pk=pk)
+                .first()
+            )
+            if credential is None:
+                continue
+            try:
+                result.rewrapped += int(
+                    processor_credentials.credential_rewrap(
+                        credential=credential, target_key_id=target_key_id
+                    )
+                )
+            except EnvelopeError as exc:
+                result.failures.append(f"{credential.public_id}: {exc.message}")
+    return result

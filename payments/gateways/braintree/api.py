@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any, TypeVar
 
 import braintree
@@ -382,6 +383,7 @@ class BraintreeGateway:
         gateway = _sdk(account)
         token = call("client_token_generate", gateway.client_token.generate, mutating=False)
         origin = api_origin()
+        origins: tuple[str, ...]
         if origin:
             script, origins = f"{origin}/braintree/web/braintree.js", (origin,)
         else:
@@ -696,6 +698,10 @@ STATUS_TIME_FIELDS = (
 )
 
 
+def _listed(gateway: braintree.BraintreeGateway, criterion: Any) -> list[Any]:
+    return list(gateway.transaction.search(criterion).items)
+
+
 def transactions_changed_since(*, account: str, since: datetime) -> list[dict[str, Any]]:
     """Every transaction of `account` whose status changed at or after `since`, as event
     subjects (the shape `webhooks.transaction_subject` gives a notification's transaction)."""
@@ -705,10 +711,10 @@ def transactions_changed_since(*, account: str, since: datetime) -> list[dict[st
     search = braintree.TransactionSearch
     found: dict[str, Any] = {}
     for field in STATUS_TIME_FIELDS:
-        node = getattr(search, field)
-        items = call(
+        criterion = getattr(search, field) >= since
+        items: list[Any] = call(
             f"transaction_search_{field}",
-            lambda node=node: list(gateway.transaction.search(node >= since).items),
+            partial(_listed, gateway, criterion),
             mutating=False,
         )
         for txn in items:

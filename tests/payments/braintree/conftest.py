@@ -3,6 +3,11 @@
 The unmodified `braintree` SDK talks to the sandbox through the contract's custom environment
 (`BRAINTREE_API_BASE`); faults, the clock and notifications are driven through the sandbox's
 control API. Short timeouts, quick backoff and a fresh breaker in every test.
+
+Scenarios using `contract_gateway` also run against Braintree's own sandbox when
+BRAINTREE_LIVE_CONTRACT=1 and BRAINTREE_MERCHANT_ID / BRAINTREE_PUBLIC_KEY /
+BRAINTREE_PRIVATE_KEY are set; those marked `sandbox_only` (they need the control API) never
+go live.
 """
 
 from __future__ import annotations
@@ -22,10 +27,24 @@ from payments.models import ProcessorAccount
 from payments.services import braintree_account_connect
 from sandbox.client import SandboxControl
 from tests.factories import MerchantFactory
+from tests.sandbox.braintree.conftest import live_keys
 
 MERCHANT_ID = "ledgerline_sandbox_merchant"
 PUBLIC_KEY = "ledgerline_sandbox_public"
 PRIVATE_KEY = "ledgerline_sandbox_private"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sandbox_only: needs the sandbox's control API")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bt_target" not in metafunc.fixturenames:
+        return
+    targets = ["sandbox"]
+    if live_keys() is not None and not metafunc.definition.get_closest_marker("sandbox_only"):
+        targets.append("live")
+    metafunc.parametrize("bt_target", targets)
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +56,9 @@ def _fast_braintree(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     bt_client.clear_client_cache()
     processor_credentials.keys_forget()
     bt_resilience.breaker_reset(fail_max=5, reset_timeout=30.0)
+    # Every test connects a new merchant to the one sandbox merchant id; ingest remembers an
+    # account's merchant for the life of the process (accounts never move in production).
+    monkeypatch.setattr("inbound.services.ingest._merchant_by_account", {})
     yield
     bt_client.clear_client_cache()
     processor_credentials.keys_forget()
@@ -74,6 +96,61 @@ def bt_account(bt_merchant: Any, bt_control: SandboxControl) -> ProcessorAccount
 @pytest.fixture
 def bt_gateway(bt_account: ProcessorAccount) -> PaymentGateway:
     return gateway_named("braintree")
+
+
+class OnAccount:
+    """The gateway with the sandbox's merchant id in a scenario replaced by the merchant id of
+    the target (the same scenarios run on Braintree's own sandbox)."""
+
+    def __init__(self, gateway: PaymentGateway, merchant_id: str) -> None:
+        self._gateway = gateway
+        self.merchant_id = merchant_id
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._gateway, name)
+        if not callable(method):
+            return method
+
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("account") == MERCHANT_ID:
+                kwargs["account"] = self.merchant_id
+            return method(*args, **kwargs)
+
+        return bound
+
+
+@pytest.fixture
+def contract_gateway(
+    bt_target: str, bt_merchant: Any, settings: Any, request: pytest.FixtureRequest
+) -> Any:
+    """The product's Braintree gateway, on the sandbox or (live) on Braintree's sandbox."""
+    if bt_target == "live":
+        keys = live_keys()
+        assert keys is not None
+        settings.BRAINTREE_API_BASE = ""
+        settings.BRAINTREE_ENVIRONMENT = "sandbox"
+        bt_client.clear_client_cache()
+        merchant_id, public_key, private_key = keys
+    else:
+        request.getfixturevalue("bt_control")
+        merchant_id, public_key, private_key = MERCHANT_ID, PUBLIC_KEY, PRIVATE_KEY
+    braintree_account_connect(
+        merchant=bt_merchant,
+        merchant_id=merchant_id,
+        public_key=public_key,
+        private_key=private_key,
+        actor=Actor.system("tests"),
+    )
+    return OnAccount(gateway_named("braintree"), merchant_id)
+
+
+def settle_through_sdk(gateway: Any, transaction_id: str) -> None:
+    """Braintree's TestingGateway (both sandboxes have it): settle a submitted transaction."""
+    merchant_id = getattr(gateway, "merchant_id", MERCHANT_ID)
+    public_key, private_key = processor_credentials.braintree_keys(merchant_id=merchant_id)
+    keys = bt_client.Keys(merchant_id=merchant_id, public_key=public_key, private_key=private_key)
+    result = bt_client.sdk_gateway(keys).testing.settle_transaction(transaction_id)
+    assert result.is_success
 
 
 def sale(

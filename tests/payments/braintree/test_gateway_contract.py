@@ -1,6 +1,7 @@
 """BraintreeGateway against the sandbox's Braintree through the unmodified SDK: every verb of
 the PaymentGateway protocol Braintree supports, statuses mapped to Ledgerline's, refusals
-mapped to Ledgerline's errors (documented test nonces and amounts)."""
+mapped to Ledgerline's errors (documented test nonces and amounts). Scenarios not marked
+`sandbox_only` also run against Braintree's own sandbox when its keys are set (conftest)."""
 
 from __future__ import annotations
 
@@ -21,22 +22,34 @@ from payments.exceptions import (
 from payments.gateways.base import PaymentGateway
 from payments.state import PaymentStatus, RefundStatus
 from sandbox.client import SandboxControl
-from tests.payments.braintree.conftest import MERCHANT_ID, sale, sandbox_transaction, settle
+from tests.payments.braintree.conftest import (
+    MERCHANT_ID,
+    sale,
+    sandbox_transaction,
+    settle_through_sdk,
+)
+
+
+@pytest.fixture
+def bt_gateway(contract_gateway: Any) -> Any:
+    """The product's gateway on the scenario's target (the sandbox, or Braintree's own)."""
+    return contract_gateway
 
 
 def _ref(prefix: str = "pay") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
-def _settled_sale(gateway: PaymentGateway, control: SandboxControl, amount: int = 5000) -> Any:
+def _settled_sale(gateway: PaymentGateway, amount: int = 5000) -> Any:
     charge = sale(gateway, amount=amount, reference=_ref())
-    settle(control, charge.id)
+    settle_through_sdk(gateway, charge.id)
     return charge
 
 
 # --- sale, capture, void ---------------------------------------------------------------------
 
 
+@pytest.mark.sandbox_only
 def test_a_sale_with_a_valid_nonce_is_captured_at_once(
     bt_gateway: PaymentGateway, bt_control: SandboxControl
 ) -> None:
@@ -56,6 +69,7 @@ def test_an_authorisation_only_waits_for_capture(bt_gateway: PaymentGateway) -> 
     assert (charge.amount_capturable, charge.amount_received) == (2500, 0)
 
 
+@pytest.mark.sandbox_only
 def test_capture_submits_the_whole_authorisation_for_settlement(
     bt_gateway: PaymentGateway, bt_control: SandboxControl
 ) -> None:
@@ -95,14 +109,13 @@ def test_cancel_voids_a_capture_that_has_not_started_settling(bt_gateway: Paymen
     assert canceled.status == PaymentStatus.CANCELED
 
 
-def test_a_settled_sale_cannot_be_voided(
-    bt_gateway: PaymentGateway, bt_control: SandboxControl
-) -> None:
-    charge = _settled_sale(bt_gateway, bt_control)
+def test_a_settled_sale_cannot_be_voided(bt_gateway: PaymentGateway) -> None:
+    charge = _settled_sale(bt_gateway)
     with pytest.raises(PaymentStateError):
         bt_gateway.charge_cancel(account=MERCHANT_ID, charge=charge.id, key="k")
 
 
+@pytest.mark.sandbox_only
 def test_settlement_follows_the_sandbox_clock(
     bt_gateway: PaymentGateway, bt_control: SandboxControl
 ) -> None:
@@ -130,25 +143,21 @@ def test_a_refund_before_settlement_is_refused_with_a_clear_error(
     assert "cancel" in caught.value.message
 
 
-def test_a_partial_refund_of_a_settled_sale(
-    bt_gateway: PaymentGateway, bt_control: SandboxControl
-) -> None:
-    charge = _settled_sale(bt_gateway, bt_control, amount=5000)
+def test_a_partial_refund_of_a_settled_sale(bt_gateway: PaymentGateway) -> None:
+    charge = _settled_sale(bt_gateway, amount=5000)
     refund = bt_gateway.refund_create(
         account=MERCHANT_ID, charge=charge.id, amount=1500, key="k", reference=(ref := _ref("re"))
     )
     assert (refund.amount, refund.currency, refund.charge_id) == (1500, "usd", charge.id)
     assert refund.status == RefundStatus.PENDING
     assert refund.reference == ref
-    settle(bt_control, refund.id)
+    settle_through_sdk(bt_gateway, refund.id)
     done = bt_gateway.refund_retrieve(account=MERCHANT_ID, refund=refund.id)
     assert done.status == RefundStatus.SUCCEEDED
 
 
-def test_refunds_beyond_what_is_left_are_refused(
-    bt_gateway: PaymentGateway, bt_control: SandboxControl
-) -> None:
-    charge = _settled_sale(bt_gateway, bt_control, amount=3000)
+def test_refunds_beyond_what_is_left_are_refused(bt_gateway: PaymentGateway) -> None:
+    charge = _settled_sale(bt_gateway, amount=3000)
     for _ in range(2):
         bt_gateway.refund_create(
             account=MERCHANT_ID, charge=charge.id, amount=1500, key="k", reference=_ref("re")
@@ -159,10 +168,8 @@ def test_refunds_beyond_what_is_left_are_refused(
         )
 
 
-def test_refund_find_recovers_a_refund_by_our_reference(
-    bt_gateway: PaymentGateway, bt_control: SandboxControl
-) -> None:
-    charge = _settled_sale(bt_gateway, bt_control)
+def test_refund_find_recovers_a_refund_by_our_reference(bt_gateway: PaymentGateway) -> None:
+    charge = _settled_sale(bt_gateway)
     made = bt_gateway.refund_create(
         account=MERCHANT_ID, charge=charge.id, amount=700, key="k", reference=(ref := _ref("re"))
     )
@@ -287,11 +294,13 @@ def test_an_unknown_transaction_is_a_request_error(bt_gateway: PaymentGateway) -
 # --- currencies ------------------------------------------------------------------------------
 
 
+@pytest.mark.sandbox_only
 def test_euros_go_to_the_merchants_euro_account(bt_gateway: PaymentGateway) -> None:
     charge = sale(bt_gateway, amount=999, currency="eur", reference=_ref())
     assert (charge.currency, charge.amount) == ("eur", 999)
 
 
+@pytest.mark.sandbox_only
 def test_a_currency_the_merchant_has_no_account_for_is_refused(
     bt_gateway: PaymentGateway,
 ) -> None:
@@ -303,6 +312,7 @@ def test_a_currency_the_merchant_has_no_account_for_is_refused(
 # --- customers, checkout, what Braintree does not offer -------------------------------------
 
 
+@pytest.mark.sandbox_only
 def test_customer_ensure_twice_keeps_one_customer_under_our_id(
     bt_gateway: PaymentGateway, bt_control: SandboxControl
 ) -> None:
@@ -332,6 +342,7 @@ def test_customer_ensure_twice_keeps_one_customer_under_our_id(
     assert bt_gateway.customer_delete(account=MERCHANT_ID, customer=ref).deleted
 
 
+@pytest.mark.sandbox_only
 def test_checkout_config_loads_hosted_fields_from_the_processor_origin(
     bt_gateway: PaymentGateway, sandbox: Any
 ) -> None:
