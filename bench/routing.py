@@ -21,7 +21,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -135,11 +135,11 @@ def _measure(settings: Any, *, samples: int, pages: int) -> None:
 
         client = Client()
         url = f"/pay/{link.token}/"
-        routed = routing.checkout_route
+        routed = routing.checkout_routes
 
-        def primary_route(*, merchant: Merchant) -> routing.Route | None:
+        def primary_route(*, merchant: Merchant) -> Iterator[routing.Route]:
             # The same page with the decision taken out: the same accounts query, the primary.
-            return routing.Route(
+            yield routing.Route(
                 account=next(
                     a
                     for a in routing.checkout_accounts(merchant)
@@ -148,11 +148,11 @@ def _measure(settings: Any, *, samples: int, pages: int) -> None:
             )
 
         def page_routed() -> None:
-            setattr(public_views, "checkout_route", routed)  # noqa: B010 - swapped per sample
+            setattr(public_views, "checkout_routes", routed)  # noqa: B010 - swapped per sample
             _page_ok(client.get(url))
 
         def page_primary() -> None:
-            setattr(public_views, "checkout_route", primary_route)  # noqa: B010
+            setattr(public_views, "checkout_routes", primary_route)  # noqa: B010
             _page_ok(client.get(url))
 
         try:
@@ -161,6 +161,6 @@ def _measure(settings: Any, *, samples: int, pages: int) -> None:
                 page_primary()
             with_routing, without = _interleaved(page_routed, page_primary, pages)
         finally:
-            setattr(public_views, "checkout_route", routed)  # noqa: B010
+            setattr(public_views, "checkout_routes", routed)  # noqa: B010
         _report("GET /pay/<token>/", with_routing, without)
         _print(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}")

@@ -40,7 +40,7 @@ from payments.exceptions import (
 from payments.gateways import processors
 from payments.models import Payment, PaymentLink
 from payments.money import format_amount, to_major
-from payments.routing import checkout_route, primary_processor
+from payments.routing import checkout_routes, primary_processor
 from payments.selectors import payment_link_by_token
 from payments.services import payment_link_check_open
 from payments.state import PaymentStatus
@@ -124,14 +124,22 @@ def _pay_page(
     """The payment form of the processor routing chooses (the merchant's primary, or its
     secondary while the primary is down); a new attempt token unless the same attempt must be
     resumed."""
-    route = checkout_route(merchant=link.merchant)
-    if route is None:
-        return _not_ready(request, link)
-    try:
-        config = checkout.processor_checkout_config(route.account)
-    except ApplicationError as exc:
-        # The processor could not hand out its form (its client token): the same as down.
-        logger.info("Pay page of %s: no card form (%s)", link.public_id, exc.code)
+    config = None
+    for route in checkout_routes(merchant=link.merchant):
+        try:
+            config = checkout.processor_checkout_config(route.account)
+        except ApplicationError as exc:
+            # The processor could not hand out its form (Braintree's client token is a call):
+            # as good as down, so the next route's form is tried.
+            logger.info(
+                "Pay page of %s: no %s card form (%s)",
+                link.public_id,
+                route.processor,
+                exc.code,
+            )
+            continue
+        break
+    if config is None:
         return _not_ready(request, link)
     attempt = attempt or checkout.attempt_token_issue(link=link)
     response = render(

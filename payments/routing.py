@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -96,11 +96,12 @@ def processor_is_up(processor: str, *, marked_down: frozenset[str]) -> bool:
     return True
 
 
-def route_choose(accounts: Sequence[ProcessorAccount]) -> Route | None:
-    """The first ranked account whose processor is up; the primary when none is (its form
-    is shown and the payment is refused with "try again" rather than the page closing).
-    None when the merchant has no chargeable account to route to.
+def route_candidates(accounts: Sequence[ProcessorAccount]) -> Iterator[Route]:
+    """The routes to try, best first (lazily: the first costs only its own checks).
 
+    Ranked chargeable accounts whose processor is up, in rank order; then the primary even
+    though it is down (its form is shown and a payment is refused with "try again", rather
+    than the page closing). Nothing when the merchant has no chargeable account to route to.
     A merchant that never ranked its accounts (one opened before routing existed) pays at the
     default processor, as the payment services do."""
     ranked = sorted(
@@ -109,19 +110,28 @@ def route_choose(accounts: Sequence[ProcessorAccount]) -> Route | None:
     )
     if not ranked and not any(a.routing_rank is not None for a in accounts):
         ranked = [a for a in accounts if a.processor == DEFAULT_PROCESSOR and a.charges_enabled]
-        if ranked:
-            return Route(account=ranked[0])
+        yield from (Route(account=a) for a in ranked[:1])
+        return
     if not ranked:
-        return None
+        return
     primary = ranked[0]
     if primary.routing_rank != RoutingRank.PRIMARY:
-        # A secondary without a primary (the primary was disconnected) is only a fallback.
-        return Route(account=primary, failed_over=True)
+        # The primary cannot charge (or was disconnected): the secondary is the only route.
+        yield Route(account=primary, failed_over=True)
+        return
     marked_down = processors_marked_down()
+    primary_up = False
     for account in ranked:
         if processor_is_up(account.processor, marked_down=marked_down):
-            return Route(account=account, failed_over=account is not primary)
-    return Route(account=primary)
+            primary_up = primary_up or account is primary
+            yield Route(account=account, failed_over=account is not primary)
+    if not primary_up:
+        yield Route(account=primary)
+
+
+def route_choose(accounts: Sequence[ProcessorAccount]) -> Route | None:
+    """The best route (`route_candidates`' first), None when there is none."""
+    return next(route_candidates(accounts), None)
 
 
 def checkout_accounts(merchant: Merchant) -> list[ProcessorAccount]:
@@ -129,9 +139,9 @@ def checkout_accounts(merchant: Merchant) -> list[ProcessorAccount]:
     return list(ProcessorAccount.objects.filter(merchant=merchant))
 
 
-def checkout_route(*, merchant: Merchant) -> Route | None:
-    """Whose card form the pay page shows now."""
-    return route_choose(checkout_accounts(merchant))
+def checkout_routes(*, merchant: Merchant) -> Iterator[Route]:
+    """Whose card form the pay page shows now: the first of these whose form can be had."""
+    return route_candidates(checkout_accounts(merchant))
 
 
 def merchant_processor_account(

@@ -281,3 +281,59 @@ def test_routing_choice_is_audited_and_ranks_are_exclusive(both):
         processor_routing_set(
             merchant=both, primary="stripe", secondary="stripe", actor=Actor.system("t")
         )
+
+
+def test_when_braintree_cannot_make_its_form_the_page_fails_over_to_stripe(link, both, bt_control):
+    """Braintree primary but its client token call fails (5xx every retry): the page shows
+    Stripe's form instead of closing."""
+    processor_routing_set(
+        merchant=both, primary="braintree", secondary="stripe", actor=Actor.system("t")
+    )
+    bt_control.add_fault("error_500", count=10, path="/merchants/")
+    assert _shown(link) == "stripe"
+
+
+def test_when_no_processor_can_make_its_form_the_page_says_try_later(link, both, bt_control):
+    processor_routing_set(
+        merchant=both, primary="braintree", secondary=None, actor=Actor.system("t")
+    )
+    bt_control.add_fault("error_500", count=10, path="/merchants/")
+    response, html = _page(link)
+    assert response.status_code == 409
+    assert "cannot accept card payments right now" in html
+
+
+def test_a_double_submit_through_braintree_makes_one_payment(link, bt_control):
+    """The same page load posted twice (a double click): one payment, one sale."""
+    _open_stripe_breaker()
+    client = Client(enforce_csrf_checks=True)
+    html = client.get(reverse("pay", kwargs={"token": link.token})).content.decode()
+    attempt = re.search(r'name="attempt" value="([^"]+)"', html)
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert attempt
+    assert csrf
+    fields = {
+        "attempt": attempt.group(1),
+        "csrfmiddlewaretoken": csrf.group(1),
+        "processor": "braintree",
+        "payment_method": "fake-valid-nonce",
+    }
+    before = bt_control.braintree("GET", "state")["objects"]["transactions"]
+    first = client.post(reverse("pay", kwargs={"token": link.token}), fields)
+    second = client.post(reverse("pay", kwargs={"token": link.token}), fields)
+    assert first.status_code == second.status_code == 303
+    assert first["Location"] == second["Location"]
+    payment = Payment.objects.get(payment_link=link)
+    assert payment.processor == "braintree"
+    after = bt_control.braintree("GET", "state")["objects"]["transactions"]
+    assert after - before == 1, "exactly one sale at Braintree"
+
+
+@pytest.mark.parametrize(
+    "processor",
+    ["<script>", "STRIPE", "braintree\x00", "x" * 5000, "stripe braintree", "4242424242424242"],
+)
+def test_hostile_processor_fields_are_a_page_never_a_500(link, processor):
+    response = _pay_with(link, processor, "fake-valid-nonce")
+    assert response.status_code == 400
+    assert not Payment.objects.filter(payment_link=link).exists()
