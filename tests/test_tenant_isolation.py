@@ -116,6 +116,11 @@ CASES: dict[str, Case] = {
     "inbound.InboundEvent": Case(make=_event, api_get=("events_api:event",)),
     "payments.Refund": Case(make=_refund, reached_through="its payment's refunds URLs"),
     "payments.Dispute": Case(make=lambda m: None, reached_through="its payment's detail page"),
+    "payments.ProcessorAccount": Case(
+        make=lambda m: None,
+        reached_through="never by id: /settings/ lists and ranks only the current merchant's "
+        "accounts (tests/payments/braintree/test_settings_processors.py)",
+    ),
     "api.IdempotencyRecord": Case(
         make=lambda m: None, reached_through="never: keyed by (merchant, key) inside the API"
     ),

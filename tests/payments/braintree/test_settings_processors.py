@@ -195,3 +195,16 @@ def test_routing_service_refuses_unconnected_processor(stripe_merchant):
         processor_routing_set(
             merchant=stripe_merchant, primary="braintree", secondary=None, actor=Actor.system("t")
         )
+
+
+def test_another_merchants_processor_is_neither_shown_nor_routable(owner, bt_control):
+    """Merchant B connected Braintree; A's settings page does not list it and A cannot make it
+    A's primary."""
+    other = member(Role.OWNER).merchant
+    verified_client(other.memberships.get().user, merchant=other).post(CONNECT, KEYS)
+    assert ProcessorAccount.objects.filter(merchant=other, processor="braintree").exists()
+    html = owner.get(SETTINGS).content.decode()
+    assert MERCHANT_ID not in html
+    response = owner.post(ROUTING, {"primary": "braintree"})
+    assert response.status_code == 400
+    assert ProcessorAccount.objects.get(merchant=other).routing_rank == RoutingRank.PRIMARY
