@@ -513,7 +513,7 @@ class BraintreeGateway:
             "payment_method_nonce": payment_method,
             "options": {"submit_for_settlement": not capture_manually},
         }
-        if getattr(settings, "BRAINTREE_THREE_D_SECURE_REQUIRED", False):
+        if settings.BRAINTREE_THREE_D_SECURE_REQUIRED:
             params["options"]["three_d_secure"] = {"required": True}
         merchant_account = _merchant_account(account, currency)
         if merchant_account:
