@@ -87,7 +87,7 @@ def _on_transaction(event: InboundEvent) -> str | None:
     if subject is None:
         return "no transaction in the notification"
     if event.merchant_id is None:
-        return "no merchant for this Braintree account"
+        return "no merchant for this account"
     kind = subject.get("type")
     if kind == "credit":
         return _credit_apply(event.merchant_id, subject)
@@ -137,7 +137,7 @@ def _on_dispute(event: InboundEvent) -> str | None:
     if subject is None:
         return "no dispute in the notification"
     if event.merchant_id is None:
-        return "no merchant for this Braintree account"
+        return "no merchant for this account"
     if not subject.get("status"):
         return f"dispute status {subject.get('processor_status')!r} is not mirrored"
     payment = Payment.objects.filter(

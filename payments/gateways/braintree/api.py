@@ -34,6 +34,7 @@ from payments.exceptions import (
     CardDeclinedError,
     ChargeNotSettledError,
     PaymentStateError,
+    ProcessorAuthenticationError,
     ProcessorRequestError,
     RefundAmountError,
 )
@@ -130,9 +131,15 @@ DROPIN_SCRIPT = "https://js.braintreegateway.com/web/dropin/1.43.0/js/dropin.min
 
 def _keys(account: str) -> Keys:
     """The merchant's keys, opened from the vault (the gateway is their only reader)."""
-    from payments.processor_credentials import braintree_keys
+    from payments.processor_credentials import CredentialMissingError, braintree_keys
 
-    public_key, private_key = braintree_keys(merchant_id=account)
+    try:
+        public_key, private_key = braintree_keys(merchant_id=account)
+    except CredentialMissingError:
+        logger.error("No Braintree keys stored for merchant %s", account)
+        raise ProcessorAuthenticationError(
+            "This merchant's Braintree keys are not stored; connect the account again."
+        ) from None
     return Keys(merchant_id=account, public_key=public_key, private_key=private_key)
 
 
@@ -506,7 +513,7 @@ class BraintreeGateway:
             "payment_method_nonce": payment_method,
             "options": {"submit_for_settlement": not capture_manually},
         }
-        if getattr(settings, "BRAINTREE_THREE_D_SECURE_REQUIRED", False):
+        if settings.BRAINTREE_THREE_D_SECURE_REQUIRED:
             params["options"]["three_d_secure"] = {"required": True}
         merchant_account = _merchant_account(account, currency)
         if merchant_account:

@@ -137,3 +137,24 @@ def test_a_rate_limit_is_retried(bt_gateway: PaymentGateway, bt_control: Sandbox
     bt_control.add_fault("rate_limit_429", method="GET", path=TRANSACTIONS)
     charge = sale(bt_gateway, reference=_ref())
     assert bt_gateway.charge_retrieve(account=MERCHANT_ID, charge=charge.id).id == charge.id
+
+
+def test_an_account_without_stored_keys_is_a_typed_error_not_a_crash(
+    bt_gateway: PaymentGateway,
+) -> None:
+    from payments import processor_credentials
+    from payments.exceptions import ProcessorAuthenticationError
+    from payments.models import ProcessorCredential
+
+    ProcessorCredential.objects.all().delete()
+    processor_credentials.keys_forget()
+    with pytest.raises(ProcessorAuthenticationError):
+        bt_gateway.charge_retrieve(account=MERCHANT_ID, charge="anything")
+
+
+def test_keys_braintree_refuses_are_an_authentication_error(bt_gateway: PaymentGateway) -> None:
+    from payments.exceptions import ProcessorAuthenticationError
+    from payments.gateways.braintree import Keys, credentials_check
+
+    with pytest.raises(ProcessorAuthenticationError):
+        credentials_check(Keys(merchant_id=MERCHANT_ID, public_key="revoked", private_key="x"))
