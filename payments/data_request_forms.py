@@ -9,7 +9,7 @@ from django import forms
 
 from compliance import personal_data
 from compliance.models import DataRequestType, ErasureGround
-from config.free_text import GuardedForm
+from config.free_text import CARD_NUMBER_CODE, GuardedForm
 
 CUSTOMER_ID_RE = re.compile(r"^cus_[A-Za-z0-9]{1,60}$")
 
@@ -47,6 +47,19 @@ class DataRequestForm(GuardedForm):
         super().__init__(*args, **kwargs)
         self.merchant_id = merchant_id
         self.subject: personal_data.Subject | None = None
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        # The page shown again must not print a card number typed by mistake.
+        refused = [
+            name
+            for name, errors in self.errors.as_data().items()
+            if any(error.code == CARD_NUMBER_CODE for error in errors)
+        ]
+        if refused:
+            self.data = self.data.copy()
+            for name in refused:
+                self.data[name] = ""
 
     def clean_customer(self) -> str:
         value = " ".join(str(self.cleaned_data["customer"]).split())
