@@ -5,6 +5,7 @@ Celery in tests); the merchant downloads the deletion certificate and it verifie
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from importlib import import_module
 
@@ -70,7 +71,7 @@ def _age_step_up(context) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_merchant_opens_an_erasure_officer_approves_with_a_fresh_code_certificate_verifies(
-    browser, page, live_server, screenshot, owner: User, officer: User, tmp_path, capsys
+    browser, page, live_server, screenshot, *, owner: User, officer: User, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     merchant = Merchant.objects.get(slug="shop")
     customer = Customer.objects.create(merchant=merchant, email=EMAIL, name="Ana Lima")
@@ -134,6 +135,7 @@ def test_merchant_opens_an_erasure_officer_approves_with_a_fresh_code_certificat
         page.get_by_role("link", name="Download the deletion certificate").click()
     path = tmp_path / "certificate.json"
     download_info.value.save_as(path)
-    call_command("verify_certificate", str(path))
-    assert f"OK: genuine certificate for {data_request.public_id}" in capsys.readouterr().out
+    out = io.StringIO()
+    call_command("verify_certificate", str(path), stdout=out)
+    assert f"OK: genuine certificate for {data_request.public_id}" in out.getvalue()
     assert EMAIL not in path.read_text()
