@@ -57,9 +57,7 @@ class DataRequestForm(GuardedForm):
             if any(error.code == CARD_NUMBER_CODE for error in errors)
         ]
         if refused:
-            self.data = self.data.copy()
-            for name in refused:
-                self.data[name] = ""
+            self.data = {**self.data, **dict.fromkeys(refused, "")}
 
     def clean_customer(self) -> str:
         value = " ".join(str(self.cleaned_data["customer"]).split())
