@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +50,8 @@ from payments.data_request_forms import CUSTOMER_ID_RE, DataRequestForm
 from payments.views import _actor, _can, _merchant
 
 OPEN_ACTION = "data_request.open"
+FORM_ID_FIELD = "form_id"
+_FORM_ID_RE = re.compile(r"^form_[A-Za-z0-9_-]{16}$")
 _TYPE_RE = re.compile(r"^(access|erasure)$")
 
 
@@ -65,9 +68,18 @@ def _detail_url(public_id: str) -> str:
     return reverse("data_requests:detail", args=[public_id])
 
 
+def _form_id(request: HttpRequest) -> str:
+    """Which rendering of the form this is: each page gets its own submission token, so two
+    tabs open two requests while a double click on one opens it once. A form shown again
+    after an error keeps its id (and token)."""
+    posted = request.POST.get(FORM_ID_FIELD, "")
+    return posted if _FORM_ID_RE.match(posted) else f"form_{secrets.token_urlsafe(12)}"
+
+
 def _form_page(request: HttpRequest, form: DataRequestForm, *, status: int = 200) -> HttpResponse:
-    token = form_tokens.form_token(request, action=OPEN_ACTION, target=_merchant(request).public_id)
-    context = {"nav": "compliance", "form": form, "submission_token": token}
+    form_id = _form_id(request)
+    token = form_tokens.form_token(request, action=OPEN_ACTION, target=form_id)
+    context = {"nav": "compliance", "form": form, "submission_token": token, "form_id": form_id}
     return render(request, "payments/data_request_form.html", context, status=status)
 
 
@@ -122,7 +134,8 @@ def data_request_new(request: HttpRequest) -> HttpResponse:
         request,
         merchant=merchant,
         action=OPEN_ACTION,
-        target=merchant.public_id,
+        # The token is bound to this id when issued: a forged id fails the token check.
+        target=_form_id(request),
         operation=open_request,
         error_text=lambda error: error.message,
     )

@@ -57,6 +57,7 @@ def form_data(client, customer_ref: str, **overrides: str) -> dict[str, str]:
         "verification": "The request came from the email address on file.",
         "attest": "on",
         form_tokens.FIELD_NAME: page.context["submission_token"],
+        "form_id": page.context["form_id"],
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -102,6 +103,28 @@ def test_a_double_submit_opens_one_request(owner, customer):
     second = client.post(new_url(), data)
     assert DataRequest.objects.count() == 1
     assert first["Location"] == second["Location"]
+
+
+def test_two_forms_open_two_requests_and_a_forged_form_id_opens_none(owner, customer):
+    client = verified_client(owner.user)
+    first, second = form_data(client, customer.public_id), form_data(client, EMAIL)
+    assert first["form_id"] != second["form_id"]
+    client.post(new_url(), first)
+    client.post(new_url(), second)
+    assert DataRequest.objects.count() == 2
+    forged = {**form_data(client, customer.public_id), "form_id": "form_AAAAAAAAAAAAAAAA"}
+    response = client.post(new_url(), forged)
+    assert response["Location"] == new_url()
+    assert DataRequest.objects.count() == 2
+
+
+def test_a_form_shown_again_after_an_error_keeps_its_token(owner, customer):
+    client = verified_client(owner.user)
+    data = form_data(client, customer.public_id, verification="")
+    response = client.post(new_url(), data)
+    assert response.status_code == 400
+    assert response.context["form_id"] == data["form_id"]
+    assert response.context["submission_token"] == data[form_tokens.FIELD_NAME]
 
 
 @pytest.mark.parametrize(
