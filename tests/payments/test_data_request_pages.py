@@ -238,6 +238,20 @@ def test_the_section_shows_days_left_escalation_and_overdue_in_red(owner, custom
     assert "overdue by" in body
 
 
+def test_the_section_pages_twenty_requests_at_a_time(owner, customer):
+    opened = [_opened(owner, customer, days_ago=days) for days in range(21)]
+    client = verified_client(owner.user)
+    first = client.get(reverse("compliance:home")).content.decode()
+    second = client.get(reverse("compliance:home"), {"requests_page": "2"}).content.decode()
+    # Links to the detail pages (the audit log further down names every request too).
+    newest, oldest = _detail(opened[0]), _detail(opened[-1])
+    assert newest in first
+    assert oldest not in first
+    assert oldest in second
+    assert newest not in second
+    assert client.get(reverse("compliance:home"), {"requests_page": "x\x00"}).status_code == 200
+
+
 def test_the_customer_page_links_the_prefilled_form(owner, customer):
     client = verified_client(owner.user)
     page = client.get(reverse("customer-detail", args=[customer.public_id])).content.decode()
