@@ -273,3 +273,28 @@ def test_hostile_ids_and_queries_are_never_a_500(api, tail, limit):
         assert response.status_code in (200, 301, 400, 404), response.content[:300]
     response = api.get(URL, {"limit": limit, "starting_after": tail})
     assert response.status_code in (200, 400), response.content[:300]
+
+
+def test_the_openapi_schema_describes_the_data_requests_api():
+    import yaml
+    from django.test import Client
+
+    response = Client().get("/api/schema/")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    operations = {
+        operation["operationId"]
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/v1/data-requests")
+        for operation in item.values()
+    }
+    assert operations == {
+        "data_requests_list",
+        "data_requests_create",
+        "data_requests_retrieve",
+        "data_requests_certificate",
+    }
+    output = schema["components"]["schemas"]["DataRequestOutput"]["properties"]
+    assert {"id", "object", "type", "status", "customer", "created", "due_at", "completed_at"} <= (
+        set(output)
+    )
