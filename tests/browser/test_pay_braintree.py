@@ -175,3 +175,36 @@ def test_with_stripes_breaker_open_a_customer_pays_through_braintree(
         "Stripe.js must not even load while Stripe is down"
     )
     _assert_card_went_only_to_braintree(customer, processors.url)
+
+
+def _type_braintree_card(customer: Browser, link: PaymentLink, number: str) -> None:
+    page = customer.page
+    page.goto(f"{customer.live_url}/pay/{link.token}/")
+    frame = page.frame_locator("iframe[title='Secure card payment input frame']")
+    frame.locator("#number").press_sequentially(number)
+    frame.locator("#expiration").press_sequentially("12/30")
+    frame.locator("#cvv").press_sequentially("123")
+    page.wait_for_function("!document.getElementById('pay-button').disabled")
+    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+
+
+def test_three_d_secure_in_braintrees_client_flow(processors: Any, customer: Browser) -> None:
+    """A challenge card opens the issuer's page over the pay page (Braintree's client flow);
+    failing it charges nothing and says so, approving it pays."""
+    link = _link(_merchant_on("braintree", None))
+    page = customer.page
+    challenge = page.frame_locator("iframe[title='3-D Secure authentication']")
+    _type_braintree_card(customer, link, "4000 0000 0000 1091")
+    challenge.get_by_role("button", name="Fail authentication").click()
+    page.get_by_text("We could not authenticate your card").wait_for()
+    assert not Payment.objects.filter(payment_link=link).exists()
+    customer.screenshot("3ds-failed")
+    _type_braintree_card(customer, link, "4000 0000 0000 1091")
+    challenge.get_by_role("button", name="Complete authentication").click()
+    page.get_by_role("heading", name="Payment successful").wait_for()
+    payment = Payment.objects.get(payment_link=link)
+    assert (payment.processor, payment.status, payment.card_last4) == (
+        "braintree",
+        "succeeded",
+        "1091",
+    )
