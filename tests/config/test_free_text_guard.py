@@ -37,6 +37,7 @@ FORM_ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "RefundForm": ((), {"currency": "gbp"}),
     "ApiKeyCreateForm": ((), {"creator_role": Role.OWNER}),
     "DataRequestForm": ((), {"merchant_id": "mer_test"}),
+    "RoutingForm": ((), {"accounts": []}),
 }
 
 

@@ -39,6 +39,7 @@ PUBLIC_VIEWS = {
     "bank-link-stripe-fallback",
     "webhooks-stripe",
     "webhooks-plaid",
+    "webhooks-braintree",
 }
 # Views a logged-in user reaches before proving an OTP: enrolling or proving one, leaving.
 PASSWORD_ONLY_VIEWS = {
