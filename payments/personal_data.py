@@ -42,6 +42,7 @@ from payments.models import (
     Payment,
     PaymentLink,
     ProcessorAccount,
+    ProcessorOutage,
     Refund,
 )
 
@@ -247,6 +248,11 @@ def register_all() -> None:
             "updated_at": N,
         },
         note="The merchant's business account at the processor.",
+    )
+    classify(
+        ProcessorOutage,
+        {"id": N, "processor": N, "marked_down": N, "note": N, "updated_at": N},
+        note="Platform staff's mark that a processor is down (names no person).",
     )
     classify(
         Customer,
