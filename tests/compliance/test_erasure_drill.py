@@ -60,7 +60,7 @@ def _seed(merchant: Any, plaid: PlaidSandbox) -> dict[str, Any]:  # noqa: F811
     api = api_client_for(merchant)
     body = {"email": EMAIL, "name": NAME, "metadata": {"phone": PHONE}}
     first = api.post("/api/v1/customers", body, format="json", HTTP_IDEMPOTENCY_KEY="drill-1")
-    assert first.status_code == 200 or first.status_code == 201, first.content
+    assert first.status_code in {200, 201}, first.content
     replay = api.post("/api/v1/customers", body, format="json", HTTP_IDEMPOTENCY_KEY="drill-1")
     assert replay.headers.get("Idempotent-Replayed") == "true"
     customer = Customer.objects.get(public_id=first.json()["id"])
@@ -153,9 +153,7 @@ def _pg_dump() -> str:
     environment = {**os.environ, "PGPASSWORD": settings.get("PASSWORD") or ""}
     command = ["pg_dump", "--no-owner", "-h", settings["HOST"] or "127.0.0.1"]
     command += ["-p", str(settings["PORT"] or 5432), "-U", settings["USER"], settings["NAME"]]
-    dumped = subprocess.run(  # noqa: S603 - fixed arguments
-        command, capture_output=True, check=True, env=environment, timeout=120
-    )
+    dumped = subprocess.run(command, capture_output=True, check=True, env=environment, timeout=120)
     return dumped.stdout.decode("utf-8")
 
 
@@ -175,8 +173,12 @@ def _where(dump: str) -> dict[str, list[str]]:
 
 
 def test_erasure_drill_leaves_nothing_in_the_database_the_logs_or_at_the_processors(
-    settings, plaid, sandbox_control, caplog, tmp_path
-):  # noqa: F811
+    settings,
+    plaid,  # noqa: F811 - the fixture imported above
+    sandbox_control,  # noqa: F811 - the fixture imported above
+    caplog,
+    tmp_path,
+):
     settings.AUDIT_SEAL_INLINE = True
     caplog.set_level(logging.DEBUG)
     from tests.factories import MerchantFactory
