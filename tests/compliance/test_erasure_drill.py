@@ -22,6 +22,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test import Client
 
 from accounts.services.invitations import membership_invite
 from banking import services as banking
@@ -29,12 +30,14 @@ from banking.models import BankAccount, PlaidItem, PlaidItemStatus, VaultSecret
 from compliance.actors import Actor
 from compliance.models import DataRequest, DataRequestStatus
 from compliance.services import data_request_approve, data_request_open, data_request_verify
+from inbound.models import InboundEvent
 from payments import services as payments
 from payments.models import Customer, Dispute, Payment, ProcessorAccount
 from tests.banking.conftest import _fresh_plaid_breaker, plaid, plaid_sandbox  # noqa: F401
 from tests.banking.linking import PlaidSandbox
 from tests.compliance.test_execution import officer
 from tests.factories import MembershipFactory
+from tests.inbound.webhook_support import deliver, sandbox_events
 from tests.payments.conftest import (  # noqa: F401 - fixtures
     _fast_resilience,
     api_client_for,
@@ -56,7 +59,11 @@ NEEDLES = {
 }
 
 
-def _seed(merchant: Any, plaid: PlaidSandbox) -> dict[str, Any]:  # noqa: F811
+def _seed(
+    merchant: Any,
+    plaid: PlaidSandbox,  # noqa: F811 - the fixture imported above
+    sandbox_control: Any,  # noqa: F811
+) -> dict[str, Any]:
     api = api_client_for(merchant)
     body = {"email": EMAIL, "name": NAME, "metadata": {"phone": PHONE}}
     first = api.post("/api/v1/customers", body, format="json", HTTP_IDEMPOTENCY_KEY="drill-1")
@@ -107,6 +114,14 @@ def _seed(merchant: Any, plaid: PlaidSandbox) -> dict[str, Any]:  # noqa: F811
         banking.bank_link_session_create(merchant=merchant, customer=twin, actor=None).session,
         "same_day",
     )
+    # Every event Stripe (the sandbox) sent about this account, delivered signed to our
+    # endpoint and stored as received: customer.created names them, among others.
+    account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
+    client = Client()
+    for event in sandbox_events(sandbox_control, account=account):
+        assert deliver(client, event).status_code == 200
+    assert InboundEvent.objects.filter(payload__icontains=EMAIL).exists()
+    # A charge's billing details as a pay page sends them (the sandbox's cards carry none).
     billing = {"name": NAME, "email": EMAIL, "phone": PHONE}
     customer.refresh_from_db()
     for index, (kind, charge) in enumerate(
@@ -184,7 +199,7 @@ def test_erasure_drill_leaves_nothing_in_the_database_the_logs_or_at_the_process
     from tests.factories import MerchantFactory
 
     merchant = MerchantFactory(default_currency="gbp", country="GB")
-    seeded = _seed(merchant, plaid)
+    seeded = _seed(merchant, plaid, sandbox_control)
     _dispute(merchant, seeded["disputed"], sandbox_control)
     before = _where(_pg_dump())
     assert set(before) == {"email", "name", "phone"}, before  # the drill sees what it seeded
