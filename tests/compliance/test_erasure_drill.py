@@ -148,19 +148,11 @@ def _seed(
 
 
 def _dispute(merchant: Any, payment: Payment, sandbox_control: Any) -> Dispute:  # noqa: F811
-    """The dispute the sandbox opened on the charge, as the dispute webhook records it."""
+    """The dispute the sandbox opened on the charge, recorded by its delivered webhook."""
     account = ProcessorAccount.objects.get(merchant=merchant).processor_account_id
     charge = sandbox_control.api_get(f"/v1/charges/{payment.processor_charge_id}", account=account)
     assert charge["dispute"], "the sandbox opened no dispute"
-    return Dispute.objects.create(
-        merchant=merchant,
-        payment=payment,
-        amount=payment.amount,
-        currency=payment.currency,
-        status="needs_response",
-        reason="fraudulent",
-        processor_dispute_id=str(charge["dispute"]),
-    )
+    return Dispute.objects.get(processor_dispute_id=str(charge["dispute"]), payment=payment)
 
 
 def _pg_dump() -> str:
