@@ -21,6 +21,7 @@ Works in its own database, `<DATABASE_URL name>_bench_erasure`, created fresh an
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -232,12 +233,16 @@ def run(argv: list[str]) -> None:
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        _print("bench erasure: needs PostgreSQL; set DATABASE_URL=postgres://... (skipped)")
+        raise SystemExit(1)
+    if args.payments < 10 or args.events < 1 or args.rounds < 1:
+        _print("bench erasure: --payments must be >= 10, --events and --rounds >= 1")
+        raise SystemExit(1)
     django.setup()
     from django.conf import settings
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        raise SystemExit("bench erasure: needs PostgreSQL (set DATABASE_URL)")
     settings.CELERY_TASK_ALWAYS_EAGER = True
     original = connection.settings_dict["NAME"]
     name = _prepare_database()

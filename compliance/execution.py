@@ -27,6 +27,7 @@ from compliance.certificates import (
     CERTIFICATE_VERSION,
     CERTIFIED_ACTION,
     certificate_digest,
+    certificate_problem,
 )
 from compliance.data_requests import DataRequestStateError
 from compliance.models import (
@@ -40,6 +41,10 @@ from compliance.services import audit_record
 
 EXPORT_SCHEMA_ID = "https://ledgerline.test/schemas/data-export-v1.json"
 OPERATOR = Actor.system("data_request.execute")
+
+
+class CertificateDefectError(RuntimeError):
+    """The certificate built would fail `verify_certificate`: a defect in the issuer."""
 
 
 class AuditProofPendingError(personal_data.ProcessorPendingError):
@@ -232,7 +237,13 @@ def _prove(core: dict[str, Any], entry_id: int) -> dict[str, Any]:
     if audit is None:
         raise AuditProofPendingError("the certification entry is not sealed yet")
     body = {**core, "audit": audit}
-    return {"certificate": body, "signature": signing.sign(body)}
+    certificate = {"certificate": body, "signature": signing.sign(body)}
+    # Checked as an auditor will check it: a certificate that would not verify is a defect
+    # to fix, never a document to hand out (the task fails loudly and the request stays open).
+    problem = certificate_problem(certificate, trusted_key=str(core["key"]))
+    if problem is not None:
+        raise CertificateDefectError(f"the certificate would not verify: {problem}")
+    return certificate
 
 
 def _finish(data_request: DataRequest, certificate: dict[str, Any] | None = None) -> DataRequest:

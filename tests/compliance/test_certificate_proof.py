@@ -205,3 +205,30 @@ def test_the_documented_format_names_every_field(trusted):
     text = (Path(settings.BASE_DIR) / "docs" / "compliance.md").read_text()
     for name in (*_FIELDS, "position", "proof", "checkpoint", "path", "previous", "horizon"):
         assert f"`{name}`" in text, f"docs/compliance.md does not describe `{name}`"
+
+
+def test_a_certificate_that_would_not_verify_is_never_issued(seeded, monkeypatch):  # noqa: F811
+    """A handler that keeps rows without a retention (no basis, no end date) is a defect: the
+    request stays executing rather than completing with a certificate an auditor refuses."""
+    from compliance import personal_data
+
+    real_handlers = personal_data.handlers
+
+    def keeps_without_basis(subject: personal_data.Subject) -> personal_data.ErasureResult:
+        return personal_data.ErasureResult(retained=1)
+
+    def handlers(kind: personal_data.SubjectKind) -> list[personal_data.Handler]:
+        found = real_handlers(kind)
+        broken = next(h for h in found if h.retention is None)
+        return [
+            h.__class__(**{**h.__dict__, "erase": keeps_without_basis}) if h is broken else h
+            for h in found
+        ]
+
+    monkeypatch.setattr(personal_data, "handlers", handlers)
+    data_request = approved_only(seeded)
+    with pytest.raises(execution.CertificateDefectError, match="legal basis and an end date"):
+        data_request_execute_task.apply(args=[data_request.pk])
+    data_request.refresh_from_db()
+    assert data_request.status == DataRequestStatus.EXECUTING
+    assert data_request.certificate is None
