@@ -71,7 +71,9 @@ def test_verify_certificate_needs_no_database(seeded, tmp_path, trusted):  # noq
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    audit = json.loads(path.read_text())["certificate"]["audit"]
     assert "OK: genuine certificate" in done.stdout
+    assert f"position {audit['position']}, under signed checkpoint" in done.stdout
     path.write_text(path.read_text().replace('"days_used": 0', '"days_used": 1'))
     refused = subprocess.run(
         command,
