@@ -216,7 +216,8 @@ def _certify(data_request: DataRequest) -> tuple[dict[str, Any], int]:
     with transaction.atomic():
         locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
         step = locked.steps.filter(name="certificate", status=StepStatus.DONE).first()
-        if step is not None:
+        # Reused unless the signing key changed meanwhile: the core names the key that signs.
+        if step is not None and step.result["core"]["key"] == signing.public_key_text():
             return step.result["core"], int(step.result["entry"])
         core = _certificate_core(locked, timezone.now())
         entry = audit_record(

@@ -72,6 +72,21 @@ def _seed(
     replay = api.post("/api/v1/customers", body, format="json", HTTP_IDEMPOTENCY_KEY="drill-1")
     assert replay.headers.get("Idempotent-Replayed") == "true"
     customer = Customer.objects.get(public_id=first.json()["id"])
+    # A payment over the API too: its stored answer (replayed on a retry) names them.
+    paid_body = {
+        "amount": 2500,
+        "currency": "gbp",
+        "payment_method": "pm_card_visa",
+        "customer": customer.public_id,
+        "description": f"Gift for {NAME}",
+        "metadata": {"phone": PHONE},
+    }
+    for _ in range(2):
+        answer = api.post(
+            "/api/v1/payments", paid_body, format="json", HTTP_IDEMPOTENCY_KEY="drill-2"
+        )
+        assert answer.status_code in {200, 201}, answer.content
+    assert answer.headers.get("Idempotent-Replayed") == "true"
     # A second record of the same person (same email, other case): the same subject.
     twin = payments.customer_create(
         merchant=merchant, actor=None, email=EMAIL.upper(), name=NAME, description=PHONE
@@ -241,7 +256,7 @@ def test_erasure_drill_leaves_nothing_in_the_database_the_logs_or_at_the_process
 
     # 1. The database: nothing anywhere (the retained ledger fields hold no person).
     assert _where(_pg_dump()) == {}
-    assert Payment.objects.filter(merchant=merchant).count() == 3  # kept for the ledger
+    assert Payment.objects.filter(merchant=merchant).count() == 4  # kept for the ledger
     assert Dispute.objects.filter(merchant=merchant).count() == 1
     assert not VaultSecret.objects.exists()  # the access tokens' data keys destroyed
     assert set(PlaidItem.objects.values_list("status", flat=True)) == {PlaidItemStatus.REMOVED}
