@@ -29,6 +29,7 @@ from accounts.services.invitations import membership_invite
 from banking import services as banking
 from banking.models import BankAccount, PlaidItem, PlaidItemStatus, VaultSecret
 from compliance.actors import Actor
+from compliance.exports import read_exports
 from compliance.models import DataRequest, DataRequestStatus
 from compliance.services import data_request_approve, data_request_open, data_request_verify
 from inbound.models import InboundEvent
@@ -293,6 +294,12 @@ def test_erasure_drill_leaves_nothing_in_the_database_the_logs_or_at_the_process
     path.write_bytes(raw[:at] + bytes([raw[at] ^ 1]) + raw[at + 1 :])
     with pytest.raises(CommandError, match="NOT genuine"):
         call_command("verify_certificate", str(path))
+
+    # The checkpoint it is proven under is the one exported to the write-once files.
+    statement = body["audit"]["checkpoint"]["statement"]
+    on_file = {e.statement["number"]: e for e in read_exports(log_id=statement["log"])}
+    assert on_file[statement["number"]].statement == statement
+    assert on_file[statement["number"]].signature == body["audit"]["checkpoint"]["signature"]
 
     # 5. The audit log is intact after the erasure.
     call_command("audit_seal")
