@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-SUITES = ("audit", "payments", "webhooks", "embedded", "processors", "routing")
+SUITES = ("audit", "payments", "webhooks", "embedded", "erasure", "processors", "routing")
 
 
 def main(argv: list[str]) -> int:

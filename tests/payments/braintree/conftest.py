@@ -83,14 +83,27 @@ def bt_merchant(db: Any) -> Any:
 
 @pytest.fixture
 def bt_account(bt_merchant: Any, bt_control: SandboxControl) -> ProcessorAccount:
-    """The merchant connected to the sandbox's Braintree merchant with its default keys."""
-    return braintree_account_connect(
+    """The merchant connected to the sandbox's Braintree merchant with its default keys, and
+    taking its payments there."""
+    account = braintree_account_connect(
         merchant=bt_merchant,
         merchant_id=MERCHANT_ID,
         public_key=PUBLIC_KEY,
         private_key=PRIVATE_KEY,
         actor=Actor.system("tests"),
     )
+    return _takes_payments(account)
+
+
+def _takes_payments(account: ProcessorAccount) -> ProcessorAccount:
+    """Make the account the merchant's primary where accounts are ranked for routing (issue
+    #17's routing, merged from h/btroute): the settings page ranks a first connected processor
+    primary; the connect service itself leaves ranking to the routing choice."""
+    field_names = {field.name for field in ProcessorAccount._meta.get_fields()}
+    if "routing_rank" in field_names:
+        ProcessorAccount.objects.filter(pk=account.pk).update(routing_rank=1)
+        account.refresh_from_db()
+    return account
 
 
 @pytest.fixture
