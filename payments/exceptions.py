@@ -122,3 +122,17 @@ class PaymentLinkUnavailableError(PaymentError):
 
 class PaymentNotFoundError(NotFoundError):
     pass
+
+
+class DisputeStateError(PaymentError):
+    """The dispute no longer takes this action (evidence already sent, closed, past due)."""
+
+    status_code = 409
+    code = "dispute_state_invalid"
+
+
+class DisputeEvidenceError(PaymentError):
+    """A piece of evidence was refused before anything was sent; `param` names it."""
+
+    status_code = 400
+    code = "evidence_invalid"

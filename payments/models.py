@@ -20,6 +20,7 @@ __all__ = [
     "CaptureMethod",
     "Customer",
     "Dispute",
+    "DisputeEvidenceFile",
     "DisputeStatus",
     "Payment",
     "PaymentLink",
@@ -350,10 +351,16 @@ class Dispute(models.Model):
     # At the processor of its payment (`payment.processor`), like a refund's id.
     processor_dispute_id = models.CharField(max_length=64, unique=True)
     evidence_due_by = models.DateTimeField(null=True, blank=True)
+    # When the merchant's evidence (or concession) reached the processor through Ledgerline.
+    evidence_submitted_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        indexes = [
+            models.Index(fields=["merchant", "-created_at", "-id"], name="dispute_merchant_keyset"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="dispute_amount_positive"),
             models.CheckConstraint(condition=_CURRENCY, name="dispute_currency_iso4217"),
@@ -361,6 +368,35 @@ class Dispute(models.Model):
                 condition=Q(status__in=DisputeStatus.values), name="dispute_status_valid"
             ),
         ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+def _evidence_file_id() -> str:
+    return new_public_id("dpf")
+
+
+class DisputeEvidenceFile(models.Model):
+    """A document sent as a dispute's evidence: what was sent (type, size, digest, the
+    processor's file id), and its bytes only when the merchant asked to keep a copy."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=_evidence_file_id, editable=False
+    )
+    dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="evidence_files")
+    field = models.CharField(max_length=40)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    processor_file_id = models.CharField(max_length=64)
+    # Null unless the merchant ticked "keep a copy": evidence often holds a customer's data.
+    content = models.BinaryField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dispute", "created_at"], name="dispute_file_dispute")]
 
     def __str__(self) -> str:
         return self.public_id

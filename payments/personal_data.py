@@ -39,6 +39,7 @@ from payments.gateways import gateway_for
 from payments.models import (
     Customer,
     Dispute,
+    DisputeEvidenceFile,
     Payment,
     PaymentLink,
     ProcessorAccount,
@@ -118,6 +119,34 @@ def _customer_erase(subject: Subject) -> ErasureResult:
         email="", name="", description="", metadata={}, processor_customer_id=""
     )
     return ErasureResult(anonymised=count)
+
+
+# --- Dispute evidence files -------------------------------------------------------------------
+
+
+def _evidence_files(subject: Subject) -> QuerySet[DisputeEvidenceFile]:
+    return DisputeEvidenceFile.objects.filter(
+        dispute__merchant__public_id=subject.merchant_id,
+        dispute__payment__customer__public_id__in=subject.customer_ids,
+    )
+
+
+def _evidence_file_export(row: DisputeEvidenceFile) -> dict[str, JSONValue]:
+    return {
+        "id": row.public_id,
+        "field": row.field,
+        "filename": row.filename,
+        "content_type": row.content_type,
+        "size": row.size,
+        "sha256": row.sha256,
+        "copy_kept": row.content is not None,
+        "created": iso(row.created_at),
+    }
+
+
+def _evidence_files_erase(subject: Subject) -> ErasureResult:
+    deleted, _ = _evidence_files(subject).delete()
+    return ErasureResult(deleted=deleted)
 
 
 # --- Payments (retained ledger) -------------------------------------------------------------
@@ -355,8 +384,37 @@ def register_all() -> None:
             "reason": N,
             "processor_dispute_id": R,
             "evidence_due_by": N,
+            "evidence_submitted_at": N,
+            "accepted_at": N,
         },
         note="Evidence text lives at the processor and in the webhook payloads (redacted there).",
+    )
+    classify(
+        DisputeEvidenceFile,
+        {
+            "id": N,
+            "public_id": N,
+            "dispute": N,
+            "field": N,
+            "filename": P,
+            "content_type": N,
+            "size": N,
+            "sha256": PS,
+            "processor_file_id": N,
+            "content": P,
+            "created_at": N,
+        },
+        note="A copy of a document sent as dispute evidence, kept only when the merchant asked.",
+    )
+    register(
+        DisputeEvidenceFile,
+        subjects=CUSTOMER,
+        erasure=Erasure.DELETE,
+        find=_evidence_files,
+        export=_evidence_file_export,
+        erase=_evidence_files_erase,
+        # Before payments are stripped of the person: the files are found through them.
+        order=50,
     )
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
     register_processor("stripe", subjects=CUSTOMER, notify=_stripe_delete_customers)

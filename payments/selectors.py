@@ -15,6 +15,7 @@ from payments.exceptions import PaymentNotFoundError
 from payments.models import (
     Customer,
     Dispute,
+    DisputeEvidenceFile,
     Payment,
     PaymentLink,
     ProcessorAccount,
@@ -116,6 +117,51 @@ def customer_get(*, merchant: Merchant, public_id: str) -> Customer:
     if customer is None:
         raise PaymentNotFoundError("No such customer.", param="id")
     return customer
+
+
+def dispute_queryset(*, merchant: Merchant, status: str | None = None) -> QuerySet[Dispute]:
+    qs = Dispute.objects.filter(merchant=merchant).select_related("payment")
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def dispute_list(
+    *,
+    merchant: Merchant,
+    status: str | None = None,
+    limit: int = 10,
+    starting_after: str | None = None,
+) -> Page[Dispute]:
+    return keyset_page(
+        dispute_queryset(merchant=merchant, status=status),
+        limit=limit,
+        starting_after=starting_after,
+    )
+
+
+def dispute_get(*, merchant: Merchant, public_id: str) -> Dispute:
+    dispute = (
+        Dispute.objects.select_related("payment", "payment__customer", "merchant")
+        .filter(merchant=merchant, public_id=public_id)
+        .first()
+    )
+    if dispute is None:
+        raise PaymentNotFoundError("No such dispute.", param="id")
+    return dispute
+
+
+def dispute_evidence_file_list(*, dispute: Dispute) -> list[DisputeEvidenceFile]:
+    """What was sent as evidence, without the kept bytes (read only for a download)."""
+    return list(dispute.evidence_files.defer("content").order_by("created_at", "pk"))
+
+
+def dispute_evidence_file_get(*, dispute: Dispute, public_id: str) -> DisputeEvidenceFile:
+    """A document sent as evidence whose copy was kept, with its bytes."""
+    found = dispute.evidence_files.filter(public_id=public_id, content__isnull=False).first()
+    if found is None:
+        raise PaymentNotFoundError("No such kept document.", param="id")
+    return found
 
 
 def payment_link_list(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from payments.state import PaymentStatus, RefundStatus
 
@@ -133,6 +133,32 @@ class CheckoutConfig:
     publishable_key: str
     account: str
     origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DisputeState:
+    """A dispute at the processor. `status` is a `payments.models.DisputeStatus` value (the
+    gateway maps its processor's states onto them), "" when the gateway does not know it."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    reason: str = ""
+    # The charge it disputes, as `Charge.id` names it (our payment's `processor_payment_id`).
+    charge_id: str = ""
+    evidence_due_by: datetime | None = None
+    # How many times evidence was submitted: above 0, a lost answer's submission happened.
+    submission_count: int = 0
+
+
+@dataclass(frozen=True)
+class EvidenceFileRef:
+    """A document uploaded to the processor as dispute evidence."""
+
+    id: str
+    size: int
+    type: str
 
 
 class PaymentGateway(Protocol):
@@ -249,3 +275,31 @@ class PaymentGateway(Protocol):
     def bank_setup_retrieve(self, *, account: str, setup: str) -> BankSetup: ...
 
     def bank_setup_verify(self, *, account: str, setup: str, code: str, key: str) -> BankSetup: ...
+
+    # --- Disputes -----------------------------------------------------------------------------
+    # Evidence is named by the fields of `payments.dispute_evidence` (TEXT_FIELDS, FILE_FIELDS);
+    # a gateway maps them onto its processor's evidence form.
+    def dispute_retrieve(self, *, account: str, dispute: str) -> DisputeState: ...
+
+    def dispute_evidence_file_upload(
+        self, *, account: str, filename: str, content: BinaryIO, key: str
+    ) -> EvidenceFileRef:
+        """Send one evidence document (already checked for type, size and card numbers)."""
+        ...
+
+    def dispute_evidence_submit(
+        self,
+        *,
+        account: str,
+        dispute: str,
+        text: Mapping[str, str],
+        files: Mapping[str, str],
+        key: str,
+    ) -> DisputeState:
+        """Attach `text` and the uploaded `files` (field -> EvidenceFileRef.id) and submit them
+        for the card network's review; the processor refuses a second submission."""
+        ...
+
+    def dispute_accept(self, *, account: str, dispute: str, key: str) -> DisputeState:
+        """Concede the dispute: it is lost at once and the withdrawn amount stays withdrawn."""
+        ...

@@ -14,7 +14,8 @@ One module per concern:
 - `sync`: mirroring the processor's state onto payments and refunds (also the entry point of
   the inbound event handlers);
 - `refunds`: refund, resume, reconcile;
-- `links`: payment links.
+- `links`: payment links;
+- `disputes`: answering a dispute (evidence, or accepting the loss).
 Every processor call goes through `payments.gateways` (the gateway of the processor that holds
 the account or charged the payment); none of these modules knows which processor it is.
 """
@@ -38,6 +39,12 @@ from payments.services.customers import (
     customer_create,
     customer_processor_ensure,
     customer_update,
+)
+from payments.services.disputes import OPEN_STATUSES as DISPUTE_OPEN_STATUSES
+from payments.services.disputes import (
+    dispute_accept,
+    dispute_evidence_submit,
+    dispute_is_open,
 )
 from payments.services.links import (
     payment_link_check_open,
@@ -68,6 +75,7 @@ from payments.services.sync import (
 )
 
 __all__ = [
+    "DISPUTE_OPEN_STATUSES",
     "PROCESSOR_KEY_SAFE_AGE",
     "REFUND_REASONS",
     "BankSetup",
@@ -78,6 +86,9 @@ __all__ = [
     "customer_processor_bank_setup_create",
     "customer_processor_ensure",
     "customer_update",
+    "dispute_accept",
+    "dispute_evidence_submit",
+    "dispute_is_open",
     "merchant_account_refresh",
     "merchant_bank_setup_retrieve",
     "merchant_bank_setup_verify",

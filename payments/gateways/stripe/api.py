@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import stripe
@@ -32,6 +32,8 @@ from payments.gateways.base import (
     Charge,
     CheckoutConfig,
     CustomerRef,
+    DisputeState,
+    EvidenceFileRef,
     RefundState,
 )
 from payments.gateways.stripe.client import stripe_client
@@ -159,6 +161,38 @@ def refund_from_dict(data: Mapping[str, Any]) -> RefundState:
         charge_id=_str(data.get("payment_intent")),
         failure_reason=_str(data.get("failure_reason")),
         reference=_metadata(data).get(REFUND_REFERENCE, ""),
+    )
+
+
+# Stripe's dispute statuses are `DisputeStatus`'s values, one for one.
+_DISPUTE_STATUSES = frozenset(
+    {
+        "warning_needs_response",
+        "warning_under_review",
+        "warning_closed",
+        "needs_response",
+        "under_review",
+        "won",
+        "lost",
+    }
+)
+
+
+def dispute_from_dict(data: Mapping[str, Any]) -> DisputeState:
+    """Parse a Dispute as Stripe sends it (also used for webhook payloads)."""
+    status = _str(data.get("status"))
+    details = data.get("evidence_details")
+    details = details if isinstance(details, dict) else {}
+    due = _opt_int(details.get("due_by"))
+    return DisputeState(
+        id=_str(data.get("id")),
+        status=status if status in _DISPUTE_STATUSES else "",
+        amount=_int(data.get("amount")),
+        currency=_str(data.get("currency")).lower(),
+        reason=_text(data.get("reason"))[:64],
+        charge_id=_str(data.get("payment_intent")),
+        evidence_due_by=datetime.fromtimestamp(due, tz=UTC) if due is not None else None,
+        submission_count=_int(details.get("submission_count")),
     )
 
 
@@ -599,6 +633,78 @@ class StripeGateway:
             mutating=True,
         )
         return _bank_setup(_dict(obj))
+
+    # --- Disputes -------------------------------------------------------------------------
+    # Ledgerline's evidence fields are named as Stripe's evidence hash names them.
+
+    def dispute_retrieve(self, *, account: str, dispute: str) -> DisputeState:
+        obj = call(
+            "dispute_retrieve",
+            lambda: stripe_client().v1.disputes.retrieve(
+                dispute, options=_options(account=account)
+            ),
+            mutating=False,
+        )
+        return dispute_from_dict(_dict(obj))
+
+    def dispute_evidence_file_upload(
+        self, *, account: str, filename: str, content: BinaryIO, key: str
+    ) -> EvidenceFileRef:
+        def upload() -> Any:
+            # A retry re-reads the document from its start.
+            content.seek(0)
+            return stripe_client().v1.files.create(
+                {"purpose": "dispute_evidence", "file": _NamedUpload(content, filename)},
+                _options(account=account, key=key),
+            )
+
+        data = _dict(call("file_create", upload, mutating=True))
+        return EvidenceFileRef(
+            id=_str(data.get("id")), size=_int(data.get("size")), type=_str(data.get("type"))
+        )
+
+    def dispute_evidence_submit(
+        self,
+        *,
+        account: str,
+        dispute: str,
+        text: Mapping[str, str],
+        files: Mapping[str, str],
+        key: str,
+    ) -> DisputeState:
+        params: dict[str, Any] = {"evidence": {**text, **files}, "submit": True}
+        obj = call(
+            "dispute_update_submit",
+            lambda: stripe_client().v1.disputes.update(
+                dispute,
+                params,  # type: ignore[arg-type]
+                _options(account=account, key=key),
+            ),
+            mutating=True,
+        )
+        return dispute_from_dict(_dict(obj))
+
+    def dispute_accept(self, *, account: str, dispute: str, key: str) -> DisputeState:
+        obj = call(
+            "dispute_close",
+            lambda: stripe_client().v1.disputes.close(
+                dispute, options=_options(account=account, key=key)
+            ),
+            mutating=True,
+        )
+        return dispute_from_dict(_dict(obj))
+
+
+class _NamedUpload:
+    """A file object whose `name` is the merchant's file name, without touching the stream
+    (the SDK names the multipart part after `name`; an in-memory upload has none)."""
+
+    def __init__(self, stream: BinaryIO, filename: str) -> None:
+        self._stream = stream
+        self.name = filename
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
 
 
 # --- Events (reconciliation) ----------------------------------------------------------------
