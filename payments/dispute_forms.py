@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 
-from config.free_text import GuardedForm
+from config.free_text import CARD_NUMBER_CODE, GuardedForm, refuse_card_numbers
 from payments import dispute_evidence as evidence
 from payments.models import DisputeStatus
 
@@ -55,13 +55,25 @@ class DisputeEvidenceForm(GuardedForm):
                 widget=forms.ClearableFileInput(attrs={"accept": _ACCEPT}),
             )
         # Built after the guard mixin ran in super(): guard the text fields added here too.
-        from config.free_text import refuse_card_numbers
-
         for field in self.fields.values():
             if isinstance(field, forms.CharField) and refuse_card_numbers not in field.validators:
                 field.validators.append(refuse_card_numbers)
         self.documents: list[evidence.EvidenceDocument] = []
         self.text: dict[str, str] = {}
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        # A refused card number is not written back into the page that shows the error.
+        refused = [
+            name
+            for name, errors in self.errors.as_data().items()
+            if any(error.code == CARD_NUMBER_CODE for error in errors)
+        ]
+        if refused:
+            data = self.data.copy()
+            for name in refused:
+                data[name] = ""
+            self.data = data
 
     def text_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in evidence.TEXT_FIELDS]

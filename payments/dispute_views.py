@@ -74,8 +74,12 @@ def dispute_deadline(dispute: Dispute, *, now: datetime | None = None) -> Deadli
         return Deadline("overdue", f"Overdue: evidence was due {stamp}")
     left = due - now
     if left <= ESCALATION_WINDOW:
+        # Whole hours left, rounded down: a deadline is never shown later than it is.
         hours = int(left.total_seconds() // 3600)
-        when = f"{hours // 24} days {hours % 24} h" if hours >= 24 else f"{max(hours, 1)} h"
+        days = hours // 24
+        when = f"{days} day{'s' if days > 1 else ''} {hours % 24} h" if days else f"{hours} h"
+        if not hours:
+            when = "less than an hour"
         return Deadline("soon", f"Due in {when} ({stamp})")
     return Deadline("open", f"Due {stamp}")
 
