@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 
 from config.free_text import CARD_NUMBER_CODE, GuardedForm, refuse_card_numbers
 from payments import dispute_evidence as evidence
@@ -70,7 +71,7 @@ class DisputeEvidenceForm(GuardedForm):
             if any(error.code == CARD_NUMBER_CODE for error in errors)
         ]
         if refused:
-            data = self.data.copy()
+            data = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
             for name in refused:
                 data[name] = ""
             self.data = data

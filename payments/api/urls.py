@@ -22,6 +22,13 @@ urlpatterns = [
         views.PaymentRefundsApi.as_view(),
         name="payment-refunds",
     ),
+    path("disputes", views.DisputesApi.as_view(), name="disputes"),
+    path("disputes/<str:public_id>", views.DisputeDetailApi.as_view(), name="dispute"),
+    path(
+        "disputes/<str:public_id>/evidence",
+        views.DisputeEvidenceApi.as_view(),
+        name="dispute-evidence",
+    ),
     path("customers", views.CustomersApi.as_view(), name="customers"),
     path("customers/<str:public_id>", views.CustomerDetailApi.as_view(), name="customer"),
     path("payment-links", views.PaymentLinksApi.as_view(), name="payment-links"),

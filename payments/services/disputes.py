@@ -39,11 +39,12 @@ def dispute_is_open(dispute: Dispute) -> bool:
     return dispute.status in OPEN_STATUSES and (due is None or due > timezone.now())
 
 
-def _processor_key(key: str, *parts: str) -> str:
-    """A processor idempotency key for one call of the submission `key`, bound to what it
-    sends (a resend of other content gets another key instead of the processor's refusal)."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
-    return f"{key[:180]}_{digest}"
+def _processor_key(dispute: Dispute, key: str, *parts: str) -> str:
+    """A processor idempotency key for one call of the submission `key` on `dispute`, bound
+    to what it sends (a resend of other content gets another key instead of the processor's
+    refusal). Callers' keys are hashed in: an API client's key never reaches the processor."""
+    digest = hashlib.sha256("\x1f".join((key, *parts)).encode()).hexdigest()[:48]
+    return f"{dispute.public_id}_{digest}"
 
 
 def _ensure_open(dispute: Dispute, action: str) -> None:
@@ -78,6 +79,8 @@ def dispute_evidence_submit(
         raise DisputeEvidenceError(
             "Give at least one piece of evidence: a text field or a document.", param="evidence"
         )
+    if not resumed:
+        _ensure_open(dispute, "answer")
     account, gateway = merchant_account(dispute.merchant_id)
     if resumed:
         state = gateway.dispute_retrieve(
@@ -105,7 +108,7 @@ def dispute_evidence_submit(
             # The field's name, not the merchant's file name: that stays with us.
             filename=f"{document.field}.{document.type}",
             content=document.stream(),
-            key=_processor_key(key, "file", document.field, document.sha256),
+            key=_processor_key(dispute, key, "file", document.field, document.sha256),
         )
         file_ids[document.field] = uploaded.id
     state = gateway.dispute_evidence_submit(
@@ -114,7 +117,7 @@ def dispute_evidence_submit(
         text=dict(text),
         files=file_ids,
         key=_processor_key(
-            key, "submit", json.dumps(dict(text), sort_keys=True), json.dumps(file_ids)
+            dispute, key, "submit", json.dumps(dict(text), sort_keys=True), json.dumps(file_ids)
         ),
     )
     return _record_submission(
@@ -194,6 +197,8 @@ def dispute_accept(
     step_up: bool | None = None,
 ) -> Dispute:
     """Concede the dispute at the processor (lost at once, the amount stays withdrawn)."""
+    if not resumed:
+        _ensure_open(dispute, "accept")
     account, gateway = merchant_account(dispute.merchant_id)
     state: DisputeState | None = None
     if resumed:
@@ -206,7 +211,7 @@ def dispute_accept(
         state = gateway.dispute_accept(
             account=account.processor_account_id,
             dispute=dispute.processor_dispute_id,
-            key=_processor_key(key, "accept"),
+            key=_processor_key(dispute, key, "accept"),
         )
     if state.status != DisputeStatus.LOST:
         # Answered meanwhile (evidence from elsewhere): show the dispute as it now is.
