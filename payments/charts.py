@@ -28,7 +28,7 @@ BOTTOM = 26  # room for the time labels
 GAP = 1
 TICKS = 4
 X_LABELS = 4
-_STEPS = (1, 2, 5, 10)
+_STEPS = (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10))
 
 
 @dataclass(frozen=True)
@@ -80,15 +80,15 @@ def axis_amount(amount: int, currency: str) -> str:
 
 
 def nice_ceiling(peak: int) -> int:
-    """The smallest 1, 2 or 5 x 10^k multiple of TICKS steps covering `peak` (minor units)."""
+    """The smallest TICKS steps of 1, 2, 2.5 or 5 x 10^k covering `peak` (minor units)."""
     if peak <= 0:
         return TICKS * 100
     raw = Decimal(peak) / TICKS
     magnitude = Decimal(10) ** (len(str(int(raw))) - 1)
     for step in _STEPS:
-        candidate = int(step * magnitude)
-        if candidate * TICKS >= peak:
-            return candidate * TICKS
+        candidate = step * magnitude
+        if candidate == int(candidate) and int(candidate) * TICKS >= peak:
+            return int(candidate) * TICKS
     return int(10 * magnitude) * TICKS  # pragma: no cover - _STEPS ends at 10
 
 

@@ -205,12 +205,12 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
     )
     cur, prev = _split("created_at", period, status=RefundStatus.SUCCEEDED, currency=currency)
     refunds = _window(Refund.objects.using(db).filter(merchant=merchant), period).aggregate(
-        amount=Sum("amount", filter=cur), amount_prev=Sum("amount", filter=prev)
+        total=Sum("amount", filter=cur), total_prev=Sum("amount", filter=prev)
     )
     cur, prev = _split("created_at", period, currency=currency)
     disputes = _window(Dispute.objects.using(db).filter(merchant=merchant), period).aggregate(
-        amount=Sum("amount", filter=cur),
-        amount_prev=Sum("amount", filter=prev),
+        total=Sum("amount", filter=cur),
+        total_prev=Sum("amount", filter=prev),
         count=Count("pk", filter=cur),
         count_prev=Count("pk", filter=prev),
     )
@@ -223,8 +223,8 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
         return int(row[name] or 0)
 
     gross, gross_prev = value(payments, "gross"), value(payments, "gross_prev")
-    refunded, refunded_prev = value(refunds, "amount"), value(refunds, "amount_prev")
-    disputed, disputed_prev = value(disputes, "amount"), value(disputes, "amount_prev")
+    refunded, refunded_prev = value(refunds, "total"), value(refunds, "total_prev")
+    disputed, disputed_prev = value(disputes, "total"), value(disputes, "total_prev")
     metrics = [
         Metric("gross", "Gross volume", gross, gross_prev, money=True),
         Metric(
