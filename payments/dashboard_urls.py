@@ -6,10 +6,10 @@ Names are not namespaced: the dashboard shell links to `home`, `payments`, `cust
 
 from django.urls import path
 
-from payments import customer_views, dispute_views, link_views, views
+from payments import customer_views, dispute_views, link_views, overview_views, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", overview_views.home, name="home"),
     path("account/onboarding/", views.account_onboarding, name="account-onboarding"),
     path(
         "account/onboarding/return/",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from payments.api import views
+from payments.api import dispute_views, views
 
 app_name = "payments_api"
 
@@ -22,11 +22,11 @@ urlpatterns = [
         views.PaymentRefundsApi.as_view(),
         name="payment-refunds",
     ),
-    path("disputes", views.DisputesApi.as_view(), name="disputes"),
-    path("disputes/<str:public_id>", views.DisputeDetailApi.as_view(), name="dispute"),
+    path("disputes", dispute_views.DisputesApi.as_view(), name="disputes"),
+    path("disputes/<str:public_id>", dispute_views.DisputeDetailApi.as_view(), name="dispute"),
     path(
         "disputes/<str:public_id>/evidence",
-        views.DisputeEvidenceApi.as_view(),
+        dispute_views.DisputeEvidenceApi.as_view(),
         name="dispute-evidence",
     ),
     path("customers", views.CustomersApi.as_view(), name="customers"),

@@ -23,12 +23,11 @@ from api.serializers import EmptySerializer, ListQuerySerializer
 from api.views import ERRORS, IDEMPOTENCY_HEADER, ApiView, api_actor, list_response_serializer
 from config.exceptions import ApplicationError
 from config.permissions import Permission
-from payments import dispute_evidence, selectors, services
+from payments import selectors, services
 from payments.api import serializers as s
 from payments.bank_debits import bank_debit_creator
 from payments.exceptions import (
     CardDeclinedError,
-    DisputeEvidenceError,
     InvalidPaymentRequestError,
 )
 from payments.models import PaymentLink, Refund
@@ -38,7 +37,6 @@ PaymentList = list_response_serializer("PaymentList", s.PaymentOutputSerializer)
 RefundList = list_response_serializer("RefundList", s.RefundOutputSerializer)
 CustomerList = list_response_serializer("CustomerList", s.CustomerOutputSerializer)
 PaymentLinkList = list_response_serializer("PaymentLinkList", s.PaymentLinkOutputSerializer)
-DisputeList = list_response_serializer("DisputeList", s.DisputeOutputSerializer)
 
 
 # `ApiView` whose error answers carry a card decline's code and payment. (A comment, not a
@@ -437,75 +435,5 @@ class PaymentLinkDeactivateApi(PaymentsApiView):
                 request=request,
             )
             return 200, s.PaymentLinkOutputSerializer(result, context={"request": request}).data
-
-        return self.idempotent(request, operation)
-
-
-# --- Disputes -------------------------------------------------------------------------------
-
-
-class DisputesApi(PaymentsApiView):
-    @extend_schema(
-        operation_id="disputes_list",
-        parameters=[s.DisputeListQuerySerializer],
-        responses={200: DisputeList, **ERRORS},
-    )
-    def get(self, request: Request) -> Response:
-        self.require(request, Permission.VIEW_PAYMENTS)
-        q = self.query(request, s.DisputeListQuerySerializer)
-        page = selectors.dispute_list(
-            merchant=self.merchant(request),
-            status=q.get("status"),
-            limit=q["limit"],
-            starting_after=q.get("starting_after"),
-        )
-        return self.page(page, s.DisputeOutputSerializer, request)
-
-
-class DisputeDetailApi(PaymentsApiView):
-    @extend_schema(
-        operation_id="disputes_retrieve", responses={200: s.DisputeOutputSerializer, **ERRORS}
-    )
-    def get(self, request: Request, public_id: str) -> Response:
-        self.require(request, Permission.VIEW_PAYMENTS)
-        dispute = selectors.dispute_get(merchant=self.merchant(request), public_id=public_id)
-        return Response(s.DisputeOutputSerializer(dispute).data)
-
-
-class DisputeEvidenceApi(PaymentsApiView):
-    @extend_schema(
-        operation_id="disputes_evidence_submit",
-        description="Submit text evidence for the card network's review. Evidence can be "
-        "submitted once, before `evidence_due_by`; a text holding a card number is refused "
-        "(400, `param` naming the field). Documents are sent from the dashboard.",
-        request=s.DisputeEvidenceInputSerializer,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.DisputeOutputSerializer, **ERRORS},
-    )
-    def post(self, request: Request, public_id: str) -> Response:
-        self.require(request, Permission.MANAGE_DISPUTES)
-        dispute = selectors.dispute_get(merchant=self.merchant(request), public_id=public_id)
-        data = self.body(request, s.DisputeEvidenceInputSerializer)
-        try:
-            text = dispute_evidence.clean_text(dict(data))
-        except dispute_evidence.EvidenceError as error:
-            raise DisputeEvidenceError(error.message, param=error.field) from error
-
-        def operation(record: IdempotencyRecord | None) -> tuple[int, Any]:
-            resumed = idempotency_claim_target(
-                record, target_type="dispute", public_id=dispute.public_id
-            )
-            submitted = services.dispute_evidence_submit(
-                dispute=dispute,
-                actor=api_actor(request),
-                request=request,
-                text=text,
-                documents=[],
-                keep_copy=False,
-                # Without an Idempotency-Key each request is its own submission.
-                key=record.key if record is not None else uuid.uuid4().hex,
-                resumed=resumed,
-            )
-            return 200, s.DisputeOutputSerializer(submitted).data
 
         return self.idempotent(request, operation)
