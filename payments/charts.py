@@ -19,9 +19,9 @@ from decimal import Decimal
 from payments.money import exponent, format_amount
 from payments.overview import SeriesPoint
 
-WIDTH = 420
+WIDTH = 360
 HEIGHT = 220
-LEFT = 64  # room for the value labels
+LEFT = 70  # room for the value labels
 RIGHT = 8
 TOP = 10
 BOTTOM = 26  # room for the time labels

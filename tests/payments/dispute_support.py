@@ -42,9 +42,7 @@ def disputed_payment(merchant: Any, sandbox_control: Any) -> Dispute:
         currency="gbp",
         payment_method="pm_card_createDispute",
     )
-    [data] = sandbox_control.api_get("/v1/disputes", account=account_of(merchant), limit=10)[
-        "data"
-    ]
+    [data] = sandbox_control.api_get("/v1/disputes", account=account_of(merchant), limit=10)["data"]
     dispute = dispute_apply_processor_state(
         payment=payment, data=data, actor=Actor.webhook("stripe")
     )

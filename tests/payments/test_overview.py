@@ -52,7 +52,10 @@ def test_each_preset_ends_now_and_compares_with_the_same_span_before(
 
 def test_month_to_date_in_january_compares_with_december_of_the_year_before():
     period = period_for("mtd", now=_utc(2026, 1, 15, 9))
-    assert (period.previous_start, period.previous_end) == (_utc(2025, 12, 1), _utc(2025, 12, 15, 9))
+    assert (period.previous_start, period.previous_end) == (
+        _utc(2025, 12, 1),
+        _utc(2025, 12, 15, 9),
+    )
 
 
 def test_a_custom_range_is_whole_days_against_as_many_days_before():

@@ -36,7 +36,9 @@ def _history():
 
 
 def _reports(merchant):
-    summary = overview.overview_build(merchant=merchant, period=overview.period_for("7d", now=NOW + timedelta(minutes=1)))
+    summary = overview.overview_build(
+        merchant=merchant, period=overview.period_for("7d", now=NOW + timedelta(minutes=1))
+    )
     lines = list(reports.payment_csv_lines(merchant=merchant, filters=selectors.PaymentFilters()))
     activity = overview.recent_activity(merchant=merchant)
     disputes = list(reports.dispute_report_queryset(merchant=merchant))
