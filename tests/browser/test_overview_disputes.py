@@ -77,11 +77,13 @@ def _overview_checks(page: Any, width: int) -> None:
     )
     assert overflow <= 0, f"the page is {overflow}px wider than the screen"
     box = chart.bounding_box()
-    assert box is not None and box["x"] + box["width"] <= width
+    assert box is not None
+    assert box["x"] + box["width"] <= width
     # Axis labels stay legible: at least 9 CSS pixels tall at this width.
     tick = page.locator("svg.chart-svg text").first
     tick_box = tick.bounding_box()
-    assert tick_box is not None and tick_box["height"] >= 9, tick_box
+    assert tick_box is not None
+    assert tick_box["height"] >= 9, tick_box
     assert page.get_by_text("Gross volume", exact=True).first.is_visible()
     assert (
         page.locator("svg.chart-svg desc").text_content().startswith("Gross volume per day in GBP:")

@@ -49,7 +49,8 @@ def test_list_and_retrieve_within_the_merchant(api, merchant, dispute):
     listed = api.get("/api/v1/disputes")
     assert listed.status_code == 200
     [item] = listed.json()["data"]
-    assert item["id"] == dispute.public_id and item["id"].startswith("dp_")
+    assert item["id"] == dispute.public_id
+    assert item["id"].startswith("dp_")
     assert (item["object"], item["amount"], item["currency"]) == ("dispute", 2000, "gbp")
     assert (item["status"], item["reason"], item["processor"]) == (
         "needs_response",
@@ -57,7 +58,8 @@ def test_list_and_retrieve_within_the_merchant(api, merchant, dispute):
         "stripe",
     )
     assert item["payment"] == dispute.payment.public_id
-    assert item["evidence_due_by"] is not None and item["evidence_submitted_at"] is None
+    assert item["evidence_due_by"] is not None
+    assert item["evidence_submitted_at"] is None
     assert api.get(f"/api/v1/disputes/{dispute.public_id}").json() == item
     assert api.get("/api/v1/disputes", {"status": "won"}).json() == {"data": [], "has_more": False}
     _error(api.get("/api/v1/disputes", {"status": "nope"}), 400)
