@@ -426,7 +426,7 @@ class _MoneyOut:
             "account_update_payout_schedule",
             lambda: stripe_client().v1.accounts.update(
                 account,
-                {"settings": {"payouts": {"schedule": sent}}},  # type: ignore[typeddict-item]
+                {"settings": {"payouts": {"schedule": sent}}},  # type: ignore[arg-type]
                 _options(key=key),
             ),
             mutating=True,
