@@ -6,7 +6,7 @@ Names are not namespaced: the dashboard shell links to `home`, `payments`, `cust
 
 from django.urls import path
 
-from payments import customer_views, link_views, views
+from payments import balance_views, customer_views, link_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,6 +23,14 @@ urlpatterns = [
     path("payments/<str:public_id>/cancel/", views.payment_cancel, name="payment-cancel"),
     path("payments/<str:public_id>/refund/", views.payment_refund, name="payment-refund"),
     path("payments/<str:public_id>/check/", views.payment_check, name="payment-check"),
+    path("balance/", balance_views.balance, name="balance"),
+    path("balance/schedule/", balance_views.payout_schedule_update, name="payout-schedule-update"),
+    path("balance/payouts/<str:public_id>/", balance_views.payout_detail, name="payout-detail"),
+    path(
+        "balance/payouts/<str:public_id>/export.csv",
+        balance_views.payout_export,
+        name="payout-export",
+    ),
     path("customers/", customer_views.customer_list, name="customers"),
     path("customers/<str:public_id>/", customer_views.customer_detail, name="customer-detail"),
     path("payment-links/", link_views.payment_link_list, name="payment-links"),

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.http import HttpRequest
 
 from accounts.models import Merchant
 from compliance.actors import Actor
+from payments.exceptions import InvalidPaymentRequestError
 from payments.gateways import gateway_for
 from payments.gateways.base import BalanceEntry, PayoutSchedule, PayoutState
 from payments.models import (
@@ -369,14 +371,17 @@ def payout_schedule_get(*, merchant: Merchant) -> PayoutSchedule | None:
 
 
 def payout_schedule_set(
-    *, merchant: Merchant, schedule: PayoutSchedule, actor: Actor, key: str
+    *,
+    merchant: Merchant,
+    schedule: PayoutSchedule,
+    actor: Actor,
+    key: str,
+    request: HttpRequest | None = None,
 ) -> PayoutSchedule:
     """Change the schedule at the processor, then audit what it now holds (the caller checks
     the role and step-up). `key` makes a retried submission one change."""
     account = _account(merchant)
     if account is None:
-        from payments.exceptions import InvalidPaymentRequestError
-
         raise InvalidPaymentRequestError("This account has no processor account yet.")
     before = gateway_for(account).payout_schedule_retrieve(account=account.processor_account_id)
     after = gateway_for(account).payout_schedule_update(
@@ -387,7 +392,7 @@ def payout_schedule_set(
             action="payout.schedule_change",
             merchant=merchant,
             actor=actor,
-            request=None,
+            request=request,
             target_type="merchant",
             target_id=merchant.public_id,
             payload={
