@@ -51,8 +51,9 @@ from payments.services.payouts import (
 logger = logging.getLogger(__name__)
 
 MONEY_RECONCILE_WINDOW = timedelta(days=3)
-# At most this many differences are named in one report (the count is always exact).
-REPORT_NAMES = 50
+# At most this many differences are named in one report (the count is always exact; the
+# audit payload has a size limit, and staff re-run the comparison for the rest).
+REPORT_NAMES = 10
 
 
 def _merchant(event: InboundEvent) -> Merchant | None:
@@ -239,15 +240,15 @@ def _epoch() -> datetime:
 
 
 def _report(merchant: Merchant, differences: list[MoneyDifference], actor: Actor) -> None:
-    named = [
-        {"what": d.what, "id": d.processor_id, "detail": d.detail}
-        for d in differences[:REPORT_NAMES]
-    ]
+    named = [f"{d.what} {d.processor_id}" for d in differences[:REPORT_NAMES]]
     logger.error(
         "Money reconciliation for merchant %s: %s difference(s) with the processor: %s",
         merchant.public_id,
         len(differences),
-        ", ".join(f"{d.what} {d.processor_id}" for d in differences[:REPORT_NAMES]),
+        "; ".join(
+            f"{d.what} {d.processor_id}{f' ({d.detail})' if d.detail else ''}"
+            for d in differences[:REPORT_NAMES]
+        ),
     )
     audit_record(
         action="payout.reconcile_difference",
