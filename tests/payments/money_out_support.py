@@ -1,43 +1,24 @@
 """Helpers for the money-out tests: a sandbox of their own, its events delivered to Ledgerline.
 
 The money tests move the sandbox clock by weeks, so they run on a sandbox of their own rather
-than the session's (whose other tests expect today's clock).
+than the session's (whose other tests expect today's clock): `money_sandbox` and
+`money_control` in tests/payments/conftest.py.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import pytest
 import requests
 import stripe
 
 from inbound.models import EventProvider, InboundEvent
 from inbound.services import inbound_event_ingest, inbound_event_process
-from payments.gateways.stripe import client as stripe_client_module
 from tests.payments.conftest import SECRET_KEY, SandboxControl
 
 DISPUTE_FEE = 1500
-
-
-@pytest.fixture(scope="module")
-def money_sandbox() -> Iterator[Any]:
-    from sandbox.server import start_in_thread
-
-    handle = start_in_thread(port=0)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def money_control(settings, money_sandbox) -> SandboxControl:
-    settings.STRIPE_API_BASE = money_sandbox.url
-    settings.STRIPE_SECRET_KEY = SECRET_KEY
-    stripe_client_module.clear_client_cache()
-    return SandboxControl(money_sandbox.url)
 
 
 def sdk(url: str) -> stripe.StripeClient:
@@ -113,3 +94,10 @@ def processor_totals(url: str, *, account: str) -> dict[str, int]:
         if payout.status not in ("failed", "canceled"):
             held[payout.currency] += payout.amount
     return dict(held)
+
+
+def control_actions(control: SandboxControl) -> Any:
+    """The sandbox's control client (clock, object actions) for `control`'s sandbox."""
+    from sandbox.client import SandboxControl as ControlClient
+
+    return ControlClient(control.url)

@@ -28,8 +28,6 @@ from tests.payments.money_out_support import (
     card_fee,
     deliver_events,
     failed_events,
-    money_control,  # noqa: F401 (fixture)
-    money_sandbox,  # noqa: F401 (fixture)
     processor_totals,
     sdk,
 )
@@ -232,7 +230,7 @@ def _check(merchant, control, account: str, history: History) -> None:
     ),
 )
 def test_payouts_plus_balance_equal_gross_less_refunds_fees_and_lost_disputes(
-    money_control,  # noqa: F811
+    money_control,
     history_ops,
     schedule,
 ):
