@@ -66,7 +66,8 @@ def paid_out(money_control):
         f"/api/v1/payments/{payments[0].public_id}/refunds", {"amount": 1_234}, format="json"
     )
     assert refund.status_code in (200, 201), refund.json()
-    control_actions(money_control).advance_clock(4 * DAY)
+    # Six days: past the 2-day delay and a next-business-day arrival across any weekend.
+    control_actions(money_control).advance_clock(6 * DAY)
     deliver_events(money_control.url, account=account)
     return {"merchant": merchant, "api": api, "account": account, "payments": payments}
 
@@ -146,7 +147,7 @@ def test_a_failed_payout_is_mirrored_with_its_reason_and_explained(paid_out, mon
         "accounts", account, "payout_failure", {"failure_code": "account_closed"}
     )
     _pay(paid_out["api"], 5_000)
-    controls.advance_clock(4 * DAY)
+    controls.advance_clock(6 * DAY)
     deliver_events(money_control.url, account=account)
     failures = Payout.objects.filter(merchant=merchant, status=PayoutStatus.FAILED)
     assert failures.exists()
@@ -171,11 +172,11 @@ def test_reconciliation_reports_every_difference_to_staff_and_repairs_it(paid_ou
     payout = Payout.objects.get(merchant=merchant)
     lost = BalanceTransaction.objects.filter(merchant=merchant, type="refund").get()
     lost.delete()
-    Payout.objects.filter(pk=payout.pk).update(status=PayoutStatus.IN_TRANSIT)
+    Payout.objects.filter(pk=payout.pk).update(status=PayoutStatus.PENDING)
     assert merchant_money_reconcile(merchant=merchant, since=None) != []
     with caplog.at_level(logging.ERROR, logger="payments.payout_events"):
         BalanceTransaction.objects.filter(merchant=merchant, type="refund").delete()
-        Payout.objects.filter(pk=payout.pk).update(status=PayoutStatus.IN_TRANSIT)
+        Payout.objects.filter(pk=payout.pk).update(status=PayoutStatus.PENDING)
         differences = merchant_money_reconcile(merchant=merchant, since=None)
     found = {(d.what, d.processor_id) for d in differences}
     assert ("payout_differs", payout.processor_payout_id) in found
