@@ -32,6 +32,7 @@ class Permission(models.TextChoices):
     REFUND_PAYMENTS = "refund_payments"
     # Submit dispute evidence or accept a dispute's loss (owners and admins).
     MANAGE_DISPUTES = "manage_disputes"
+    MANAGE_PAYOUTS = "manage_payouts"  # the payout schedule (owners and admins)
     MANAGE_PAYMENT_LINKS = "manage_payment_links"
     VIEW_CUSTOMERS = "view_customers"
     MANAGE_CUSTOMERS = "manage_customers"

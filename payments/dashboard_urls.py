@@ -6,7 +6,14 @@ Names are not namespaced: the dashboard shell links to `home`, `payments`, `cust
 
 from django.urls import path
 
-from payments import customer_views, dispute_views, link_views, overview_views, views
+from payments import (
+    balance_views,
+    customer_views,
+    dispute_views,
+    link_views,
+    overview_views,
+    views,
+)
 
 urlpatterns = [
     path("", overview_views.home, name="home"),
@@ -35,6 +42,14 @@ urlpatterns = [
         "disputes/<str:public_id>/files/<str:file_id>/",
         dispute_views.dispute_file_download,
         name="dispute-file",
+    ),
+    path("balance/", balance_views.balance, name="balance"),
+    path("balance/schedule/", balance_views.payout_schedule_update, name="payout-schedule-update"),
+    path("balance/payouts/<str:public_id>/", balance_views.payout_detail, name="payout-detail"),
+    path(
+        "balance/payouts/<str:public_id>/export.csv",
+        balance_views.payout_export,
+        name="payout-export",
     ),
     path("customers/", customer_views.customer_list, name="customers"),
     path("customers/<str:public_id>/", customer_views.customer_detail, name="customer-detail"),

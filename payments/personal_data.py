@@ -37,11 +37,13 @@ from config.exceptions import ServiceUnavailableError
 from payments.exceptions import ProcessorRequestError
 from payments.gateways import gateway_for
 from payments.models import (
+    BalanceTransaction,
     Customer,
     Dispute,
     DisputeEvidenceFile,
     Payment,
     PaymentLink,
+    Payout,
     ProcessorAccount,
     Refund,
 )
@@ -259,6 +261,7 @@ def register_all() -> None:
             "merchant": N,
             "processor": N,
             "processor_account_id": N,
+            "platform_fee_bps": N,
             "charges_enabled": N,
             "payouts_enabled": N,
             "details_submitted": N,
@@ -345,6 +348,9 @@ def register_all() -> None:
             "processor_payment_method_id": R,
             "processor_payment_id": R,
             "processor_charge_id": R,
+            "fee": R,
+            "platform_fee": R,
+            "net": R,
             "created_at": R,
             "updated_at": N,
         },
@@ -370,6 +376,8 @@ def register_all() -> None:
             "reason": N,
             "failure_reason": N,
             "processor_refund_id": R,
+            "fee": R,
+            "net": R,
         },
         note="A ledger record of its payment; the person is reached only through the payment.",
     )
@@ -415,6 +423,53 @@ def register_all() -> None:
         erase=_evidence_files_erase,
         # Before payments are stripped of the person: the files are found through them.
         order=50,
+    )
+    money_note = "The merchant's own money at the processor; no person is named in it."
+    classify(
+        Payout,
+        {
+            "id": N,
+            "public_id": N,
+            "merchant": N,
+            "processor": N,
+            "processor_payout_id": N,
+            "amount": N,
+            "currency": N,
+            "status": N,
+            "automatic": N,
+            "arrival_date": N,
+            "failure_code": N,
+            "failure_message": N,
+            "processor_created_at": N,
+            "created_at": N,
+            "updated_at": N,
+        },
+        note=money_note,
+    )
+    classify(
+        BalanceTransaction,
+        {
+            "id": N,
+            "public_id": N,
+            "merchant": N,
+            "processor": N,
+            "processor_transaction_id": N,
+            "type": N,
+            "amount": N,
+            "fee": N,
+            "net": N,
+            "currency": N,
+            "description": N,
+            "processor_source_id": N,
+            "payment": N,
+            "refund": N,
+            "dispute": N,
+            "payout": N,
+            "available_on": N,
+            "processor_created_at": N,
+            "created_at": N,
+        },
+        note=money_note,
     )
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
     register_processor("stripe", subjects=CUSTOMER, notify=_stripe_delete_customers)

@@ -100,6 +100,9 @@ CSV_COLUMNS = (
     "description",
     "payment_intent",
     "failure_code",
+    "fee",
+    "platform_fee",
+    "net",
 )
 
 
@@ -134,6 +137,10 @@ def _csv_row(payment: Payment) -> list[str]:
         payment.description,
         payment.processor_payment_id,
         payment.failure_code,
+        # Empty until the processor reports the charge's balance transaction.
+        "" if payment.fee is None else str(payment.fee),
+        "" if payment.platform_fee is None else str(payment.platform_fee),
+        "" if payment.net is None else str(payment.net),
     ]
 
 

@@ -119,9 +119,21 @@ class PaymentOutputSerializer(GuardedModelSerializer):
             "decline_code",
             "failure_message",
             "next_action",
+            "fee",
+            "platform_fee",
+            "net",
             "created_at",
             "updated_at",
         )
+        # Null until the processor reports the charge's balance transaction.
+        extra_kwargs = {
+            "fee": {
+                "help_text": "Every fee kept of the charge (minor units), the platform's "
+                "included; null until the processor reports it."
+            },
+            "platform_fee": {"help_text": "The platform's application fee, part of `fee`."},
+            "net": {"help_text": "What reached the balance: amount captured less `fee`."},
+        }
 
     def get_object(self, obj: Payment) -> str:
         return "payment"
@@ -183,6 +195,8 @@ class RefundOutputSerializer(GuardedModelSerializer):
             "status",
             "reason",
             "failure_reason",
+            "fee",
+            "net",
             "created_at",
         )
 

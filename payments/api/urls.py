@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from payments.api import dispute_views, views
+from payments.api import dispute_views, money, views
 
 app_name = "payments_api"
 
@@ -28,6 +28,14 @@ urlpatterns = [
         "disputes/<str:public_id>/evidence",
         dispute_views.DisputeEvidenceApi.as_view(),
         name="dispute-evidence",
+    ),
+    path("balance", money.BalanceApi.as_view(), name="balance"),
+    path("payouts", money.PayoutsApi.as_view(), name="payouts"),
+    path("payouts/<str:public_id>", money.PayoutDetailApi.as_view(), name="payout"),
+    path(
+        "balance-transactions",
+        money.BalanceTransactionsApi.as_view(),
+        name="balance-transactions",
     ),
     path("customers", views.CustomersApi.as_view(), name="customers"),
     path("customers/<str:public_id>", views.CustomerDetailApi.as_view(), name="customer"),
