@@ -296,7 +296,7 @@ class Payment(models.Model):
             # The overview's aggregates over a period: an index-only scan on PostgreSQL.
             models.Index(
                 fields=["merchant", "created_at"],
-                include=["status", "currency", "amount_captured"],
+                include=["status", "currency", "amount_captured", "net"],
                 name="payment_overview",
             ),
         ]

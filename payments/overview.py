@@ -13,9 +13,8 @@ apart, never added across currencies) and read through `settings.REPORTS_DB_ALIA
 conditional aggregate per table over both periods, plus the chart's per-day (per-hour for
 today) series.
 
-Net volume is gross minus refunds and disputes opened in the period (as Stripe's dashboard
-counts it); processor fees are subtracted where the processor reported them (`fee` columns,
-issue #18 item 3), which this module does not read yet.
+Net volume is gross minus the fees the processor kept (captured minus `net`, for payments whose
+balance transaction it has reported), refunds and disputes opened in the period.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncHour
 
 from accounts.models import Merchant
@@ -197,9 +196,14 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
     db = _db()
     currency = merchant.default_currency
     cur, prev = _split("created_at", period, status=PaymentStatus.SUCCEEDED, currency=currency)
+    # What the processor kept (its fee and the platform's): captured minus net, where reported.
+    kept = F("amount_captured") - F("net")
+    reported = Q(net__isnull=False)
     payments = _window(Payment.objects.using(db).filter(merchant=merchant), period).aggregate(
         gross=Sum("amount_captured", filter=cur),
         gross_prev=Sum("amount_captured", filter=prev),
+        fees=Sum(kept, filter=cur & reported),
+        fees_prev=Sum(kept, filter=prev & reported),
         count=Count("pk", filter=cur),
         count_prev=Count("pk", filter=prev),
     )
@@ -223,6 +227,7 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
         return int(row[name] or 0)
 
     gross, gross_prev = value(payments, "gross"), value(payments, "gross_prev")
+    fees, fees_prev = value(payments, "fees"), value(payments, "fees_prev")
     refunded, refunded_prev = value(refunds, "total"), value(refunds, "total_prev")
     disputed, disputed_prev = value(disputes, "total"), value(disputes, "total_prev")
     metrics = [
@@ -230,8 +235,8 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
         Metric(
             "net",
             "Net volume",
-            gross - refunded - disputed,
-            gross_prev - refunded_prev - disputed_prev,
+            gross - fees - refunded - disputed,
+            gross_prev - fees_prev - refunded_prev - disputed_prev,
             money=True,
         ),
         Metric(

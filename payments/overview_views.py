@@ -1,5 +1,6 @@
-"""The overview page `/`: the chosen period's figures against the previous period, the volume
-chart, recent activity and the state of the merchant's processor account.
+"""The overview page `/`: the available balance and the next payout at the top, the chosen
+period's figures against the previous period, the volume chart, recent activity and the state
+of the merchant's processor account.
 
 Everything it shows is read through `payments.reports` (the reports database alias) and kept
 for a minute; the page says so.
@@ -7,12 +8,15 @@ for a minute; the page says so.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accounts.models import Merchant
 from config.permissions import Permission, require_permission
 from payments import reports, selectors
 from payments.charts import volume_chart
@@ -45,6 +49,30 @@ def _activity_url(item: Activity) -> str:
     if item.kind == "customer":
         return reverse("customer-detail", args=[item.public_id])
     return ""
+
+
+def _money(merchant: Merchant) -> dict[str, Any]:
+    """The available balance per currency and the next payout, read on the reports alias."""
+    using = reports.reports_db()
+    balances = selectors.balance_summary(merchant=merchant, using=using)
+    payout = selectors.payout_next(merchant=merchant, using=using)
+    return {
+        "balances": [
+            {
+                "currency": balance.currency,
+                "available": format_amount(balance.available, balance.currency),
+                "pending": format_amount(balance.pending, balance.currency),
+            }
+            for balance in balances
+        ],
+        "next_payout": {
+            "payout": payout,
+            "amount": format_amount(payout.amount, payout.currency),
+            "url": reverse("payout-detail", args=[payout.public_id]),
+        }
+        if payout is not None
+        else None,
+    }
 
 
 @require_GET
@@ -93,6 +121,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 reports.recent_activity_cached(merchant=merchant) if can_view_payments else []
             )
         ],
+        "money": _money(merchant),
         "account": selectors.processor_account_get(merchant=merchant),
         "can_onboard": _can(request, Permission.MANAGE_PAYMENTS),
         "can_view_payments": can_view_payments,

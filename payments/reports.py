@@ -26,7 +26,8 @@ CSV_CHUNK_SIZE = 2000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _reports_db() -> str:
+def reports_db() -> str:
+    """The alias reports read: the replica when one is configured, else `default`."""
     alias: str = settings.REPORTS_DB_ALIAS
     return alias
 
@@ -66,12 +67,12 @@ def recent_activity_cached(*, merchant: Merchant) -> list[overview.Activity]:
 
 def dispute_report_queryset(*, merchant: Merchant, status: str | None = None) -> Any:
     """The disputes list, newest first, on the reports database."""
-    return selectors.dispute_queryset(merchant=merchant, status=status).using(_reports_db())
+    return selectors.dispute_queryset(merchant=merchant, status=status).using(reports_db())
 
 
 def dispute_open_count(*, merchant: Merchant) -> int:
     return (
-        Dispute.objects.using(_reports_db())
+        Dispute.objects.using(reports_db())
         .filter(
             merchant=merchant,
             status__in=(DisputeStatus.NEEDS_RESPONSE, DisputeStatus.WARNING_NEEDS_RESPONSE),
@@ -161,7 +162,7 @@ def payment_csv_lines(
     """
     payments = (
         selectors.payment_dashboard_queryset(merchant=merchant, filters=filters, currency=currency)
-        .using(_reports_db())
+        .using(reports_db())
         .order_by("-created_at", "-pk")
         .iterator(chunk_size=CSV_CHUNK_SIZE)
     )

@@ -42,10 +42,6 @@ class Migration(migrations.Migration):
             model_name='dispute',
             index=models.Index(fields=['merchant', '-created_at', '-id'], name='dispute_merchant_keyset'),
         ),
-        migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(fields=['merchant', 'created_at'], include=('status', 'currency', 'amount_captured'), name='payment_overview'),
-        ),
         migrations.AddField(
             model_name='disputeevidencefile',
             name='dispute',

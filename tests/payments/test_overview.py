@@ -255,3 +255,57 @@ def test_without_payments_the_page_says_nothing_happened_yet(owner):
     body = owner.get(reverse("home")).content.decode()
     assert "Nothing yet: payments, refunds, disputes and new customers appear here." in body
     assert "no volume in any day" in body
+
+
+@pytest.mark.django_db
+def test_the_available_balance_and_the_next_payout_are_at_the_top(merchant, owner):
+    from payments.models import BalanceTransaction, Payout, PayoutStatus
+
+    BalanceTransaction.objects.create(
+        merchant=merchant,
+        processor_transaction_id="txn_available",
+        type="charge",
+        amount=10_000,
+        fee=320,
+        net=9_680,
+        currency="gbp",
+        available_on=NOW - timedelta(days=1),
+        processor_created_at=NOW - timedelta(days=3),
+    )
+    BalanceTransaction.objects.create(
+        merchant=merchant,
+        processor_transaction_id="txn_pending",
+        type="charge",
+        amount=2_000,
+        fee=100,
+        net=1_900,
+        currency="gbp",
+        available_on=NOW + timedelta(days=2),
+        processor_created_at=NOW,
+    )
+    payout = Payout.objects.create(
+        merchant=merchant,
+        processor_payout_id="po_next",
+        amount=5_000,
+        currency="gbp",
+        status=PayoutStatus.IN_TRANSIT,
+        arrival_date=_utc(2026, 4, 2),
+        processor_created_at=NOW,
+    )
+    with time_machine.travel(NOW, tick=False):
+        body = owner.get(reverse("home")).content.decode()
+    top = body.split('id="money-heading"', 1)[1].split("</section>", 1)[0]
+    assert "£96.80" in top
+    assert "£19.00 pending" in top
+    assert "£50.00</strong></a> arriving 2026-04-02" in top
+    assert reverse("payout-detail", args=[payout.public_id]) in top
+
+
+@pytest.mark.django_db
+def test_net_volume_subtracts_the_fees_the_processor_reported(merchant, owner):
+    PaymentFactory(merchant=merchant, amount=10_000, net=9_680, created_at=NOW - timedelta(hours=2))
+    PaymentFactory(merchant=merchant, amount=5_000, created_at=NOW - timedelta(hours=1))
+    with time_machine.travel(NOW, tick=False):
+        response = owner.get(reverse("home"), {"period": "today"})
+    values = {item["metric"].key: item["value"] for item in response.context["metrics"]}
+    assert (values["gross"], values["net"]) == ("£150.00", "£146.80")
