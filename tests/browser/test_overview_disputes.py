@@ -101,7 +101,7 @@ def test_the_overview_at_desktop_and_phone_width(
     _history(merchant)
     page.goto(f"{live_server.url}/?period=7d")
     _overview_checks(page, 1280)
-    assert page.locator(".metric-value").first.inner_text() == "£2,764.00"
+    assert page.locator(".metric .metric-value").first.inner_text() == "£2,764.00"
     screenshot("desktop")
 
     context = browser.new_context(viewport=PHONE, is_mobile=True)
