@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-SUITES = ("audit", "payments", "webhooks", "embedded", "erasure", "overview")
+SUITES = ("audit", "payments", "webhooks", "embedded", "erasure", "processors", "overview")
 
 
 def main(argv: list[str]) -> int:

@@ -38,6 +38,7 @@ __all__ = [
     "PayoutStatus",
     "Processor",
     "ProcessorAccount",
+    "ProcessorCredential",
     "Refund",
     "RefundStatus",
 ]
@@ -83,6 +84,7 @@ class Processor(models.TextChoices):
     """Who holds an object: the gateway that `payments.gateways.gateway_named` returns for it."""
 
     STRIPE = "stripe", "Stripe"
+    BRAINTREE = "braintree", "Braintree"
 
 
 class PaymentMethodType(models.TextChoices):
@@ -360,141 +362,46 @@ class Refund(models.Model):
         return self.public_id
 
 
-class PayoutStatus(models.TextChoices):
-    """A payout's life at the processor; `PAYOUT_STATUS_RANK` orders it (forward only)."""
-
-    PENDING = "pending", "Pending"
-    IN_TRANSIT = "in_transit", "In transit"
-    PAID = "paid", "Paid"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
+def _credential_id() -> str:
+    return new_public_id("pcred")
 
 
-class Payout(models.Model):
-    """Money sent from the merchant's processor balance to its bank account, mirrored."""
+class ProcessorCredential(models.Model):
+    """A processor account's API keys (Braintree's public and private key), sealed with the
+    project's envelope encryption (`config.envelope`, the key ring banking's vault uses).
 
-    public_id = models.CharField(max_length=32, unique=True, default=_payout_id, editable=False)
-    merchant = models.ForeignKey(
-        "accounts.Merchant", on_delete=models.CASCADE, related_name="payouts"
-    )
-    processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
-    processor_payout_id = models.CharField(max_length=64)
-    amount = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=PayoutStatus.choices)
-    automatic = models.BooleanField(default=True)
-    arrival_date = models.DateTimeField()
-    failure_code = models.CharField(max_length=64, blank=True, default="")
-    failure_message = models.CharField(max_length=500, blank=True, default="")
-    processor_created_at = models.DateTimeField()
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["processor", "processor_payout_id"], name="payout_one_per_processor"
-            ),
-            models.CheckConstraint(condition=_CURRENCY, name="payout_currency_iso4217"),
-            models.CheckConstraint(
-                condition=Q(status__in=PayoutStatus.values), name="payout_status_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(processor__in=Processor.values), name="payout_processor_valid"
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["merchant", "-processor_created_at", "-id"], name="payout_merchant_keyset"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.public_id
-
-
-class BalanceTransactionType(models.TextChoices):
-    """What moved the balance (the processor's types, mapped by the gateway)."""
-
-    CHARGE = "charge", "Payment"
-    REFUND = "refund", "Refund"
-    DISPUTE = "dispute", "Dispute"
-    DISPUTE_REVERSAL = "dispute_reversal", "Dispute won"
-    PAYOUT = "payout", "Payout"
-    PAYOUT_FAILURE = "payout_failure", "Payout returned"
-    PAYOUT_CANCEL = "payout_cancel", "Payout canceled"
-    FEE = "fee", "Fee"
-    ADJUSTMENT = "adjustment", "Adjustment"
-    OTHER = "other", "Other"
-
-
-class BalanceTransaction(models.Model):
-    """One movement of the merchant's processor balance: gross `amount`, `fee`, `net`.
-
-    `source_*` names our row it is about (a payment, refund, dispute or payout) when we have
-    one; `payout` is the payout that swept it (or the payout it belongs to).
+    `ciphertext` holds both keys; nothing here is ever shown again. `public_key_digest` (SHA-256
+    of the public key) finds the account a webhook's signature names without opening any
+    secret: Braintree signs notifications as `public_key|hmac`.
     """
 
-    public_id = models.CharField(
-        max_length=32, unique=True, default=_balance_transaction_id, editable=False
+    public_id = models.CharField(max_length=32, unique=True, default=_credential_id, editable=False)
+    account = models.OneToOneField(
+        ProcessorAccount, on_delete=models.CASCADE, related_name="credential"
     )
-    merchant = models.ForeignKey(
-        "accounts.Merchant", on_delete=models.CASCADE, related_name="balance_transactions"
-    )
-    processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
-    processor_transaction_id = models.CharField(max_length=64)
-    type = models.CharField(max_length=32, choices=BalanceTransactionType.choices)
-    amount = models.BigIntegerField()
-    fee = models.BigIntegerField(default=0)
-    net = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    description = models.CharField(max_length=500, blank=True, default="")
-    processor_source_id = models.CharField(max_length=64, blank=True, default="")
-    payment = models.ForeignKey(
-        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    refund = models.ForeignKey(
-        Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    dispute = models.ForeignKey(
-        Dispute, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    payout = models.ForeignKey(
-        Payout,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="balance_transactions",
-    )
-    available_on = models.DateTimeField()
-    processor_created_at = models.DateTimeField()
+    public_key_digest = models.CharField(max_length=64, unique=True)
+    # "local:<key id>" or "kms:<KMS key id>": which key-encryption key wraps `wrapped_key`.
+    key_id = models.CharField(max_length=300)
+    wrapped_key = models.BinaryField()
+    nonce = models.BinaryField()
+    ciphertext = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
+    rewrapped_at = models.DateTimeField(null=True, blank=True)
+    # Reconciliation's mark: transactions whose status changed since then are searched next.
+    reconciled_through = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["processor", "processor_transaction_id"],
-                name="balance_txn_one_per_processor",
-            ),
-            models.CheckConstraint(condition=_CURRENCY, name="balance_txn_currency_iso4217"),
-            models.CheckConstraint(
-                condition=Q(net=F("amount") - F("fee")), name="balance_txn_net_is_amount_less_fee"
-            ),
-            models.CheckConstraint(
-                condition=Q(type__in=BalanceTransactionType.values),
-                name="balance_txn_type_valid",
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["merchant", "-processor_created_at", "-id"],
-                name="balance_txn_merchant_keyset",
-            ),
-            models.Index(
-                fields=["payout", "processor_created_at", "id"], name="balance_txn_payout"
-            ),
-            models.Index(fields=["merchant", "currency", "available_on"], name="balance_txn_funds"),
-        ]
+        indexes = [models.Index(fields=["key_id", "id"], name="processor_credential_key_id")]
 
     def __str__(self) -> str:
         return self.public_id
+
+
+# Money out (payouts, balance transactions) is its own module; imported last because its
+# models build on the ones above.
+from payments.money_models import (  # noqa: E402
+    BalanceTransaction,
+    BalanceTransactionType,
+    Payout,
+    PayoutStatus,
+)
