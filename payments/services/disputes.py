@@ -26,8 +26,9 @@ from compliance.actors import Actor
 from payments.dispute_evidence import EvidenceDocument
 from payments.disputes import dispute_apply_state
 from payments.exceptions import DisputeEvidenceError, DisputeStateError
-from payments.gateways.base import DisputeState
-from payments.models import Dispute, DisputeEvidenceFile, DisputeStatus
+from payments.gateways import gateway_for
+from payments.gateways.base import DisputeState, PaymentGateway
+from payments.models import Dispute, DisputeEvidenceFile, DisputeStatus, ProcessorAccount
 from payments.services._common import audit, merchant_account
 
 OPEN_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.WARNING_NEEDS_RESPONSE)
@@ -45,6 +46,20 @@ def _processor_key(dispute: Dispute, key: str, *parts: str) -> str:
     refusal). Callers' keys are hashed in: an API client's key never reaches the processor."""
     digest = hashlib.sha256("\x1f".join((key, *parts)).encode()).hexdigest()[:48]
     return f"{dispute.public_id}_{digest}"
+
+
+def _dispute_gateway(dispute: Dispute) -> tuple[ProcessorAccount, PaymentGateway]:
+    """The merchant's processor account and the gateway of the processor that charged (a
+    dispute is answered where its payment was made), refusing a gateway without the dispute
+    verbs rather than failing half-way."""
+    account, _ = merchant_account(dispute.merchant_id)
+    gateway = gateway_for(dispute.payment)
+    if not callable(getattr(gateway, "dispute_evidence_submit", None)):
+        raise DisputeStateError(
+            "This dispute can only be answered in the payment processor's own dashboard.",
+            code="dispute_processor_unsupported",
+        )
+    return account, gateway
 
 
 def _ensure_open(dispute: Dispute, action: str) -> None:
@@ -81,7 +96,7 @@ def dispute_evidence_submit(
         )
     if not resumed:
         _ensure_open(dispute, "answer")
-    account, gateway = merchant_account(dispute.merchant_id)
+    account, gateway = _dispute_gateway(dispute)
     if resumed:
         state = gateway.dispute_retrieve(
             account=account.processor_account_id, dispute=dispute.processor_dispute_id
@@ -199,7 +214,7 @@ def dispute_accept(
     """Concede the dispute at the processor (lost at once, the amount stays withdrawn)."""
     if not resumed:
         _ensure_open(dispute, "accept")
-    account, gateway = merchant_account(dispute.merchant_id)
+    account, gateway = _dispute_gateway(dispute)
     state: DisputeState | None = None
     if resumed:
         found = gateway.dispute_retrieve(

@@ -190,3 +190,32 @@ def test_hostile_evidence_and_ids_never_answer_500(api, merchant, body, public_i
     path = f"/api/v1/disputes/{quoted}"
     for answer in (api.get(path), api.post(f"{path}/evidence", {}, format="json")):
         assert answer.status_code in (400, 404), answer.content[:300]
+
+
+def test_a_dispute_at_a_processor_without_dispute_verbs_is_refused_not_a_500(
+    api, merchant, sandbox_control
+):
+    from payments.gateways import gateway_named
+    from payments.models import ProcessorAccount
+
+    ProcessorAccount.objects.get_or_create(
+        merchant=merchant, defaults={"processor_account_id": "acct_other"}
+    )
+    gateway = gateway_named("braintree")
+    if callable(getattr(gateway, "dispute_evidence_submit", None)):
+        pytest.skip("the Braintree gateway answers disputes now")
+    dispute = Dispute.objects.create(
+        merchant=merchant,
+        payment=PaymentFactory(merchant=merchant, processor="braintree"),
+        amount=100,
+        currency="gbp",
+        status=DisputeStatus.NEEDS_RESPONSE,
+        processor_dispute_id="bt_dispute_1",
+        evidence_due_by=timezone.now() + timedelta(days=3),
+    )
+    error = _error(
+        api.post(_evidence_url(dispute), {"customer_name": "X"}, format="json"),
+        409,
+        "dispute_processor_unsupported",
+    )
+    assert "processor's own dashboard" in error["message"]
