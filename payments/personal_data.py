@@ -8,6 +8,7 @@ inbound's webhook bodies and api's stored answers. Registered from `PaymentsConf
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db.models import F, Max, Q, QuerySet
@@ -44,7 +45,9 @@ from payments.models import (
     Payment,
     PaymentLink,
     Payout,
+    Processor,
     ProcessorAccount,
+    ProcessorCredential,
     Refund,
 )
 
@@ -219,36 +222,47 @@ def _refunded_payments(cutoff: datetime, holds: Holds) -> QuerySet[Payment]:
     )
 
 
-# --- Stripe ---------------------------------------------------------------------------------
+# --- Processors ------------------------------------------------------------------------------
 
 
-def _stripe_delete_customers(subject: Subject) -> list[str]:
-    """Delete each of the subject's customers on the merchant's connected account.
+def _customer_deleter(processor: str) -> Callable[[Subject], list[str]]:
+    """Delete, at `processor`, each of the subject's customers kept there, on the merchant's
+    account with that processor (a merchant may use Stripe and Braintree at once).
 
-    Idempotent: a customer Stripe no longer knows counts as deleted. An outage raises
+    Idempotent: a customer the processor no longer knows counts as deleted. An outage raises
     ProcessorPendingError so the step is retried with backoff.
     """
-    confirmations: list[str] = []
-    account = ProcessorAccount.objects.filter(merchant__public_id=subject.merchant_id).first()
-    processor_ids = [
-        c for c in _customers(subject).values_list("processor_customer_id", flat=True) if c
-    ]
-    if account is None or not processor_ids:
+
+    def delete_customers(subject: Subject) -> list[str]:
+        confirmations: list[str] = []
+        account = ProcessorAccount.objects.filter(
+            merchant__public_id=subject.merchant_id, processor=processor
+        ).first()
+        processor_ids = [
+            c
+            for c in _customers(subject)
+            .filter(processor=processor)
+            .values_list("processor_customer_id", flat=True)
+            if c
+        ]
+        if account is None or not processor_ids:
+            return confirmations
+        for customer_id in processor_ids:
+            try:
+                deleted = gateway_for(account).customer_delete(
+                    account=account.processor_account_id, customer=customer_id
+                )
+            except ProcessorRequestError as error:
+                if error.code != "resource_missing":
+                    raise
+                confirmations.append(f"{customer_id}:already_deleted")
+                continue
+            except ServiceUnavailableError as error:
+                raise ProcessorPendingError(f"{processor} is unavailable ({error.code})") from error
+            confirmations.append(deleted.id)
         return confirmations
-    for customer_id in processor_ids:
-        try:
-            deleted = gateway_for(account).customer_delete(
-                account=account.processor_account_id, customer=customer_id
-            )
-        except ProcessorRequestError as error:
-            if error.code != "resource_missing":
-                raise
-            confirmations.append(f"{customer_id}:already_deleted")
-            continue
-        except ServiceUnavailableError as error:
-            raise ProcessorPendingError(f"Stripe is unavailable ({error.code})") from error
-        confirmations.append(deleted.id)
-    return confirmations
+
+    return delete_customers
 
 
 # --- Registration -----------------------------------------------------------------------------
@@ -271,6 +285,23 @@ def register_all() -> None:
             "updated_at": N,
         },
         note="The merchant's business account at the processor.",
+    )
+    classify(
+        ProcessorCredential,
+        {
+            "id": N,
+            "public_id": N,
+            "account": N,
+            "public_key_digest": N,
+            "key_id": N,
+            "wrapped_key": N,
+            "nonce": N,
+            "ciphertext": N,
+            "created_at": N,
+            "rewrapped_at": N,
+            "reconciled_through": N,
+        },
+        note="The merchant's sealed API keys at the processor: a business's, not a person's.",
     )
     classify(
         Customer,
@@ -474,7 +505,8 @@ def register_all() -> None:
         note=money_note,
     )
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
-    register_processor("stripe", subjects=CUSTOMER, notify=_stripe_delete_customers)
+    for processor in Processor.values:
+        register_processor(processor, subjects=CUSTOMER, notify=_customer_deleter(processor))
     register_retention(
         "payments.refunded_payments",
         description="Fully refunded payments: kept for the ledger, stripped of the person",
