@@ -27,6 +27,8 @@ class NavItem:
 NAVIGATION = (
     NavItem("home", "Home", "home", Permission.VIEW_DASHBOARD),
     NavItem("payments", "Payments", "payments", Permission.VIEW_PAYMENTS),
+    NavItem("disputes", "Disputes", "disputes", Permission.VIEW_PAYMENTS),
+    NavItem("balance", "Balance", "balance", Permission.VIEW_PAYMENTS),
     NavItem("customers", "Customers", "customers", Permission.VIEW_CUSTOMERS),
     NavItem("payment-links", "Payment links", "payment-links", Permission.VIEW_PAYMENTS),
     NavItem("bank-accounts", "Bank accounts", "bank-accounts", Permission.VIEW_CUSTOMERS),

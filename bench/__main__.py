@@ -10,7 +10,16 @@ import importlib
 import os
 import sys
 
-SUITES = ("audit", "payments", "webhooks", "embedded", "erasure", "processors", "routing")
+SUITES = (
+    "audit",
+    "payments",
+    "webhooks",
+    "embedded",
+    "erasure",
+    "processors",
+    "overview",
+    "routing",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -30,6 +30,9 @@ class Permission(models.TextChoices):
     CREATE_PAYMENTS = "create_payments"
     MANAGE_PAYMENTS = "manage_payments"  # capture, cancel
     REFUND_PAYMENTS = "refund_payments"
+    # Submit dispute evidence or accept a dispute's loss (owners and admins).
+    MANAGE_DISPUTES = "manage_disputes"
+    MANAGE_PAYOUTS = "manage_payouts"  # the payout schedule (owners and admins)
     MANAGE_PAYMENT_LINKS = "manage_payment_links"
     VIEW_CUSTOMERS = "view_customers"
     MANAGE_CUSTOMERS = "manage_customers"

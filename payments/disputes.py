@@ -14,6 +14,7 @@ from django.db import transaction
 
 from compliance.actors import Actor
 from compliance.services import audit_record
+from payments.gateways.base import DisputeState
 from payments.models import Dispute, DisputeStatus, Payment
 
 # A dispute moves needs_response -> under_review -> won/lost (warnings alike); never back.
@@ -31,28 +32,47 @@ _DISPUTE_RANK: dict[str, int] = {
 def dispute_apply_processor_state(
     *, payment: Payment, data: Mapping[str, Any], actor: Actor
 ) -> Dispute | None:
-    """Create or move a dispute forward from the processor's object; audited."""
+    """Create or move a dispute forward from a `charge.dispute.*` event's object; audited."""
     status = data.get("status")
     amount = data.get("amount")
     if status not in _DISPUTE_RANK or not isinstance(amount, int) or amount <= 0:
         raise ValueError("dispute object without a known status or a positive amount")
     due = (data.get("evidence_details") or {}).get("due_by")
-    due_by = datetime.fromtimestamp(due, tz=UTC) if isinstance(due, int) else None
+    state = DisputeState(
+        id=str(data["id"]),
+        status=str(status),
+        amount=amount,
+        currency=str(data.get("currency") or ""),
+        reason=str(data.get("reason") or ""),
+        evidence_due_by=datetime.fromtimestamp(due, tz=UTC) if isinstance(due, int) else None,
+    )
+    return dispute_apply_state(payment=payment, state=state, actor=actor)
+
+
+def dispute_apply_state(
+    *, payment: Payment, state: DisputeState, actor: Actor | None, lock: bool = True
+) -> Dispute:
+    """Create or move a dispute forward from the gateway's `DisputeState`; audited.
+
+    `lock=False` when the caller already holds the payment's lock in its transaction."""
+    status, amount = state.status, state.amount
+    if status not in _DISPUTE_RANK or amount <= 0 or not state.id:
+        raise ValueError("dispute object without a known status or a positive amount")
     with transaction.atomic():
         # The payment lock serialises every change to this payment's disputes.
         locked_payment = (
             Payment.objects.select_for_update().select_related("merchant").get(pk=payment.pk)
+            if lock
+            else payment
         )
-        dispute = (
-            Dispute.objects.select_for_update().filter(processor_dispute_id=data["id"]).first()
-        )
+        dispute = Dispute.objects.select_for_update().filter(processor_dispute_id=state.id).first()
         previous = dispute.status if dispute is not None else ""
         if dispute is None:
             dispute = Dispute(
                 merchant=locked_payment.merchant,
                 payment=locked_payment,
-                processor_dispute_id=data["id"],
-                currency=str(data.get("currency") or locked_payment.currency).lower(),
+                processor_dispute_id=state.id,
+                currency=(state.currency or locked_payment.currency).lower(),
             )
         elif _DISPUTE_RANK[status] < _DISPUTE_RANK[dispute.status] or (
             _DISPUTE_RANK[dispute.status] == 2 and status != dispute.status
@@ -60,8 +80,8 @@ def dispute_apply_processor_state(
             return dispute
         dispute.status = status
         dispute.amount = amount
-        dispute.reason = str(data.get("reason") or "")[:64]
-        dispute.evidence_due_by = due_by
+        dispute.reason = state.reason[:64]
+        dispute.evidence_due_by = state.evidence_due_by
         dispute.save()
         if previous != status:
             audit_record(

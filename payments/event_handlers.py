@@ -421,8 +421,14 @@ def _merchant_of_connected_account(account: str) -> int | None:
 
 
 def register_event_handlers() -> None:
-    """From PaymentsConfig.ready(): Stripe's events, its reconciler, its account lookup."""
-    for event_type, handler in _STRIPE_HANDLERS.items():
+    """From PaymentsConfig.ready(): Stripe's events (money out's: `payments.payout_events`),
+    its reconciler (missed events, then the payouts and balance transactions mirror), its
+    account lookup."""
+    from payments.payout_events import MONEY_HANDLERS, with_money_reconcile
+
+    for event_type, handler in {**_STRIPE_HANDLERS, **MONEY_HANDLERS}.items():
         register(provider=EventProvider.STRIPE, event_type=event_type, handler=handler)
-    register_reconciler(provider=EventProvider.STRIPE, reconciler=stripe_events_reconcile)
+    register_reconciler(
+        provider=EventProvider.STRIPE, reconciler=with_money_reconcile(stripe_events_reconcile)
+    )
     register_merchant_lookup(provider=EventProvider.STRIPE, lookup=_merchant_of_connected_account)

@@ -124,6 +124,20 @@ class PaymentNotFoundError(NotFoundError):
     pass
 
 
+class DisputeStateError(PaymentError):
+    """The dispute no longer takes this action (evidence already sent, closed, past due)."""
+
+    status_code = 409
+    code = "dispute_state_invalid"
+
+
+class DisputeEvidenceError(PaymentError):
+    """A piece of evidence was refused before anything was sent; `param` names it."""
+
+    status_code = 400
+    code = "evidence_invalid"
+
+
 class ChargeNotSettledError(PaymentError):
     """The processor refunds a charge only once it has settled (Braintree): until then the
     charge can be canceled (voided) instead."""

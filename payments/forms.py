@@ -7,13 +7,14 @@ form turns its input into the plain values the selectors and services take.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django import forms
 
 from config.dates import utc_day_range
 from config.free_text import GuardedForm
+from payments import overview
 from payments.money import MoneyError, normalize_currency, parse_major
 from payments.selectors import PaymentFilters
 from payments.state import FAILED, FAILED_LABEL, PaymentStatus
@@ -208,3 +209,29 @@ class PaymentLinkForm(GuardedForm):
             except forms.ValidationError as exc:
                 self.add_error("amount", exc)
         return data
+
+
+class OverviewPeriodForm(GuardedForm):
+    """The overview's period: a preset, or custom first and last days (UTC)."""
+
+    period = forms.ChoiceField(
+        label="Period", required=False, choices=list(overview.PERIODS.items())
+    )
+    start = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def period_at(self, now: datetime) -> overview.Period:
+        """The chosen period as of `now` (the default when nothing valid was chosen)."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        key = data.get("period") or overview.DEFAULT_PERIOD
+        try:
+            return overview.period_for(
+                key, now=now, start_day=data.get("start"), end_day=data.get("end")
+            )
+        except overview.PeriodError as error:
+            self.add_error("start" if key == "custom" else "period", str(error))
+            return overview.period_for(overview.DEFAULT_PERIOD, now=now)

@@ -14,17 +14,28 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.ids import new_public_id
+from payments.dispute_models import (  # noqa: F401 - migrations
+    Dispute,
+    DisputeEvidenceFile,
+    DisputeStatus,
+    _dispute_id,
+)
 from payments.state import PaymentStatus, RefundStatus
 
 __all__ = [
+    "BalanceTransaction",
+    "BalanceTransactionType",
     "CaptureMethod",
     "Customer",
     "Dispute",
+    "DisputeEvidenceFile",
     "DisputeStatus",
     "Payment",
     "PaymentLink",
     "PaymentMethodType",
     "PaymentStatus",
+    "Payout",
+    "PayoutStatus",
     "Processor",
     "ProcessorAccount",
     "ProcessorCredential",
@@ -49,8 +60,12 @@ def _refund_id() -> str:
     return new_public_id("re")
 
 
-def _dispute_id() -> str:
-    return new_public_id("dp")
+def _payout_id() -> str:
+    return new_public_id("po")
+
+
+def _balance_transaction_id() -> str:
+    return new_public_id("txn")
 
 
 def _link_id() -> str:
@@ -100,6 +115,9 @@ class ProcessorAccount(models.Model):
     )
     processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
     processor_account_id = models.CharField(max_length=64)
+    # The platform's application fee on each charge, in basis points of the amount (0: none);
+    # shown on payments as `platform_fee` once the processor reports it.
+    platform_fee_bps = models.PositiveIntegerField(default=0)
     charges_enabled = models.BooleanField(default=False)
     payouts_enabled = models.BooleanField(default=False)
     details_submitted = models.BooleanField(default=False)
@@ -271,6 +289,12 @@ class Payment(models.Model):
     failure_message = models.CharField(max_length=500, blank=True)
     # Where the customer completes 3-D Secure while the payment is requires_action.
     next_action_url = models.URLField(max_length=2000, blank=True)
+    # What the processor kept of the charge (its fee, and the platform's application fee) and
+    # what reached the merchant's balance, in minor units: null until the processor reports
+    # its balance transaction (payments.payouts.balance_transactions_apply).
+    fee = models.BigIntegerField(null=True, blank=True)
+    platform_fee = models.BigIntegerField(null=True, blank=True)
+    net = models.BigIntegerField(null=True, blank=True)
     # The processor that charged: captures, cancels, refunds and disputes go to it.
     processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
     processor_payment_method_id = models.CharField(max_length=64)
@@ -324,6 +348,11 @@ class Payment(models.Model):
                 name="payment_last4_keyset",
             ),
             models.Index(fields=["merchant", "currency", "amount"], name="payment_amount"),
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=["status", "currency", "amount_captured", "net"],
+                name="payment_overview",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -356,6 +385,10 @@ class Refund(models.Model):
     # At the processor of its payment (`payment.processor`); unique on its own: processors'
     # ids do not collide (Stripe's carry a `re_` prefix), so no per-processor key is needed.
     processor_refund_id = models.CharField(max_length=64, blank=True, default="")
+    # As on Payment: the fee the processor returned or kept (usually 0) and the net debit
+    # (negative), null until the processor reports the refund's balance transaction.
+    fee = models.BigIntegerField(null=True, blank=True)
+    net = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -374,45 +407,6 @@ class Refund(models.Model):
         ]
         indexes = [
             models.Index(fields=["payment", "-created_at", "-id"], name="refund_payment_keyset"),
-        ]
-
-    def __str__(self) -> str:
-        return self.public_id
-
-
-class DisputeStatus(models.TextChoices):
-    WARNING_NEEDS_RESPONSE = "warning_needs_response", "Warning needs response"
-    WARNING_UNDER_REVIEW = "warning_under_review", "Warning under review"
-    WARNING_CLOSED = "warning_closed", "Warning closed"
-    NEEDS_RESPONSE = "needs_response", "Needs response"
-    UNDER_REVIEW = "under_review", "Under review"
-    WON = "won", "Won"
-    LOST = "lost", "Lost"
-
-
-class Dispute(models.Model):
-    public_id = models.CharField(max_length=32, unique=True, default=_dispute_id, editable=False)
-    merchant = models.ForeignKey(
-        "accounts.Merchant", on_delete=models.CASCADE, related_name="disputes"
-    )
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="disputes")
-    amount = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=32, choices=DisputeStatus.choices)
-    reason = models.CharField(max_length=64, blank=True)
-    # At the processor of its payment (`payment.processor`), like a refund's id.
-    processor_dispute_id = models.CharField(max_length=64, unique=True)
-    evidence_due_by = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="dispute_amount_positive"),
-            models.CheckConstraint(condition=_CURRENCY, name="dispute_currency_iso4217"),
-            models.CheckConstraint(
-                condition=Q(status__in=DisputeStatus.values), name="dispute_status_valid"
-            ),
         ]
 
     def __str__(self) -> str:
@@ -452,3 +446,13 @@ class ProcessorCredential(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+# Money out (payouts, balance transactions) is its own module; imported last because its
+# models build on the ones above.
+from payments.money_models import (  # noqa: E402
+    BalanceTransaction,
+    BalanceTransactionType,
+    Payout,
+    PayoutStatus,
+)

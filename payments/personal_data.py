@@ -8,6 +8,7 @@ inbound's webhook bodies and api's stored answers. Registered from `PaymentsConf
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db.models import F, Max, Q, QuerySet
@@ -37,11 +38,16 @@ from config.exceptions import ServiceUnavailableError
 from payments.exceptions import ProcessorRequestError
 from payments.gateways import gateway_for
 from payments.models import (
+    BalanceTransaction,
     Customer,
     Dispute,
+    DisputeEvidenceFile,
     Payment,
     PaymentLink,
+    Payout,
+    Processor,
     ProcessorAccount,
+    ProcessorCredential,
     ProcessorOutage,
     Refund,
 )
@@ -121,6 +127,34 @@ def _customer_erase(subject: Subject) -> ErasureResult:
     return ErasureResult(anonymised=count)
 
 
+# --- Dispute evidence files -------------------------------------------------------------------
+
+
+def _evidence_files(subject: Subject) -> QuerySet[DisputeEvidenceFile]:
+    return DisputeEvidenceFile.objects.filter(
+        dispute__merchant__public_id=subject.merchant_id,
+        dispute__payment__customer__public_id__in=subject.customer_ids,
+    )
+
+
+def _evidence_file_export(row: DisputeEvidenceFile) -> dict[str, JSONValue]:
+    return {
+        "id": row.public_id,
+        "field": row.field,
+        "filename": row.filename,
+        "content_type": row.content_type,
+        "size": row.size,
+        "sha256": row.sha256,
+        "copy_kept": row.content is not None,
+        "created": iso(row.created_at),
+    }
+
+
+def _evidence_files_erase(subject: Subject) -> ErasureResult:
+    deleted, _ = _evidence_files(subject).delete()
+    return ErasureResult(deleted=deleted)
+
+
 # --- Payments (retained ledger) -------------------------------------------------------------
 
 
@@ -189,45 +223,47 @@ def _refunded_payments(cutoff: datetime, holds: Holds) -> QuerySet[Payment]:
     )
 
 
-# --- Stripe ---------------------------------------------------------------------------------
+# --- Processors ------------------------------------------------------------------------------
 
 
-def _stripe_delete_customers(subject: Subject) -> list[str]:
-    """Delete each of the subject's customers on the merchant's connected account.
+def _customer_deleter(processor: str) -> Callable[[Subject], list[str]]:
+    """Delete, at `processor`, each of the subject's customers kept there, on the merchant's
+    account with that processor (a merchant may use Stripe and Braintree at once).
 
-    Idempotent: a customer Stripe no longer knows counts as deleted. An outage raises
+    Idempotent: a customer the processor no longer knows counts as deleted. An outage raises
     ProcessorPendingError so the step is retried with backoff.
     """
-    confirmations: list[str] = []
-    # Each customer's twin is at the processor that holds it (`Customer.processor`).
-    accounts = {
-        account.processor: account
-        for account in ProcessorAccount.objects.filter(merchant__public_id=subject.merchant_id)
-    }
-    twins = [
-        (processor, customer_id)
-        for processor, customer_id in _customers(subject).values_list(
-            "processor", "processor_customer_id"
-        )
-        if customer_id
-    ]
-    for processor, customer_id in twins:
-        account = accounts.get(processor)
-        if account is None:
-            continue
-        try:
-            deleted = gateway_for(account).customer_delete(
-                account=account.processor_account_id, customer=customer_id
-            )
-        except ProcessorRequestError as error:
-            if error.code != "resource_missing":
-                raise
-            confirmations.append(f"{customer_id}:already_deleted")
-            continue
-        except ServiceUnavailableError as error:
-            raise ProcessorPendingError(f"{processor} is unavailable ({error.code})") from error
-        confirmations.append(deleted.id)
-    return confirmations
+
+    def delete_customers(subject: Subject) -> list[str]:
+        confirmations: list[str] = []
+        account = ProcessorAccount.objects.filter(
+            merchant__public_id=subject.merchant_id, processor=processor
+        ).first()
+        processor_ids = [
+            c
+            for c in _customers(subject)
+            .filter(processor=processor)
+            .values_list("processor_customer_id", flat=True)
+            if c
+        ]
+        if account is None or not processor_ids:
+            return confirmations
+        for customer_id in processor_ids:
+            try:
+                deleted = gateway_for(account).customer_delete(
+                    account=account.processor_account_id, customer=customer_id
+                )
+            except ProcessorRequestError as error:
+                if error.code != "resource_missing":
+                    raise
+                confirmations.append(f"{customer_id}:already_deleted")
+                continue
+            except ServiceUnavailableError as error:
+                raise ProcessorPendingError(f"{processor} is unavailable ({error.code})") from error
+            confirmations.append(deleted.id)
+        return confirmations
+
+    return delete_customers
 
 
 # --- Registration -----------------------------------------------------------------------------
@@ -242,6 +278,7 @@ def register_all() -> None:
             "merchant": N,
             "processor": N,
             "processor_account_id": N,
+            "platform_fee_bps": N,
             "charges_enabled": N,
             "payouts_enabled": N,
             "details_submitted": N,
@@ -255,6 +292,23 @@ def register_all() -> None:
         ProcessorOutage,
         {"id": N, "processor": N, "marked_down": N, "note": N, "updated_at": N},
         note="Platform staff's mark that a processor is down (names no person).",
+    )
+    classify(
+        ProcessorCredential,
+        {
+            "id": N,
+            "public_id": N,
+            "account": N,
+            "public_key_digest": N,
+            "key_id": N,
+            "wrapped_key": N,
+            "nonce": N,
+            "ciphertext": N,
+            "created_at": N,
+            "rewrapped_at": N,
+            "reconciled_through": N,
+        },
+        note="The merchant's sealed API keys at the processor: a business's, not a person's.",
     )
     classify(
         Customer,
@@ -334,6 +388,9 @@ def register_all() -> None:
             "processor_payment_method_id": R,
             "processor_payment_id": R,
             "processor_charge_id": R,
+            "fee": R,
+            "platform_fee": R,
+            "net": R,
             "created_at": R,
             "updated_at": N,
         },
@@ -359,6 +416,8 @@ def register_all() -> None:
             "reason": N,
             "failure_reason": N,
             "processor_refund_id": R,
+            "fee": R,
+            "net": R,
         },
         note="A ledger record of its payment; the person is reached only through the payment.",
     )
@@ -373,11 +432,88 @@ def register_all() -> None:
             "reason": N,
             "processor_dispute_id": R,
             "evidence_due_by": N,
+            "evidence_submitted_at": N,
+            "accepted_at": N,
         },
         note="Evidence text lives at the processor and in the webhook payloads (redacted there).",
     )
+    classify(
+        DisputeEvidenceFile,
+        {
+            "id": N,
+            "public_id": N,
+            "dispute": N,
+            "field": N,
+            "filename": P,
+            "content_type": N,
+            "size": N,
+            "sha256": PS,
+            "processor_file_id": N,
+            "content": P,
+            "created_at": N,
+        },
+        note="A copy of a document sent as dispute evidence, kept only when the merchant asked.",
+    )
+    register(
+        DisputeEvidenceFile,
+        subjects=CUSTOMER,
+        erasure=Erasure.DELETE,
+        find=_evidence_files,
+        export=_evidence_file_export,
+        erase=_evidence_files_erase,
+        # Before payments are stripped of the person: the files are found through them.
+        order=50,
+    )
+    money_note = "The merchant's own money at the processor; no person is named in it."
+    classify(
+        Payout,
+        {
+            "id": N,
+            "public_id": N,
+            "merchant": N,
+            "processor": N,
+            "processor_payout_id": N,
+            "amount": N,
+            "currency": N,
+            "status": N,
+            "automatic": N,
+            "arrival_date": N,
+            "failure_code": N,
+            "failure_message": N,
+            "processor_created_at": N,
+            "created_at": N,
+            "updated_at": N,
+        },
+        note=money_note,
+    )
+    classify(
+        BalanceTransaction,
+        {
+            "id": N,
+            "public_id": N,
+            "merchant": N,
+            "processor": N,
+            "processor_transaction_id": N,
+            "type": N,
+            "amount": N,
+            "fee": N,
+            "net": N,
+            "currency": N,
+            "description": N,
+            "processor_source_id": N,
+            "payment": N,
+            "refund": N,
+            "dispute": N,
+            "payout": N,
+            "available_on": N,
+            "processor_created_at": N,
+            "created_at": N,
+        },
+        note=money_note,
+    )
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
-    register_processor("stripe", subjects=CUSTOMER, notify=_stripe_delete_customers)
+    for processor in Processor.values:
+        register_processor(processor, subjects=CUSTOMER, notify=_customer_deleter(processor))
     register_retention(
         "payments.refunded_payments",
         description="Fully refunded payments: kept for the ledger, stripped of the person",

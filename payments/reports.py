@@ -1,4 +1,4 @@
-"""Reports: the home page's volume summaries and the payments CSV export, in one place.
+"""Reports: the overview's figures, the disputes list and the payments CSV export.
 
 Everything here reads through `settings.REPORTS_DB_ALIAS` (`reports`, a read replica, when
 `REPORTS_DATABASE_URL` is set; else `default`), so heavy aggregates and long exports can be
@@ -11,18 +11,17 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Merchant
-from payments import selectors
-from payments.models import Payment, Refund, RefundStatus
+from payments import overview, selectors
+from payments.models import Dispute, DisputeStatus, Payment
 from payments.money import format_amount
 from payments.state import PaymentStatus
 
@@ -31,111 +30,58 @@ CSV_CHUNK_SIZE = 2000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _reports_db() -> str:
+def reports_db() -> str:
+    """The alias reports read: the replica when one is configured, else `default`."""
     alias: str = settings.REPORTS_DB_ALIAS
     return alias
 
 
-# --- volume summaries (home page) -----------------------------------------------------------
+# --- overview (home page) and disputes list -------------------------------------------------
+
+OVERVIEW_CACHE_SECONDS = 60
 
 
-@dataclass(frozen=True)
-class DailyVolume:
-    day: date
-    amount: int
-
-
-@dataclass(frozen=True)
-class CurrencyVolume:
-    currency: str
-    days: list[DailyVolume]
-    total: int
-    refunded: int
-    succeeded_count: int
-
-
-@dataclass(frozen=True)
-class VolumeSummary:
-    """Payments created in the window: captured volume per day and currency, and outcomes."""
-
-    start: date
-    end: date
-    primary: CurrencyVolume
-    others: list[CurrencyVolume]
-    payment_count: int
-    succeeded_count: int
-    failed_count: int
-    success_rate: Decimal | None  # succeeded / (succeeded + failed); None with no outcomes yet
-
-
-def payment_volume_summary(
-    *, merchant: Merchant, days: int = 30, now: datetime | None = None
-) -> VolumeSummary:
-    """Volume of the last `days` days (today included), grouped by the merchant's currency.
-
-    Success rate counts only finished attempts: succeeded against failed or canceled ones, so
-    payments still in flight (3-D Secure, processing, awaiting capture) do not lower it.
-    """
-    now = now or timezone.now()
-    end = now.date()
-    start = end - timedelta(days=days - 1)
-    since = datetime.combine(start, time.min, tzinfo=UTC)
-    db = _reports_db()
-    window = Payment.objects.using(db).filter(merchant=merchant, created_at__gte=since)
-    daily = (
-        window.filter(status=PaymentStatus.SUCCEEDED)
-        .annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("currency", "day")
-        .annotate(total=Sum("amount_captured"), count=Count("pk"))
+def overview_cached(*, merchant: Merchant, period: overview.Period) -> overview.Overview:
+    """`overview.overview_build` kept for a minute per merchant and period: the figures of a
+    busy merchant aggregate tens of thousands of rows, and the page says they refresh each
+    minute. The key holds the period's start and kind, not `now`, so it is reused while the
+    period lasts."""
+    key = (
+        f"payments:overview:{merchant.public_id}:{period.key}:"
+        f"{period.start:%Y%m%d%H}:{period.previous_end:%Y%m%d}"
     )
-    refunds = (
-        Refund.objects.using(db)
-        .filter(merchant=merchant, created_at__gte=since, status=RefundStatus.SUCCEEDED)
-        .values("currency")
-        .annotate(total=Sum("amount"))
-    )
-    refunded = {row["currency"]: int(row["total"] or 0) for row in refunds}
-    per_currency: dict[str, dict[date, tuple[int, int]]] = {}
-    for row in daily:
-        per_currency.setdefault(row["currency"], {})[row["day"]] = (
-            int(row["total"] or 0),
-            int(row["count"]),
+    found = cache.get(key)
+    if isinstance(found, overview.Overview):
+        return found
+    built = overview.overview_build(merchant=merchant, period=period)
+    cache.set(key, built, OVERVIEW_CACHE_SECONDS)
+    return built
+
+
+def recent_activity_cached(*, merchant: Merchant) -> list[overview.Activity]:
+    """The overview's recent activity, kept as long as its figures."""
+    key = f"payments:activity:{merchant.public_id}"
+    found = cache.get(key)
+    if isinstance(found, list):
+        return found
+    items = overview.recent_activity(merchant=merchant)
+    cache.set(key, items, OVERVIEW_CACHE_SECONDS)
+    return items
+
+
+def dispute_report_queryset(*, merchant: Merchant, status: str | None = None) -> Any:
+    """The disputes list, newest first, on the reports database."""
+    return selectors.dispute_queryset(merchant=merchant, status=status).using(reports_db())
+
+
+def dispute_open_count(*, merchant: Merchant) -> int:
+    return (
+        Dispute.objects.using(reports_db())
+        .filter(
+            merchant=merchant,
+            status__in=(DisputeStatus.NEEDS_RESPONSE, DisputeStatus.WARNING_NEEDS_RESPONSE),
         )
-    outcomes = window.aggregate(
-        total=Count("pk"),
-        succeeded=Count("pk", filter=Q(status=PaymentStatus.SUCCEEDED)),
-        failed=Count(
-            "pk",
-            filter=Q(status=PaymentStatus.CANCELED)
-            | Q(status=PaymentStatus.REQUIRES_PAYMENT_METHOD, failure_code__gt=""),
-        ),
-    )
-    calendar = [start + timedelta(days=offset) for offset in range(days)]
-
-    def volume(currency: str) -> CurrencyVolume:
-        by_day = per_currency.get(currency, {})
-        series = [DailyVolume(day=d, amount=by_day.get(d, (0, 0))[0]) for d in calendar]
-        return CurrencyVolume(
-            currency=currency,
-            days=series,
-            total=sum(point.amount for point in series),
-            refunded=refunded.get(currency, 0),
-            succeeded_count=sum(count for _, count in by_day.values()),
-        )
-
-    primary_code = merchant.default_currency
-    other_codes = sorted((set(per_currency) | set(refunded)) - {primary_code})
-    succeeded, failed = int(outcomes["succeeded"]), int(outcomes["failed"])
-    finished = succeeded + failed
-    return VolumeSummary(
-        start=start,
-        end=end,
-        primary=volume(primary_code),
-        others=[volume(code) for code in other_codes],
-        payment_count=int(outcomes["total"]),
-        succeeded_count=succeeded,
-        failed_count=failed,
-        success_rate=(Decimal(succeeded) / finished if finished else None),
+        .count()
     )
 
 
@@ -155,7 +101,7 @@ def payment_processor_summary(
     """Payments of the last `days` days per processor that charged, busiest first."""
     since = (now or timezone.now()) - timedelta(days=days)
     rows = (
-        Payment.objects.using(_reports_db())
+        Payment.objects.using(reports_db())
         .filter(merchant=merchant, created_at__gte=since)
         .values("processor")
         .annotate(
@@ -180,20 +126,6 @@ def payment_processor_summary(
     ]
 
 
-SUMMARY_CACHE_SECONDS = 60
-
-
-def payment_volume_summary_cached(*, merchant: Merchant) -> VolumeSummary:
-    """`payment_volume_summary` kept for a minute: the home page of a busy merchant aggregates
-    tens of thousands of rows (about 0.2 s at 85,000 payments a month on PostgreSQL)."""
-    key = f"payments:volume:{merchant.public_id}:{timezone.now().date().isoformat()}"
-    summary = cache.get(key)
-    if not isinstance(summary, VolumeSummary):
-        summary = payment_volume_summary(merchant=merchant)
-        cache.set(key, summary, SUMMARY_CACHE_SECONDS)
-    return summary
-
-
 # --- payments CSV export --------------------------------------------------------------------
 
 
@@ -214,6 +146,9 @@ CSV_COLUMNS = (
     "description",
     "payment_intent",
     "failure_code",
+    "fee",
+    "platform_fee",
+    "net",
     # The processor that charged (refunds and disputes are at the same one).
     "processor",
 )
@@ -250,6 +185,10 @@ def _csv_row(payment: Payment) -> list[str]:
         payment.description,
         payment.processor_payment_id,
         payment.failure_code,
+        # Empty until the processor reports the charge's balance transaction.
+        "" if payment.fee is None else str(payment.fee),
+        "" if payment.platform_fee is None else str(payment.platform_fee),
+        "" if payment.net is None else str(payment.net),
         payment.processor,
     ]
 
@@ -271,7 +210,7 @@ def payment_csv_lines(
     """
     payments = (
         selectors.payment_dashboard_queryset(merchant=merchant, filters=filters, currency=currency)
-        .using(_reports_db())
+        .using(reports_db())
         .order_by("-created_at", "-pk")
         .iterator(chunk_size=CSV_CHUNK_SIZE)
     )

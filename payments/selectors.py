@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
 from accounts.models import Merchant
 from api.pagination import Page, keyset_page
@@ -14,10 +15,14 @@ from inbound.models import InboundEvent
 from payments.exceptions import PaymentNotFoundError
 from payments.gateways import DEFAULT_PROCESSOR
 from payments.models import (
+    BalanceTransaction,
     Customer,
     Dispute,
+    DisputeEvidenceFile,
     Payment,
     PaymentLink,
+    Payout,
+    PayoutStatus,
     ProcessorAccount,
     Refund,
 )
@@ -117,6 +122,51 @@ def customer_get(*, merchant: Merchant, public_id: str) -> Customer:
     if customer is None:
         raise PaymentNotFoundError("No such customer.", param="id")
     return customer
+
+
+def dispute_queryset(*, merchant: Merchant, status: str | None = None) -> QuerySet[Dispute]:
+    qs = Dispute.objects.filter(merchant=merchant).select_related("payment")
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def dispute_list(
+    *,
+    merchant: Merchant,
+    status: str | None = None,
+    limit: int = 10,
+    starting_after: str | None = None,
+) -> Page[Dispute]:
+    return keyset_page(
+        dispute_queryset(merchant=merchant, status=status),
+        limit=limit,
+        starting_after=starting_after,
+    )
+
+
+def dispute_get(*, merchant: Merchant, public_id: str) -> Dispute:
+    dispute = (
+        Dispute.objects.select_related("payment", "payment__customer", "merchant")
+        .filter(merchant=merchant, public_id=public_id)
+        .first()
+    )
+    if dispute is None:
+        raise PaymentNotFoundError("No such dispute.", param="id")
+    return dispute
+
+
+def dispute_evidence_file_list(*, dispute: Dispute) -> list[DisputeEvidenceFile]:
+    """What was sent as evidence, without the kept bytes (read only for a download)."""
+    return list(dispute.evidence_files.defer("content").order_by("created_at", "pk"))
+
+
+def dispute_evidence_file_get(*, dispute: Dispute, public_id: str) -> DisputeEvidenceFile:
+    """A document sent as evidence whose copy was kept, with its bytes."""
+    found = dispute.evidence_files.filter(public_id=public_id, content__isnull=False).first()
+    if found is None:
+        raise PaymentNotFoundError("No such kept document.", param="id")
+    return found
 
 
 def payment_link_list(
@@ -269,3 +319,111 @@ def inbound_event_recent(
     if status:
         events = events.filter(status=status)
     return list(events.order_by("-received_at", "-pk")[:limit])
+
+
+# --- Money out: balance, payouts, balance transactions --------------------------------------
+# Published for other pages (the overview shows `balance_summary` and `payout_next`). Each
+# reads through `using` (the pages and exports pass `settings.REPORTS_DB_ALIAS`: the reports
+# replica when there is one, else the default database).
+
+
+@dataclass(frozen=True)
+class CurrencyBalance:
+    """The merchant's processor balance in one currency, in minor units."""
+
+    currency: str
+    available: int
+    pending: int
+
+
+def balance_summary(
+    *, merchant: Merchant, using: str = "default", now: datetime | None = None
+) -> list[CurrencyBalance]:
+    """Available and pending per currency (the merchant's default currency first), from the
+    mirrored balance transactions: a transaction is available from its `available_on`."""
+    now = now or timezone.now()
+    rows = (
+        BalanceTransaction.objects.using(using)
+        .filter(merchant=merchant)
+        .values("currency")
+        .annotate(
+            available=Sum("net", filter=Q(available_on__lte=now)),
+            pending=Sum("net", filter=Q(available_on__gt=now)),
+        )
+    )
+    found = {
+        row["currency"]: CurrencyBalance(
+            currency=row["currency"],
+            available=int(row["available"] or 0),
+            pending=int(row["pending"] or 0),
+        )
+        for row in rows
+    }
+    found.setdefault(
+        merchant.default_currency,
+        CurrencyBalance(currency=merchant.default_currency, available=0, pending=0),
+    )
+    primary = merchant.default_currency
+    return sorted(found.values(), key=lambda b: (b.currency != primary, b.currency))
+
+
+def payout_queryset(*, merchant: Merchant, using: str = "default") -> QuerySet[Payout]:
+    return Payout.objects.using(using).filter(merchant=merchant)
+
+
+def payout_next(*, merchant: Merchant, using: str = "default") -> Payout | None:
+    """The next payout on its way (pending or in transit), soonest arrival first."""
+    return (
+        payout_queryset(merchant=merchant, using=using)
+        .filter(status__in=(PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT))
+        .order_by("arrival_date", "pk")
+        .first()
+    )
+
+
+def payout_list(
+    *,
+    merchant: Merchant,
+    limit: int = 10,
+    starting_after: str | None = None,
+    status: str | None = None,
+    using: str = "default",
+) -> Page[Payout]:
+    qs = payout_queryset(merchant=merchant, using=using)
+    if status:
+        qs = qs.filter(status=status)
+    return keyset_page(
+        qs, limit=limit, starting_after=starting_after, order_field="processor_created_at"
+    )
+
+
+def payout_get(*, merchant: Merchant, public_id: str, using: str = "default") -> Payout:
+    payout = payout_queryset(merchant=merchant, using=using).filter(public_id=public_id).first()
+    if payout is None:
+        raise PaymentNotFoundError("No such payout.", param="id")
+    return payout
+
+
+def balance_transaction_queryset(
+    *, merchant: Merchant, payout: Payout | None = None, using: str = "default"
+) -> QuerySet[BalanceTransaction]:
+    qs = BalanceTransaction.objects.using(using).filter(merchant=merchant)
+    if payout is not None:
+        qs = qs.filter(payout=payout)
+    return qs.select_related("payment", "refund", "dispute", "payout")
+
+
+def balance_transaction_list(
+    *,
+    merchant: Merchant,
+    payout: Payout | None = None,
+    limit: int = 10,
+    starting_after: str | None = None,
+    using: str = "default",
+) -> Page[BalanceTransaction]:
+    return keyset_page(
+        balance_transaction_queryset(merchant=merchant, payout=payout, using=using),
+        limit=limit,
+        starting_after=starting_after,
+        order_field="processor_created_at",
+    )

@@ -1,5 +1,6 @@
-"""Server-rendered dashboard pages for payments: home and payments (customers:
-`payments.customer_views`; payment links: `payments.link_views`).
+"""Server-rendered dashboard pages for payments: account onboarding and payments (the overview:
+`payments.overview_views`; customers: `payments.customer_views`; payment links:
+`payments.link_views`; disputes: `payments.dispute_views`).
 
 Views only read through `payments.selectors` and change things through `payments.services`
 (or `payments.onboarding`); every processor or rule failure arrives as an `ApplicationError`
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -39,7 +39,6 @@ from compliance.actors import Actor
 from config.exceptions import ApplicationError, NotFoundError
 from config.permissions import Permission, require_permission
 from payments import onboarding, reports, selectors, services
-from payments.charts import bar_chart
 from payments.exceptions import (
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
@@ -113,6 +112,7 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
                 if payment.amount_refunded
                 else "",
                 **_status(payment),
+                **_fees(payment),
                 "method": payment.method_label,
                 "processor": payment.get_processor_display(),
                 "customer": (customer.email or customer.public_id) if customer else "",
@@ -120,6 +120,20 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _fees(payment: Payment) -> dict[str, str]:
+    """Fee, platform fee and net for display; empty until the processor reports them."""
+    if payment.fee is None or payment.net is None:
+        return {"fee": "", "platform_fee": "", "net": ""}
+    currency = payment.currency
+    return {
+        "fee": format_amount(payment.fee, currency),
+        "platform_fee": format_amount(payment.platform_fee, currency)
+        if payment.platform_fee
+        else "",
+        "net": format_amount(payment.net, currency),
+    }
 
 
 def _cursor(request: HttpRequest, name: str) -> str | None:
@@ -166,36 +180,6 @@ def _payment_or_404(request: HttpRequest, public_id: str) -> Payment:
 
 
 # --- home -----------------------------------------------------------------------------------
-
-
-@require_GET
-@require_permission(Permission.VIEW_DASHBOARD)
-def home(request: HttpRequest) -> HttpResponse:
-    merchant = _merchant(request)
-    summary = reports.payment_volume_summary_cached(merchant=merchant)
-    volumes = [summary.primary, *summary.others]
-    context = {
-        "nav": "home",
-        "summary": summary,
-        "success_rate": (
-            f"{(summary.success_rate * 100).quantize(Decimal('0.1'))}%"
-            if summary.success_rate is not None
-            else ""
-        ),
-        "charts": [
-            {
-                "volume": volume,
-                "chart": bar_chart(volume.days, volume.currency),
-                "total": format_amount(volume.total, volume.currency),
-                "refunded": format_amount(volume.refunded, volume.currency),
-            }
-            for volume in volumes
-        ],
-        "account": selectors.processor_account_get(merchant=merchant),
-        "can_onboard": _can(request, Permission.MANAGE_PAYMENTS),
-        "can_view_payments": _can(request, Permission.VIEW_PAYMENTS),
-    }
-    return render(request, "payments/home.html", context)
 
 
 @require_POST
@@ -312,7 +296,17 @@ def _detail(
             "captured": format_amount(payment.amount_captured, currency),
             "refunded": format_amount(payment.amount_refunded, currency),
             "refundable": format_amount(refundable, currency),
+            **_fees(payment),
         },
+        "refunds": [
+            {
+                "refund": refund,
+                "amount": format_amount(refund.amount, currency),
+                "fee": format_amount(refund.fee, currency) if refund.fee is not None else "",
+                "net": format_amount(refund.net, currency) if refund.net is not None else "",
+            }
+            for refund in payment.refunds.order_by("created_at", "pk")
+        ],
         "timeline": [
             {
                 "event": event,

@@ -15,7 +15,17 @@ from api.serializers import (
     public_id_pattern,
 )
 from config.free_text import GuardedModelSerializer, GuardedSerializer
-from payments.models import CaptureMethod, Customer, Payment, PaymentLink, Processor, Refund
+from payments import dispute_evidence
+from payments.models import (
+    CaptureMethod,
+    Customer,
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentLink,
+    Processor,
+    Refund,
+)
 from payments.money import MAXIMUM_AMOUNT
 from payments.services import REFUND_REASONS
 from payments.state import PaymentStatus
@@ -115,9 +125,21 @@ class PaymentOutputSerializer(GuardedModelSerializer):
             "decline_code",
             "failure_message",
             "next_action",
+            "fee",
+            "platform_fee",
+            "net",
             "created_at",
             "updated_at",
         )
+        # Null until the processor reports the charge's balance transaction.
+        extra_kwargs = {
+            "fee": {
+                "help_text": "Every fee kept of the charge (minor units), the platform's "
+                "included; null until the processor reports it."
+            },
+            "platform_fee": {"help_text": "The platform's application fee, part of `fee`."},
+            "net": {"help_text": "What reached the balance: amount captured less `fee`."},
+        }
 
     def get_object(self, obj: Payment) -> str:
         return "payment"
@@ -179,6 +201,8 @@ class RefundOutputSerializer(GuardedModelSerializer):
             "status",
             "reason",
             "failure_reason",
+            "fee",
+            "net",
             "created_at",
         )
 
@@ -246,3 +270,53 @@ class PaymentLinkOutputSerializer(GuardedModelSerializer):
         request = self.context.get("request")
         path = f"/pay/{obj.token}/"
         return request.build_absolute_uri(path) if request is not None else path
+
+
+class DisputeListQuerySerializer(ListQuerySerializer):
+    status = serializers.ChoiceField(choices=DisputeStatus.choices, required=False)
+
+
+def _evidence_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+    return {
+        name: serializers.CharField(
+            max_length=dispute_evidence.TEXT_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            help_text=label + (f". {help_text}" if help_text else ""),
+        )
+        for name, (label, help_text) in dispute_evidence.TEXT_FIELDS.items()
+    }
+
+
+# Text evidence, one field per supported piece (`payments.dispute_evidence.TEXT_FIELDS`);
+# documents are sent from the dashboard, where they are checked and scanned.
+DisputeEvidenceInputSerializer = type(
+    "DisputeEvidenceInputSerializer", (JsonInputSerializer,), _evidence_fields()
+)
+
+
+class DisputeOutputSerializer(GuardedModelSerializer):
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    payment = serializers.CharField(source="payment.public_id")
+    processor = serializers.CharField(source="payment.processor")
+
+    class Meta:
+        model = Dispute
+        fields = (
+            "id",
+            "object",
+            "payment",
+            "amount",
+            "currency",
+            "status",
+            "reason",
+            "processor",
+            "evidence_due_by",
+            "evidence_submitted_at",
+            "accepted_at",
+            "created_at",
+        )
+
+    def get_object(self, obj: Dispute) -> str:
+        return "dispute"

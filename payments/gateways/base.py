@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from payments.state import PaymentStatus, RefundStatus
 
@@ -133,6 +133,109 @@ class CheckoutConfig:
     publishable_key: str
     account: str
     origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DisputeState:
+    """A dispute at the processor. `status` is a `payments.models.DisputeStatus` value (the
+    gateway maps its processor's states onto them), "" when the gateway does not know it."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    reason: str = ""
+    # The charge it disputes, as `Charge.id` names it (our payment's `processor_payment_id`).
+    charge_id: str = ""
+    evidence_due_by: datetime | None = None
+    # How many times evidence was submitted: above 0, a lost answer's submission happened.
+    submission_count: int = 0
+
+
+@dataclass(frozen=True)
+class EvidenceFileRef:
+    """A document uploaded to the processor as dispute evidence."""
+
+    id: str
+    size: int
+    type: str
+
+
+@dataclass(frozen=True)
+class Funds:
+    """An amount of one currency in the merchant's processor balance."""
+
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The merchant's balance at the processor: available (can be paid out) and pending."""
+
+    available: tuple[Funds, ...]
+    pending: tuple[Funds, ...]
+
+
+@dataclass(frozen=True)
+class PayoutState:
+    """A payout at the processor. `status` is one of `payments.models.PayoutStatus`'s values
+    (None: a state the gateway does not know); times are aware UTC datetimes."""
+
+    id: str
+    status: str | None
+    amount: int
+    currency: str
+    arrival_date: datetime
+    created: datetime
+    automatic: bool = True
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+@dataclass(frozen=True)
+class BalanceEntry:
+    """One balance transaction at the processor (`type`: a `BalanceTransactionType` value).
+
+    `source` is the processor's id of what moved the money: a charge's payment id as our
+    payments hold it (`Payment.processor_payment_id`), a refund, dispute or payout id.
+    `payout` is the payout that swept it or that it belongs to, when known."""
+
+    id: str
+    type: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    available_on: datetime
+    created: datetime
+    source: str = ""
+    platform_fee: int = 0
+    description: str = ""
+    payout: str = ""
+
+
+@dataclass(frozen=True)
+class BalanceEntryPage:
+    entries: tuple[BalanceEntry, ...]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class PayoutPage:
+    payouts: tuple[PayoutState, ...]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class PayoutSchedule:
+    """When the processor pays the balance out: `interval` daily / weekly / monthly / manual,
+    after `delay_days`; `weekly_anchor` (a weekday name) or `monthly_anchor` (1-31)."""
+
+    interval: str
+    delay_days: int
+    weekly_anchor: str = ""
+    monthly_anchor: int | None = None
 
 
 class PaymentGateway(Protocol):
@@ -249,3 +352,61 @@ class PaymentGateway(Protocol):
     def bank_setup_retrieve(self, *, account: str, setup: str) -> BankSetup: ...
 
     def bank_setup_verify(self, *, account: str, setup: str, code: str, key: str) -> BankSetup: ...
+
+    # --- Disputes -----------------------------------------------------------------------------
+    # Evidence is named by the fields of `payments.dispute_evidence` (TEXT_FIELDS, FILE_FIELDS);
+    # a gateway maps them onto its processor's evidence form.
+    def dispute_retrieve(self, *, account: str, dispute: str) -> DisputeState: ...
+
+    def dispute_evidence_file_upload(
+        self, *, account: str, filename: str, content: BinaryIO, key: str
+    ) -> EvidenceFileRef:
+        """Send one evidence document (already checked for type, size and card numbers)."""
+        ...
+
+    def dispute_evidence_submit(
+        self,
+        *,
+        account: str,
+        dispute: str,
+        text: Mapping[str, str],
+        files: Mapping[str, str],
+        key: str,
+    ) -> DisputeState:
+        """Attach `text` and the uploaded `files` (field -> EvidenceFileRef.id) and submit them
+        for the card network's review; the processor refuses a second submission."""
+        ...
+
+    def dispute_accept(self, *, account: str, dispute: str, key: str) -> DisputeState:
+        """Concede the dispute: it is lost at once and the withdrawn amount stays withdrawn."""
+        ...
+
+    # --- Balance and payouts (money out) ----------------------------------------------------
+    def balance_retrieve(self, *, account: str) -> Balance: ...
+
+    def payout_retrieve(self, *, account: str, payout: str) -> PayoutState: ...
+
+    def payout_list(
+        self, *, account: str, starting_after: str | None = None, limit: int = 100
+    ) -> PayoutPage:
+        """The account's payouts, newest first."""
+        ...
+
+    def balance_entry_list(
+        self,
+        *,
+        account: str,
+        payout: str | None = None,
+        created_gte: datetime | None = None,
+        starting_after: str | None = None,
+        limit: int = 100,
+    ) -> BalanceEntryPage:
+        """Balance transactions, newest first: all, those created since `created_gte`, or
+        those a payout swept (and its own), each entry's `payout` then set to it."""
+        ...
+
+    def payout_schedule_retrieve(self, *, account: str) -> PayoutSchedule: ...
+
+    def payout_schedule_update(
+        self, *, account: str, schedule: PayoutSchedule, key: str
+    ) -> PayoutSchedule: ...

@@ -15,6 +15,7 @@ One module per concern:
   the inbound event handlers);
 - `refunds`: refund, resume, reconcile;
 - `links`: payment links;
+- `disputes`: answering a dispute (evidence, or accepting the loss);
 - `processors`: connecting a merchant's own Braintree account (keys checked, then sealed).
 Every processor call goes through `payments.gateways` (the gateway of the processor that holds
 the account or charged the payment); none of these modules knows which processor it is.
@@ -39,6 +40,12 @@ from payments.services.customers import (
     customer_create,
     customer_processor_ensure,
     customer_update,
+)
+from payments.services.disputes import OPEN_STATUSES as DISPUTE_OPEN_STATUSES
+from payments.services.disputes import (
+    dispute_accept,
+    dispute_evidence_submit,
+    dispute_is_open,
 )
 from payments.services.links import (
     payment_link_check_open,
@@ -73,6 +80,7 @@ from payments.services.sync import (
 )
 
 __all__ = [
+    "DISPUTE_OPEN_STATUSES",
     "PROCESSOR_KEY_SAFE_AGE",
     "REFUND_REASONS",
     "BankSetup",
@@ -84,6 +92,9 @@ __all__ = [
     "customer_processor_bank_setup_create",
     "customer_processor_ensure",
     "customer_update",
+    "dispute_accept",
+    "dispute_evidence_submit",
+    "dispute_is_open",
     "merchant_account_refresh",
     "merchant_bank_setup_retrieve",
     "merchant_bank_setup_verify",

@@ -51,7 +51,7 @@ def test_an_unexpected_error_gets_the_styled_500_with_a_reference(monkeypatch) -
     def broken(**kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(views.reports, "payment_volume_summary_cached", broken)
+    monkeypatch.setattr(views.reports, "overview_cached", broken)
     owner = member(Role.OWNER)
     client = verified_client(owner.user, merchant=owner.merchant)
     client.raise_request_exception = False

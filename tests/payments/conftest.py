@@ -105,3 +105,24 @@ def api_client_for(merchant, role: str = Role.OWNER) -> APIClient:
 @pytest.fixture
 def api(merchant, sandbox_control) -> APIClient:
     return api_client_for(merchant)
+
+
+# --- A sandbox of their own for the money-out tests (they move its clock by weeks) ----------
+
+
+@pytest.fixture(scope="module")
+def money_sandbox() -> Iterator[Any]:
+    from sandbox.server import start_in_thread
+
+    handle = start_in_thread(port=0)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def money_control(settings, money_sandbox) -> SandboxControl:
+    """Like `sandbox_control`, on the money tests' own sandbox."""
+    settings.STRIPE_API_BASE = money_sandbox.url
+    settings.STRIPE_SECRET_KEY = SECRET_KEY
+    stripe_client_module.clear_client_cache()
+    return SandboxControl(money_sandbox.url)

@@ -1,9 +1,9 @@
-"""Home (30-day volume chart, success rate, refunds, account status), payment links (create,
-validation, public address, deactivate) and customers (search, pages, their payments)."""
+"""Home (account status; the overview's figures are tests/payments/test_overview.py), payment
+links (create, validation, public address, deactivate) and customers (search, pages, their
+payments)."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -12,10 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Role
-from payments.charts import bar_chart
-from payments.models import PaymentLink, ProcessorAccount, Refund, RefundStatus
-from payments.reports import DailyVolume
-from payments.state import PaymentStatus
+from payments.models import PaymentLink, ProcessorAccount
 from tests.factories import member, verified_client
 from tests.payments.factories import CustomerFactory, PaymentFactory, PaymentLinkFactory
 
@@ -32,74 +29,6 @@ def owner(merchant) -> Client:
 
 
 # --- home -----------------------------------------------------------------------------------
-
-
-def test_home_sums_the_last_30_days_by_currency(merchant, owner):
-    now = timezone.now()
-    PaymentFactory(merchant=merchant, amount=1000, created_at=now)
-    paid = PaymentFactory(merchant=merchant, amount=3000, created_at=now - timedelta(days=2))
-    PaymentFactory(merchant=merchant, amount=9999, created_at=now - timedelta(days=31))
-    PaymentFactory(merchant=merchant, amount=700, currency="eur", created_at=now)
-    PaymentFactory(
-        merchant=merchant,
-        status=PaymentStatus.REQUIRES_PAYMENT_METHOD,
-        failure_code="card_declined",
-        created_at=now,
-    )
-    PaymentFactory(merchant=merchant, status=PaymentStatus.REQUIRES_ACTION, created_at=now)
-    Refund.objects.create(
-        merchant=merchant,
-        payment=paid,
-        amount=500,
-        currency="gbp",
-        status=RefundStatus.SUCCEEDED,
-    )
-    response = owner.get(reverse("home"))
-    summary = response.context["summary"]
-    assert summary.primary.currency == "gbp"
-    assert (summary.primary.total, summary.primary.refunded) == (4000, 500)
-    assert [v.currency for v in summary.others] == ["eur"]
-    assert summary.others[0].total == 700
-    assert summary.payment_count == 5
-    # 3 succeeded, 1 declined; the one waiting for 3-D Secure is not finished.
-    assert response.context["success_rate"] == "75.0%"
-    body = response.content.decode()
-    assert "£40.00" in body
-    assert "€7.00" in body
-    assert "£5.00" in body
-
-
-def test_home_chart_is_svg_with_attribute_sizes_and_no_inline_style_or_script(merchant, owner):
-    PaymentFactory(merchant=merchant, amount=1000, created_at=timezone.now())
-    body = owner.get(reverse("home")).content.decode()
-    assert body.count("<svg") == 1
-    assert len(re.findall(r'<rect x="\d+" y="\d+" width="\d+" height="\d+"', body)) == 30
-    assert "style=" not in body
-    assert "<style" not in body
-    for tag in re.findall(r"<script[^>]*>", body):
-        assert 'src="/static/' in tag
-        assert "nonce=" in tag
-
-
-def test_bar_heights_scale_to_the_busiest_day_in_whole_pixels():
-    day = timezone.now().date()
-    days = [
-        DailyVolume(day=day, amount=0),
-        DailyVolume(day=day, amount=1),
-        DailyVolume(day=day, amount=5000),
-        DailyVolume(day=day, amount=10000),
-    ]
-    chart = bar_chart(days, "gbp")
-    heights = [bar.height for bar in chart.bars]
-    assert heights == [0, 1, chart.baseline // 2, chart.baseline]
-    assert all(bar.y + bar.height == chart.baseline for bar in chart.bars)
-    assert chart.bars[3].label.endswith(": £100.00")
-
-
-def test_home_without_payments_says_so(owner):
-    body = owner.get(reverse("home")).content.decode()
-    assert "No succeeded payments in GBP in the last 30 days." in body
-    assert "no finished payments yet" in body
 
 
 def test_home_offers_onboarding_only_to_roles_that_manage_payments(merchant):

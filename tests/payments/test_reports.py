@@ -1,20 +1,21 @@
 """Reports (payments/reports.py) read through the reports database alias.
 
 Without a replica (`REPORTS_DATABASE_URL` unset) that alias is `default`; with one, every
-query of the home page's summary and of the CSV export runs on the replica's connection and
+query of the overview (figures, chart, recent activity), of the disputes list and of the CSV
+export runs on the replica's connection and
 gives the same answer.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test.utils import CaptureQueriesContext
 
 from config.db_routers import REPORTS_ALIAS
-from payments import reports, selectors
+from payments import overview, reports, selectors
 from payments.models import Refund, RefundStatus
 from tests.factories import MerchantFactory
 from tests.payments.factories import CustomerFactory, PaymentFactory
@@ -35,9 +36,13 @@ def _history():
 
 
 def _reports(merchant):
-    summary = reports.payment_volume_summary(merchant=merchant, days=7, now=NOW)
+    summary = overview.overview_build(
+        merchant=merchant, period=overview.period_for("7d", now=NOW + timedelta(minutes=1))
+    )
     lines = list(reports.payment_csv_lines(merchant=merchant, filters=selectors.PaymentFilters()))
-    return summary, lines
+    activity = overview.recent_activity(merchant=merchant)
+    disputes = list(reports.dispute_report_queryset(merchant=merchant))
+    return summary, lines, activity, disputes, reports.dispute_open_count(merchant=merchant)
 
 
 @pytest.mark.django_db
@@ -45,12 +50,13 @@ def test_without_a_replica_reports_read_the_default_database(settings):
     assert settings.REPORTS_DB_ALIAS == DEFAULT_DB_ALIAS
     merchant = _history()
     with CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as on_default:
-        summary, lines = _reports(merchant)
+        summary, lines, activity, _, _ = _reports(merchant)
     assert on_default.captured_queries
-    assert summary.primary.total == 2500
-    assert summary.primary.refunded == 500
-    assert [volume.currency for volume in summary.others] == ["eur"]
+    assert summary.metric("gross").current == 2500
+    assert summary.metric("refunds").current == 500
+    assert summary.other_currencies == {"eur": 700}
     assert len(lines) == 3  # the header and two payments
+    assert {item.kind for item in activity} == {"payment", "refund", "customer"}
 
 
 @pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPORTS_ALIAS])
@@ -64,5 +70,6 @@ def test_with_a_replica_every_report_query_runs_on_it_with_the_same_answer(setti
     ):
         answer = _reports(merchant)
     assert on_default.captured_queries == []
-    assert len(on_replica.captured_queries) >= 3  # daily volume, refunds, outcomes, export
+    # figures (4 tables), chart, other currencies, activity (4), disputes (2), export
+    assert len(on_replica.captured_queries) >= 13
     assert answer == expected

@@ -9,6 +9,7 @@ from payments.gateways.stripe.api import (
     StripeGateway,
     account_from_dict,
     charge_from_dict,
+    dispute_from_dict,
     events_list,
     refund_from_dict,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "account_from_dict",
     "breaker_reset",
     "charge_from_dict",
+    "dispute_from_dict",
     "ensure_available",
     "events_list",
     "refund_from_dict",

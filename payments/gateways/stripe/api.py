@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import stripe
@@ -26,12 +26,21 @@ from django.conf import settings
 from config.card_numbers import mask_card_numbers
 from payments.gateways.base import (
     AccountState,
+    Balance,
+    BalanceEntry,
+    BalanceEntryPage,
     BankSetup,
     BankSource,
     CardFacts,
     Charge,
     CheckoutConfig,
     CustomerRef,
+    DisputeState,
+    EvidenceFileRef,
+    Funds,
+    PayoutPage,
+    PayoutSchedule,
+    PayoutState,
     RefundState,
 )
 from payments.gateways.stripe.client import stripe_client
@@ -162,6 +171,38 @@ def refund_from_dict(data: Mapping[str, Any]) -> RefundState:
     )
 
 
+# Stripe's dispute statuses are `DisputeStatus`'s values, one for one.
+_DISPUTE_STATUSES = frozenset(
+    {
+        "warning_needs_response",
+        "warning_under_review",
+        "warning_closed",
+        "needs_response",
+        "under_review",
+        "won",
+        "lost",
+    }
+)
+
+
+def dispute_from_dict(data: Mapping[str, Any]) -> DisputeState:
+    """Parse a Dispute as Stripe sends it (also used for webhook payloads)."""
+    status = _str(data.get("status"))
+    details = data.get("evidence_details")
+    details = details if isinstance(details, dict) else {}
+    due = _opt_int(details.get("due_by"))
+    return DisputeState(
+        id=_str(data.get("id")),
+        status=status if status in _DISPUTE_STATUSES else "",
+        amount=_int(data.get("amount")),
+        currency=_str(data.get("currency")).lower(),
+        reason=_text(data.get("reason"))[:64],
+        charge_id=_str(data.get("payment_intent")),
+        evidence_due_by=datetime.fromtimestamp(due, tz=UTC) if due is not None else None,
+        submission_count=_int(details.get("submission_count")),
+    )
+
+
 def account_from_dict(data: Mapping[str, Any]) -> AccountState:
     return AccountState(
         id=_str(data.get("id")),
@@ -227,6 +268,206 @@ def _find_listed(
     return None
 
 
+# --- Money out: balance, balance transactions, payouts -------------------------------------
+
+# Stripe's payout statuses are ours one for one (`payments.models.PayoutStatus`).
+_PAYOUT_STATUSES = ("pending", "in_transit", "paid", "failed", "canceled")
+# Stripe's balance transaction types (and, for `adjustment`, its reporting category) mapped
+# to `payments.models.BalanceTransactionType` values; ACH debits are `payment`s.
+_ENTRY_TYPES = {
+    "charge": "charge",
+    "payment": "charge",
+    "refund": "refund",
+    "payment_refund": "refund",
+    "payment_failure_refund": "refund",
+    "payout": "payout",
+    "payout_failure": "payout_failure",
+    "payout_cancel": "payout_cancel",
+    "stripe_fee": "fee",
+    "application_fee": "fee",
+}
+_ENTRY_CATEGORIES = {"dispute": "dispute", "dispute_reversal": "dispute_reversal"}
+_SCHEDULE_INTERVALS = ("daily", "weekly", "monthly", "manual")
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromtimestamp(_int(value), UTC)
+
+
+def _funds(items: Any) -> tuple[Funds, ...]:
+    return tuple(
+        Funds(amount=_int(item.get("amount")), currency=_str(item.get("currency")).lower())
+        for item in (_dict(raw) for raw in items or [])
+    )
+
+
+def balance_from_dict(data: Mapping[str, Any]) -> Balance:
+    return Balance(available=_funds(data.get("available")), pending=_funds(data.get("pending")))
+
+
+def payout_from_dict(data: Mapping[str, Any]) -> PayoutState:
+    """Parse a Payout as Stripe sends it (also used for webhook payloads)."""
+    status = _str(data.get("status"))
+    return PayoutState(
+        id=_str(data.get("id")),
+        status=status if status in _PAYOUT_STATUSES else None,
+        amount=_int(data.get("amount")),
+        currency=_str(data.get("currency")).lower(),
+        arrival_date=_time(data.get("arrival_date")),
+        created=_time(data.get("created")),
+        automatic=bool(data.get("automatic", True)),
+        failure_code=_str(data.get("failure_code"))[:64],
+        failure_message=_text(data.get("failure_message"))[:500],
+    )
+
+
+def balance_entry_from_dict(data: Mapping[str, Any], *, payout: str = "") -> BalanceEntry:
+    kind = _str(data.get("type"))
+    category = _str(data.get("reporting_category"))
+    source = data.get("source")
+    source_id = _str(source) or _str(_dict(source).get("id"))
+    platform_fee = sum(
+        _int(detail.get("amount"))
+        for detail in (_dict(raw) for raw in data.get("fee_details") or [])
+        if detail.get("type") == "application_fee"
+    )
+    amount, fee = _int(data.get("amount")), _int(data.get("fee"))
+    return BalanceEntry(
+        id=_str(data.get("id")),
+        type=_ENTRY_CATEGORIES.get(category) or _ENTRY_TYPES.get(kind, "other")
+        if kind == "adjustment"
+        else _ENTRY_TYPES.get(kind, "other"),
+        amount=amount,
+        fee=fee,
+        # Stripe's net is amount - fee by definition; computed so a row always balances.
+        net=amount - fee,
+        currency=_str(data.get("currency")).lower(),
+        available_on=_time(data.get("available_on")),
+        created=_time(data.get("created")),
+        source=source_id,
+        platform_fee=platform_fee,
+        description=_text(data.get("description"))[:500],
+        payout=payout,
+    )
+
+
+def _schedule(data: Mapping[str, Any]) -> PayoutSchedule:
+    raw = _dict(_dict(_dict(data.get("settings")).get("payouts")).get("schedule"))
+    interval = _str(raw.get("interval")) or "daily"
+    return PayoutSchedule(
+        interval=interval,
+        delay_days=_int(raw.get("delay_days")),
+        weekly_anchor=_str(raw.get("weekly_anchor")),
+        monthly_anchor=_opt_int(raw.get("monthly_anchor")),
+    )
+
+
+class _MoneyOut:
+    """StripeGateway's balance, balance-transaction, payout and payout-schedule verbs."""
+
+    def balance_retrieve(self, *, account: str) -> Balance:
+        obj = call(
+            "balance_retrieve",
+            lambda: stripe_client().v1.balance.retrieve(options=_options(account=account)),
+            mutating=False,
+        )
+        return balance_from_dict(_dict(obj))
+
+    def payout_retrieve(self, *, account: str, payout: str) -> PayoutState:
+        obj = call(
+            "payout_retrieve",
+            lambda: stripe_client().v1.payouts.retrieve(payout, options=_options(account=account)),
+            mutating=False,
+        )
+        return payout_from_dict(_dict(obj))
+
+    def payout_list(
+        self, *, account: str, starting_after: str | None = None, limit: int = 100
+    ) -> PayoutPage:
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        obj = _dict(
+            call(
+                "payout_list",
+                lambda: stripe_client().v1.payouts.list(
+                    params,  # type: ignore[arg-type]
+                    _options(account=account),
+                ),
+                mutating=False,
+            )
+        )
+        return PayoutPage(
+            payouts=tuple(payout_from_dict(_dict(item)) for item in obj.get("data") or []),
+            has_more=bool(obj.get("has_more")),
+        )
+
+    def balance_entry_list(
+        self,
+        *,
+        account: str,
+        payout: str | None = None,
+        created_gte: datetime | None = None,
+        starting_after: str | None = None,
+        limit: int = 100,
+    ) -> BalanceEntryPage:
+        params: dict[str, Any] = {"limit": limit}
+        if payout:
+            params["payout"] = payout
+        if created_gte is not None:
+            params["created"] = {"gte": int(created_gte.timestamp())}
+        if starting_after:
+            params["starting_after"] = starting_after
+        obj = _dict(
+            call(
+                "balance_transaction_list",
+                lambda: stripe_client().v1.balance_transactions.list(
+                    params,  # type: ignore[arg-type]
+                    _options(account=account),
+                ),
+                mutating=False,
+            )
+        )
+        return BalanceEntryPage(
+            entries=tuple(
+                balance_entry_from_dict(_dict(item), payout=payout or "")
+                for item in obj.get("data") or []
+            ),
+            has_more=bool(obj.get("has_more")),
+        )
+
+    def payout_schedule_retrieve(self, *, account: str) -> PayoutSchedule:
+        obj = call(
+            "account_retrieve",
+            lambda: stripe_client().v1.accounts.retrieve(account),
+            mutating=False,
+        )
+        return _schedule(_dict(obj))
+
+    def payout_schedule_update(
+        self, *, account: str, schedule: PayoutSchedule, key: str
+    ) -> PayoutSchedule:
+        if schedule.interval not in _SCHEDULE_INTERVALS:
+            raise ValueError(f"unknown payout interval {schedule.interval!r}")
+        sent: dict[str, Any] = {"interval": schedule.interval}
+        if schedule.interval != "manual":
+            sent["delay_days"] = schedule.delay_days
+        if schedule.interval == "weekly":
+            sent["weekly_anchor"] = schedule.weekly_anchor
+        if schedule.interval == "monthly":
+            sent["monthly_anchor"] = schedule.monthly_anchor
+        obj = call(
+            "account_update_payout_schedule",
+            lambda: stripe_client().v1.accounts.update(
+                account,
+                {"settings": {"payouts": {"schedule": sent}}},  # type: ignore[arg-type]
+                _options(key=key),
+            ),
+            mutating=True,
+        )
+        return _schedule(_dict(obj))
+
+
 def url_origin(url: str) -> str:
     """`scheme://host[:port]` of a URL: a CSP source and a script origin, never a path."""
     parts = urlsplit(url)
@@ -235,7 +476,7 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class StripeGateway:
+class StripeGateway(_MoneyOut):
     """Stripe Connect behind `PaymentGateway` (settings are read per call, never at import)."""
 
     name = "stripe"
@@ -599,6 +840,78 @@ class StripeGateway:
             mutating=True,
         )
         return _bank_setup(_dict(obj))
+
+    # --- Disputes -------------------------------------------------------------------------
+    # Ledgerline's evidence fields are named as Stripe's evidence hash names them.
+
+    def dispute_retrieve(self, *, account: str, dispute: str) -> DisputeState:
+        obj = call(
+            "dispute_retrieve",
+            lambda: stripe_client().v1.disputes.retrieve(
+                dispute, options=_options(account=account)
+            ),
+            mutating=False,
+        )
+        return dispute_from_dict(_dict(obj))
+
+    def dispute_evidence_file_upload(
+        self, *, account: str, filename: str, content: BinaryIO, key: str
+    ) -> EvidenceFileRef:
+        def upload() -> Any:
+            # A retry re-reads the document from its start.
+            content.seek(0)
+            return stripe_client().v1.files.create(
+                {"purpose": "dispute_evidence", "file": _NamedUpload(content, filename)},
+                _options(account=account, key=key),
+            )
+
+        data = _dict(call("file_create", upload, mutating=True))
+        return EvidenceFileRef(
+            id=_str(data.get("id")), size=_int(data.get("size")), type=_str(data.get("type"))
+        )
+
+    def dispute_evidence_submit(
+        self,
+        *,
+        account: str,
+        dispute: str,
+        text: Mapping[str, str],
+        files: Mapping[str, str],
+        key: str,
+    ) -> DisputeState:
+        params: dict[str, Any] = {"evidence": {**text, **files}, "submit": True}
+        obj = call(
+            "dispute_update_submit",
+            lambda: stripe_client().v1.disputes.update(
+                dispute,
+                params,  # type: ignore[arg-type]
+                _options(account=account, key=key),
+            ),
+            mutating=True,
+        )
+        return dispute_from_dict(_dict(obj))
+
+    def dispute_accept(self, *, account: str, dispute: str, key: str) -> DisputeState:
+        obj = call(
+            "dispute_close",
+            lambda: stripe_client().v1.disputes.close(
+                dispute, options=_options(account=account, key=key)
+            ),
+            mutating=True,
+        )
+        return dispute_from_dict(_dict(obj))
+
+
+class _NamedUpload:
+    """A file object whose `name` is the merchant's file name, without touching the stream
+    (the SDK names the multipart part after `name`; an in-memory upload has none)."""
+
+    def __init__(self, stream: BinaryIO, filename: str) -> None:
+        self._stream = stream
+        self.name = filename
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
 
 
 # --- Events (reconciliation) ----------------------------------------------------------------

@@ -32,7 +32,9 @@ def stripe_client() -> stripe.StripeClient:
             client = stripe.StripeClient(
                 api_key,
                 stripe_version=API_VERSION,
-                base_addresses={"api": base} if base else {},
+                # Uploads (dispute evidence files) go to Stripe's files origin; the sandbox
+                # serves both on one origin.
+                base_addresses={"api": base, "files": base} if base else {},
                 max_network_retries=0,
                 http_client=stripe.RequestsClient(
                     timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)

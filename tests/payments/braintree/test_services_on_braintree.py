@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from compliance import personal_data
 from compliance.actors import Actor
 from payments import services
 from payments.exceptions import CardDeclinedError
 from payments.models import CaptureMethod, Payment, ProcessorAccount
 from payments.state import PaymentStatus, RefundStatus
-from sandbox.client import SandboxControl
+from sandbox.client import ControlAPIError, SandboxControl
 from tests.payments.braintree.conftest import sandbox_transaction, settle
 
 ACTOR = Actor.system("tests")
@@ -93,3 +94,33 @@ def test_a_refund_of_a_settled_payment_through_the_services(
     refund = services.refund_create(payment=payment, actor=ACTOR, amount=4000)
     assert refund.status == RefundStatus.PENDING
     assert sandbox_transaction(bt_control, refund.processor_refund_id)["type"] == "credit"
+
+
+def test_erasing_a_customer_deletes_its_twin_at_braintree_and_asks_nothing_of_stripe(
+    bt_account: ProcessorAccount, bt_control: SandboxControl
+) -> None:
+    """A merchant may use both processors: each customer is deleted where it is kept."""
+    customer = services.customer_create(
+        merchant=bt_account.merchant, actor=ACTOR, email="grace@example.com", name="Grace Hopper"
+    )
+    services.payment_create(
+        merchant=bt_account.merchant,
+        actor=ACTOR,
+        amount=1500,
+        currency="usd",
+        payment_method="fake-valid-nonce",
+        customer=customer,
+    )
+    assert bt_control.braintree("GET", f"objects/customers/{customer.public_id}")
+    subject = personal_data.subject_resolve(
+        personal_data.SubjectKind.CUSTOMER,
+        merchant_id=bt_account.merchant.public_id,
+        reference=customer.public_id,
+    )
+    assert personal_data.processor("stripe").notify(subject) == []
+    assert personal_data.processor("braintree").notify(subject) == [customer.public_id]
+    with pytest.raises(ControlAPIError) as gone:
+        bt_control.braintree("GET", f"objects/customers/{customer.public_id}")
+    assert gone.value.status == 404
+    # Told again (a resumed erasure): already deleted counts as deleted.
+    assert personal_data.processor("braintree").notify(subject) == [customer.public_id]

@@ -1,0 +1,396 @@
+"""The overview page's figures: a chosen period against the one before it, and recent activity.
+
+Periods are UTC and end now (or, for a custom range, at the end of its last day):
+- today: since midnight, against yesterday up to the same time;
+- 7 days / 4 weeks: the last 7 / 28 days including today, against the 7 / 28 days before, up
+  to the same time of day;
+- month to date: since the 1st, against the previous month from its 1st up to the same day
+  and time (clamped to that month's last day);
+- custom: whole days from..to, against as many days just before.
+
+Every figure is for the merchant's default currency (payments in other currencies are listed
+apart, never added across currencies) and read through `settings.REPORTS_DB_ALIAS`: one
+conditional aggregate per table over both periods, plus the chart's per-day (per-hour for
+today) series.
+
+Net volume is gross minus the fees the processor kept (captured minus `net`, for payments whose
+balance transaction it has reported), refunds and disputes opened in the period.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncHour
+
+from accounts.models import Merchant
+from payments.models import Customer, Dispute, Payment, Refund, RefundStatus
+from payments.state import PaymentStatus
+
+MAX_CUSTOM_DAYS = 366
+EARLIEST = date(2000, 1, 1)
+
+
+class PeriodError(ValueError):
+    """A custom range that cannot be shown; the message says why."""
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # today | 7d | 4w | mtd | custom
+    label: str
+    start: datetime
+    end: datetime
+    previous_start: datetime
+    previous_end: datetime
+    hourly: bool = False
+
+    @property
+    def compare_label(self) -> str:
+        end = self.previous_end - timedelta(microseconds=1)
+        return f"{self.previous_start:%Y-%m-%d} to {end:%Y-%m-%d}"
+
+
+PERIODS = {
+    "today": "Today",
+    "7d": "Last 7 days",
+    "4w": "Last 4 weeks",
+    "mtd": "Month to date",
+    "custom": "Custom",
+}
+DEFAULT_PERIOD = "7d"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _months_back(moment: datetime, months: int = 1) -> datetime:
+    year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return moment.replace(year=year, month=month + 1, day=min(moment.day, last))
+
+
+def period_for(
+    key: str, *, now: datetime, start_day: date | None = None, end_day: date | None = None
+) -> Period:
+    """The period `key` as of `now` (aware); `custom` needs `start_day` and `end_day`."""
+    now = now.astimezone(UTC)
+    today = now.date()
+    if key == "today":
+        start = _midnight(today)
+        return Period(
+            key,
+            PERIODS[key],
+            start,
+            now,
+            start - timedelta(days=1),
+            now - timedelta(days=1),
+            hourly=True,
+        )
+    if key in ("7d", "4w"):
+        days = 7 if key == "7d" else 28
+        start = _midnight(today - timedelta(days=days - 1))
+        shift = timedelta(days=days)
+        return Period(key, PERIODS[key], start, now, start - shift, now - shift)
+    if key == "mtd":
+        start = _midnight(today.replace(day=1))
+        return Period(key, PERIODS[key], start, now, _months_back(start), _months_back(now))
+    if key == "custom":
+        if start_day is None or end_day is None:
+            raise PeriodError("Choose both the first and the last day.")
+        if start_day > end_day:
+            raise PeriodError("The first day must not be after the last day.")
+        if start_day < EARLIEST or end_day > today:
+            raise PeriodError(f"Choose days between {EARLIEST:%Y-%m-%d} and today.")
+        days = (end_day - start_day).days + 1
+        if days > MAX_CUSTOM_DAYS:
+            raise PeriodError(f"Choose at most {MAX_CUSTOM_DAYS} days.")
+        start = _midnight(start_day)
+        end = min(_midnight(end_day + timedelta(days=1)), now)
+        shift = timedelta(days=days)
+        label = f"{start_day:%Y-%m-%d} to {end_day:%Y-%m-%d}"
+        return Period(key, label, start, end, start - shift, _midnight(start_day))
+    raise PeriodError("Unknown period.")
+
+
+def change_percent(current: int, previous: int) -> Decimal | None:
+    """The change from `previous` to `current` in %, one decimal; None when there was nothing
+    before to compare with."""
+    if previous == 0:
+        return None
+    change = (Decimal(current - previous) * 100) / Decimal(abs(previous))
+    return change.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    current: int
+    previous: int
+    money: bool  # minor units of the overview's currency, else a count
+
+    @property
+    def change(self) -> Decimal | None:
+        return change_percent(self.current, self.previous)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    at: datetime
+    amount: int
+
+
+@dataclass(frozen=True)
+class Activity:
+    at: datetime
+    kind: str  # payment | refund | dispute | customer
+    title: str
+    public_id: str
+    amount: int | None
+    currency: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    period: Period
+    currency: str
+    metrics: list[Metric]
+    series: list[SeriesPoint]
+    other_currencies: dict[str, int]  # currency -> gross volume in the period
+
+    def metric(self, key: str) -> Metric:
+        return next(m for m in self.metrics if m.key == key)
+
+
+def _db() -> str:
+    alias: str = settings.REPORTS_DB_ALIAS
+    return alias
+
+
+def _split(field: str, period: Period, **conditions: Any) -> tuple[Q, Q]:
+    """Filters for the current and the previous period on the datetime `field`."""
+    current = Q(**{f"{field}__gte": period.start, f"{field}__lt": period.end}, **conditions)
+    previous = Q(
+        **{f"{field}__gte": period.previous_start, f"{field}__lt": period.previous_end},
+        **conditions,
+    )
+    return current, previous
+
+
+def _window(queryset: QuerySet[Any], period: Period) -> QuerySet[Any]:
+    return queryset.filter(created_at__gte=period.previous_start, created_at__lt=period.end)
+
+
+def overview_build(*, merchant: Merchant, period: Period) -> Overview:
+    """The overview's figures for `period` in the merchant's default currency."""
+    db = _db()
+    currency = merchant.default_currency
+    cur, prev = _split("created_at", period, status=PaymentStatus.SUCCEEDED, currency=currency)
+    # What the processor kept (its fee and the platform's): captured minus net, where reported.
+    # Counting created_at, not the pk: every column read is in `payment_overview` (index-only).
+    kept = F("amount_captured") - F("net")
+    reported = Q(net__isnull=False)
+    payments = _window(Payment.objects.using(db).filter(merchant=merchant), period).aggregate(
+        gross=Sum("amount_captured", filter=cur),
+        gross_prev=Sum("amount_captured", filter=prev),
+        fees=Sum(kept, filter=cur & reported),
+        fees_prev=Sum(kept, filter=prev & reported),
+        count=Count("created_at", filter=cur),
+        count_prev=Count("created_at", filter=prev),
+    )
+    cur, prev = _split("created_at", period, status=RefundStatus.SUCCEEDED, currency=currency)
+    refunds = _window(Refund.objects.using(db).filter(merchant=merchant), period).aggregate(
+        total=Sum("amount", filter=cur), total_prev=Sum("amount", filter=prev)
+    )
+    cur, prev = _split("created_at", period, currency=currency)
+    disputes = _window(Dispute.objects.using(db).filter(merchant=merchant), period).aggregate(
+        total=Sum("amount", filter=cur),
+        total_prev=Sum("amount", filter=prev),
+        count=Count("pk", filter=cur),
+        count_prev=Count("pk", filter=prev),
+    )
+    cur, prev = _split("created_at", period)
+    customers = _window(Customer.objects.using(db).filter(merchant=merchant), period).aggregate(
+        count=Count("pk", filter=cur), count_prev=Count("pk", filter=prev)
+    )
+
+    def value(row: dict[str, Any], name: str) -> int:
+        return int(row[name] or 0)
+
+    gross, gross_prev = value(payments, "gross"), value(payments, "gross_prev")
+    fees, fees_prev = value(payments, "fees"), value(payments, "fees_prev")
+    refunded, refunded_prev = value(refunds, "total"), value(refunds, "total_prev")
+    disputed, disputed_prev = value(disputes, "total"), value(disputes, "total_prev")
+    metrics = [
+        Metric("gross", "Gross volume", gross, gross_prev, money=True),
+        Metric(
+            "net",
+            "Net volume",
+            gross - fees - refunded - disputed,
+            gross_prev - fees_prev - refunded_prev - disputed_prev,
+            money=True,
+        ),
+        Metric(
+            "payments",
+            "Successful payments",
+            value(payments, "count"),
+            value(payments, "count_prev"),
+            money=False,
+        ),
+        Metric(
+            "customers",
+            "New customers",
+            value(customers, "count"),
+            value(customers, "count_prev"),
+            money=False,
+        ),
+        Metric("refunds", "Refunds", refunded, refunded_prev, money=True),
+        Metric(
+            "disputes",
+            "Disputes",
+            value(disputes, "count"),
+            value(disputes, "count_prev"),
+            money=False,
+        ),
+    ]
+    return Overview(
+        period=period,
+        currency=currency,
+        metrics=metrics,
+        series=_series(merchant=merchant, period=period, currency=currency),
+        other_currencies=_other_currencies(merchant=merchant, period=period, currency=currency),
+    )
+
+
+def _buckets(period: Period) -> list[datetime]:
+    step = timedelta(hours=1) if period.hourly else timedelta(days=1)
+    buckets = []
+    at = period.start
+    while at < period.end:
+        buckets.append(at)
+        at += step
+    return buckets or [period.start]
+
+
+def _series(*, merchant: Merchant, period: Period, currency: str) -> list[SeriesPoint]:
+    trunc: Callable[..., Any] = TruncHour if period.hourly else TruncDate
+    rows = (
+        Payment.objects.using(_db())
+        .filter(
+            merchant=merchant,
+            status=PaymentStatus.SUCCEEDED,
+            currency=currency,
+            created_at__gte=period.start,
+            created_at__lt=period.end,
+        )
+        .annotate(bucket=trunc("created_at", tzinfo=UTC))
+        .values("bucket")
+        .annotate(total=Sum("amount_captured"))
+    )
+    totals: dict[datetime, int] = {}
+    for row in rows:
+        bucket = row["bucket"]
+        if not isinstance(bucket, datetime):
+            bucket = _midnight(bucket)
+        totals[bucket.astimezone(UTC)] = int(row["total"] or 0)
+    return [SeriesPoint(at=at, amount=totals.get(at, 0)) for at in _buckets(period)]
+
+
+def _other_currencies(*, merchant: Merchant, period: Period, currency: str) -> dict[str, int]:
+    rows = (
+        Payment.objects.using(_db())
+        .filter(
+            merchant=merchant,
+            status=PaymentStatus.SUCCEEDED,
+            created_at__gte=period.start,
+            created_at__lt=period.end,
+        )
+        .exclude(currency=currency)
+        .values("currency")
+        .annotate(total=Sum("amount_captured"))
+        .order_by("currency")
+    )
+    return {row["currency"]: int(row["total"] or 0) for row in rows}
+
+
+RECENT_LIMIT = 8
+
+
+def recent_activity(*, merchant: Merchant, limit: int = RECENT_LIMIT) -> list[Activity]:
+    """The newest payments, refunds, disputes and customers, merged newest first."""
+    db = _db()
+    items: list[Activity] = []
+    for payment in (
+        Payment.objects.using(db)
+        .filter(merchant=merchant)
+        .order_by("-created_at", "-pk")
+        .only("public_id", "created_at", "amount", "currency", "status")[:limit]
+    ):
+        items.append(
+            Activity(
+                payment.created_at,
+                "payment",
+                "Payment",
+                payment.public_id,
+                payment.amount,
+                payment.currency,
+                payment.get_status_display(),
+            )
+        )
+    for refund in (
+        Refund.objects.using(db)
+        .filter(merchant=merchant)
+        .order_by("-created_at", "-pk")
+        .only("public_id", "created_at", "amount", "currency", "status")[:limit]
+    ):
+        items.append(
+            Activity(
+                refund.created_at,
+                "refund",
+                "Refund",
+                refund.public_id,
+                refund.amount,
+                refund.currency,
+                refund.get_status_display(),
+            )
+        )
+    for dispute in (
+        Dispute.objects.using(db)
+        .filter(merchant=merchant)
+        .order_by("-created_at", "-pk")
+        .only("public_id", "created_at", "amount", "currency", "status")[:limit]
+    ):
+        items.append(
+            Activity(
+                dispute.created_at,
+                "dispute",
+                "Dispute",
+                dispute.public_id,
+                dispute.amount,
+                dispute.currency,
+                dispute.get_status_display(),
+            )
+        )
+    for customer in (
+        Customer.objects.using(db)
+        .filter(merchant=merchant)
+        .order_by("-created_at", "-pk")
+        .only("public_id", "created_at")[:limit]
+    ):
+        items.append(
+            Activity(
+                customer.created_at, "customer", "New customer", customer.public_id, None, "", ""
+            )
+        )
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]
