@@ -270,7 +270,7 @@ def money_reconcile(*, window: timedelta = MONEY_RECONCILE_WINDOW) -> int:
     since = timezone.now() - window
     total = 0
     failure: Exception | None = None
-    merchants = Merchant.objects.filter(processor_account__isnull=False).order_by("pk")
+    merchants = Merchant.objects.filter(processor_accounts__isnull=False).distinct().order_by("pk")
     for merchant in merchants:
         try:
             total += len(merchant_money_reconcile(merchant=merchant, since=since))

@@ -52,7 +52,7 @@ def _dispute_gateway(dispute: Dispute) -> tuple[ProcessorAccount, PaymentGateway
     """The merchant's processor account and the gateway of the processor that charged (a
     dispute is answered where its payment was made), refusing a gateway without the dispute
     verbs rather than failing half-way."""
-    account, _ = merchant_account(dispute.merchant_id)
+    account, _ = merchant_account(dispute.merchant_id, dispute.payment.processor)
     gateway = gateway_for(dispute.payment)
     if not callable(getattr(gateway, "dispute_evidence_submit", None)):
         raise DisputeStateError(
