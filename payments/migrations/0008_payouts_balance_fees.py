@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
             name='Payout',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payments.models._payout_id, editable=False, max_length=32, unique=True)),
+                ('public_id', models.CharField(default=payments.payout_models._payout_id, editable=False, max_length=32, unique=True)),
                 ('processor', models.CharField(choices=[('stripe', 'Stripe')], default='stripe', max_length=16)),
                 ('processor_payout_id', models.CharField(max_length=64)),
                 ('amount', models.BigIntegerField()),
@@ -69,7 +69,7 @@ class Migration(migrations.Migration):
             name='BalanceTransaction',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payments.models._balance_transaction_id, editable=False, max_length=32, unique=True)),
+                ('public_id', models.CharField(default=payments.payout_models._balance_transaction_id, editable=False, max_length=32, unique=True)),
                 ('processor', models.CharField(choices=[('stripe', 'Stripe')], default='stripe', max_length=16)),
                 ('processor_transaction_id', models.CharField(max_length=64)),
                 ('type', models.CharField(choices=[('charge', 'Payment'), ('refund', 'Refund'), ('dispute', 'Dispute'), ('dispute_reversal', 'Dispute won'), ('payout', 'Payout'), ('payout_failure', 'Payout returned'), ('payout_cancel', 'Payout canceled'), ('fee', 'Fee'), ('adjustment', 'Adjustment'), ('other', 'Other')], max_length=32)),
