@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-SUITES = ("audit", "payments", "webhooks", "embedded")
+SUITES = ("audit", "payments", "payouts", "webhooks", "embedded")
 
 
 def main(argv: list[str]) -> int:

@@ -237,7 +237,7 @@ def _payout_or_404(request: HttpRequest, public_id: str) -> Payout:
 def payout_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     payout = _payout_or_404(request, public_id)
     currency = payout.currency
-    contents = payout_reports.payout_contents(payout)
+    contents = payout_reports.payout_contents_cached(payout)
     page = _window(
         request,
         payout_reports.payout_items(payout).select_related("payment", "refund", "dispute"),

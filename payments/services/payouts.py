@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import Merchant
 from compliance.actors import Actor
@@ -258,6 +259,7 @@ def balance_entries_apply(
             processor=processor, processor_transaction_id__in=[e.id for e in entries]
         )
     }
+    linked: set[int] = set()
     for entry in entries:
         payout = payouts.get(entry.payout) or (
             payouts.get(entry.source) if entry.type.startswith("payout") else None
@@ -269,7 +271,10 @@ def balance_entries_apply(
             if payout is not None and row.payout_id != payout.pk:
                 row.payout = payout
                 row.save(update_fields=["payout"])
+                linked.add(payout.pk)
             continue
+        if payout is not None:
+            linked.add(payout.pk)
         row = BalanceTransaction.objects.create(
             merchant=merchant,
             processor=processor,
@@ -291,6 +296,9 @@ def balance_entries_apply(
         existing[entry.id] = row
         created += 1
         _fee_apply(row, entry)
+    if linked:
+        # What a payout contains changed: its cached contents (payout_reports) are stale.
+        Payout.objects.filter(pk__in=linked).update(updated_at=timezone.now())
     return created
 
 
