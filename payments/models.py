@@ -89,9 +89,6 @@ class ProcessorAccount(models.Model):
     )
     processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
     processor_account_id = models.CharField(max_length=64)
-    # The platform's application fee on each charge, in basis points of the amount (0: none);
-    # shown on payments as `platform_fee` once the processor reports it.
-    platform_fee_bps = models.PositiveIntegerField(default=0)
     charges_enabled = models.BooleanField(default=False)
     payouts_enabled = models.BooleanField(default=False)
     details_submitted = models.BooleanField(default=False)

@@ -232,7 +232,6 @@ def register_all() -> None:
             "merchant": N,
             "processor": N,
             "processor_account_id": N,
-            "platform_fee_bps": N,
             "charges_enabled": N,
             "payouts_enabled": N,
             "details_submitted": N,

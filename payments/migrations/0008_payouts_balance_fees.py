@@ -31,11 +31,6 @@ class Migration(migrations.Migration):
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='processoraccount',
-            name='platform_fee_bps',
-            field=models.PositiveIntegerField(default=0),
-        ),
-        migrations.AddField(
             model_name='refund',
             name='fee',
             field=models.BigIntegerField(blank=True, null=True),
