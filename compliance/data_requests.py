@@ -214,14 +214,18 @@ def data_request_verify(*, data_request: DataRequest, officer: Any, method: str)
     )
 
 
-def data_request_attest(*, data_request: DataRequest, actor: Actor) -> DataRequest:
+def data_request_attest(*, data_request: DataRequest, actor: Actor, how: str = "") -> DataRequest:
     """A merchant's own attestation that it verified its customer (a request it opened over
-    the API or the dashboard), recorded as such; an officer still approves."""
+    the API or the dashboard), recorded as such with how it says it checked (`how`); an
+    officer still approves."""
+    method = "merchant attestation"
+    if how:
+        method = f"{method}: {_text(how, name='verification method')}"
 
     def changes(locked: DataRequest) -> dict[str, Any]:
         if locked.opened_by != _actor_text(actor) or not locked.merchant_public_id:
             raise DataRequestForbiddenError("Only the merchant that opened it attests it.")
-        return _verified(actor, "merchant attestation")
+        return _verified(actor, method)
 
     return _move(
         data_request,
@@ -229,6 +233,7 @@ def data_request_attest(*, data_request: DataRequest, actor: Actor) -> DataReque
         actor=actor,
         action="verified",
         changes=changes,
+        # Not the merchant's own words: the append-only log keeps no free text about a person.
         payload={"method": "merchant attestation"},
     )
 

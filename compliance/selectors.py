@@ -1,13 +1,23 @@
-"""Audit log reads: the merchant's filtered entries, CSV rows, and the chain status."""
+"""Compliance reads: the merchant's audit entries, the chain status, and its data requests."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Max, QuerySet
 
-from compliance.models import AuditCheckpoint, AuditEntry, AuditSeal, AuditVerification
+from compliance.data_requests import Deadline, data_request_deadline
+from compliance.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditSeal,
+    AuditVerification,
+    DataRequest,
+    DataRequestStatus,
+)
+from config.exceptions import NotFoundError
 
 
 @dataclass(frozen=True)
@@ -61,3 +71,65 @@ def audit_chain_status() -> ChainStatus:
         last_checkpoint=AuditCheckpoint.objects.order_by("-number").first(),
         last_verification=AuditVerification.objects.order_by("-finished_at", "-id").first(),
     )
+
+
+# --- Data requests ----------------------------------------------------------------------------
+
+# Ids are checked before the query: anything else names nothing (and PostgreSQL refuses NUL).
+_DATA_REQUEST_ID = re.compile(r"dsr_[A-Za-z0-9]{1,60}")
+
+
+def data_request_queryset(*, merchant_public_id: str) -> QuerySet[DataRequest]:
+    """The merchant's own requests (about its customers), newest first."""
+    return DataRequest.objects.filter(merchant_public_id=merchant_public_id).order_by(
+        "-received_at", "-id"
+    )
+
+
+def data_request_get(*, merchant_public_id: str, public_id: str) -> DataRequest:
+    """One of the merchant's requests; another merchant's, or a malformed id, is NotFoundError."""
+    data_request = None
+    if _DATA_REQUEST_ID.fullmatch(public_id):
+        data_request = (
+            data_request_queryset(merchant_public_id=merchant_public_id)
+            .filter(public_id=public_id)
+            .first()
+        )
+    if data_request is None:
+        raise NotFoundError("No such data request.", param="id")
+    return data_request
+
+
+def data_request_timeline(data_request: DataRequest) -> QuerySet[AuditEntry]:
+    """Every audit entry about the request, oldest first: its timeline."""
+    return AuditEntry.objects.filter(
+        target_type="data_request", target_id=data_request.public_id
+    ).order_by("created_at", "id")
+
+
+@dataclass(frozen=True)
+class DataRequestRow:
+    """A request with its deadline as people read it: days left, escalated from day 20,
+    overdue (shown in red wherever requests are listed)."""
+
+    data_request: DataRequest
+    deadline: Deadline
+    label: str
+    css: str
+
+
+def data_request_row(data_request: DataRequest, *, now: datetime | None = None) -> DataRequestRow:
+    state = data_request_deadline(data_request, now=now)
+    if data_request.status in (DataRequestStatus.COMPLETED, DataRequestStatus.REJECTED):
+        label = "completed late" if state.overdue else "on time"
+        css = "deadline-overdue" if state.overdue else "deadline-done"
+    elif state.overdue:
+        label, css = f"overdue by {-state.days_left} day(s)", "deadline-overdue"
+    elif state.escalated:
+        label, css = (
+            f"{state.days_left} day(s) left, escalated (day 20 passed)",
+            "deadline-escalated",
+        )
+    else:
+        label, css = f"{state.days_left} day(s) left", "deadline-open"
+    return DataRequestRow(data_request=data_request, deadline=state, label=label, css=css)

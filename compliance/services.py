@@ -198,7 +198,11 @@ from compliance.data_requests import (  # noqa: E402
     data_request_reject,
     data_request_verify,
 )
-from compliance.execution import data_request_execute, data_request_export  # noqa: E402
+from compliance.execution import (  # noqa: E402
+    data_request_execute,
+    data_request_export,
+    export_available,
+)
 
 __all__ = [
     "audit_batch",
@@ -214,4 +218,5 @@ __all__ = [
     "data_request_open",
     "data_request_reject",
     "data_request_verify",
+    "export_available",
 ]

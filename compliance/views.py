@@ -1,4 +1,7 @@
-"""The merchant's compliance page: their own audit entries, filters, CSV export, chain status."""
+"""The merchant's compliance page: their data requests, their own audit entries (filters, CSV
+export) and the chain status. Opening a request and its detail page are served by
+`payments.data_request_views` (they need step-up and the customers, which compliance may not
+import)."""
 
 from __future__ import annotations
 
@@ -13,10 +16,17 @@ from django.views.decorators.http import require_GET
 
 from compliance.canonical import format_time
 from compliance.forms import AuditFilterForm
-from compliance.selectors import AuditFilters, audit_chain_status, audit_entry_list
+from compliance.selectors import (
+    AuditFilters,
+    audit_chain_status,
+    audit_entry_list,
+    data_request_queryset,
+    data_request_row,
+)
 from config.permissions import Permission, require_permission
 
 PAGE_SIZE = 50
+DATA_REQUEST_PAGE_SIZE = 20
 CSV_COLUMNS = (
     "position",
     "time_utc",
@@ -45,6 +55,11 @@ def home(request: HttpRequest) -> HttpResponse:
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("requests_page", None)
+    requests_page = Paginator(
+        data_request_queryset(merchant_public_id=_merchant_id(request)), DATA_REQUEST_PAGE_SIZE
+    ).get_page(request.GET.get("requests_page"))
+    member = request.membership  # type: ignore[attr-defined]
     context = {
         "title": "Compliance",
         "nav": "compliance",
@@ -52,6 +67,9 @@ def home(request: HttpRequest) -> HttpResponse:
         "page": page,
         "status": audit_chain_status(),
         "query": query.urlencode(),
+        "requests_page": requests_page,
+        "request_rows": [data_request_row(item) for item in requests_page],
+        "can_open_requests": member.has_permission(Permission.MANAGE_DATA_REQUESTS),
     }
     return render(request, "compliance/home.html", context)
 

@@ -24,6 +24,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("team/", include("accounts.team_urls")),
+    # The merchant's data-request pages need payments' customers and accounts' step-up, which
+    # compliance may not import: payments serves them under /compliance/.
+    path("compliance/data-requests/", include("payments.data_request_urls")),
     path("compliance/", include("compliance.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),

@@ -44,5 +44,6 @@ def customer_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "rows": _payment_rows(page.items),
         "links": links,
         "can_view_payments": _can(request, Permission.VIEW_PAYMENTS),
+        "can_open_data_request": _can(request, Permission.MANAGE_DATA_REQUESTS),
     }
     return render(request, "payments/customer_detail.html", context)

@@ -36,6 +36,7 @@ FORM_ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "CaptureForm": ((), {"currency": "gbp"}),
     "RefundForm": ((), {"currency": "gbp"}),
     "ApiKeyCreateForm": ((), {"creator_role": Role.OWNER}),
+    "DataRequestForm": ((), {"merchant_id": "mer_test"}),
 }
 
 
