@@ -43,6 +43,7 @@ from payments.services.payouts import (
     money_read_apply,
     money_read_payout,
     money_read_recent,
+    own_payout_listing,
     payment_fees_backfill,
     payout_apply,
     payouts_read_all,
@@ -197,6 +198,9 @@ def merchant_money_reconcile(
     # Which payout carries each transaction: only the payout listing says so.
     for state in remote_payouts:
         for entry in money_read_payout(merchant=merchant, payout_id=state.id).entries:
+            known = remote.get(entry.id)
+            if own_payout_listing(entry) and known is not None and known.payout:
+                continue  # swept by a later payout, which carries it (own_payout_listing)
             remote[entry.id] = entry
     payouts = Payout.objects.filter(merchant=merchant, processor=account.processor)
     txns = BalanceTransaction.objects.filter(

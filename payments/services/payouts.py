@@ -268,6 +268,10 @@ def balance_entries_apply(
         if row is not None:
             if row.merchant_id != merchant.pk:
                 continue
+            if payout is not None and own_payout_listing(entry) and row.payout_id is not None:
+                # A payout's own debit or its return, listed under that payout, is also swept
+                # by a later payout: the sweeping payout carries it, and keeps it.
+                continue
             if payout is not None and row.payout_id != payout.pk:
                 row.payout = payout
                 row.save(update_fields=["payout"])
@@ -300,6 +304,11 @@ def balance_entries_apply(
         # What a payout contains changed: its cached contents (payout_reports) are stale.
         Payout.objects.filter(pk__in=linked).update(updated_at=timezone.now())
     return created
+
+
+def own_payout_listing(entry: BalanceEntry) -> bool:
+    """Whether `entry` is a payout's own debit (or its return) listed under that payout."""
+    return entry.type.startswith("payout") and bool(entry.payout) and entry.payout == entry.source
 
 
 def _source_rows(merchant: Merchant, entry: BalanceEntry) -> dict[str, object]:
