@@ -30,6 +30,7 @@ from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
 from config.permissions import Permission, require_permission
 from payments import payout_reports, selectors
+from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.base import PayoutSchedule
 from payments.models import Payout, PayoutStatus
 from payments.money import format_amount
@@ -216,6 +217,16 @@ def payout_schedule_update(request: HttpRequest) -> HttpResponse:
             key=f"payout-schedule-{uuid.uuid4()}",
             request=request,
         )
+    except ProcessorOutcomeUnknownError:
+        # The processor may have applied it: saying "not changed" could be false. Saving the
+        # same schedule again is harmless (it sets values), and then it is audited.
+        messages.warning(
+            request,
+            "The payment processor did not answer in time, so the payout schedule may or may "
+            "not have changed. The page shows the schedule the processor holds; save again if "
+            "it is not the one you chose.",
+        )
+        return redirect("balance")
     except ApplicationError as error:
         messages.error(request, f"The payout schedule was not changed: {error.message}")
         return redirect("balance")
