@@ -105,9 +105,15 @@ def _schedule_text(schedule: PayoutSchedule) -> str:
     return f"Automatic, {when}, for payments at least {schedule.delay_days} days old."
 
 
+# The status badge's colours are named after payment statuses: paid is a success, a payout
+# on its way is waiting.
+_BADGE = {PayoutStatus.PAID: "succeeded", PayoutStatus.IN_TRANSIT: "pending"}
+
+
 def _payout_row(payout: Payout) -> dict[str, Any]:
     return {
         "payout": payout,
+        "badge": _BADGE.get(PayoutStatus(payout.status), payout.status),
         "amount": format_amount(payout.amount, payout.currency),
         "arrival": timezone.localtime(payout.arrival_date).strftime("%Y-%m-%d"),
         "advice": payout_reports.failure_advice(payout.failure_code)
