@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-SUITES = ("audit", "payments", "payouts", "webhooks", "embedded")
+SUITES = ("audit", "payments", "payouts", "webhooks", "embedded", "erasure", "processors")
 
 
 def main(argv: list[str]) -> int:

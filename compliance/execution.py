@@ -19,9 +19,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compliance import personal_data
+from compliance import personal_data, signing
 from compliance.actors import Actor
-from compliance.certificates import CERTIFICATE_TYPE, CERTIFICATE_VERSION, certificate_sign
+from compliance.certificate_proofs import audit_inclusion
+from compliance.certificates import (
+    CERTIFICATE_TYPE,
+    CERTIFICATE_VERSION,
+    CERTIFIED_ACTION,
+    certificate_digest,
+    certificate_problem,
+)
 from compliance.data_requests import DataRequestStateError
 from compliance.models import (
     DataRequest,
@@ -34,6 +41,15 @@ from compliance.services import audit_record
 
 EXPORT_SCHEMA_ID = "https://ledgerline.test/schemas/data-export-v1.json"
 OPERATOR = Actor.system("data_request.execute")
+
+
+class CertificateDefectError(RuntimeError):
+    """The certificate built would fail `verify_certificate`: a defect in the issuer."""
+
+
+class AuditProofPendingError(personal_data.ProcessorPendingError):
+    """The certification entry waits for the sealer (an older audit writer still runs): the
+    task retries with backoff, like a processor outage, and resumes at the proof."""
 
 
 def _subject(data_request: DataRequest) -> personal_data.Subject:
@@ -155,7 +171,7 @@ def _days_used(data_request: DataRequest, completed: datetime) -> int:
     return (completed.date() - data_request.received_at.date()).days
 
 
-def _certificate(data_request: DataRequest, completed: datetime) -> dict[str, Any]:
+def _certificate_core(data_request: DataRequest, completed: datetime) -> dict[str, Any]:
     steps = {s.name: s.result for s in data_request.steps.filter(status=StepStatus.DONE)}
     systems = [
         {"system": name.removeprefix("erase:"), **result}
@@ -168,43 +184,82 @@ def _certificate(data_request: DataRequest, completed: datetime) -> dict[str, An
         if name.startswith("processor:")
     ]
     backups = completed + timedelta(days=settings.BACKUP_RETENTION_DAYS)
-    return certificate_sign(
-        {
-            "type": CERTIFICATE_TYPE,
-            "v": CERTIFICATE_VERSION,
-            "request": data_request.public_id,
-            "request_type": data_request.type,
-            "ground": data_request.ground,
-            "subject": {
-                "kind": data_request.subject_kind,
-                "id": data_request.subject_reference,
-                "merchant": data_request.merchant_public_id,
-            },
-            "received_at": data_request.received_at.isoformat(),
-            "verified_at": data_request.verified_at.isoformat() if data_request.verified_at else "",
-            "completed_at": completed.isoformat(),
-            "days_used": _days_used(data_request, completed),
-            "opened_by": data_request.opened_by,
-            "verified_by": data_request.verified_by,
-            "approved_by": data_request.approved_by,
-            "operator": str(OPERATOR),
-            "systems": systems,
-            "processors": processors,
-            "backups_beyond_use_until": backups.date().isoformat(),
-        }
-    )
+    return {
+        "type": CERTIFICATE_TYPE,
+        "v": CERTIFICATE_VERSION,
+        "request": data_request.public_id,
+        "request_type": data_request.type,
+        "ground": data_request.ground,
+        "subject": {
+            "kind": data_request.subject_kind,
+            "id": data_request.subject_reference,
+            "merchant": data_request.merchant_public_id,
+        },
+        "received_at": data_request.received_at.isoformat(),
+        "verified_at": data_request.verified_at.isoformat() if data_request.verified_at else "",
+        "completed_at": completed.isoformat(),
+        "days_used": _days_used(data_request, completed),
+        "opened_by": data_request.opened_by,
+        "verified_by": data_request.verified_by,
+        "approved_by": data_request.approved_by,
+        "operator": str(OPERATOR),
+        "systems": systems,
+        "processors": processors,
+        "backups_beyond_use_until": backups.date().isoformat(),
+        "key": signing.public_key_text(),
+    }
 
 
-def _finish(data_request: DataRequest) -> DataRequest:
+def _certify(data_request: DataRequest) -> tuple[dict[str, Any], int]:
+    """Fix the certificate's content and record its digest on the audit log (once: a resumed
+    run reuses both). Returns the content and the audit entry's id."""
+    with transaction.atomic():
+        locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
+        step = locked.steps.filter(name="certificate", status=StepStatus.DONE).first()
+        # Reused unless the signing key changed meanwhile: the core names the key that signs.
+        if step is not None and step.result["core"]["key"] == signing.public_key_text():
+            return step.result["core"], int(step.result["entry"])
+        core = _certificate_core(locked, timezone.now())
+        entry = audit_record(
+            action=CERTIFIED_ACTION,
+            actor=OPERATOR,
+            merchant_id=locked.merchant_public_id,
+            target_type="data_request",
+            target_id=locked.public_id,
+            payload={"sha256": certificate_digest(core)},
+        )
+        _record(locked, "certificate", result={"core": core, "entry": entry.pk})
+    return core, int(entry.pk)
+
+
+def _prove(core: dict[str, Any], entry_id: int) -> dict[str, Any]:
+    """The signed certificate: its content plus where the log holds it, with the proof."""
+    audit = audit_inclusion(entry_id)
+    if audit is None:
+        raise AuditProofPendingError("the certification entry is not sealed yet")
+    body = {**core, "audit": audit}
+    certificate = {"certificate": body, "signature": signing.sign(body)}
+    # Checked as an auditor will check it: a certificate that would not verify is a defect
+    # to fix, never a document to hand out (the task fails loudly and the request stays open).
+    problem = certificate_problem(certificate, trusted_key=str(core["key"]))
+    if problem is not None:
+        raise CertificateDefectError(f"the certificate would not verify: {problem}")
+    return certificate
+
+
+def _finish(data_request: DataRequest, certificate: dict[str, Any] | None = None) -> DataRequest:
     with transaction.atomic():
         locked = DataRequest.objects.select_for_update().get(pk=data_request.pk)
         if locked.status != DataRequestStatus.EXECUTING:
             return locked
-        completed = timezone.now()
+        completed = (
+            datetime.fromisoformat(certificate["certificate"]["completed_at"])
+            if certificate
+            else timezone.now()
+        )
         locked.status = DataRequestStatus.COMPLETED
         locked.completed_at = completed
-        if locked.type == DataRequestType.ERASURE:
-            locked.certificate = _certificate(locked, completed)
+        locked.certificate = certificate
         locked.save(update_fields=["status", "completed_at", "certificate"])
         _audit(
             locked,
@@ -240,8 +295,8 @@ def data_request_execute(*, data_request_id: int) -> DataRequest | None:
     if data_request.type == DataRequestType.ERASURE:
         _tell_processors(data_request, subject)
         _erase(data_request, subject)
-    else:
-        _count_export(data_request, subject)
+        return _finish(data_request, _prove(*_certify(data_request)))
+    _count_export(data_request, subject)
     return _finish(data_request)
 
 

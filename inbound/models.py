@@ -21,6 +21,7 @@ def _event_id() -> str:
 class EventProvider(models.TextChoices):
     STRIPE = "stripe", "Stripe"
     PLAID = "plaid", "Plaid"
+    BRAINTREE = "braintree", "Braintree"
 
 
 class InboundEventStatus(models.TextChoices):

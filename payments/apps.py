@@ -1,5 +1,5 @@
-"""App config: registers the payments demo seeder with `seed_demo`, and its Stripe event
-handlers, reconciler and account lookup with the inbound pipeline, and
+"""App config: registers the payments demo seeder with `seed_demo`, and its Stripe and
+Braintree event handlers, reconcilers and account lookups with the inbound pipeline, and
 its personal data with compliance (payments.personal_data)."""
 
 from django.apps import AppConfig
@@ -18,6 +18,10 @@ class PaymentsConfig(AppConfig):
         from payments.event_handlers import register_event_handlers
 
         register_event_handlers()
+
+        from payments.braintree_events import register_braintree_event_handlers
+
+        register_braintree_event_handlers()
 
         from payments.personal_data import register_all
 

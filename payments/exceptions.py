@@ -122,3 +122,33 @@ class PaymentLinkUnavailableError(PaymentError):
 
 class PaymentNotFoundError(NotFoundError):
     pass
+
+
+class ChargeNotSettledError(PaymentError):
+    """The processor refunds a charge only once it has settled (Braintree): until then the
+    charge can be canceled (voided) instead."""
+
+    status_code = 409
+    code = "charge_not_settled"
+    default_message = (
+        "The payment has not settled at the processor yet, so it cannot be refunded; cancel it "
+        "instead, or refund it once it has settled."
+    )
+
+
+class ProcessorKeysInvalidError(PaymentError):
+    """The processor refused the API keys a merchant entered (checked before they are stored)."""
+
+    status_code = 400
+    code = "processor_keys_invalid"
+    default_message = (
+        "The payment processor refused these keys: check the merchant id, public key and "
+        "private key."
+    )
+
+
+class ProcessorAccountTakenError(ConflictError):
+    """Another Ledgerline merchant has already connected this processor account."""
+
+    code = "processor_account_taken"
+    default_message = "This processor account is already connected to another merchant."

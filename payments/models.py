@@ -31,6 +31,7 @@ __all__ = [
     "PayoutStatus",
     "Processor",
     "ProcessorAccount",
+    "ProcessorCredential",
     "Refund",
     "RefundStatus",
 ]
@@ -72,6 +73,7 @@ class Processor(models.TextChoices):
     """Who holds an object: the gateway that `payments.gateways.gateway_named` returns for it."""
 
     STRIPE = "stripe", "Stripe"
+    BRAINTREE = "braintree", "Braintree"
 
 
 class PaymentMethodType(models.TextChoices):
@@ -375,6 +377,41 @@ class Dispute(models.Model):
                 condition=Q(status__in=DisputeStatus.values), name="dispute_status_valid"
             ),
         ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+def _credential_id() -> str:
+    return new_public_id("pcred")
+
+
+class ProcessorCredential(models.Model):
+    """A processor account's API keys (Braintree's public and private key), sealed with the
+    project's envelope encryption (`config.envelope`, the key ring banking's vault uses).
+
+    `ciphertext` holds both keys; nothing here is ever shown again. `public_key_digest` (SHA-256
+    of the public key) finds the account a webhook's signature names without opening any
+    secret: Braintree signs notifications as `public_key|hmac`.
+    """
+
+    public_id = models.CharField(max_length=32, unique=True, default=_credential_id, editable=False)
+    account = models.OneToOneField(
+        ProcessorAccount, on_delete=models.CASCADE, related_name="credential"
+    )
+    public_key_digest = models.CharField(max_length=64, unique=True)
+    # "local:<key id>" or "kms:<KMS key id>": which key-encryption key wraps `wrapped_key`.
+    key_id = models.CharField(max_length=300)
+    wrapped_key = models.BinaryField()
+    nonce = models.BinaryField()
+    ciphertext = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+    rewrapped_at = models.DateTimeField(null=True, blank=True)
+    # Reconciliation's mark: transactions whose status changed since then are searched next.
+    reconciled_through = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["key_id", "id"], name="processor_credential_key_id")]
 
     def __str__(self) -> str:
         return self.public_id

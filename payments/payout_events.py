@@ -36,10 +36,11 @@ from inbound.models import InboundEvent
 from inbound.registry import FetchingHandler, Handler
 from payments.gateways.base import BalanceEntry, PayoutState
 from payments.gateways.stripe.events import event_object
-from payments.models import BalanceTransaction, Payout, ProcessorAccount
+from payments.models import BalanceTransaction, Payout
 from payments.services.payouts import (
     MoneyRead,
     balance_entries_apply,
+    money_out_account,
     money_read_apply,
     money_read_payout,
     money_read_recent,
@@ -188,7 +189,7 @@ def merchant_money_reconcile(
 ) -> list[MoneyDifference]:
     """Compare one merchant's payouts and balance transactions created since `since` (all when
     None) with the processor's; report and repair every difference; the differences."""
-    account = ProcessorAccount.objects.filter(merchant=merchant).first()
+    account = money_out_account(merchant)
     if account is None:
         return []
     remote_payouts = payouts_read_all(merchant=merchant, since=since)

@@ -126,9 +126,11 @@ def _customer_erase(subject: Subject) -> ErasureResult:
 
 
 def _payments(subject: Subject) -> QuerySet[Payment]:
+    # The customer joined in: the export names it on every row, and one query per row made
+    # a 10,000-payment export take most of a minute.
     return Payment.objects.filter(
         merchant__public_id=subject.merchant_id, customer__public_id__in=subject.customer_ids
-    )
+    ).select_related("customer")
 
 
 def _payment_export(row: Payment) -> dict[str, JSONValue]:

@@ -6,4 +6,5 @@ from payments import webhook_views
 
 urlpatterns = [
     path("stripe/", webhook_views.stripe_webhook, name="webhooks-stripe"),
+    path("braintree/", webhook_views.braintree_webhook, name="webhooks-braintree"),
 ]

@@ -335,6 +335,13 @@ STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRETS", default=[])
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+# Braintree keys are each merchant's own (sealed in payments' ProcessorCredential); only where
+# the API is: the sandbox's base URL (unset for Braintree itself) or Braintree's environment.
+BRAINTREE_API_BASE = env("BRAINTREE_API_BASE", default="")
+BRAINTREE_ENVIRONMENT = env("BRAINTREE_ENVIRONMENT", default="sandbox")
+# Every Braintree sale requires a passed 3-D Secure authentication (the pay page's verifyCard).
+BRAINTREE_THREE_D_SECURE_REQUIRED = env.bool("BRAINTREE_THREE_D_SECURE_REQUIRED", default=False)
+BRAINTREE_JS_ORIGINS = ["https://js.braintreegateway.com", "https://assets.braintreegateway.com"]
 PLAID_CLIENT_ID = env("PLAID_CLIENT_ID", default="")
 PLAID_SECRET = env("PLAID_SECRET", default="")
 PLAID_ENV = env("PLAID_ENV", default="sandbox")

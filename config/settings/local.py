@@ -27,6 +27,10 @@ if not STRIPE_SECRET_KEY:
     STRIPE_SECRET_KEY = "sk_test_ledgerline_sandbox"
     STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
     STRIPE_WEBHOOK_SECRETS = STRIPE_WEBHOOK_SECRETS or ["whsec_ledgerline_sandbox"]
+# Braintree's keys are per merchant; until an operator points at Braintree, use the sandbox.
+BRAINTREE_API_BASE = BRAINTREE_API_BASE or (
+    "" if env("BRAINTREE_ENVIRONMENT", default="") else SANDBOX_URL
+)
 if not PLAID_SECRET:
     PLAID_API_BASE = PLAID_API_BASE or SANDBOX_URL
     PLAID_CLIENT_ID = "ledgerline_sandbox_client"

@@ -37,6 +37,7 @@ REPORTS_DB_ALIAS = "default"
 STRIPE_SECRET_KEY = "sk_test_ledgerline_sandbox"
 STRIPE_PUBLISHABLE_KEY = "pk_test_ledgerline_sandbox"
 STRIPE_API_BASE = SANDBOX_URL
+BRAINTREE_API_BASE = SANDBOX_URL
 PLAID_CLIENT_ID = "ledgerline_sandbox_client"
 PLAID_SECRET = "ledgerline_sandbox_secret"
 PLAID_API_BASE = SANDBOX_URL

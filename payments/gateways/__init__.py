@@ -20,6 +20,7 @@ from payments.gateways.base import PaymentGateway
 # and this registry stays the one place outside the packages that names them.
 _IMPLEMENTATIONS: dict[str, str] = {
     "stripe": "payments.gateways.stripe.api:StripeGateway",
+    "braintree": "payments.gateways.braintree.api:BraintreeGateway",
 }
 
 # The processor a merchant's first account is opened with (routing between several is issue

@@ -14,7 +14,8 @@ One module per concern:
 - `sync`: mirroring the processor's state onto payments and refunds (also the entry point of
   the inbound event handlers);
 - `refunds`: refund, resume, reconcile;
-- `links`: payment links.
+- `links`: payment links;
+- `processors`: connecting a merchant's own Braintree account (keys checked, then sealed).
 Every processor call goes through `payments.gateways` (the gateway of the processor that holds
 the account or charged the payment); none of these modules knows which processor it is.
 """
@@ -52,6 +53,10 @@ from payments.services.payments import (
     payment_record_failure,
     payment_resume,
 )
+from payments.services.processors import (
+    braintree_account_connect,
+    processor_credentials_rewrap,
+)
 from payments.services.refunds import (
     REFUND_REASONS,
     refund_create,
@@ -72,6 +77,7 @@ __all__ = [
     "REFUND_REASONS",
     "BankSetup",
     "BankSource",
+    "braintree_account_connect",
     "chargeable_account",
     "customer_create",
     "customer_processor_bank_account_attach",
@@ -97,6 +103,7 @@ __all__ = [
     "payment_resume",
     "payments_for_update",
     "processor_account_apply",
+    "processor_credentials_rewrap",
     "refund_apply_processor_state",
     "refund_create",
     "refund_reconcile",

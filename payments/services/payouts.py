@@ -72,13 +72,20 @@ class MoneyRead:
     entries: list[BalanceEntry] = field(default_factory=list)
 
 
-def _account(merchant: Merchant) -> ProcessorAccount | None:
-    return ProcessorAccount.objects.filter(merchant=merchant).first()
+def money_out_account(merchant: Merchant) -> ProcessorAccount | None:
+    """The merchant's processor account when its gateway mirrors money out, else None.
+
+    Braintree's disbursements are not mirrored yet: its gateway has none of the money-out
+    verbs, so its merchants have no payouts here (and the reconciliation skips them)."""
+    account = ProcessorAccount.objects.filter(merchant=merchant).first()
+    if account is None or not callable(getattr(gateway_for(account), "payout_list", None)):
+        return None
+    return account
 
 
 def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
     """A payout as the processor holds it now, with every balance transaction it carries."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return MoneyRead()
     gateway = gateway_for(account)
@@ -99,7 +106,7 @@ def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
 def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> MoneyRead:
     """Balance transactions created since `since` (default: the newest we hold, less
     `SYNC_OVERLAP`; everything when we hold none)."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return MoneyRead()
     if since is None:
@@ -126,7 +133,7 @@ def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> M
 
 def payouts_read_all(*, merchant: Merchant, since: datetime | None = None) -> list[PayoutState]:
     """The processor's payouts created since `since` (all when None), newest first."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return []
     gateway = gateway_for(account)
@@ -148,7 +155,7 @@ def payouts_read_all(*, merchant: Merchant, since: datetime | None = None) -> li
 
 def money_read_apply(*, merchant: Merchant, read: MoneyRead, actor: Actor) -> None:
     """Apply a read in one transaction: payouts first (entries name them), then entries."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return
     with transaction.atomic():
@@ -381,7 +388,7 @@ def payment_fees_backfill(*, merchant: Merchant) -> int:
 
 def payout_schedule_get(*, merchant: Merchant) -> PayoutSchedule | None:
     """The merchant's payout schedule at its processor (None without an account)."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return None
     return gateway_for(account).payout_schedule_retrieve(account=account.processor_account_id)
@@ -397,9 +404,11 @@ def payout_schedule_set(
 ) -> PayoutSchedule:
     """Change the schedule at the processor, then audit what it now holds (the caller checks
     the role and step-up). `key` makes a retried submission one change."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
-        raise InvalidPaymentRequestError("This account has no processor account yet.")
+        raise InvalidPaymentRequestError(
+            "Payouts are not available for this merchant's processor account."
+        )
     before = gateway_for(account).payout_schedule_retrieve(account=account.processor_account_id)
     after = gateway_for(account).payout_schedule_update(
         account=account.processor_account_id, schedule=schedule, key=key

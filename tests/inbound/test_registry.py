@@ -42,7 +42,7 @@ def test_the_registries_cannot_be_written_through_their_public_views() -> None:
         registry.handlers[("stripe", "x")] = lambda e: None  # type: ignore[index]
 
 
-def test_the_apps_registered_their_handlers_and_stripe_its_reconciler() -> None:
+def test_the_apps_registered_their_handlers_and_processors_their_reconcilers() -> None:
     from banking.event_handlers import PLAID_TYPES
     from banking.stripe_fallback import SETUP_INTENT_EVENTS
 
@@ -50,7 +50,9 @@ def test_the_apps_registered_their_handlers_and_stripe_its_reconciler() -> None:
     assert {"payment_intent.succeeded", "charge.refunded", "account.updated"} <= stripe_types
     assert set(SETUP_INTENT_EVENTS) <= stripe_types
     assert {("plaid", t) for t in PLAID_TYPES} <= set(registry.handlers)
-    assert set(registry.reconcilers) == {"stripe"}
+    braintree_types = {t for provider, t in registry.handlers if provider == "braintree"}
+    assert {"transaction_settled", "dispute_opened", "disbursement"} <= braintree_types
+    assert set(registry.reconcilers) == {"stripe", "braintree"}
 
 
 @pytest.mark.django_db

@@ -1,5 +1,8 @@
 """rotate_encryption_key: re-wrap every stored data key under the newest key-encryption key.
 
+Every sealed secret is covered: banking's vault (Plaid access tokens) and payments' processor
+credentials (Braintree API keys), through `payments.services.processor_credentials_rewrap`.
+
 Only data keys are re-wrapped; payload ciphertexts are never read or rewritten. Work is done
 in committed batches of rows still under an older key, so an interrupted run resumes where it
 stopped and a second run finds nothing to do. Rows another process holds are skipped for the
@@ -18,6 +21,7 @@ from tqdm import tqdm
 from banking.exceptions import VaultError
 from banking.models import VaultSecret
 from banking.vault import newest_key_id, vault_rewrap
+from payments.services import processor_credentials_rewrap
 
 
 class Command(BaseCommand):
@@ -36,7 +40,10 @@ class Command(BaseCommand):
         pending = VaultSecret.objects.exclude(key_id=target)
         total = pending.count()
         if options["dry_run"]:
-            self.stdout.write(f"{total} data keys would be re-wrapped under {target}.")
+            credentials = processor_credentials_rewrap(target_key_id=target, dry_run=True)
+            self.stdout.write(
+                f"{total + credentials.pending} data keys would be re-wrapped under {target}."
+            )
             return
 
         rewrapped = 0
@@ -66,6 +73,9 @@ class Command(BaseCommand):
         finally:
             bar.close()
 
+        credentials = processor_credentials_rewrap(target_key_id=target)
+        rewrapped += credentials.rewrapped
+        failures.extend(credentials.failures)
         self.stdout.write(f"Re-wrapped {rewrapped} data keys under {target}.")
         if failures:
             raise CommandError(

@@ -1,7 +1,8 @@
 """`manage.py verify_certificate FILE`: check a deletion certificate offline (no database).
 
 Exit 0 when the file is a genuine certificate signed by the trusted key (the configured
-AUDIT_SIGNING_KEY's public half, or `--public-key`), 1 with a line naming what is wrong.
+AUDIT_SIGNING_KEY's public half, or `--public-key`) whose audit entry is proven to sit at its
+position under a checkpoint that key signed; 1 with a line naming what is wrong.
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ class Command(BaseCommand):
         if problem is not None:
             raise CommandError(f"{path}: NOT genuine: {problem}")
         body = data["certificate"]
+        audit = body["audit"]
         self.stdout.write(
             f"OK: genuine certificate for {body['request']} ({body['request_type']}, subject "
-            f"{body['subject'].get('id', '?')}), completed {body['completed_at']}"
+            f"{body['subject']['id']}), completed {body['completed_at']}; on the audit log at "
+            f"position {audit['position']}, under signed checkpoint "
+            f"{audit['checkpoint']['statement'].get('number')} of log "
+            f"{audit['checkpoint']['statement'].get('log')}"
         )
