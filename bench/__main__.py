@@ -10,7 +10,16 @@ import importlib
 import os
 import sys
 
-SUITES = ("audit", "payments", "webhooks", "embedded", "erasure", "processors", "overview")
+SUITES = (
+    "audit",
+    "payments",
+    "payouts",
+    "webhooks",
+    "embedded",
+    "erasure",
+    "processors",
+    "overview",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -93,7 +93,34 @@ def _bank_account(merchant: Merchant) -> BankAccount:
     )
 
 
+def _payout(merchant: Merchant) -> Any:
+    from django.utils import timezone
+
+    from payments.models import Payout
+
+    now = timezone.now()
+    return Payout.objects.create(
+        merchant=merchant,
+        processor_payout_id=f"po_tenant_{merchant.public_id}",
+        amount=1000,
+        currency="gbp",
+        status="paid",
+        arrival_date=now,
+        processor_created_at=now,
+    )
+
+
 CASES: dict[str, Case] = {
+    "payments.Payout": Case(
+        make=_payout,
+        dashboard_get=("payout-detail", "payout-export"),
+        api_get=("payments_api:payout",),
+    ),
+    "payments.BalanceTransaction": Case(
+        make=lambda m: None,
+        reached_through="its payout's URLs and `/api/v1/balance-transactions?payout=`, which "
+        "look the payout up within the key's merchant",
+    ),
     "payments.Payment": Case(
         make=lambda m: PaymentFactory(merchant=m, status="requires_capture"),
         dashboard_get=("payment-detail",),
