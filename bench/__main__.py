@@ -13,6 +13,7 @@ import sys
 SUITES = (
     "audit",
     "payments",
+    "payouts",
     "webhooks",
     "embedded",
     "erasure",

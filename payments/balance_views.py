@@ -30,6 +30,7 @@ from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
 from config.permissions import Permission, require_permission
 from payments import payout_reports, selectors
+from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.base import PayoutSchedule
 from payments.models import Payout, PayoutStatus
 from payments.money import format_amount
@@ -104,9 +105,15 @@ def _schedule_text(schedule: PayoutSchedule) -> str:
     return f"Automatic, {when}, for payments at least {schedule.delay_days} days old."
 
 
+# The status badge's colours are named after payment statuses: paid is a success, a payout
+# on its way is waiting.
+_BADGE = {PayoutStatus.PAID: "succeeded", PayoutStatus.IN_TRANSIT: "pending"}
+
+
 def _payout_row(payout: Payout) -> dict[str, Any]:
     return {
         "payout": payout,
+        "badge": _BADGE.get(PayoutStatus(payout.status), payout.status),
         "amount": format_amount(payout.amount, payout.currency),
         "arrival": timezone.localtime(payout.arrival_date).strftime("%Y-%m-%d"),
         "advice": payout_reports.failure_advice(payout.failure_code)
@@ -216,6 +223,16 @@ def payout_schedule_update(request: HttpRequest) -> HttpResponse:
             key=f"payout-schedule-{uuid.uuid4()}",
             request=request,
         )
+    except ProcessorOutcomeUnknownError:
+        # The processor may have applied it: saying "not changed" could be false. Saving the
+        # same schedule again is harmless (it sets values), and then it is audited.
+        messages.warning(
+            request,
+            "The payment processor did not answer in time, so the payout schedule may or may "
+            "not have changed. The page shows the schedule the processor holds; save again if "
+            "it is not the one you chose.",
+        )
+        return redirect("balance")
     except ApplicationError as error:
         messages.error(request, f"The payout schedule was not changed: {error.message}")
         return redirect("balance")
@@ -237,7 +254,7 @@ def _payout_or_404(request: HttpRequest, public_id: str) -> Payout:
 def payout_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     payout = _payout_or_404(request, public_id)
     currency = payout.currency
-    contents = payout_reports.payout_contents(payout)
+    contents = payout_reports.payout_contents_cached(payout)
     page = _window(
         request,
         payout_reports.payout_items(payout).select_related("payment", "refund", "dispute"),

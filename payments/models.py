@@ -115,9 +115,6 @@ class ProcessorAccount(models.Model):
     )
     processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
     processor_account_id = models.CharField(max_length=64)
-    # The platform's application fee on each charge, in basis points of the amount (0: none);
-    # shown on payments as `platform_fee` once the processor reports it.
-    platform_fee_bps = models.PositiveIntegerField(default=0)
     charges_enabled = models.BooleanField(default=False)
     payouts_enabled = models.BooleanField(default=False)
     details_submitted = models.BooleanField(default=False)
@@ -448,9 +445,9 @@ class ProcessorCredential(models.Model):
         return self.public_id
 
 
-# Money out (payouts, balance transactions) is its own module; imported last because its
-# models build on the ones above.
-from payments.money_models import (  # noqa: E402
+# Money out lives in its own module (a concern of its own); imported here so that
+# `payments.models` stays the one place every payments model is found.
+from payments.payout_models import (  # noqa: E402
     BalanceTransaction,
     BalanceTransactionType,
     Payout,

@@ -36,13 +36,15 @@ from inbound.models import InboundEvent
 from inbound.registry import FetchingHandler, Handler
 from payments.gateways.base import BalanceEntry, PayoutState
 from payments.gateways.stripe.events import event_object
-from payments.models import BalanceTransaction, Payout, ProcessorAccount
+from payments.models import BalanceTransaction, Payout
 from payments.services.payouts import (
     MoneyRead,
     balance_entries_apply,
+    money_out_account,
     money_read_apply,
     money_read_payout,
     money_read_recent,
+    own_payout_listing,
     payment_fees_backfill,
     payout_apply,
     payouts_read_all,
@@ -187,7 +189,7 @@ def merchant_money_reconcile(
 ) -> list[MoneyDifference]:
     """Compare one merchant's payouts and balance transactions created since `since` (all when
     None) with the processor's; report and repair every difference; the differences."""
-    account = ProcessorAccount.objects.filter(merchant=merchant).first()
+    account = money_out_account(merchant)
     if account is None:
         return []
     remote_payouts = payouts_read_all(merchant=merchant, since=since)
@@ -197,6 +199,9 @@ def merchant_money_reconcile(
     # Which payout carries each transaction: only the payout listing says so.
     for state in remote_payouts:
         for entry in money_read_payout(merchant=merchant, payout_id=state.id).entries:
+            known = remote.get(entry.id)
+            if own_payout_listing(entry) and known is not None and known.payout:
+                continue  # swept by a later payout, which carries it (own_payout_listing)
             remote[entry.id] = entry
     payouts = Payout.objects.filter(merchant=merchant, processor=account.processor)
     txns = BalanceTransaction.objects.filter(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, QuerySet, Sum
 
 from payments.models import BalanceTransaction, BalanceTransactionType, Payout
@@ -125,6 +126,25 @@ def payout_contents(payout: Payout) -> PayoutContents:
         fee=sum(line.fee for line in lines),
         net=sum(line.net for line in lines),
     )
+
+
+# A finished payout's contents change only when the mirror links another transaction to it,
+# which moves the payout's `updated_at` (payments.services.payouts): the key holds it.
+CONTENTS_CACHE_SECONDS = 3600
+
+
+def payout_contents_cached(payout: Payout) -> PayoutContents:
+    """`payout_contents`, kept for a finished payout: the aggregate of a payout of 100,000
+    items takes most of a second; its detail page is opened again and again."""
+    if payout.status in ("pending", "in_transit"):
+        return payout_contents(payout)
+    key = f"payouts:contents:{payout.public_id}:{payout.updated_at.timestamp()}"
+    found = cache.get(key)
+    if isinstance(found, PayoutContents):
+        return found
+    contents = payout_contents(payout)
+    cache.set(key, contents, CONTENTS_CACHE_SECONDS)
+    return contents
 
 
 # --- CSV ------------------------------------------------------------------------------------

@@ -38,19 +38,16 @@ from config.exceptions import ServiceUnavailableError
 from payments.exceptions import ProcessorRequestError
 from payments.gateways import gateway_for
 from payments.models import (
-    BalanceTransaction,
     Customer,
     Dispute,
     DisputeEvidenceFile,
     Payment,
     PaymentLink,
-    Payout,
     Processor,
     ProcessorAccount,
-    ProcessorCredential,
-    ProcessorOutage,
     Refund,
 )
+from payments.personal_data_business import classify_business_records
 
 CUSTOMER = (SubjectKind.CUSTOMER,)
 LEDGER = Retention(
@@ -271,45 +268,7 @@ def _customer_deleter(processor: str) -> Callable[[Subject], list[str]]:
 
 def register_all() -> None:
     """Called once from PaymentsConfig.ready()."""
-    classify(
-        ProcessorAccount,
-        {
-            "id": N,
-            "merchant": N,
-            "processor": N,
-            "processor_account_id": N,
-            "platform_fee_bps": N,
-            "charges_enabled": N,
-            "payouts_enabled": N,
-            "details_submitted": N,
-            "routing_rank": N,
-            "created_at": N,
-            "updated_at": N,
-        },
-        note="The merchant's business account at the processor.",
-    )
-    classify(
-        ProcessorOutage,
-        {"id": N, "processor": N, "marked_down": N, "note": N, "updated_at": N},
-        note="Platform staff's mark that a processor is down (names no person).",
-    )
-    classify(
-        ProcessorCredential,
-        {
-            "id": N,
-            "public_id": N,
-            "account": N,
-            "public_key_digest": N,
-            "key_id": N,
-            "wrapped_key": N,
-            "nonce": N,
-            "ciphertext": N,
-            "created_at": N,
-            "rewrapped_at": N,
-            "reconciled_through": N,
-        },
-        note="The merchant's sealed API keys at the processor: a business's, not a person's.",
-    )
+    classify_business_records()
     classify(
         Customer,
         {
@@ -463,53 +422,6 @@ def register_all() -> None:
         erase=_evidence_files_erase,
         # Before payments are stripped of the person: the files are found through them.
         order=50,
-    )
-    money_note = "The merchant's own money at the processor; no person is named in it."
-    classify(
-        Payout,
-        {
-            "id": N,
-            "public_id": N,
-            "merchant": N,
-            "processor": N,
-            "processor_payout_id": N,
-            "amount": N,
-            "currency": N,
-            "status": N,
-            "automatic": N,
-            "arrival_date": N,
-            "failure_code": N,
-            "failure_message": N,
-            "processor_created_at": N,
-            "created_at": N,
-            "updated_at": N,
-        },
-        note=money_note,
-    )
-    classify(
-        BalanceTransaction,
-        {
-            "id": N,
-            "public_id": N,
-            "merchant": N,
-            "processor": N,
-            "processor_transaction_id": N,
-            "type": N,
-            "amount": N,
-            "fee": N,
-            "net": N,
-            "currency": N,
-            "description": N,
-            "processor_source_id": N,
-            "payment": N,
-            "refund": N,
-            "dispute": N,
-            "payout": N,
-            "available_on": N,
-            "processor_created_at": N,
-            "created_at": N,
-        },
-        note=money_note,
     )
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)
     for processor in Processor.values:

@@ -43,6 +43,7 @@ from payments.exceptions import (
     ProcessorOutcomeUnknownError,
     ProcessorUnavailableError,
 )
+from payments.fee_display import fee_display, refund_rows
 from payments.forms import (
     CaptureForm,
     PaymentFilterForm,
@@ -112,7 +113,7 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
                 if payment.amount_refunded
                 else "",
                 **_status(payment),
-                **_fees(payment),
+                **fee_display(payment),
                 "method": payment.method_label,
                 "processor": payment.get_processor_display(),
                 "customer": (customer.email or customer.public_id) if customer else "",
@@ -120,20 +121,6 @@ def _payment_rows(payments: Iterable[Payment]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _fees(payment: Payment) -> dict[str, str]:
-    """Fee, platform fee and net for display; empty until the processor reports them."""
-    if payment.fee is None or payment.net is None:
-        return {"fee": "", "platform_fee": "", "net": ""}
-    currency = payment.currency
-    return {
-        "fee": format_amount(payment.fee, currency),
-        "platform_fee": format_amount(payment.platform_fee, currency)
-        if payment.platform_fee
-        else "",
-        "net": format_amount(payment.net, currency),
-    }
 
 
 def _cursor(request: HttpRequest, name: str) -> str | None:
@@ -296,17 +283,9 @@ def _detail(
             "captured": format_amount(payment.amount_captured, currency),
             "refunded": format_amount(payment.amount_refunded, currency),
             "refundable": format_amount(refundable, currency),
-            **_fees(payment),
+            **fee_display(payment),
         },
-        "refunds": [
-            {
-                "refund": refund,
-                "amount": format_amount(refund.amount, currency),
-                "fee": format_amount(refund.fee, currency) if refund.fee is not None else "",
-                "net": format_amount(refund.net, currency) if refund.net is not None else "",
-            }
-            for refund in payment.refunds.order_by("created_at", "pk")
-        ],
+        "refunds": refund_rows(payment),
         "timeline": [
             {
                 "event": event,

@@ -2,70 +2,134 @@
 
 import django.db.models.deletion
 import django.utils.timezone
+
 # The default moved with the model (inbound.models); the schema is the one created here.
 import inbound.models
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_backupcodedevice_backupcode_invitation'),
-        ('payments', '0001_initial'),
+        ("accounts", "0002_backupcodedevice_backupcode_invitation"),
+        ("payments", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InboundEvent',
+            name="InboundEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=inbound.models._event_id, editable=False, max_length=32, unique=True)),
-                ('provider', models.CharField(choices=[('stripe', 'Stripe'), ('plaid', 'Plaid')], max_length=16)),
-                ('event_id', models.CharField(max_length=255)),
-                ('type', models.CharField(max_length=128)),
-                ('account', models.CharField(blank=True, default='', max_length=64)),
-                ('payload', models.JSONField()),
-                ('body_sha256', models.CharField(blank=True, default='', max_length=64)),
-                ('status', models.CharField(choices=[('received', 'Received'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('ignored', 'Ignored'), ('dead', 'Dead-lettered')], default='received', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, default='', max_length=500)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('processor_created', models.DateTimeField(blank=True, null=True)),
-                ('merchant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='inbound_events', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=inbound.models._event_id, editable=False, max_length=32, unique=True
+                    ),
+                ),
+                (
+                    "provider",
+                    models.CharField(
+                        choices=[("stripe", "Stripe"), ("plaid", "Plaid")], max_length=16
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=255)),
+                ("type", models.CharField(max_length=128)),
+                ("account", models.CharField(blank=True, default="", max_length=64)),
+                ("payload", models.JSONField()),
+                ("body_sha256", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("ignored", "Ignored"),
+                            ("dead", "Dead-lettered"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, default="", max_length=500)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("processor_created", models.DateTimeField(blank=True, null=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="inbound_events",
+                        to="accounts.merchant",
+                    ),
+                ),
             ],
             options={
-                'permissions': [('replay_inboundevent', 'Can replay failed or dead inbound events')],
+                "permissions": [
+                    ("replay_inboundevent", "Can replay failed or dead inbound events")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OutboxEntry',
+            name="OutboxEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dispatched_at', models.DateTimeField(blank=True, null=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='outbox', to='payments.inboundevent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("dispatched_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="outbox",
+                        to="payments.inboundevent",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='inboundevent',
-            index=models.Index(fields=['merchant', '-received_at', '-id'], name='inbound_event_merchant_keyset'),
+            model_name="inboundevent",
+            index=models.Index(
+                fields=["merchant", "-received_at", "-id"], name="inbound_event_merchant_keyset"
+            ),
         ),
         migrations.AddIndex(
-            model_name='inboundevent',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='inbound_event_due'),
+            model_name="inboundevent",
+            index=models.Index(fields=["status", "next_attempt_at"], name="inbound_event_due"),
         ),
         migrations.AddConstraint(
-            model_name='inboundevent',
-            constraint=models.UniqueConstraint(fields=('provider', 'event_id'), name='inbound_event_unique'),
+            model_name="inboundevent",
+            constraint=models.UniqueConstraint(
+                fields=("provider", "event_id"), name="inbound_event_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inboundevent',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['received', 'succeeded', 'failed', 'ignored', 'dead'])), name='inbound_event_status_valid'),
+            model_name="inboundevent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["received", "succeeded", "failed", "ignored", "dead"])
+                ),
+                name="inbound_event_status_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='outboxentry',
-            index=models.Index(condition=models.Q(('dispatched_at__isnull', True)), fields=['created_at'], name='outbox_undispatched'),
+            model_name="outboxentry",
+            index=models.Index(
+                condition=models.Q(("dispatched_at__isnull", True)),
+                fields=["created_at"],
+                name="outbox_undispatched",
+            ),
         ),
     ]

@@ -5,24 +5,23 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0004_payment_method_type'),
-        ('inbound', '0001_initial'),
+        ("payments", "0004_payment_method_type"),
+        ("inbound", "0001_initial"),
     ]
 
     operations = [
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.RemoveField(
-                    model_name='outboxentry',
-                    name='event',
+                    model_name="outboxentry",
+                    name="event",
                 ),
                 migrations.DeleteModel(
-                    name='InboundEvent',
+                    name="InboundEvent",
                 ),
                 migrations.DeleteModel(
-                    name='OutboxEntry',
+                    name="OutboxEntry",
                 ),
             ],
         ),

@@ -7,74 +7,111 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_enrolmentlink'),
-        ('payments', '0007_processor_neutral_columns'),
+        ("accounts", "0003_enrolmentlink"),
+        ("payments", "0007_processor_neutral_columns"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProcessorCredential',
+            name="ProcessorCredential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payments.models._credential_id, editable=False, max_length=32, unique=True)),
-                ('public_key_digest', models.CharField(max_length=64, unique=True)),
-                ('key_id', models.CharField(max_length=300)),
-                ('wrapped_key', models.BinaryField()),
-                ('nonce', models.BinaryField()),
-                ('ciphertext', models.BinaryField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('rewrapped_at', models.DateTimeField(blank=True, null=True)),
-                ('reconciled_through', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=payments.models._credential_id,
+                        editable=False,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                ("public_key_digest", models.CharField(max_length=64, unique=True)),
+                ("key_id", models.CharField(max_length=300)),
+                ("wrapped_key", models.BinaryField()),
+                ("nonce", models.BinaryField()),
+                ("ciphertext", models.BinaryField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("rewrapped_at", models.DateTimeField(blank=True, null=True)),
+                ("reconciled_through", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.RemoveConstraint(
-            model_name='customer',
-            name='customer_processor_valid',
+            model_name="customer",
+            name="customer_processor_valid",
         ),
         migrations.RemoveConstraint(
-            model_name='payment',
-            name='payment_processor_valid',
+            model_name="payment",
+            name="payment_processor_valid",
         ),
         migrations.RemoveConstraint(
-            model_name='processoraccount',
-            name='processor_account_processor',
+            model_name="processoraccount",
+            name="processor_account_processor",
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='processor',
-            field=models.CharField(choices=[('stripe', 'Stripe'), ('braintree', 'Braintree')], default='stripe', max_length=16),
+            model_name="customer",
+            name="processor",
+            field=models.CharField(
+                choices=[("stripe", "Stripe"), ("braintree", "Braintree")],
+                default="stripe",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='payment',
-            name='processor',
-            field=models.CharField(choices=[('stripe', 'Stripe'), ('braintree', 'Braintree')], default='stripe', max_length=16),
+            model_name="payment",
+            name="processor",
+            field=models.CharField(
+                choices=[("stripe", "Stripe"), ("braintree", "Braintree")],
+                default="stripe",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='processoraccount',
-            name='processor',
-            field=models.CharField(choices=[('stripe', 'Stripe'), ('braintree', 'Braintree')], default='stripe', max_length=16),
+            model_name="processoraccount",
+            name="processor",
+            field=models.CharField(
+                choices=[("stripe", "Stripe"), ("braintree", "Braintree")],
+                default="stripe",
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.CheckConstraint(condition=models.Q(('processor__in', ['stripe', 'braintree'])), name='customer_processor_valid'),
+            model_name="customer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("processor__in", ["stripe", "braintree"])),
+                name="customer_processor_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('processor__in', ['stripe', 'braintree'])), name='payment_processor_valid'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("processor__in", ["stripe", "braintree"])),
+                name="payment_processor_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='processoraccount',
-            constraint=models.CheckConstraint(condition=models.Q(('processor__in', ['stripe', 'braintree'])), name='processor_account_processor'),
+            model_name="processoraccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("processor__in", ["stripe", "braintree"])),
+                name="processor_account_processor",
+            ),
         ),
         migrations.AddField(
-            model_name='processorcredential',
-            name='account',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='credential', to='payments.processoraccount'),
+            model_name="processorcredential",
+            name="account",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="credential",
+                to="payments.processoraccount",
+            ),
         ),
         migrations.AddIndex(
-            model_name='processorcredential',
-            index=models.Index(fields=['key_id', 'id'], name='processor_credential_key_id'),
+            model_name="processorcredential",
+            index=models.Index(fields=["key_id", "id"], name="processor_credential_key_id"),
         ),
     ]

@@ -6,49 +6,67 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_enrolmentlink'),
-        ('payments', '0007_processor_neutral_columns'),
+        ("accounts", "0003_enrolmentlink"),
+        ("payments", "0007_processor_neutral_columns"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DisputeEvidenceFile',
+            name="DisputeEvidenceFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payments.dispute_models._evidence_file_id, editable=False, max_length=32, unique=True)),
-                ('field', models.CharField(max_length=40)),
-                ('filename', models.CharField(max_length=200)),
-                ('content_type', models.CharField(max_length=40)),
-                ('size', models.PositiveIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('processor_file_id', models.CharField(max_length=64)),
-                ('content', models.BinaryField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=payments.dispute_models._evidence_file_id,
+                        editable=False,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                ("field", models.CharField(max_length=40)),
+                ("filename", models.CharField(max_length=200)),
+                ("content_type", models.CharField(max_length=40)),
+                ("size", models.PositiveIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("processor_file_id", models.CharField(max_length=64)),
+                ("content", models.BinaryField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.AddField(
-            model_name='dispute',
-            name='accepted_at',
+            model_name="dispute",
+            name="accepted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='dispute',
-            name='evidence_submitted_at',
+            model_name="dispute",
+            name="evidence_submitted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='dispute',
-            index=models.Index(fields=['merchant', '-created_at', '-id'], name='dispute_merchant_keyset'),
+            model_name="dispute",
+            index=models.Index(
+                fields=["merchant", "-created_at", "-id"], name="dispute_merchant_keyset"
+            ),
         ),
         migrations.AddField(
-            model_name='disputeevidencefile',
-            name='dispute',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evidence_files', to='payments.dispute'),
+            model_name="disputeevidencefile",
+            name="dispute",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="evidence_files",
+                to="payments.dispute",
+            ),
         ),
         migrations.AddIndex(
-            model_name='disputeevidencefile',
-            index=models.Index(fields=['dispute', 'created_at'], name='dispute_file_dispute'),
+            model_name="disputeevidencefile",
+            index=models.Index(fields=["dispute", "created_at"], name="dispute_file_dispute"),
         ),
     ]

@@ -8,133 +8,303 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_enrolmentlink'),
-        ('payments', '0007_processor_neutral_columns'),
+        ("accounts", "0003_enrolmentlink"),
+        ("payments", "0007_processor_neutral_columns"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='payment',
-            name='fee',
+            model_name="payment",
+            name="fee",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='net',
+            model_name="payment",
+            name="net",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='platform_fee',
+            model_name="payment",
+            name="platform_fee",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='processoraccount',
-            name='platform_fee_bps',
+            model_name="processoraccount",
+            name="platform_fee_bps",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='fee',
+            model_name="refund",
+            name="fee",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='net',
+            model_name="refund",
+            name="net",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='Payout',
+            name="Payout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payments.models._payout_id, editable=False, max_length=32, unique=True)),
-                ('processor', models.CharField(choices=[('stripe', 'Stripe')], default='stripe', max_length=16)),
-                ('processor_payout_id', models.CharField(max_length=64)),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('in_transit', 'In transit'), ('paid', 'Paid'), ('failed', 'Failed'), ('canceled', 'Canceled')], max_length=16)),
-                ('automatic', models.BooleanField(default=True)),
-                ('arrival_date', models.DateTimeField()),
-                ('failure_code', models.CharField(blank=True, default='', max_length=64)),
-                ('failure_message', models.CharField(blank=True, default='', max_length=500)),
-                ('processor_created_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='payouts', to='accounts.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=payments.models._payout_id,
+                        editable=False,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "processor",
+                    models.CharField(
+                        choices=[("stripe", "Stripe")], default="stripe", max_length=16
+                    ),
+                ),
+                ("processor_payout_id", models.CharField(max_length=64)),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("in_transit", "In transit"),
+                            ("paid", "Paid"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("automatic", models.BooleanField(default=True)),
+                ("arrival_date", models.DateTimeField()),
+                ("failure_code", models.CharField(blank=True, default="", max_length=64)),
+                ("failure_message", models.CharField(blank=True, default="", max_length=500)),
+                ("processor_created_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="payouts",
+                        to="accounts.merchant",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='BalanceTransaction',
+            name="BalanceTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=payments.models._balance_transaction_id, editable=False, max_length=32, unique=True)),
-                ('processor', models.CharField(choices=[('stripe', 'Stripe')], default='stripe', max_length=16)),
-                ('processor_transaction_id', models.CharField(max_length=64)),
-                ('type', models.CharField(choices=[('charge', 'Payment'), ('refund', 'Refund'), ('dispute', 'Dispute'), ('dispute_reversal', 'Dispute won'), ('payout', 'Payout'), ('payout_failure', 'Payout returned'), ('payout_cancel', 'Payout canceled'), ('fee', 'Fee'), ('adjustment', 'Adjustment'), ('other', 'Other')], max_length=32)),
-                ('amount', models.BigIntegerField()),
-                ('fee', models.BigIntegerField(default=0)),
-                ('net', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('description', models.CharField(blank=True, default='', max_length=500)),
-                ('processor_source_id', models.CharField(blank=True, default='', max_length=64)),
-                ('available_on', models.DateTimeField()),
-                ('processor_created_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dispute', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='payments.dispute')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='balance_transactions', to='accounts.merchant')),
-                ('payment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='payments.payment')),
-                ('refund', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='payments.refund')),
-                ('payout', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='balance_transactions', to='payments.payout')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=payments.models._balance_transaction_id,
+                        editable=False,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "processor",
+                    models.CharField(
+                        choices=[("stripe", "Stripe")], default="stripe", max_length=16
+                    ),
+                ),
+                ("processor_transaction_id", models.CharField(max_length=64)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("charge", "Payment"),
+                            ("refund", "Refund"),
+                            ("dispute", "Dispute"),
+                            ("dispute_reversal", "Dispute won"),
+                            ("payout", "Payout"),
+                            ("payout_failure", "Payout returned"),
+                            ("payout_cancel", "Payout canceled"),
+                            ("fee", "Fee"),
+                            ("adjustment", "Adjustment"),
+                            ("other", "Other"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("fee", models.BigIntegerField(default=0)),
+                ("net", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                ("description", models.CharField(blank=True, default="", max_length=500)),
+                ("processor_source_id", models.CharField(blank=True, default="", max_length=64)),
+                ("available_on", models.DateTimeField()),
+                ("processor_created_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "dispute",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="payments.dispute",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="balance_transactions",
+                        to="accounts.merchant",
+                    ),
+                ),
+                (
+                    "payment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="payments.payment",
+                    ),
+                ),
+                (
+                    "refund",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="payments.refund",
+                    ),
+                ),
+                (
+                    "payout",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="balance_transactions",
+                        to="payments.payout",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='payout',
-            index=models.Index(fields=['merchant', '-processor_created_at', '-id'], name='payout_merchant_keyset'),
+            model_name="payout",
+            index=models.Index(
+                fields=["merchant", "-processor_created_at", "-id"], name="payout_merchant_keyset"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.UniqueConstraint(fields=('processor', 'processor_payout_id'), name='payout_one_per_processor'),
+            model_name="payout",
+            constraint=models.UniqueConstraint(
+                fields=("processor", "processor_payout_id"), name="payout_one_per_processor"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('currency__regex', '^[a-z]{3}$')), name='payout_currency_iso4217'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("currency__regex", "^[a-z]{3}$")),
+                name="payout_currency_iso4217",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'in_transit', 'paid', 'failed', 'canceled'])), name='payout_status_valid'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["pending", "in_transit", "paid", "failed", "canceled"])
+                ),
+                name="payout_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('processor__in', ['stripe'])), name='payout_processor_valid'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("processor__in", ["stripe"])), name="payout_processor_valid"
+            ),
         ),
         migrations.AddIndex(
-            model_name='balancetransaction',
-            index=models.Index(fields=['merchant', '-processor_created_at', '-id'], name='balance_txn_merchant_keyset'),
+            model_name="balancetransaction",
+            index=models.Index(
+                fields=["merchant", "-processor_created_at", "-id"],
+                name="balance_txn_merchant_keyset",
+            ),
         ),
         migrations.AddIndex(
-            model_name='balancetransaction',
-            index=models.Index(fields=['payout', 'processor_created_at', 'id'], name='balance_txn_payout'),
+            model_name="balancetransaction",
+            index=models.Index(
+                fields=["payout", "processor_created_at", "id"], name="balance_txn_payout"
+            ),
         ),
         migrations.AddIndex(
-            model_name='balancetransaction',
-            index=models.Index(fields=['merchant', 'currency', 'available_on'], name='balance_txn_funds'),
+            model_name="balancetransaction",
+            index=models.Index(
+                fields=["merchant", "currency", "available_on"], name="balance_txn_funds"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balancetransaction',
-            constraint=models.UniqueConstraint(fields=('processor', 'processor_transaction_id'), name='balance_txn_one_per_processor'),
+            model_name="balancetransaction",
+            constraint=models.UniqueConstraint(
+                fields=("processor", "processor_transaction_id"),
+                name="balance_txn_one_per_processor",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balancetransaction',
-            constraint=models.CheckConstraint(condition=models.Q(('currency__regex', '^[a-z]{3}$')), name='balance_txn_currency_iso4217'),
+            model_name="balancetransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("currency__regex", "^[a-z]{3}$")),
+                name="balance_txn_currency_iso4217",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balancetransaction',
-            constraint=models.CheckConstraint(condition=models.Q(('net', django.db.models.expressions.CombinedExpression(models.F('amount'), '-', models.F('fee')))), name='balance_txn_net_is_amount_less_fee'),
+            model_name="balancetransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "net",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("amount"), "-", models.F("fee")
+                        ),
+                    )
+                ),
+                name="balance_txn_net_is_amount_less_fee",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balancetransaction',
-            constraint=models.CheckConstraint(condition=models.Q(('type__in', ['charge', 'refund', 'dispute', 'dispute_reversal', 'payout', 'payout_failure', 'payout_cancel', 'fee', 'adjustment', 'other'])), name='balance_txn_type_valid'),
+            model_name="balancetransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "type__in",
+                        [
+                            "charge",
+                            "refund",
+                            "dispute",
+                            "dispute_reversal",
+                            "payout",
+                            "payout_failure",
+                            "payout_cancel",
+                            "fee",
+                            "adjustment",
+                            "other",
+                        ],
+                    )
+                ),
+                name="balance_txn_type_valid",
+            ),
         ),
     ]

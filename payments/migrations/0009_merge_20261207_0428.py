@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0008_dispute_evidence_overview'),
-        ('payments', '0008_payouts_balance_fees'),
+        ("payments", "0008_dispute_evidence_overview"),
+        ("payments", "0008_payouts_balance_fees"),
     ]
 
-    operations = [
-    ]
+    operations = []

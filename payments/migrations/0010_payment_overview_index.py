@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_enrolmentlink'),
-        ('payments', '0009_merge_20261207_0428'),
+        ("accounts", "0003_enrolmentlink"),
+        ("payments", "0009_merge_20261207_0428"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(fields=['merchant', 'created_at'], include=('status', 'currency', 'amount_captured', 'net'), name='payment_overview'),
+            model_name="payment",
+            index=models.Index(
+                fields=["merchant", "created_at"],
+                include=("status", "currency", "amount_captured", "net"),
+                name="payment_overview",
+            ),
         ),
     ]

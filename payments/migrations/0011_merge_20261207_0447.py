@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0008_braintree_processor_credentials'),
-        ('payments', '0010_payment_overview_index'),
+        ("payments", "0008_braintree_processor_credentials"),
+        ("payments", "0010_payment_overview_index"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -4,29 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_enrolmentlink'),
-        ('payments', '0011_merge_20261207_0447'),
+        ("accounts", "0003_enrolmentlink"),
+        ("payments", "0011_merge_20261207_0447"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='payout',
-            name='payout_processor_valid',
+            model_name="payout",
+            name="payout_processor_valid",
         ),
         migrations.AlterField(
-            model_name='balancetransaction',
-            name='processor',
-            field=models.CharField(choices=[('stripe', 'Stripe'), ('braintree', 'Braintree')], default='stripe', max_length=16),
+            model_name="balancetransaction",
+            name="processor",
+            field=models.CharField(
+                choices=[("stripe", "Stripe"), ("braintree", "Braintree")],
+                default="stripe",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='payout',
-            name='processor',
-            field=models.CharField(choices=[('stripe', 'Stripe'), ('braintree', 'Braintree')], default='stripe', max_length=16),
+            model_name="payout",
+            name="processor",
+            field=models.CharField(
+                choices=[("stripe", "Stripe"), ("braintree", "Braintree")],
+                default="stripe",
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('processor__in', ['stripe', 'braintree'])), name='payout_processor_valid'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("processor__in", ["stripe", "braintree"])),
+                name="payout_processor_valid",
+            ),
         ),
     ]

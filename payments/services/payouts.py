@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import Merchant
 from compliance.actors import Actor
@@ -71,13 +72,21 @@ class MoneyRead:
     entries: list[BalanceEntry] = field(default_factory=list)
 
 
-def _account(merchant: Merchant) -> ProcessorAccount | None:
-    return ProcessorAccount.objects.filter(merchant=merchant).first()
+def money_out_account(merchant: Merchant) -> ProcessorAccount | None:
+    """The merchant's processor account when its gateway mirrors money out, else None.
+
+    Braintree's disbursements are not mirrored yet: its gateway has none of the money-out
+    verbs, so its merchants have no payouts here (and the reconciliation skips them)."""
+    # A merchant may have several processors (routing): the one whose gateway mirrors money.
+    for account in ProcessorAccount.objects.filter(merchant=merchant).order_by("pk"):
+        if callable(getattr(gateway_for(account), "payout_list", None)):
+            return account
+    return None
 
 
 def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
     """A payout as the processor holds it now, with every balance transaction it carries."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return MoneyRead()
     gateway = gateway_for(account)
@@ -98,7 +107,7 @@ def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
 def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> MoneyRead:
     """Balance transactions created since `since` (default: the newest we hold, less
     `SYNC_OVERLAP`; everything when we hold none)."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return MoneyRead()
     if since is None:
@@ -125,7 +134,7 @@ def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> M
 
 def payouts_read_all(*, merchant: Merchant, since: datetime | None = None) -> list[PayoutState]:
     """The processor's payouts created since `since` (all when None), newest first."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return []
     gateway = gateway_for(account)
@@ -147,7 +156,7 @@ def payouts_read_all(*, merchant: Merchant, since: datetime | None = None) -> li
 
 def money_read_apply(*, merchant: Merchant, read: MoneyRead, actor: Actor) -> None:
     """Apply a read in one transaction: payouts first (entries name them), then entries."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return
     with transaction.atomic():
@@ -258,6 +267,7 @@ def balance_entries_apply(
             processor=processor, processor_transaction_id__in=[e.id for e in entries]
         )
     }
+    linked: set[int] = set()
     for entry in entries:
         payout = payouts.get(entry.payout) or (
             payouts.get(entry.source) if entry.type.startswith("payout") else None
@@ -266,10 +276,17 @@ def balance_entries_apply(
         if row is not None:
             if row.merchant_id != merchant.pk:
                 continue
+            if payout is not None and own_payout_listing(entry) and row.payout_id is not None:
+                # A payout's own debit or its return, listed under that payout, is also swept
+                # by a later payout: the sweeping payout carries it, and keeps it.
+                continue
             if payout is not None and row.payout_id != payout.pk:
                 row.payout = payout
                 row.save(update_fields=["payout"])
+                linked.add(payout.pk)
             continue
+        if payout is not None:
+            linked.add(payout.pk)
         row = BalanceTransaction.objects.create(
             merchant=merchant,
             processor=processor,
@@ -291,7 +308,15 @@ def balance_entries_apply(
         existing[entry.id] = row
         created += 1
         _fee_apply(row, entry)
+    if linked:
+        # What a payout contains changed: its cached contents (payout_reports) are stale.
+        Payout.objects.filter(pk__in=linked).update(updated_at=timezone.now())
     return created
+
+
+def own_payout_listing(entry: BalanceEntry) -> bool:
+    """Whether `entry` is a payout's own debit (or its return) listed under that payout."""
+    return entry.type.startswith("payout") and bool(entry.payout) and entry.payout == entry.source
 
 
 def _source_rows(merchant: Merchant, entry: BalanceEntry) -> dict[str, object]:
@@ -364,7 +389,7 @@ def payment_fees_backfill(*, merchant: Merchant) -> int:
 
 def payout_schedule_get(*, merchant: Merchant) -> PayoutSchedule | None:
     """The merchant's payout schedule at its processor (None without an account)."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
         return None
     return gateway_for(account).payout_schedule_retrieve(account=account.processor_account_id)
@@ -380,9 +405,11 @@ def payout_schedule_set(
 ) -> PayoutSchedule:
     """Change the schedule at the processor, then audit what it now holds (the caller checks
     the role and step-up). `key` makes a retried submission one change."""
-    account = _account(merchant)
+    account = money_out_account(merchant)
     if account is None:
-        raise InvalidPaymentRequestError("This account has no processor account yet.")
+        raise InvalidPaymentRequestError(
+            "Payouts are not available for this merchant's processor account."
+        )
     before = gateway_for(account).payout_schedule_retrieve(account=account.processor_account_id)
     after = gateway_for(account).payout_schedule_update(
         account=account.processor_account_id, schedule=schedule, key=key

@@ -414,3 +414,34 @@ def test_payout_csv_streams_with_flat_memory():
     assert lines == 30_002
     # 30,000 model objects would take tens of MB; a chunk of 2,000 tuples a few hundred kB.
     assert peak < 6 * 1024 * 1024, peak
+
+
+def test_lost_answer_of_a_schedule_change_then_saving_again_changes_it_once(
+    paid_out, money_control, monkeypatch
+):
+    """The processor changes the schedule but its answer is lost: the page says it may have
+    changed (not that it did not), nothing is audited as done; saving again succeeds, is
+    audited once, and the processor holds the schedule chosen."""
+    from payments.gateways.stripe import resilience
+
+    merchant, account = paid_out["merchant"], paid_out["account"]
+    owner = verified_client(member(Role.OWNER, merchant).user, merchant=merchant)
+    url = reverse("payout-schedule-update")
+    form = {"interval": "monthly", "delay_days": "4", "monthly_anchor": "10"}
+    # No retry inside the request: the lost answer reaches the person, who saves again.
+    monkeypatch.setattr(resilience, "MAX_ATTEMPTS", 1)
+    money_control.fault(kind="lose_response", method="POST", path=f"/v1/accounts/{account}")
+    try:
+        first = owner.post(url, form, follow=True)
+    finally:
+        money_control.clear_faults()
+    page = first.content.decode()
+    assert "may or may not have changed" in page, [m.message for m in first.context["messages"]]
+    assert not AuditEntry.objects.filter(action="payout.schedule_change").exists()
+    held = sdk(money_control.url).v1.accounts.retrieve(account).settings.payouts.schedule
+    assert (held.interval, held.monthly_anchor) == ("monthly", 10)  # the processor acted
+    second = owner.post(url, form, follow=True)
+    assert "Payout schedule changed." in second.content.decode()
+    assert AuditEntry.objects.filter(action="payout.schedule_change").count() == 1
+    held = sdk(money_control.url).v1.accounts.retrieve(account).settings.payouts.schedule
+    assert (held.interval, held.monthly_anchor, held.delay_days) == ("monthly", 10, 4)

@@ -1,5 +1,10 @@
-"""Money out: payouts and balance transactions mirrored from the processor (kept apart from
-payments.models, which imports this module last and publishes its models)."""
+"""Money out: payouts and balance transactions, mirrored from the merchant's processor.
+
+The processor is the source of truth for the balance, its fees and payouts (docs/payments.md,
+"Money out"); these rows mirror it through webhooks and reconciliation
+(`payments.payout_events`). Amounts are integer minor units; `net` is always `amount - fee`.
+Import them from `payments.models`.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from payments.dispute_models import Dispute
-from payments.models import (
-    Payment,
-    Processor,
-    Refund,
-    _balance_transaction_id,
-    _payout_id,
-)
+# `payments.models` imports this module at its end, once these are defined there (the id
+# makers stay there: the first payouts migration names them as `payments.models._payout_id`).
+from payments.models import Processor, _balance_transaction_id, _payout_id
 
 _CURRENCY = Q(currency__regex=r"^[a-z]{3}$")
 
@@ -110,20 +110,24 @@ class BalanceTransaction(models.Model):
     description = models.CharField(max_length=500, blank=True, default="")
     processor_source_id = models.CharField(max_length=64, blank=True, default="")
     payment = models.ForeignKey(
-        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "payments.Payment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     refund = models.ForeignKey(
-        Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "payments.Refund", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     dispute = models.ForeignKey(
-        Dispute, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "payments.Dispute", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # No index of its own: `balance_txn_payout` (payout, time, id) serves every lookup, and a
+    # second, narrower one let PostgreSQL's generic plan (psycopg prepares a query after five
+    # runs) sort a 100,000-item payout instead of reading its first page off the index.
     payout = models.ForeignKey(
         Payout,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="balance_transactions",
+        db_index=False,
     )
     available_on = models.DateTimeField()
     processor_created_at = models.DateTimeField()

@@ -1,0 +1,102 @@
+"""The payments models that hold no person's data: the merchant's accounts, keys and money at
+the processor. Classified for the personal-data registry (every field of every model is), kept
+apart from `payments.personal_data`, which finds, exports and erases a subject's rows."""
+
+from __future__ import annotations
+
+from compliance.personal_data import N, classify
+from payments.models import (
+    BalanceTransaction,
+    Payout,
+    ProcessorAccount,
+    ProcessorCredential,
+    ProcessorOutage,
+)
+
+
+def classify_business_records() -> None:
+    money_note = "The merchant's own money at the processor; no person is named in it."
+    classify(
+        ProcessorAccount,
+        {
+            "id": N,
+            "merchant": N,
+            "processor": N,
+            "processor_account_id": N,
+            "charges_enabled": N,
+            "payouts_enabled": N,
+            "details_submitted": N,
+            "routing_rank": N,
+            "created_at": N,
+            "updated_at": N,
+        },
+        note="The merchant's business account at the processor.",
+    )
+    classify(
+        ProcessorOutage,
+        {"id": N, "processor": N, "marked_down": N, "note": N, "updated_at": N},
+        note="Platform staff's mark that a processor is down (names no person).",
+    )
+    classify(
+        ProcessorCredential,
+        {
+            "id": N,
+            "public_id": N,
+            "account": N,
+            "public_key_digest": N,
+            "key_id": N,
+            "wrapped_key": N,
+            "nonce": N,
+            "ciphertext": N,
+            "created_at": N,
+            "rewrapped_at": N,
+            "reconciled_through": N,
+        },
+        note="The merchant's sealed API keys at the processor: a business's, not a person's.",
+    )
+    classify(
+        Payout,
+        {
+            "id": N,
+            "public_id": N,
+            "merchant": N,
+            "processor": N,
+            "processor_payout_id": N,
+            "amount": N,
+            "currency": N,
+            "status": N,
+            "automatic": N,
+            "arrival_date": N,
+            "failure_code": N,
+            "failure_message": N,
+            "processor_created_at": N,
+            "created_at": N,
+            "updated_at": N,
+        },
+        note=money_note,
+    )
+    classify(
+        BalanceTransaction,
+        {
+            "id": N,
+            "public_id": N,
+            "merchant": N,
+            "processor": N,
+            "processor_transaction_id": N,
+            "type": N,
+            "amount": N,
+            "fee": N,
+            "net": N,
+            "currency": N,
+            "description": N,
+            "processor_source_id": N,
+            "payment": N,
+            "refund": N,
+            "dispute": N,
+            "payout": N,
+            "available_on": N,
+            "processor_created_at": N,
+            "created_at": N,
+        },
+        note=money_note,
+    )
