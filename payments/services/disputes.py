@@ -52,13 +52,13 @@ def _dispute_gateway(dispute: Dispute) -> tuple[ProcessorAccount, PaymentGateway
     """The merchant's processor account and the gateway of the processor that charged (a
     dispute is answered where its payment was made), refusing a gateway without the dispute
     verbs rather than failing half-way."""
-    account, _ = merchant_account(dispute.merchant_id, dispute.payment.processor)
     gateway = gateway_for(dispute.payment)
     if not callable(getattr(gateway, "dispute_evidence_submit", None)):
         raise DisputeStateError(
             "This dispute can only be answered in the payment processor's own dashboard.",
             code="dispute_processor_unsupported",
         )
+    account, _ = merchant_account(dispute.merchant_id, dispute.payment.processor)
     return account, gateway
 
 
