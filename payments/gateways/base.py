@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from payments.state import PaymentStatus, RefundStatus
 
@@ -353,9 +353,15 @@ class PaymentGateway(Protocol):
 
     def bank_setup_verify(self, *, account: str, setup: str, code: str, key: str) -> BankSetup: ...
 
-    # --- Disputes -----------------------------------------------------------------------------
-    # Evidence is named by the fields of `payments.dispute_evidence` (TEXT_FIELDS, FILE_FIELDS);
-    # a gateway maps them onto its processor's evidence form.
+
+@runtime_checkable
+class DisputeGateway(PaymentGateway, Protocol):
+    """A processor whose disputes can be answered from Ledgerline (Stripe today); another's
+    are answered in its own dashboard. `isinstance(gateway, DisputeGateway)` tells them apart.
+
+    Evidence is named by the fields of `payments.dispute_evidence` (TEXT_FIELDS, FILE_FIELDS);
+    a gateway maps them onto its processor's evidence form."""
+
     def dispute_retrieve(self, *, account: str, dispute: str) -> DisputeState: ...
 
     def dispute_evidence_file_upload(
@@ -381,7 +387,12 @@ class PaymentGateway(Protocol):
         """Concede the dispute: it is lost at once and the withdrawn amount stays withdrawn."""
         ...
 
-    # --- Balance and payouts (money out) ----------------------------------------------------
+
+@runtime_checkable
+class MoneyOutGateway(PaymentGateway, Protocol):
+    """A processor whose balance, balance transactions and payouts Ledgerline mirrors (Stripe
+    today; Braintree's disbursements are not mirrored yet)."""
+
     def balance_retrieve(self, *, account: str) -> Balance: ...
 
     def payout_retrieve(self, *, account: str, payout: str) -> PayoutState: ...

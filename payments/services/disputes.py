@@ -27,7 +27,7 @@ from payments.dispute_evidence import EvidenceDocument
 from payments.disputes import dispute_apply_state
 from payments.exceptions import DisputeEvidenceError, DisputeStateError
 from payments.gateways import gateway_for
-from payments.gateways.base import DisputeState, PaymentGateway
+from payments.gateways.base import DisputeGateway, DisputeState
 from payments.models import Dispute, DisputeEvidenceFile, DisputeStatus, ProcessorAccount
 from payments.services._common import audit, merchant_account
 
@@ -48,12 +48,12 @@ def _processor_key(dispute: Dispute, key: str, *parts: str) -> str:
     return f"{dispute.public_id}_{digest}"
 
 
-def _dispute_gateway(dispute: Dispute) -> tuple[ProcessorAccount, PaymentGateway]:
+def _dispute_gateway(dispute: Dispute) -> tuple[ProcessorAccount, DisputeGateway]:
     """The merchant's processor account and the gateway of the processor that charged (a
     dispute is answered where its payment was made), refusing a gateway without the dispute
     verbs rather than failing half-way."""
     gateway = gateway_for(dispute.payment)
-    if not callable(getattr(gateway, "dispute_evidence_submit", None)):
+    if not isinstance(gateway, DisputeGateway):
         raise DisputeStateError(
             "This dispute can only be answered in the payment processor's own dashboard.",
             code="dispute_processor_unsupported",

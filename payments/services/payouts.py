@@ -23,7 +23,7 @@ from accounts.models import Merchant
 from compliance.actors import Actor
 from payments.exceptions import InvalidPaymentRequestError
 from payments.gateways import gateway_for
-from payments.gateways.base import BalanceEntry, PayoutSchedule, PayoutState
+from payments.gateways.base import BalanceEntry, MoneyOutGateway, PayoutSchedule, PayoutState
 from payments.models import (
     BalanceTransaction,
     BalanceTransactionType,
@@ -79,9 +79,19 @@ def money_out_account(merchant: Merchant) -> ProcessorAccount | None:
     verbs, so its merchants have no payouts here (and the reconciliation skips them)."""
     # A merchant may have several processors (routing): the one whose gateway mirrors money.
     for account in ProcessorAccount.objects.filter(merchant=merchant).order_by("pk"):
-        if callable(getattr(gateway_for(account), "payout_list", None)):
+        if isinstance(gateway_for(account), MoneyOutGateway):
             return account
     return None
+
+
+def _money_out_gateway(account: ProcessorAccount) -> MoneyOutGateway:
+    """The gateway of an account `money_out_account` chose."""
+    gateway = _money_out_gateway(account)
+    if not isinstance(gateway, MoneyOutGateway):
+        raise InvalidPaymentRequestError(
+            "Payouts are not available for this merchant's processor account."
+        )
+    return gateway
 
 
 def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
@@ -89,7 +99,7 @@ def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
     account = money_out_account(merchant)
     if account is None:
         return MoneyRead()
-    gateway = gateway_for(account)
+    gateway = _money_out_gateway(account)
     state = gateway.payout_retrieve(account=account.processor_account_id, payout=payout_id)
     entries: list[BalanceEntry] = []
     starting_after: str | None = None
@@ -118,7 +128,7 @@ def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> M
             .first()
         )
         since = newest - SYNC_OVERLAP if newest is not None else None
-    gateway = gateway_for(account)
+    gateway = _money_out_gateway(account)
     entries: list[BalanceEntry] = []
     starting_after: str | None = None
     for _ in range(MAX_PAGES):
@@ -137,7 +147,7 @@ def payouts_read_all(*, merchant: Merchant, since: datetime | None = None) -> li
     account = money_out_account(merchant)
     if account is None:
         return []
-    gateway = gateway_for(account)
+    gateway = _money_out_gateway(account)
     found: list[PayoutState] = []
     starting_after: str | None = None
     for _ in range(MAX_PAGES):
@@ -392,7 +402,9 @@ def payout_schedule_get(*, merchant: Merchant) -> PayoutSchedule | None:
     account = money_out_account(merchant)
     if account is None:
         return None
-    return gateway_for(account).payout_schedule_retrieve(account=account.processor_account_id)
+    return _money_out_gateway(account).payout_schedule_retrieve(
+        account=account.processor_account_id
+    )
 
 
 def payout_schedule_set(
@@ -410,8 +422,10 @@ def payout_schedule_set(
         raise InvalidPaymentRequestError(
             "Payouts are not available for this merchant's processor account."
         )
-    before = gateway_for(account).payout_schedule_retrieve(account=account.processor_account_id)
-    after = gateway_for(account).payout_schedule_update(
+    before = _money_out_gateway(account).payout_schedule_retrieve(
+        account=account.processor_account_id
+    )
+    after = _money_out_gateway(account).payout_schedule_update(
         account=account.processor_account_id, schedule=schedule, key=key
     )
     with transaction.atomic():

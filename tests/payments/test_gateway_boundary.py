@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from payments.gateways import UnknownProcessorError, gateway_for, gateway_named, processors
-from payments.gateways.base import PaymentGateway
+from payments.gateways.base import DisputeGateway, MoneyOutGateway, PaymentGateway
 from payments.gateways.stripe import StripeGateway, charge_from_dict, refund_from_dict
 from payments.models import Processor, ProcessorAccount
 from payments.state import PaymentStatus, RefundStatus
@@ -20,7 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_PRODUCT = {"tests", "bench", "sandbox", ".venv", "var", "node_modules"}
 # Stripe's inbound-event handlers and view, which parse Stripe's payloads with the gateway's
 # parsers (payload parsing is moving into gateways/stripe/events.py, issue #15 item 1).
-STRIPE_EVENT_CODE = {"payments/event_handlers.py", "payments/webhook_views.py"}
+STRIPE_EVENT_CODE = {
+    "payments/event_handlers.py",
+    "payments/payout_events.py",
+    "payments/webhook_views.py",
+}
 
 
 def _product_modules() -> list[tuple[str, ast.Module]]:
@@ -70,26 +74,39 @@ def test_services_name_no_processor():
         assert "gateways.stripe" not in text, path.name
 
 
-def test_every_processor_choice_has_a_gateway_implementing_the_protocol():
-    """Each `Processor` the database admits has a registered gateway whose methods take the
-    protocol's parameters."""
-    assert sorted(processors()) == sorted(Processor.values)
-    protocol_methods = {
+def _methods(protocol: type) -> dict[str, inspect.Signature]:
+    return {
         name: inspect.signature(member)
-        for name, member in vars(PaymentGateway).items()
+        for name, member in vars(protocol).items()
         if callable(member) and not name.startswith("_")
     }
+
+
+def test_every_processor_choice_has_a_gateway_implementing_the_protocol():
+    """Each `Processor` the database admits has a registered gateway whose methods take the
+    protocol's parameters, and so do the optional capabilities it claims (answering
+    disputes, mirroring money out)."""
+    assert sorted(processors()) == sorted(Processor.values)
     assert {"charge_create", "charge_capture", "charge_cancel", "refund_create"} <= set(
-        protocol_methods
+        _methods(PaymentGateway)
     )
     for processor in Processor.values:
         gateway = gateway_named(processor)
         assert gateway.name == processor
-        for name, signature in protocol_methods.items():
-            implemented = inspect.signature(getattr(type(gateway), name))
-            assert list(implemented.parameters) == list(signature.parameters), name
-    typed: PaymentGateway = StripeGateway()  # mypy checks the class against the protocol
-    assert typed.name == "stripe"
+        claimed = [PaymentGateway] + [
+            capability
+            for capability in (DisputeGateway, MoneyOutGateway)
+            if isinstance(gateway, capability)
+        ]
+        for protocol in claimed:
+            for name, signature in _methods(protocol).items():
+                implemented = inspect.signature(getattr(type(gateway), name))
+                assert list(implemented.parameters) == list(signature.parameters), name
+    # mypy checks the classes against the protocols
+    disputes: DisputeGateway = StripeGateway()
+    money_out: MoneyOutGateway = StripeGateway()
+    assert disputes.name == money_out.name == "stripe"
+    assert not isinstance(gateway_named("braintree"), DisputeGateway | MoneyOutGateway)
 
 
 def test_the_registry_picks_by_the_processor_column_and_refuses_an_unknown_one():
