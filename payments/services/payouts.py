@@ -86,7 +86,7 @@ def money_out_account(merchant: Merchant) -> ProcessorAccount | None:
 
 def _money_out_gateway(account: ProcessorAccount) -> MoneyOutGateway:
     """The gateway of an account `money_out_account` chose."""
-    gateway = _money_out_gateway(account)
+    gateway = gateway_for(account)
     if not isinstance(gateway, MoneyOutGateway):
         raise InvalidPaymentRequestError(
             "Payouts are not available for this merchant's processor account."
