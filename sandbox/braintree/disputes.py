@@ -192,7 +192,7 @@ def _document_url(call: Call, document_id: Any, category: str | None) -> str:
         raise invalid(
             ("dispute", "evidence"),
             "category",
-            errors.DISPUTE_EVIDENCE_CATEGORY_INVALID,
+            errors.DISPUTE_EVIDENCE_CATEGORY_TEXT_ONLY,
             "The evidence category is for text evidence only.",
         )
     return f"{call.base_url}/braintree/documents/{upload['id']}"
