@@ -266,3 +266,22 @@ def test_a_services_submission_whose_answers_are_all_lost_is_recorded_once_on_re
     held = _sandbox_dispute(bt_control, dispute.processor_dispute_id)
     assert len(held["evidence"]) == 1
     assert [entry["status"] for entry in held["status_history"]] == ["open", "disputed"]
+
+
+def test_a_lost_answer_to_attaching_a_document_does_not_attach_it_twice(
+    gateway: DisputeGateway, bt_control: SandboxControl
+) -> None:
+    _, dispute_id = _open_dispute(bt_control, gateway)
+    receipt, policy = _upload(gateway), _upload(gateway)
+    bt_control.add_fault("lose_response", method="POST", path=f"{DISPUTES}/{dispute_id}/evidence")
+    state = gateway.dispute_evidence_submit(
+        account=MERCHANT_ID,
+        dispute=dispute_id,
+        text={},
+        files={"refund_policy": policy, "receipt": receipt},
+        key="k",
+    )
+    assert state.status == DisputeStatus.UNDER_REVIEW
+    held = _sandbox_dispute(bt_control, dispute_id)
+    # Attached once each, in the form's order (receipt first).
+    assert [item["url"].rsplit("/", 1)[-1] for item in held["evidence"]] == [receipt, policy]
