@@ -2,9 +2,10 @@
 
 A charge is a Braintree `sale` transaction paid with a payment-method nonce from the hosted
 fields; capture is submit-for-settlement, cancel is void, a refund is a `credit` transaction of
-its own. Every call is made with the merchant's own keys (`account` is its Braintree merchant
-id). Statuses, amounts and refusals are mapped here to the neutral dataclasses of `base` and to
-`payments.exceptions`.
+its own; a dispute is answered with categorized text evidence, document uploads and
+`finalize` (it also implements `DisputeGateway`). Every call is made with the merchant's own
+keys (`account` is its Braintree merchant id). Statuses, amounts and refusals are mapped here
+to the neutral dataclasses of `base` and to `payments.exceptions`.
 
 Braintree has no idempotency keys, so "idempotent in effect" is ours: every object we create
 carries our row's public id as its `order_id`, and an attempt that may have reached Braintree
