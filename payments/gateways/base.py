@@ -356,8 +356,9 @@ class PaymentGateway(Protocol):
 
 @runtime_checkable
 class DisputeGateway(PaymentGateway, Protocol):
-    """A processor whose disputes can be answered from Ledgerline (Stripe today); another's
-    are answered in its own dashboard. `isinstance(gateway, DisputeGateway)` tells them apart.
+    """A processor whose disputes can be answered from Ledgerline (Stripe and Braintree);
+    another's are answered in its own dashboard. `isinstance(gateway, DisputeGateway)` tells
+    them apart.
 
     Evidence is named by the fields of `payments.dispute_evidence` (TEXT_FIELDS, FILE_FIELDS);
     a gateway maps them onto its processor's evidence form."""

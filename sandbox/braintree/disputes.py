@@ -1,5 +1,8 @@
 """Disputes: opened on a settled sale, answered by the merchant (accept, evidence, finalize).
 
+Evidence is text (`comments`, a category from Braintree's list or none) or a document uploaded
+first (`documents.py`) and attached by its `document_upload_id`.
+
 Braintree's sandbox decides a finalized dispute by its text evidence: `compelling_evidence`
 wins it, `losing_evidence` loses it; anything else waits under review (`disputed`) for the
 control API (`POST /_sandbox/braintree/disputes/{id}/resolve`). Every change sends its
@@ -20,6 +23,38 @@ from sandbox.braintree.xmlwire import Collection
 REPLY_SECONDS = 7 * 86400
 MAX_EVIDENCE_CHARS = 10_000
 DISPUTE_PAGE_SIZE = 10
+# Braintree's categories for text evidence (its DisputeTextEvidenceCategory).
+TEXT_CATEGORIES = frozenset(
+    {
+        "CARRIER_NAME",
+        "CREDIT_ISSUED_AMOUNT",
+        "CREDIT_ISSUED_ARN",
+        "CREDIT_ISSUED_DATE_TIME",
+        "DEVICE_ID",
+        "DEVICE_NAME",
+        "DOWNLOAD_DATE_TIME",
+        "GENERAL",
+        "GEOGRAPHICAL_LOCATION",
+        "PRIOR_DIGITAL_GOODS_TRANSACTION_ARN",
+        "PRIOR_DIGITAL_GOODS_TRANSACTION_DATE_TIME",
+        "PRIOR_DIGITAL_GOODS_TRANSACTION_ID",
+        "PRIOR_NON_DISPUTED_TRANSACTION_ARN",
+        "PRIOR_NON_DISPUTED_TRANSACTION_DATE_TIME",
+        "PRIOR_NON_DISPUTED_TRANSACTION_EMAIL_ADDRESS",
+        "PRIOR_NON_DISPUTED_TRANSACTION_ID",
+        "PRIOR_NON_DISPUTED_TRANSACTION_IP_ADDRESS",
+        "PRIOR_NON_DISPUTED_TRANSACTION_PHONE_NUMBER",
+        "PRIOR_NON_DISPUTED_TRANSACTION_PHYSICAL_ADDRESS",
+        "PURCHASER_EMAIL_ADDRESS",
+        "PURCHASER_IP_ADDRESS",
+        "PURCHASER_NAME",
+        "RECURRING_TRANSACTION_ARN",
+        "RECURRING_TRANSACTION_DATE_TIME",
+        "RECURRING_TRANSACTION_ID",
+        "REFUND_ID",
+        "TRACKING_NUMBER",
+    }
+)
 
 
 def open_dispute(
@@ -78,6 +113,8 @@ def accept(call: Call) -> None:
 
 
 def add_evidence(call: Call) -> tuple[str, Any]:
+    """Text evidence (`comments`) or a document upload (`document_upload_id`), each with an
+    optional category; a category is given once per sequence number (Braintree's 95714)."""
     record = _get(call)
     params = call.section("evidence")
     if record["status"] != "open":
@@ -87,9 +124,40 @@ def add_evidence(call: Call) -> tuple[str, Any]:
             errors.DISPUTE_CAN_ONLY_ADD_EVIDENCE_TO_OPEN,
             "Evidence can only be attached to disputes that are in an Open state",
         )
+    category = params.get("category")
+    category = category if isinstance(category, str) and category else None
+    sequence = params.get("sequence_number")
+    sequence = sequence if isinstance(sequence, int) else None
+    document_id = params.get("document_upload_id")
+    if document_id:
+        comment, url = None, _document_url(call, document_id, category)
+    else:
+        comment, url = _text_evidence(params, category), None
+    if category is not None and any(
+        item.get("category") == category and item.get("sequence_number") == sequence
+        for item in record["evidence"]
+    ):
+        raise invalid(
+            ("dispute", "evidence"),
+            "category",
+            errors.DISPUTE_EVIDENCE_CATEGORY_DUPLICATE,
+            "A piece of evidence with this category was already added.",
+        )
+    item = {
+        "id": random_id(12),
+        "comment": comment,
+        "url": url,
+        "category": category,
+        "sequence_number": sequence,
+        "created_at": call.now,
+    }
+    record["evidence"].append(item)
+    record["updated_at"] = call.now
+    return "evidence", render.evidence(item)
+
+
+def _text_evidence(params: JSON, category: str | None) -> str:
     comment = params.get("comments")
-    if params.get("document_upload_id"):
-        raise HTTPError(400, "the sandbox takes text evidence only")
     if not isinstance(comment, str) or not comment.strip():
         raise invalid(("dispute",), "comments", errors.TYPE_IS_INVALID, "Content is required.")
     if len(comment) > MAX_EVIDENCE_CHARS:
@@ -99,18 +167,35 @@ def add_evidence(call: Call) -> tuple[str, Any]:
             errors.DISPUTE_EVIDENCE_CONTENT_TOO_LONG,
             "The evidence content is too long.",
         )
-    category = params.get("category")
-    sequence = params.get("sequence_number")
-    item = {
-        "id": random_id(12),
-        "comment": comment,
-        "category": category if isinstance(category, str) and category else None,
-        "sequence_number": sequence if isinstance(sequence, int) else None,
-        "created_at": call.now,
-    }
-    record["evidence"].append(item)
-    record["updated_at"] = call.now
-    return "evidence", render.evidence(item)
+    if category is not None and category not in TEXT_CATEGORIES:
+        raise invalid(
+            ("dispute", "evidence"),
+            "category",
+            errors.DISPUTE_EVIDENCE_CATEGORY_INVALID,
+            "The evidence category is not valid for text evidence.",
+        )
+    return comment
+
+
+def _document_url(call: Call, document_id: Any, category: str | None) -> str:
+    """The evidence's `url`: Braintree's is a signed download link; the sandbox keeps no bytes,
+    so its URL only names the upload (it is not served)."""
+    upload = call.store.document_uploads.get(document_id) if isinstance(document_id, str) else None
+    if upload is None or upload["kind"] != "evidence_document":
+        raise invalid(
+            ("dispute", "evidence"),
+            "document_upload_id",
+            errors.DISPUTE_CAN_ONLY_ADD_EVIDENCE_DOCUMENT,
+            "A document upload of kind evidence_document is required.",
+        )
+    if category in TEXT_CATEGORIES:
+        raise invalid(
+            ("dispute", "evidence"),
+            "category",
+            errors.DISPUTE_EVIDENCE_CATEGORY_TEXT_ONLY,
+            "The evidence category is for text evidence only.",
+        )
+    return f"{call.base_url}/braintree/documents/{upload['id']}"
 
 
 def finalize(call: Call) -> None:
@@ -125,7 +210,7 @@ def finalize(call: Call) -> None:
     for item in record["evidence"]:
         item["sent_to_processor_at"] = call.now
     set_status(call.store, record, "disputed", call.now, call.emit)
-    comments = {item["comment"].strip() for item in record["evidence"]}
+    comments = {(item["comment"] or "").strip() for item in record["evidence"]}
     if "compelling_evidence" in comments:
         set_status(call.store, record, "won", call.now, call.emit)
     elif "losing_evidence" in comments:

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sandbox.braintree import browser, control, customers, disputes, notifications, transactions
+from sandbox.braintree import (
+    browser,
+    control,
+    customers,
+    disputes,
+    documents,
+    notifications,
+    transactions,
+)
 from sandbox.braintree.call import Call
 from sandbox.braintree.errors import HTTPError, ValidationError
 from sandbox.braintree.store import BraintreeStore, random_id
@@ -77,6 +85,7 @@ ROUTES = [
     _route("PUT", "/disputes/{id}/accept", disputes.accept),
     _route("POST", "/disputes/{id}/evidence", disputes.add_evidence, 201),
     _route("PUT", "/disputes/{id}/finalize", disputes.finalize),
+    _route("POST", "/document_uploads", documents.create, 201),
 ]
 _MERCHANT_PATH = re.compile(r"^/merchants/([^/]+)(/.*)$")
 
@@ -163,7 +172,11 @@ class BraintreeProvider(Provider):
             version = request.header("x-apiversion")
             if version and (not version.isdigit() or int(version) < 4):
                 raise HTTPError(426, "this API version is no longer supported; upgrade the SDK")
-            body = parse(request.body) if request.method in ("POST", "PUT") else {}
+            content_type = request.header("content-type")
+            if content_type.lower().startswith("multipart/form-data"):
+                body = documents.parse_multipart(content_type, request.body)
+            else:
+                body = parse(request.body) if request.method in ("POST", "PUT") else {}
         except HTTPError as exc:
             return error_response(exc)
         except XMLInputError as exc:

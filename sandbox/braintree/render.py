@@ -191,7 +191,7 @@ def evidence(item: JSON) -> JSON:
         "sequence_number": item.get("sequence_number"),
         "created_at": when(item["created_at"]),
         "sent_to_processor_at": when(item.get("sent_to_processor_at")),
-        "url": None,
+        "url": item.get("url"),
     }
 
 

@@ -14,7 +14,15 @@ from typing import Any
 
 JSON = dict[str, Any]
 _LOWER = string.ascii_lowercase + string.digits
-KINDS = ("transactions", "customers", "payment_methods", "nonces", "disputes", "disbursements")
+KINDS = (
+    "transactions",
+    "customers",
+    "payment_methods",
+    "nonces",
+    "disputes",
+    "disbursements",
+    "document_uploads",
+)
 
 
 def random_id(length: int = 8, alphabet: str = _LOWER) -> str:
@@ -30,6 +38,8 @@ class BraintreeStore:
         self.nonces: dict[str, JSON] = {}
         self.disputes: dict[str, JSON] = {}
         self.disbursements: dict[str, JSON] = {}
+        # Uploaded evidence documents: what Braintree shows of them, never their bytes.
+        self.document_uploads: dict[str, JSON] = {}
         self.notifications: list[JSON] = []  # every webhook built, sent or not
         # 3-D Secure challenges waiting for the tester's answer (minutes long, not persisted).
         self.challenges: dict[str, JSON] = {}

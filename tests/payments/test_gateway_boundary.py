@@ -11,6 +11,7 @@ import pytest
 
 from payments.gateways import UnknownProcessorError, gateway_for, gateway_named, processors
 from payments.gateways.base import DisputeGateway, MoneyOutGateway, PaymentGateway
+from payments.gateways.braintree import BraintreeGateway
 from payments.gateways.stripe import StripeGateway, charge_from_dict, refund_from_dict
 from payments.models import Processor, ProcessorAccount
 from payments.state import PaymentStatus, RefundStatus
@@ -106,7 +107,10 @@ def test_every_processor_choice_has_a_gateway_implementing_the_protocol():
     disputes: DisputeGateway = StripeGateway()
     money_out: MoneyOutGateway = StripeGateway()
     assert disputes.name == money_out.name == "stripe"
-    assert not isinstance(gateway_named("braintree"), DisputeGateway | MoneyOutGateway)
+    braintree_disputes: DisputeGateway = BraintreeGateway()
+    assert braintree_disputes.name == "braintree"
+    assert isinstance(gateway_named("braintree"), DisputeGateway)
+    assert not isinstance(gateway_named("braintree"), MoneyOutGateway)
 
 
 def test_the_registry_picks_by_the_processor_column_and_refuses_an_unknown_one():

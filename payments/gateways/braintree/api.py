@@ -2,9 +2,10 @@
 
 A charge is a Braintree `sale` transaction paid with a payment-method nonce from the hosted
 fields; capture is submit-for-settlement, cancel is void, a refund is a `credit` transaction of
-its own. Every call is made with the merchant's own keys (`account` is its Braintree merchant
-id). Statuses, amounts and refusals are mapped here to the neutral dataclasses of `base` and to
-`payments.exceptions`.
+its own; a dispute is answered with categorized text evidence, document uploads and
+`finalize` (it also implements `DisputeGateway`). Every call is made with the merchant's own
+keys (`account` is its Braintree merchant id). Statuses, amounts and refusals are mapped here
+to the neutral dataclasses of `base` and to `payments.exceptions`.
 
 Braintree has no idempotency keys, so "idempotent in effect" is ours: every object we create
 carries our row's public id as its `order_id`, and an attempt that may have reached Braintree
@@ -18,21 +19,24 @@ charged therefore finds the charge instead of making a second one.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import braintree
 from django.conf import settings
 
 from config.card_numbers import mask_card_numbers
 from config.exceptions import ApplicationError
+from payments.dispute_evidence import FILE_FIELDS, TEXT_FIELDS
 from payments.exceptions import (
     CardDeclinedError,
     ChargeNotSettledError,
+    DisputeStateError,
     PaymentStateError,
     ProcessorAuthenticationError,
     ProcessorRequestError,
@@ -46,6 +50,8 @@ from payments.gateways.base import (
     Charge,
     CheckoutConfig,
     CustomerRef,
+    DisputeState,
+    EvidenceFileRef,
     RefundState,
 )
 from payments.gateways.braintree.client import Keys, api_origin, sdk_gateway
@@ -119,6 +125,36 @@ _REFUND_AMOUNT_CODES = frozenset({"91521", "91512"})  # too large / already refu
 _SETTLEMENT_AMOUNT_CODES = frozenset({"91522"})
 _MERCHANT_ACCOUNT_CODES = frozenset({"91513", "93540"})
 _CUSTOMER_ID_IN_USE = "91609"
+# Dispute refusals that mean "not in this state any more" (evidence, accept, finalize).
+_DISPUTE_STATE_CODES = frozenset({"95701", "95704", "95705"})
+
+_D = braintree.Dispute.Status
+# Braintree's dispute statuses in Ledgerline's (`payments.models.DisputeStatus` values, which
+# are Stripe's names). Accepting, letting it expire and losing all end as lost.
+DISPUTE_STATUS: dict[str, str] = {
+    _D.Open: "needs_response",
+    _D.Disputed: "under_review",
+    _D.UnderReview: "under_review",
+    _D.Won: "won",
+    _D.Lost: "lost",
+    _D.Accepted: "lost",
+    _D.AutoAccepted: "lost",
+    _D.Expired: "lost",
+}
+# The statuses a dispute only reaches after evidence was finalized.
+_SUBMITTED = frozenset({_D.Disputed, _D.UnderReview})
+# Ledgerline's text evidence fields Braintree has a text category for (its
+# DisputeTextEvidenceCategory); a carrier and its tracking number share a sequence number,
+# which pairs them. The other fields go uncategorized, introduced by their label.
+_TEXT_CATEGORY: dict[str, tuple[str, int | None]] = {
+    "customer_name": ("PURCHASER_NAME", None),
+    "customer_email_address": ("PURCHASER_EMAIL_ADDRESS", None),
+    "shipping_carrier": ("CARRIER_NAME", 0),
+    "shipping_tracking_number": ("TRACKING_NUMBER", 0),
+}
+# The free-text field is sent as written (it needs no label).
+_UNLABELLED_TEXT = "uncategorized_text"
+_DOCUMENT_TYPES = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
 
 UNSUPPORTED = "processor_operation_unsupported"
 # How far before our row the processor's clock may put what it created for it.
@@ -290,6 +326,61 @@ def refund_from_subject(subject: Mapping[str, Any]) -> RefundState:
     )
 
 
+def _reply_by(value: Any) -> datetime | None:
+    """Braintree's reply-by date as the start of that day in UTC, as notifications give it."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value is None or not hasattr(value, "year"):
+        return None
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def dispute_from_sdk(dispute: Any) -> DisputeState:
+    """An SDK `Dispute` in the product's words; finalized evidence counts as one submission
+    (Braintree takes one), seen in the status or in the status history."""
+    status = _str(getattr(dispute, "status", None))
+    history = {
+        _str(getattr(entry, "status", None)) for entry in _listed_attr(dispute, "status_history")
+    }
+    currency = _str(getattr(dispute, "currency_iso_code", None)).lower()
+    return DisputeState(
+        id=_str(getattr(dispute, "id", None)),
+        status=DISPUTE_STATUS.get(status, ""),
+        amount=minor_units(getattr(dispute, "amount_disputed", None), currency),
+        currency=currency,
+        reason=_str(getattr(dispute, "reason", None))[:64],
+        charge_id=_str(getattr(getattr(dispute, "transaction", None), "id", None)),
+        evidence_due_by=_reply_by(getattr(dispute, "reply_by_date", None)),
+        submission_count=1 if _SUBMITTED.intersection({status, *history}) else 0,
+    )
+
+
+def _listed_attr(obj: Any, name: str) -> list[Any]:
+    value = getattr(obj, name, None)
+    return list(value) if isinstance(value, list) else []
+
+
+def text_evidence(text: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Ledgerline's text fields as Braintree text evidence requests, in the form's order:
+    `content` with a `category` (and `sequence_number`) where Braintree has one."""
+    requests: list[dict[str, Any]] = []
+    order = [name for name in TEXT_FIELDS if name in text]
+    for field in order + sorted(name for name in text if name not in TEXT_FIELDS):
+        value = text[field]
+        category, sequence = _TEXT_CATEGORY.get(field, (None, None))
+        if category is not None:
+            request: dict[str, Any] = {"content": value, "category": category}
+            if sequence is not None:
+                request["sequence_number"] = sequence
+        elif field == _UNLABELLED_TEXT:
+            request = {"content": value}
+        else:
+            label = TEXT_FIELDS[field][0] if field in TEXT_FIELDS else field
+            request = {"content": f"{label}: {value}"}
+        requests.append(request)
+    return requests
+
+
 def _refusal(result: Any) -> ApplicationError:
     """The project's error for an unsuccessful SDK result (a decline or a validation error)."""
     txn = getattr(result, "transaction", None)
@@ -306,6 +397,8 @@ def _refusal(result: Any) -> ApplicationError:
     message = mask_card_numbers(_str(getattr(result, "message", None)))[:300]
     if _CANNOT_REFUND_UNLESS_SETTLED in codes:
         return ChargeNotSettledError()
+    if _DISPUTE_STATE_CODES.intersection(codes):
+        return DisputeStateError(message or "The dispute no longer takes this answer.")
     if _STATE_CODES.intersection(codes):
         return PaymentStateError(message or "Not possible in the payment's state.")
     if _REFUND_AMOUNT_CODES.intersection(codes):
@@ -351,6 +444,22 @@ def _unsupported(what: str) -> ProcessorRequestError:
     return ProcessorRequestError(
         f"Braintree does not offer {what} through Ledgerline.", code=UNSUPPORTED
     )
+
+
+def _ensure_success(result: Any) -> None:
+    """A dispute call's result (no object in it): the mapped refusal raised unless it
+    succeeded."""
+    if not getattr(result, "is_success", False):
+        raise _refusal(result)
+
+
+class _NamedDocument(io.BytesIO):
+    """The bytes of an evidence document with the name the SDK sends (and reads its type
+    from): the evidence field's, never the merchant's file name."""
+
+    def __init__(self, content: bytes, name: str) -> None:
+        super().__init__(content)
+        self.name = name
 
 
 class _Attempts:
@@ -655,6 +764,97 @@ class BraintreeGateway:
             mutating=False,
         )
         return refund_from_transaction(txn) if txn is not None else None
+
+    # --- Disputes (DisputeGateway) ----------------------------------------------------------
+    # Braintree has no idempotency keys here either: every answer reads the dispute first and
+    # sends only what it does not hold yet, so a retry after a lost answer adds nothing twice
+    # and never finalizes twice.
+
+    def dispute_retrieve(self, *, account: str, dispute: str) -> DisputeState:
+        gateway = _sdk(account)
+        found = call("dispute_find", lambda: gateway.dispute.find(dispute), mutating=False)
+        return dispute_from_sdk(found)
+
+    def dispute_evidence_file_upload(
+        self, *, account: str, filename: str, content: BinaryIO, key: str
+    ) -> EvidenceFileRef:
+        """A document upload of kind evidence_document. A retry after a lost answer uploads
+        again: the first upload, attached to nothing, is never part of the dispute."""
+        gateway = _sdk(account)
+
+        def upload() -> Any:
+            content.seek(0)  # a retry re-reads the document from its start
+            document = _NamedDocument(content.read(), filename)
+            result = gateway.document_upload.create(
+                {"kind": braintree.DocumentUpload.Kind.EvidenceDocument, "file": document}
+            )
+            if not getattr(result, "is_success", False):
+                raise _refusal(result)
+            return result.document_upload
+
+        uploaded = call("document_upload_create", upload, mutating=True)
+        size = getattr(uploaded, "size", None)
+        return EvidenceFileRef(
+            id=_str(getattr(uploaded, "id", None)),
+            size=size if isinstance(size, int) else 0,
+            type=_DOCUMENT_TYPES.get(_str(getattr(uploaded, "content_type", None)), ""),
+        )
+
+    def dispute_evidence_submit(
+        self,
+        *,
+        account: str,
+        dispute: str,
+        text: Mapping[str, str],
+        files: Mapping[str, str],
+        key: str,
+    ) -> DisputeState:
+        """Add the text evidence (categorized where Braintree has a category) and the uploaded
+        documents, then finalize. An attempt that finds the dispute already finalized returns
+        it when an earlier attempt of this call got that far, and refuses otherwise (Braintree
+        takes one submission)."""
+        gateway = _sdk(account)
+        attempts = _Attempts()
+        pieces = text_evidence(text)
+        documents = [files[field] for field in FILE_FIELDS if field in files]
+        documents += [files[field] for field in sorted(files) if field not in FILE_FIELDS]
+
+        def submit() -> Any:
+            retry = attempts.next_is_retry()
+            current = gateway.dispute.find(dispute)
+            if _str(current.status) != _D.Open:
+                if retry and dispute_from_sdk(current).submission_count:
+                    return current
+                raise DisputeStateError(
+                    "The dispute no longer takes evidence: it was answered already."
+                )
+            held = _listed_attr(current, "evidence")
+            held_text = {(_str(e.category), _str(e.comment)) for e in held if _str(e.comment)}
+            for piece in pieces:
+                if (piece.get("category") or "", piece["content"]) not in held_text:
+                    _ensure_success(gateway.dispute.add_text_evidence(dispute, dict(piece)))
+            # Documents are attached in a fixed order: those the dispute holds are the first.
+            held_documents = sum(1 for e in held if not _str(e.comment))
+            for document_id in documents[held_documents:]:
+                _ensure_success(gateway.dispute.add_file_evidence(dispute, document_id))
+            _ensure_success(gateway.dispute.finalize(dispute))
+            return gateway.dispute.find(dispute)
+
+        return dispute_from_sdk(call("dispute_evidence_submit", submit, mutating=True))
+
+    def dispute_accept(self, *, account: str, dispute: str, key: str) -> DisputeState:
+        """Accept the dispute while it is open; one no longer open is returned as it is (an
+        earlier attempt's acceptance, or an answer from elsewhere the services report)."""
+        gateway = _sdk(account)
+
+        def accept() -> Any:
+            current = gateway.dispute.find(dispute)
+            if _str(current.status) != _D.Open:
+                return current
+            _ensure_success(gateway.dispute.accept(dispute))
+            return gateway.dispute.find(dispute)
+
+        return dispute_from_sdk(call("dispute_accept", accept, mutating=True))
 
     # --- Bank accounts: not through Braintree ----------------------------------------------
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from braintree.exceptions import InvalidSignatureError
 
-from payments.gateways.braintree.api import minor_units
+from payments.gateways.braintree.api import DISPUTE_STATUS, minor_units
 from payments.gateways.braintree.client import Keys, sdk_gateway
 
 # Braintree's notifications are a few kilobytes; this bounds what an anonymous caller can
@@ -32,18 +32,6 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_SIGNATURE_CHARS = 2048
 _PUBLIC_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _KIND = re.compile(r"^[a-z_]{1,64}$")
-
-# Braintree's dispute statuses in Ledgerline's (Stripe's names, which the Dispute model uses).
-DISPUTE_STATUS = {
-    "open": "needs_response",
-    "disputed": "under_review",
-    "under_review": "under_review",
-    "won": "won",
-    "lost": "lost",
-    "accepted": "lost",
-    "auto_accepted": "lost",
-    "expired": "lost",
-}
 
 
 class Reason:
