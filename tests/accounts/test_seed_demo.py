@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -111,7 +112,94 @@ def test_seed_demo_adds_customers_payments_and_a_link_through_the_processor():
     again = _run()
     assert "demo payments already present" in again
     assert Payment.objects.count() == 10
-    assert ProcessorAccount.objects.count() == 3
+    assert ProcessorAccount.objects.count() == 4
+
+
+def _processor_state() -> dict[str, Any]:
+    """Every row seed_demo's processor setup writes, as comparable values."""
+    from compliance.models import AuditEntry
+    from payments.models import ProcessorCredential
+
+    return {
+        "accounts": sorted(
+            ProcessorAccount.objects.values_list(
+                "merchant__slug", "processor", "processor_account_id", "routing_rank", "updated_at"
+            )
+        ),
+        "credentials": sorted(
+            ProcessorCredential.objects.values_list(
+                "account__merchant__slug", "public_id", "public_key_digest"
+            )
+        ),
+        "audit": sorted(
+            AuditEntry.objects.filter(
+                action__in=(
+                    "merchant.processor_account_connect",
+                    "merchant.processor_routing_update",
+                )
+            ).values_list("action", "merchant_public_id")
+        ),
+        "payments": Payment.objects.count(),
+    }
+
+
+def test_demo_takes_payments_on_stripe_with_its_own_braintree_as_secondary():
+    """Issue #17's contract: acme on Braintree (primary), demo on Stripe with Braintree as its
+    secondary, each on its own sandbox Braintree merchant, connected through the real service
+    and ranked through the settings page's routing; a second run changes nothing."""
+    output = _run()
+    ranks = {
+        slug: dict(
+            ProcessorAccount.objects.filter(merchant__slug=slug).values_list(
+                "processor", "routing_rank"
+            )
+        )
+        for slug in ("acme", "demo")
+    }
+    assert ranks == {
+        "acme": {"braintree": RoutingRank.PRIMARY, "stripe": RoutingRank.SECONDARY},
+        "demo": {"stripe": RoutingRank.PRIMARY, "braintree": RoutingRank.SECONDARY},
+    }
+    braintree_ids = dict(
+        ProcessorAccount.objects.filter(processor="braintree").values_list(
+            "merchant__slug", "processor_account_id"
+        )
+    )
+    assert braintree_ids == {
+        "acme": "ledgerline_sandbox_merchant",
+        "demo": "ledgerline_sandbox_demo",
+    }
+    assert "demo: takes payments on stripe, braintree while it is down" in output
+    assert "not connected" not in output
+    first = _processor_state()
+    connects = [entry for entry in first["audit"] if entry[0].endswith("account_connect")]
+    assert len(connects) == 2
+    _run()
+    assert _processor_state() == first
+
+
+def test_demos_braintree_takes_a_gbp_payment_through_the_product_gateway():
+    """demo's secondary is usable: a GBP card payment sent to Braintree goes through its
+    own sandbox merchant's GBP merchant account."""
+    from compliance.actors import Actor
+    from payments import services
+
+    _run()
+    demo = Merchant.objects.get(slug="demo")
+    payment = services.payment_create(
+        merchant=demo,
+        actor=Actor.system("tests"),
+        amount=1275,
+        currency="gbp",
+        payment_method="fake-valid-visa-nonce",
+        processor="braintree",
+    )
+    assert (payment.processor, payment.status, payment.currency) == (
+        "braintree",
+        "succeeded",
+        "gbp",
+    )
+    assert payment.processor_payment_id
 
 
 def _logins(output: str) -> dict[str, dict[str, str]]:
