@@ -122,3 +122,14 @@ def test_both_merchants_objects_survive_a_restart_from_the_state_file(tmp_path):
         assert make_gateway(second).transaction.find(default_txn.id).id == default_txn.id
         with pytest.raises(NotFoundError):
             _demo(second).transaction.find(default_txn.id)
+
+
+def test_a_state_file_from_the_one_merchant_sandbox_restores_into_the_default_merchant(sandbox):
+    txn = make_gateway(sandbox).transaction.sale(SALE).transaction
+    provider = sandbox.sandbox.braintree
+    saved_before_two_merchants = {"store": provider.store.snapshot()}
+    provider.reset()
+    provider.restore(saved_before_two_merchants)
+    assert make_gateway(sandbox).transaction.find(txn.id).id == txn.id
+    with pytest.raises(NotFoundError):
+        _demo(sandbox).transaction.find(txn.id)
