@@ -4,6 +4,10 @@ GBP), and each one's notifications are signed with its own keys."""
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.error
+import urllib.request
 from decimal import Decimal
 
 import braintree
@@ -133,3 +137,47 @@ def test_a_state_file_from_the_one_merchant_sandbox_restores_into_the_default_me
     assert make_gateway(sandbox).transaction.find(txn.id).id == txn.id
     with pytest.raises(NotFoundError):
         _demo(sandbox).transaction.find(txn.id)
+
+
+def _tokenize(client_token: str, number: str = "4111111111111111") -> tuple[int, dict]:
+    """What the hosted card form does: post the card to the client API the token names."""
+    token = json.loads(base64.b64decode(client_token))
+    request = urllib.request.Request(  # noqa: S310 (the sandbox's http URL)
+        f"{token['clientApiUrl']}/v1/payment_methods/credit_cards",
+        data=json.dumps(
+            {
+                "authorizationFingerprint": token["authorizationFingerprint"],
+                "creditCard": {"number": number, "expirationDate": "12/2031"},
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (the sandbox's http URL)
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_card_form_makes_nonces_only_the_demo_merchant_can_charge(sandbox):
+    demo = _demo(sandbox)
+    client_token = demo.client_token.generate({"merchant_account_id": f"{DEMO_MERCHANT_ID}_gbp"})
+    assert json.loads(base64.b64decode(client_token))["merchantId"] == DEMO_MERCHANT_ID
+    status, body = _tokenize(client_token)
+    assert status == 201, body
+    nonce = body["creditCards"][0]["nonce"]
+    refused = make_gateway(sandbox).transaction.sale({**SALE, "payment_method_nonce": nonce})
+    assert not refused.is_success
+    sale = demo.transaction.sale(
+        {**SALE, "payment_method_nonce": nonce, "merchant_account_id": f"{DEMO_MERCHANT_ID}_gbp"}
+    )
+    assert sale.is_success, getattr(sale, "message", sale)
+    assert sale.transaction.credit_card_details.last_4 == "1111"
+    # The default merchant's client token authorises nothing on the demo merchant's client API.
+    default_token = json.loads(base64.b64decode(make_gateway(sandbox).client_token.generate()))
+    default_token["clientApiUrl"] = default_token["clientApiUrl"].replace(
+        MERCHANT_ID, DEMO_MERCHANT_ID
+    )
+    forged = base64.b64encode(json.dumps(default_token).encode()).decode()
+    assert _tokenize(forged)[0] == 401
