@@ -20,8 +20,9 @@ OWNER = "owner@demo.ledgerline.test"
 
 
 @pytest.fixture(autouse=True)
-def processor(settings) -> Iterator[None]:
-    """Demo payments go through the processor, as under `make run`: a sandbox on a free port."""
+def processor(settings) -> Iterator[str]:
+    """Demo payments go through the processor, as under `make run`: a sandbox on a free port
+    (its URL)."""
     from payments.gateways import braintree
     from sandbox.server import start_in_thread
 
@@ -30,7 +31,7 @@ def processor(settings) -> Iterator[None]:
         settings.BRAINTREE_API_BASE = handle.url
         braintree.clear_client_cache()
         braintree.breaker_reset()
-        yield
+        yield handle.url
         braintree.clear_client_cache()
         braintree.breaker_reset()
 
@@ -178,11 +179,18 @@ def test_demo_takes_payments_on_stripe_with_its_own_braintree_as_secondary():
     assert _processor_state() == first
 
 
-def test_demos_braintree_takes_a_gbp_payment_through_the_product_gateway():
+def test_demos_braintree_takes_a_gbp_payment_and_its_notifications_reach_demo(
+    processor, client, django_capture_on_commit_callbacks
+):
     """demo's secondary is usable: a GBP card payment sent to Braintree goes through its
-    own sandbox merchant's GBP merchant account."""
+    own sandbox merchant's GBP merchant account, and a notification signed with that
+    merchant's keys is verified and filed under demo."""
+    from urllib.parse import urlencode
+
     from compliance.actors import Actor
+    from inbound.models import InboundEvent
     from payments import services
+    from sandbox.client import SandboxControl
 
     _run()
     demo = Merchant.objects.get(slug="demo")
@@ -200,6 +208,18 @@ def test_demos_braintree_takes_a_gbp_payment_through_the_product_gateway():
         "gbp",
     )
     assert payment.processor_payment_id
+    fields = SandboxControl(processor).braintree_sample_notification(
+        "transaction_settled", payment.processor_payment_id, merchant_id="ledgerline_sandbox_demo"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/webhooks/braintree/",
+            data=urlencode(fields),
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert response.status_code == 200
+    event = InboundEvent.objects.get(provider="braintree")
+    assert (event.merchant, event.type) == (demo, "transaction_settled")
 
 
 def _logins(output: str) -> dict[str, dict[str, str]]:
