@@ -140,6 +140,10 @@ class BraintreeProvider(Provider):
             merchant_accounts(DEMO_MERCHANT_ID, "GBP", "EUR"),
         )
         self.merchants = {m.merchant_id: m for m in (default, demo)}
+        for merchant in self.merchants.values():
+            merchant.store.siblings = [
+                other.store for other in self.merchants.values() if other is not merchant
+            ]
 
     @property
     def default(self) -> SandboxMerchant:
@@ -154,7 +158,7 @@ class BraintreeProvider(Provider):
         return self.merchants.get(merchant_id)
 
     def holder(self, kind: str, object_id: str) -> SandboxMerchant | None:
-        """The merchant whose store holds that object (ids are random per merchant)."""
+        """The merchant whose store holds that object (ids are unique across merchants)."""
         for merchant in self.merchants.values():
             with merchant.store.lock:
                 if object_id in getattr(merchant.store, kind):
