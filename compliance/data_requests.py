@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance import personal_data
 from compliance.actors import Actor
 from compliance.models import (
+    DATA_REQUEST_IN_PROGRESS,
     DataRequest,
     DataRequestStatus,
     DataRequestType,
@@ -49,6 +50,10 @@ class DataRequestForbiddenError(DataRequestError):
 
 class DataRequestStateError(ConflictError):
     code = "data_request_state"
+
+
+class DataRequestDuplicateError(ConflictError):
+    code = "data_request_already_open"
 
 
 class DataRequestSubjectError(NotFoundError):
@@ -110,6 +115,17 @@ def _audit(data_request: DataRequest, action: str, actor: Actor, **payload: Any)
     )
 
 
+def _refuse_if_open(fields: dict[str, str]) -> None:
+    """The same request still being worked is named rather than opened twice."""
+    already = DataRequest.objects.filter(**fields, status__in=DATA_REQUEST_IN_PROGRESS).first()
+    if already is not None:
+        raise DataRequestDuplicateError(
+            f"A {already.type} request for this data subject is already open: "
+            f"{already.public_id} ({already.status}).",
+            param="customer" if already.subject_kind == DataSubjectKind.CUSTOMER else "subject",
+        )
+
+
 def data_request_open(
     *,
     request_type: str,
@@ -141,18 +157,27 @@ def data_request_open(
         raise DataRequestSubjectError(str(error), param="customer") from error
     now = timezone.now()
     received = min(received_at or now, now)
-    with transaction.atomic():
-        data_request = DataRequest.objects.create(
-            type=request_type,
-            ground=ground,
-            subject_kind=subject_kind,
-            merchant_public_id=merchant_id if subject_kind == DataSubjectKind.CUSTOMER else "",
-            subject_reference=subject.reference,
-            opened_by=_actor_text(actor),
-            received_at=received,
-            due_at=add_months(received, 1),
-        )
-        _audit(data_request, "opened", actor, subject=subject.reference, ground=ground)
+    fields = {
+        "type": request_type,
+        "subject_kind": subject_kind,
+        "merchant_public_id": merchant_id if subject_kind == DataSubjectKind.CUSTOMER else "",
+        "subject_reference": subject.reference,
+    }
+    _refuse_if_open(fields)
+    try:
+        with transaction.atomic():
+            data_request = DataRequest.objects.create(
+                **fields,
+                ground=ground,
+                opened_by=_actor_text(actor),
+                received_at=received,
+                due_at=add_months(received, 1),
+            )
+            _audit(data_request, "opened", actor, subject=subject.reference, ground=ground)
+    except IntegrityError:
+        # Opened at the same moment by another request (the constraint dsr_one_open_per_subject).
+        _refuse_if_open(fields)
+        raise
     return data_request
 
 
@@ -315,7 +340,7 @@ def data_request_extend(
 
     return _move(
         data_request,
-        (*_OPEN, DataRequestStatus.EXECUTING),
+        DATA_REQUEST_IN_PROGRESS,
         actor=actor,
         action="extended",
         changes=changes,

@@ -204,6 +204,15 @@ class DataRequestStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+# A request in one of these states is still being worked (not completed, not rejected).
+DATA_REQUEST_IN_PROGRESS = (
+    DataRequestStatus.RECEIVED,
+    DataRequestStatus.VERIFIED,
+    DataRequestStatus.APPROVED,
+    DataRequestStatus.EXECUTING,
+)
+
+
 class DataSubjectKind(models.TextChoices):
     CUSTOMER = "customer", "A merchant's customer"
     USER = "user", "A person with a login"
@@ -272,6 +281,13 @@ class DataRequest(models.Model):
             models.CheckConstraint(
                 condition=models.Q(subject_kind__in=DataSubjectKind.values),
                 name="dsr_subject_kind_valid",
+            ),
+            # A second request of the same kind while one is still being worked is the same
+            # request: it is refused naming the open one (two would erase or export twice).
+            models.UniqueConstraint(
+                fields=["type", "subject_kind", "merchant_public_id", "subject_reference"],
+                condition=models.Q(status__in=DATA_REQUEST_IN_PROGRESS),
+                name="dsr_one_open_per_subject",
             ),
         ]
 

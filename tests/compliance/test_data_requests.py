@@ -7,9 +7,11 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import IntegrityError, transaction
 
 from compliance.actors import Actor
 from compliance.data_requests import (
+    DataRequestDuplicateError,
     DataRequestError,
     DataRequestForbiddenError,
     DataRequestStateError,
@@ -209,7 +211,7 @@ def test_extension_once_by_up_to_two_months_only_in_the_first_month(customer):
         assert data_request.due_at == datetime(2026, 4, 28, 9, 0, tzinfo=UTC)
         with pytest.raises(DataRequestStateError, match="once"):
             data_request_extend(data_request=data_request, officer=staff, months=1, reason="r")
-    late = open_erasure(customer)
+    late = open_erasure(CustomerFactory(merchant=customer.merchant))
     with at(late.due_at + timedelta(minutes=1)), pytest.raises(DataRequestStateError):
         data_request_extend(data_request=late, officer=staff, months=1, reason="too late")
     assert "data_request.extended" in actions(data_request)
@@ -225,3 +227,41 @@ def test_extension_once_by_up_to_two_months_only_in_the_first_month(customer):
 )
 def test_add_months(start, months, expected):
     assert add_months(start, months) == expected
+
+
+def test_the_same_request_is_not_opened_twice_while_it_is_worked(customer):
+    """One erasure (or one access) per data subject at a time: a second is refused naming the
+    first; another type, or a new request after the first ended, is opened."""
+    first = open_erasure(customer)
+    with pytest.raises(DataRequestDuplicateError, match=first.public_id) as refused:
+        open_erasure(customer)
+    assert (refused.value.status_code, refused.value.param) == (409, "customer")
+    access = data_request_open(
+        request_type="access",
+        subject_kind="customer",
+        reference=customer.public_id,
+        merchant_id=customer.merchant.public_id,
+        actor=Actor.system("tests"),
+    )
+    assert access.public_id != first.public_id
+    data_request_reject(data_request=first, officer=officer(), reason="sent in error")
+    assert open_erasure(customer).public_id != first.public_id
+    assert DataRequest.objects.count() == 3
+
+
+def test_the_database_refuses_a_second_request_in_progress_for_the_same_subject(customer):
+    """Two requests opened at the same moment both pass the service's check; the constraint
+    keeps one."""
+    first = open_erasure(customer)
+    duplicate = DataRequest(
+        type=first.type,
+        ground=first.ground,
+        subject_kind=first.subject_kind,
+        merchant_public_id=first.merchant_public_id,
+        subject_reference=first.subject_reference,
+        opened_by="system:tests",
+        received_at=first.received_at,
+        due_at=first.due_at,
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        duplicate.save()

@@ -163,7 +163,8 @@ def test_another_merchants_customer_is_400_resource_missing(api):
 
 
 def test_list_is_newest_first_with_cursor_pagination_and_only_own(api, customer, merchant):
-    ids = [post(api, erasure(customer)).json()["id"] for _ in range(5)]
+    customers = [customer] + [CustomerFactory(merchant=merchant) for _ in range(4)]
+    ids = [post(api, erasure(each)).json()["id"] for each in customers]
     other = CustomerFactory()
     post(api_client_for(other.merchant), erasure(other))
     first = api.get(URL, {"limit": 2}).json()
@@ -298,3 +299,10 @@ def test_the_openapi_schema_describes_the_data_requests_api():
     assert {"id", "object", "type", "status", "customer", "created", "due_at", "completed_at"} <= (
         set(output)
     )
+
+
+def test_a_second_request_while_the_first_is_worked_is_409_naming_it(api, customer):
+    first = post(api, erasure(customer)).json()
+    error = assert_error(post(api, erasure(customer)), 409, "data_request_already_open")
+    assert first["id"] in error["message"]
+    assert error["param"] == "customer"

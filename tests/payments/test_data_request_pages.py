@@ -107,12 +107,13 @@ def test_a_double_submit_opens_one_request(owner, customer):
 
 def test_two_forms_open_two_requests_and_a_forged_form_id_opens_none(owner, customer):
     client = verified_client(owner.user)
-    first, second = form_data(client, customer.public_id), form_data(client, EMAIL)
+    first = form_data(client, customer.public_id)
+    second = form_data(client, _another(owner).public_id)
     assert first["form_id"] != second["form_id"]
     client.post(new_url(), first)
     client.post(new_url(), second)
     assert DataRequest.objects.count() == 2
-    forged = {**form_data(client, customer.public_id), "form_id": "form_AAAAAAAAAAAAAAAA"}
+    forged = {**form_data(client, _another(owner).public_id), "form_id": "form_AAAAAAAAAAAAAAAA"}
     response = client.post(new_url(), forged)
     assert response["Location"] == new_url()
     assert DataRequest.objects.count() == 2
@@ -210,6 +211,11 @@ def _opened(owner, customer, *, request_type: str = "erasure", days_ago: int = 0
     )
 
 
+def _another(owner):
+    """Another customer of the merchant: one request at a time is worked per data subject."""
+    return CustomerFactory(merchant=owner.merchant)
+
+
 def _detail(data_request: DataRequest) -> str:
     return reverse("data_requests:detail", args=[data_request.public_id])
 
@@ -227,8 +233,8 @@ def test_another_merchants_request_is_a_404_everywhere(owner, customer):
 
 def test_the_section_shows_days_left_escalation_and_overdue_in_red(owner, customer):
     fresh = _opened(owner, customer)
-    escalated = _opened(owner, customer, days_ago=22)
-    late = _opened(owner, customer, days_ago=40)
+    escalated = _opened(owner, _another(owner), days_ago=22)
+    late = _opened(owner, _another(owner), days_ago=40)
     body = verified_client(owner.user).get(reverse("compliance:home")).content.decode()
     for data_request in (fresh, escalated, late):
         assert data_request.public_id in body
@@ -239,7 +245,7 @@ def test_the_section_shows_days_left_escalation_and_overdue_in_red(owner, custom
 
 
 def test_the_section_pages_twenty_requests_at_a_time(owner, customer):
-    opened = [_opened(owner, customer, days_ago=days) for days in range(21)]
+    opened = [_opened(owner, _another(owner), days_ago=days) for days in range(21)]
     client = verified_client(owner.user)
     first = client.get(reverse("compliance:home")).content.decode()
     second = client.get(reverse("compliance:home"), {"requests_page": "2"}).content.decode()
@@ -324,3 +330,13 @@ def test_the_access_export_streams_for_a_limited_time_and_each_download_is_audit
         completed_at=timezone.now() - timedelta(days=settings.EXPORT_AVAILABLE_DAYS + 1)
     )
     assert client.get(url).status_code == 404
+
+
+def test_a_second_request_for_the_same_customer_names_the_open_one(owner, customer):
+    client = verified_client(owner.user)
+    client.post(new_url(), form_data(client, customer.public_id))
+    first = DataRequest.objects.get()
+    response = client.post(new_url(), form_data(client, customer.public_id), follow=True)
+    assert response.status_code == 200
+    assert first.public_id in response.content.decode()
+    assert DataRequest.objects.count() == 1
