@@ -3,10 +3,11 @@
 Everything goes through the real services and the processors (the sandbox under `make run`),
 so the dashboard's refunds and captures work on the demo rows exactly as on real ones.
 `acme` takes its payments on Braintree (primary, Stripe as its secondary); `demo` on Stripe
-with Braintree as its secondary. The sandbox has one Braintree merchant
-(`ledgerline_sandbox_merchant`) and a processor account belongs to one Ledgerline merchant, so
-`acme` (seeded first) holds it and `demo` gets Braintree only when `acme` does not: the line
-printed says which happened.
+with Braintree as its secondary. A Braintree merchant belongs to one Ledgerline merchant, so
+each has its own in the sandbox: `acme` the default one (`ledgerline_sandbox_merchant`, USD),
+`demo` the sandbox's demo merchant (`ledgerline_sandbox_demo`, with a GBP merchant account).
+When Braintree cannot be connected (keys refused, not reachable, held by another merchant) the
+merchant takes payments on Stripe alone and the printed line says why.
 """
 
 from __future__ import annotations
@@ -24,11 +25,26 @@ from payments.routing import processor_routing_set
 
 ACTOR = Actor.system("seed_demo")
 
-# The sandbox's default Braintree merchant and keys (docs/sandbox.md, "Braintree").
+
+@dataclass(frozen=True)
+class SandboxBraintree:
+    """A Braintree merchant of the sandbox and its keys (docs/sandbox.md, "Braintree")."""
+
+    merchant_id: str
+    public_key: str
+    private_key: str
+
+
+# Each demo merchant's own sandbox Braintree merchant (one account per Ledgerline merchant).
 SANDBOX_BRAINTREE = {
-    "merchant_id": "ledgerline_sandbox_merchant",
-    "public_key": "ledgerline_sandbox_public",
-    "private_key": "ledgerline_sandbox_private",
+    "acme": SandboxBraintree(
+        "ledgerline_sandbox_merchant", "ledgerline_sandbox_public", "ledgerline_sandbox_private"
+    ),
+    "demo": SandboxBraintree(
+        "ledgerline_sandbox_demo",
+        "ledgerline_sandbox_demo_public",
+        "ledgerline_sandbox_demo_private",
+    ),
 }
 
 
@@ -74,20 +90,24 @@ DEMO_ROUTING = {
 
 
 def _braintree_connected(merchant: Merchant) -> tuple[bool, str]:
-    """Connect the sandbox's Braintree merchant, unless another merchant holds it already."""
+    """Connect the merchant's sandbox Braintree merchant, once: a later run finds it connected
+    and stores no new keys."""
+    sandbox = SANDBOX_BRAINTREE.get(merchant.slug)
+    if sandbox is None:
+        return False, "the sandbox has no Braintree merchant for it"
     held = ProcessorAccount.objects.filter(
-        processor="braintree", processor_account_id=SANDBOX_BRAINTREE["merchant_id"]
+        processor="braintree", processor_account_id=sandbox.merchant_id
     ).first()
     if held is not None:
         if held.merchant_id == merchant.pk:
             return True, ""
-        return False, "the sandbox's one Braintree merchant is another demo merchant's"
+        return False, f"the sandbox's Braintree merchant {sandbox.merchant_id} is another's"
     try:
         services.braintree_account_connect(
             merchant=merchant,
-            merchant_id=SANDBOX_BRAINTREE["merchant_id"],
-            public_key=SANDBOX_BRAINTREE["public_key"],
-            private_key=SANDBOX_BRAINTREE["private_key"],
+            merchant_id=sandbox.merchant_id,
+            public_key=sandbox.public_key,
+            private_key=sandbox.private_key,
             actor=ACTOR,
         )
     except ApplicationError as exc:
@@ -172,6 +192,4 @@ def _seed_merchant(merchant: Merchant) -> list[str]:
 
 
 def seed_demo_payments(merchants: Mapping[str, Merchant]) -> list[str]:
-    # acme first: its payments are the ones on the sandbox's one Braintree merchant.
-    ordered = sorted(merchants.values(), key=lambda merchant: merchant.slug != "acme")
-    return [line for merchant in ordered for line in _seed_merchant(merchant)]
+    return [line for merchant in merchants.values() for line in _seed_merchant(merchant)]

@@ -154,10 +154,12 @@ class SandboxControl:
         return result
 
     def braintree_sample_notification(
-        self, kind: str, subject_id: str, *, deliver: bool = False
+        self, kind: str, subject_id: str, *, deliver: bool = False, merchant_id: str | None = None
     ) -> dict[str, str]:
-        """{"bt_signature", "bt_payload"} like the SDK's WebhookTesting.sample_notification."""
-        fields = self.braintree(
-            "POST", "webhooks/sample", {"kind": kind, "id": subject_id, "deliver": deliver}
-        )
+        """{"bt_signature", "bt_payload"} like the SDK's WebhookTesting.sample_notification,
+        signed by that sandbox merchant (default: the default one)."""
+        body: dict[str, Any] = {"kind": kind, "id": subject_id, "deliver": deliver}
+        if merchant_id is not None:
+            body["merchant_id"] = merchant_id
+        fields = self.braintree("POST", "webhooks/sample", body)
         return {"bt_signature": fields["bt_signature"], "bt_payload": fields["bt_payload"]}

@@ -30,7 +30,7 @@ from sandbox.braintree.store import random_id
 from sandbox.wire import Request, Response, json_response, text_response
 
 if TYPE_CHECKING:
-    from sandbox.braintree.provider import BraintreeProvider
+    from sandbox.braintree.provider import BraintreeProvider, SandboxMerchant
 
 TOKEN_SECONDS = 24 * 3600
 CHALLENGE_SECONDS = 10 * 60
@@ -92,15 +92,15 @@ def client_token(call: Call) -> tuple[str, Any]:
     return "client_token", {"value": encoded}
 
 
-def _authorised(provider: BraintreeProvider, fingerprint: Any, now: float) -> dict[str, str]:
+def _authorised(merchant: SandboxMerchant, fingerprint: Any, now: float) -> dict[str, str]:
     """The claims of a valid, unexpired fingerprint for this merchant; else ValueError."""
     if not isinstance(fingerprint, str) or "|" not in fingerprint:
         raise ValueError("authorizationFingerprint is missing")
     claims = fingerprint.split("|", 1)[1]
-    if not hmac.compare_digest(_fingerprint(provider.store.fingerprint_key, claims), fingerprint):
+    if not hmac.compare_digest(_fingerprint(merchant.store.fingerprint_key, claims), fingerprint):
         raise ValueError("authorizationFingerprint is invalid")
     values = dict(parse_qsl(claims))
-    if values.get("merchant_id") != provider.keys()[0]:
+    if values.get("merchant_id") != merchant.merchant_id:
         raise ValueError("authorizationFingerprint is for another merchant")
     if int(values.get("created_at", "0")) + TOKEN_SECONDS < now:
         raise ValueError("authorizationFingerprint has expired")
@@ -115,7 +115,12 @@ def _client_error(status: int, message: str) -> Response:
 _CORS = [("Access-Control-Allow-Origin", "*")]
 
 
-def _tokenize(provider: BraintreeProvider, request: Request, body: dict[str, Any]) -> Response:
+def _tokenize(
+    provider: BraintreeProvider,
+    merchant: SandboxMerchant,
+    request: Request,
+    body: dict[str, Any],
+) -> Response:
     card_fields = body.get("creditCard")
     if not isinstance(card_fields, dict):
         return _client_error(422, "creditCard is required")
@@ -123,8 +128,8 @@ def _tokenize(provider: BraintreeProvider, request: Request, body: dict[str, Any
         "number": card_fields.get("number"),
         "expiration_date": card_fields.get("expirationDate"),
     }
-    with provider.store.lock:
-        call = provider.call(request)
+    with merchant.store.lock:
+        call = provider.call(request, merchant)
         try:
             card = vault.raw_card(params, ("credit_card",))
         except ValidationError as exc:
@@ -151,11 +156,15 @@ def _payment_method(nonce: str, card: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lookup(
-    provider: BraintreeProvider, request: Request, nonce: str, body: dict[str, Any]
+    provider: BraintreeProvider,
+    merchant: SandboxMerchant,
+    request: Request,
+    nonce: str,
+    body: dict[str, Any],
 ) -> Response:
     """3-D Secure lookup: frictionless cards pass at once, challenge cards get the issuer page."""
-    with provider.store.lock:
-        call = provider.call(request)
+    with merchant.store.lock:
+        call = provider.call(request, merchant)
         try:
             cents = amount(body.get("amount"), ("three_d_secure",))
             card = cards.Card.from_json(vault.nonce_card(call, nonce, ("three_d_secure",)))
@@ -165,7 +174,7 @@ def _lookup(
             outcome = "authenticated"
         elif card.behaviour in ("3ds_challenge", "3ds_challenge_fail"):
             challenge_id = random_id(24)
-            provider.store.challenges[challenge_id] = {
+            merchant.store.challenges[challenge_id] = {
                 "card": card.to_json(),
                 "amount_cents": cents,
                 "created_at": call.now,
@@ -220,7 +229,8 @@ def _client_api(provider: BraintreeProvider, request: Request) -> Response:
                 ("Access-Control-Allow-Headers", "Content-Type"),
             ],
         )
-    if found is None or found.group(1) != provider.keys()[0]:
+    merchant = provider.merchant(found.group(1)) if found is not None else None
+    if found is None or merchant is None:
         return _client_error(404, "unknown merchant")
     if request.method == "GET":
         fingerprint = dict(parse_qsl(request.query)).get("authorizationFingerprint")
@@ -233,12 +243,12 @@ def _client_api(provider: BraintreeProvider, request: Request) -> Response:
         if not isinstance(body, dict):
             return _client_error(400, "body must be a JSON object")
     try:
-        _authorised(provider, body.get("authorizationFingerprint"), provider.services.clock.now())
+        _authorised(merchant, body.get("authorizationFingerprint"), provider.services.clock.now())
     except (ValueError, TypeError) as exc:
         return _client_error(401, str(exc))
     rest = found.group(2)
     if rest == "configuration" and request.method == "GET":
-        merchant_id = provider.keys()[0]
+        merchant_id = merchant.merchant_id
         return json_response(
             200,
             {
@@ -253,10 +263,10 @@ def _client_api(provider: BraintreeProvider, request: Request) -> Response:
             _CORS,
         )
     if rest == "payment_methods/credit_cards" and request.method == "POST":
-        return _tokenize(provider, request, body)
+        return _tokenize(provider, merchant, request, body)
     lookup = re.match(r"^payment_methods/([^/]+)/three_d_secure/lookup$", rest)
     if lookup and request.method == "POST":
-        return _lookup(provider, request, lookup.group(1), body)
+        return _lookup(provider, merchant, request, lookup.group(1), body)
     return _client_error(404, f"no such client API endpoint: {rest}")
 
 
@@ -276,8 +286,9 @@ def _challenge(provider: BraintreeProvider, request: Request, challenge_id: str)
     if fields is None:
         return text_response(400, "<!doctype html><p>Bad form.</p>")
     origin = _origin(request, fields)
-    with provider.store.lock:
-        challenge = provider.store.challenges.get(challenge_id)
+    merchant = provider.holder("challenges", challenge_id) or provider.default
+    with merchant.store.lock:
+        challenge = merchant.store.challenges.get(challenge_id)
         expired = challenge is None or (
             challenge["created_at"] + CHALLENGE_SECONDS < provider.services.clock.now()
         )
@@ -292,10 +303,10 @@ def _challenge(provider: BraintreeProvider, request: Request, challenge_id: str)
                 amount=f"{challenge['amount_cents'] // 100}.{challenge['amount_cents'] % 100:02d}",
                 last4=card.last_4,
             )
-        del provider.store.challenges[challenge_id]
+        del merchant.store.challenges[challenge_id]
         approved = fields.get("outcome") == "approve" and card.behaviour != "3ds_challenge_fail"
         result = _three_d_secure_result(
-            provider.call(request), card, "authenticated" if approved else "failed"
+            provider.call(request, merchant), card, "authenticated" if approved else "failed"
         )
     provider.services.dirty.set()
     return _page("three-d-secure-done.html", origin=origin, result=json.dumps(result))

@@ -46,19 +46,24 @@ def _sample(provider: BraintreeProvider, payload: Any) -> Response:
     subject_id = payload.get("id", "sample_id") if isinstance(payload, dict) else "sample_id"
     if not isinstance(subject_id, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", subject_id):
         raise ControlError(400, "id must be 1-64 letters, digits, _ or -")
+    merchant_id = payload.get("merchant_id") if isinstance(payload, dict) else None
+    merchant = provider.default if merchant_id is None else provider.merchant(str(merchant_id))
+    if merchant is None:
+        raise ControlError(400, f"merchant_id must be one of {', '.join(provider.merchants)}")
     if isinstance(payload, dict) and payload.get("deliver"):
-        return control_ok(provider.emit(kind, notifications.KINDS[kind], subject_id))
-    _, public_key, private_key = provider.keys()
+        return control_ok(provider.emit(kind, notifications.KINDS[kind], subject_id, merchant))
+    _, public_key, private_key = provider.keys(merchant)
     now = provider.services.clock.now()
-    with provider.store.lock:
+    with merchant.store.lock:
         fields = notifications.build(
-            provider.store,
+            merchant.store,
             kind,
             subject_id,
             now=now,
             timestamp=now,
             public_key=public_key,
             private_key=private_key,
+            merchant_id=merchant.merchant_id,
         )
     return control_ok(fields)
 
@@ -68,9 +73,10 @@ def _action(
 ) -> Response:
     """POST transactions/{id}/settle|dispute or disputes/{id}/resolve."""
     kind, object_id, action = target.groups()
-    store = provider.store
+    merchant = provider.holder(kind, object_id) or provider.default
+    store = merchant.store
     with store.lock:
-        call = provider.call(request, args=(object_id, "settle"))
+        call = provider.call(request, merchant, args=(object_id, "settle"))
         if kind == "transactions" and action in ("settle", "dispute"):
             txn = store.transactions.get(object_id)
             if txn is None:
@@ -86,7 +92,7 @@ def _action(
                 reason = _choice(
                     payload, "reason", ("fraud", "product_not_received", "general"), "fraud"
                 )
-                disputes.open_dispute(store, txn, call.now, provider.emit, reason)
+                disputes.open_dispute(store, txn, call.now, call.emit, reason)
             result: Any = store.transactions[object_id]
         elif kind == "disputes" and action == "resolve":
             record = store.disputes.get(object_id)
@@ -95,7 +101,7 @@ def _action(
             if record["status"] not in ("open", "disputed"):
                 raise ControlError(409, f"the dispute is already {record['status']}")
             outcome = _choice(payload, "outcome", ("won", "lost"))
-            disputes.set_status(store, record, outcome, call.now, provider.emit)
+            disputes.set_status(store, record, outcome, call.now, call.emit)
             result = record
         else:
             raise ControlError(404, f"no control action {action} for {kind}")
@@ -107,21 +113,27 @@ def dispatch(provider: BraintreeProvider, request: Request, path: str, payload: 
     method = request.method
     if path == "state" and method == "GET":
         return control_ok(provider.summary())
+    merchants = list(provider.merchants.values())
     if path == "tick" and method == "POST":
-        with provider.store.lock:
-            before = {t["id"]: t["status"] for t in provider.store.transactions.values()}
-            provider.call(request)
-            changed = [
-                t["id"]
-                for t in provider.store.transactions.values()
-                if before.get(t["id"]) != t["status"]
-            ]
+        changed = []
+        for merchant in merchants:
+            store = merchant.store
+            with store.lock:
+                before = {t["id"]: t["status"] for t in store.transactions.values()}
+                provider.call(request, merchant)
+                changed += [
+                    t["id"]
+                    for t in store.transactions.values()
+                    if before.get(t["id"]) != t["status"]
+                ]
         provider.services.dirty.set()
         return control_ok({"changed": changed})
     if path == "disbursements" and method == "POST":
-        with provider.store.lock:
-            call = provider.call(request)
-            created = transactions.disburse(provider.store, call.now, provider.emit, force=True)
+        created = []
+        for merchant in merchants:
+            with merchant.store.lock:
+                call = provider.call(request, merchant)
+                created += transactions.disburse(merchant.store, call.now, call.emit, force=True)
         provider.services.dirty.set()
         return control_ok({"disbursements": created})
     if path == "webhook" and method in ("GET", "POST"):
@@ -129,16 +141,19 @@ def dispatch(provider: BraintreeProvider, request: Request, path: str, payload: 
     if path == "webhooks/sample" and method == "POST":
         return _sample(provider, payload)
     if path == "notifications" and method == "GET":
-        with provider.store.lock:
-            return control_ok({"notifications": list(provider.store.notifications)})
+        built = []
+        for merchant in merchants:
+            with merchant.store.lock:
+                built += merchant.store.notifications
+        return control_ok({"notifications": sorted(built, key=lambda entry: entry["at"])})
     found = _OBJECT.match(path)
     if found and method == "GET":
         kind, object_id = found.groups()
-        with provider.store.lock:
-            record = getattr(provider.store, kind).get(object_id)
-            if record is None:
-                raise ControlError(404, f"no such object: {object_id}")
-            return control_ok(record)
+        holder = provider.holder(kind, object_id)
+        if holder is None:
+            raise ControlError(404, f"no such object: {object_id}")
+        with holder.store.lock:
+            return control_ok(getattr(holder.store, kind)[object_id])
     action = _ACTION.match(path)
     if action and method == "POST":
         try:

@@ -40,7 +40,7 @@ def sign(payload: bytes, public_key: str, private_key: str) -> str:
     return f"{public_key}|{hmac.new(key, payload, hashlib.sha1).hexdigest()}"
 
 
-def _sample(root: str, subject_id: str, now: float) -> JSON:
+def _sample(root: str, subject_id: str, now: float, merchant_id: str) -> JSON:
     """WebhookTesting's stand-in subject for an id the sandbox does not hold."""
     stamp = render.when(now)
     if root == "transaction":
@@ -74,13 +74,15 @@ def _sample(root: str, subject_id: str, now: float) -> JSON:
             "amount_cents": 10_000,
             "at": now,
             "transaction_ids": ["afv56j", "kj8hjk"],
-            "merchant_account_id": "ledgerline_sandbox_merchant",
+            "merchant_account_id": merchant_id,
             "currency": "USD",
         }
     )
 
 
-def subject(store: BraintreeStore, kind: str, subject_id: str, now: float) -> JSON:
+def subject(
+    store: BraintreeStore, kind: str, subject_id: str, now: float, merchant_id: str
+) -> JSON:
     root = KINDS[kind]
     if root == "check":
         return {"check": True}
@@ -92,7 +94,7 @@ def subject(store: BraintreeStore, kind: str, subject_id: str, now: float) -> JS
     elif root == "disbursement" and subject_id in store.disbursements:
         record = render.disbursement(store.disbursements[subject_id])
     else:
-        record = _sample(root, subject_id, now)
+        record = _sample(root, subject_id, now, merchant_id)
     return {root: record}
 
 
@@ -105,6 +107,7 @@ def build(
     timestamp: float,
     public_key: str,
     private_key: str,
+    merchant_id: str,
 ) -> dict[str, str]:
     """`{"bt_signature", "bt_payload"}` for one notification (`timestamp` may be made stale)."""
     xml = dump(
@@ -112,7 +115,7 @@ def build(
         {
             "timestamp": dt.datetime.fromtimestamp(timestamp, tz=dt.UTC),
             "kind": kind,
-            "subject": subject(store, kind, subject_id, now),
+            "subject": subject(store, kind, subject_id, now, merchant_id),
         },
     )
     payload = base64.encodebytes(xml)

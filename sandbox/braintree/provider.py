@@ -3,8 +3,12 @@
 The official SDK reaches it through `braintree.Environment(name, host, port, "http://host:port",
 False, None, host, port)` and calls `/merchants/<merchant_id>/...` with Basic auth of the
 public and private keys. Pipeline: route -> keys and merchant -> XML body -> processor fault
--> clock-driven settlement and the handler under the store lock -> XML answer (422
+-> clock-driven settlement and the handler under the merchant's store lock -> XML answer (422
 `api-error-response` for validation errors and declines).
+
+The stand-in knows several merchants, each with its own keys, merchant accounts and store, as
+Braintree keeps merchants apart: a merchant's keys reach only its own objects, and its
+notifications are signed with its own keys. The first merchant is the default one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,6 +42,10 @@ from sandbox.wire import Request, Response
 DEFAULT_MERCHANT_ID = "ledgerline_sandbox_merchant"
 DEFAULT_PUBLIC_KEY = "ledgerline_sandbox_public"
 DEFAULT_PRIVATE_KEY = "ledgerline_sandbox_private"
+# A second merchant (the demo's GBP business): its own keys, objects and merchant accounts.
+DEMO_MERCHANT_ID = "ledgerline_sandbox_demo"
+DEMO_PUBLIC_KEY = "ledgerline_sandbox_demo_public"
+DEMO_PRIVATE_KEY = "ledgerline_sandbox_demo_private"
 XML_TYPE = "application/xml; charset=utf-8"
 MAX_NOTIFICATIONS = 2000  # kept for inspection; older ones are only in the delivery log
 Handler = Callable[[Call], "tuple[str, Any] | None"]
@@ -90,6 +98,24 @@ ROUTES = [
 _MERCHANT_PATH = re.compile(r"^/merchants/([^/]+)(/.*)$")
 
 
+@dataclass
+class SandboxMerchant:
+    """One Braintree merchant: its keys, its merchant accounts and everything it created."""
+
+    merchant_id: str
+    public_key: str
+    private_key: str
+    # merchant account id -> currency; the first is the default. Braintree names them freely;
+    # these follow the `<merchant id>_<currency>` convention Ledgerline's gateway asks for.
+    merchant_accounts: dict[str, str]
+    store: BraintreeStore = field(default_factory=BraintreeStore)
+
+
+def merchant_accounts(merchant_id: str, *others: str) -> dict[str, str]:
+    """A default USD merchant account named as the merchant, then one per other currency."""
+    return {merchant_id: "USD", **{f"{merchant_id}_{c.lower()}": c.upper() for c in others}}
+
+
 def xml_response(status: int, root: str, value: Any) -> Response:
     return Response(status, dump(root, value), [("Content-Type", XML_TYPE)])
 
@@ -111,14 +137,42 @@ class BraintreeProvider(Provider):
         webhook_url: str | None = None,
     ) -> None:
         super().__init__(services)
-        self.store = BraintreeStore()
         self._config_lock = threading.Lock()
-        self.merchant_id = merchant_id
-        self.public_key = public_key
-        self.private_key = private_key
         self.webhook_url = webhook_url
-        # Braintree merchants have one merchant account per currency; the first is the default.
-        self.merchant_accounts = {merchant_id: "USD", f"{merchant_id}_eur": "EUR"}
+        default = SandboxMerchant(
+            merchant_id, public_key, private_key, merchant_accounts(merchant_id, "EUR")
+        )
+        demo = SandboxMerchant(
+            DEMO_MERCHANT_ID,
+            DEMO_PUBLIC_KEY,
+            DEMO_PRIVATE_KEY,
+            merchant_accounts(DEMO_MERCHANT_ID, "GBP", "EUR"),
+        )
+        self.merchants = {m.merchant_id: m for m in (default, demo)}
+        for merchant in self.merchants.values():
+            merchant.store.siblings = [
+                other.store for other in self.merchants.values() if other is not merchant
+            ]
+
+    @property
+    def default(self) -> SandboxMerchant:
+        return next(iter(self.merchants.values()))
+
+    @property
+    def store(self) -> BraintreeStore:
+        """The default merchant's store."""
+        return self.default.store
+
+    def merchant(self, merchant_id: str) -> SandboxMerchant | None:
+        return self.merchants.get(merchant_id)
+
+    def holder(self, kind: str, object_id: str) -> SandboxMerchant | None:
+        """The merchant whose store holds that object (ids are unique across merchants)."""
+        for merchant in self.merchants.values():
+            with merchant.store.lock:
+                if object_id in getattr(merchant.store, kind):
+                    return merchant
+        return None
 
     # --- Provider --------------------------------------------------------------------------
     def handles(self, path: str) -> bool:
@@ -133,24 +187,45 @@ class BraintreeProvider(Provider):
         return control.dispatch(self, request, path, payload)
 
     def summary(self) -> dict[str, Any]:
+        """Object counts over every merchant, then each merchant's own."""
         with self._config_lock:
             webhook = {"url": self.webhook_url}
-            merchant = self.merchant_id
-        return {"objects": self.store.count(), "merchant_id": merchant, "webhook": webhook}
+        counts = {mid: merchant.store.count() for mid, merchant in self.merchants.items()}
+        total: dict[str, int] = {}
+        for objects in counts.values():
+            for kind, count in objects.items():
+                total[kind] = total.get(kind, 0) + count
+        merchants = {
+            mid: {"objects": counts[mid], "merchant_accounts": dict(merchant.merchant_accounts)}
+            for mid, merchant in self.merchants.items()
+        }
+        return {
+            "objects": total,
+            "merchant_id": self.default.merchant_id,
+            "merchants": merchants,
+            "webhook": webhook,
+        }
 
     def snapshot(self) -> dict[str, Any]:
-        return {"store": self.store.snapshot()}
+        return {"merchants": {mid: m.store.snapshot() for mid, m in self.merchants.items()}}
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.store.restore(data.get("store", {}))
+        saved = data.get("merchants")
+        if not isinstance(saved, dict):  # a state file from when there was one merchant
+            saved = {self.default.merchant_id: data.get("store", {})}
+        for merchant_id, merchant in self.merchants.items():
+            merchant.store.restore(saved.get(merchant_id) or {})
 
     def reset(self) -> None:
-        self.store.reset()
+        for merchant in self.merchants.values():
+            merchant.store.reset()
 
     # --- configuration ---------------------------------------------------------------------
-    def keys(self) -> tuple[str, str, str]:
+    def keys(self, merchant: SandboxMerchant | None = None) -> tuple[str, str, str]:
+        """(merchant id, public key, private key) of that merchant (default: the default)."""
+        merchant = merchant or self.default
         with self._config_lock:
-            return self.merchant_id, self.public_key, self.private_key
+            return merchant.merchant_id, merchant.public_key, merchant.private_key
 
     def configure(
         self,
@@ -162,13 +237,13 @@ class BraintreeProvider(Provider):
         with self._config_lock:
             self.webhook_url = webhook_url
             if public_key is not None and private_key is not None:
-                self.public_key, self.private_key = public_key, private_key
+                self.default.public_key, self.default.private_key = public_key, private_key
 
     # --- the API pipeline ------------------------------------------------------------------
     def _api(self, request: Request) -> Response:
         try:
             route, args = self._match(request)
-            self._authenticate(request)
+            merchant = self._authenticate(request)
             version = request.header("x-apiversion")
             if version and (not version.isdigit() or int(version) < 4):
                 raise HTTPError(426, "this API version is no longer supported; upgrade the SDK")
@@ -192,7 +267,7 @@ class BraintreeProvider(Provider):
             return error_response(HTTPError(429, "too many requests"))
         if kind == "error_500":
             return error_response(HTTPError(500, "internal server error"))
-        response = self._execute(request, route, args, body)
+        response = self._execute(request, merchant, route, args, body)
         if kind == "error_500_after":  # the call took effect; the caller cannot tell
             response = error_response(HTTPError(500, "internal server error"))
         if kind == "timeout_after" and fault is not None:
@@ -201,10 +276,15 @@ class BraintreeProvider(Provider):
         return response
 
     def _execute(
-        self, request: Request, route: Route, args: tuple[str, ...], body: dict[str, Any]
+        self,
+        request: Request,
+        merchant: SandboxMerchant,
+        route: Route,
+        args: tuple[str, ...],
+        body: dict[str, Any],
     ) -> Response:
-        with self.store.lock:
-            call = self.call(request, args=args, body=body)
+        with merchant.store.lock:
+            call = self.call(request, merchant, args=args, body=body)
             try:
                 answer = route.handler(call)
             except ValidationError as exc:
@@ -224,22 +304,26 @@ class BraintreeProvider(Provider):
     def call(
         self,
         request: Request,
+        merchant: SandboxMerchant | None = None,
         *,
         args: tuple[str, ...] = (),
         body: dict[str, Any] | None = None,
     ) -> Call:
-        """A handler context; applies the clock's due transitions first (store lock held)."""
+        """A handler context for the merchant (default: the default one); applies the clock's
+        due transitions to its objects first (its store lock held)."""
+        merchant = merchant or self.default
         now = self.services.clock.now()
-        transactions.tick(self.store, now, self.emit)
+        emit = self.emitter(merchant)
+        transactions.tick(merchant.store, now, emit)
         return Call(
-            store=self.store,
+            store=merchant.store,
             now=now,
             body=body or {},
             args=args,
             query=dict(parse_qsl(request.query)),
-            merchant_id=self.keys()[0],
-            merchant_accounts=self.merchant_accounts,
-            emit=self.emit,
+            merchant_id=merchant.merchant_id,
+            merchant_accounts=merchant.merchant_accounts,
+            emit=emit,
             base_url=request.base_url,
         )
 
@@ -253,8 +337,8 @@ class BraintreeProvider(Provider):
                     return route, match.groups()
         raise HTTPError(404, f"no such endpoint: {request.method} {request.path}")
 
-    def _authenticate(self, request: Request) -> None:
-        merchant_id, public_key, private_key = self.keys()
+    def _authenticate(self, request: Request) -> SandboxMerchant:
+        """The merchant whose keys the call carries; its path must name that merchant."""
         scheme, _, value = request.header("authorization").strip().partition(" ")
         try:
             user, _, password = (
@@ -262,41 +346,64 @@ class BraintreeProvider(Provider):
             )
         except (binascii.Error, UnicodeDecodeError):
             user, password = "", ""
-        if not (
-            scheme.lower() == "basic"
-            and secrets.compare_digest(user.encode(), public_key.encode())
-            and secrets.compare_digest(password.encode(), private_key.encode())
-        ):
+        owner = None
+        for merchant in self.merchants.values():
+            _, public_key, private_key = self.keys(merchant)
+            # Both comparisons always run: the answer's timing names no key.
+            public_ok = secrets.compare_digest(user.encode(), public_key.encode())
+            private_ok = secrets.compare_digest(password.encode(), private_key.encode())
+            if public_ok and private_ok:
+                owner = merchant
+        if scheme.lower() != "basic" or owner is None:
             raise HTTPError(401, "authentication failed: check the public and private keys")
         found = _MERCHANT_PATH.match(request.path)
-        if found is None or found.group(1) != merchant_id:
+        if found is None or found.group(1) != owner.merchant_id:
             raise HTTPError(403, "these keys do not belong to that merchant")
+        return owner
 
     # --- webhooks --------------------------------------------------------------------------
-    def emit(self, kind: str, root: str, subject_id: str) -> dict[str, str]:
-        """Build a notification now (its subject as it is now), record it and send it."""
+    def emitter(self, merchant: SandboxMerchant) -> Callable[[str, str, str], dict[str, str]]:
+        """`emit` for that merchant's objects."""
+        return lambda kind, root, subject_id: self.emit(kind, root, subject_id, merchant)
+
+    def emit(
+        self, kind: str, root: str, subject_id: str, merchant: SandboxMerchant | None = None
+    ) -> dict[str, str]:
+        """Build a notification now (its subject as it is now), signed with the merchant's keys
+        (default: the default merchant), record it in its store and send it."""
+        merchant = merchant or self.default
+        store = merchant.store
+        _, public_key, private_key = self.keys(merchant)
         with self._config_lock:
-            url, public_key, private_key = self.webhook_url, self.public_key, self.private_key
+            url = self.webhook_url
         faults = self.services.webhooks.settings()["faults"]
         now = self.services.clock.now()
         if faults["wrong_secret"]:
             private_key = "wrong_" + secrets.token_hex(12)
         stale = faults["stale_seconds"] if faults["stale_timestamp"] else 0
-        with self.store.lock:
+        with store.lock:
             fields = notifications.build(
-                self.store,
+                store,
                 kind,
                 subject_id,
                 now=now,
                 timestamp=now - stale,
                 public_key=public_key,
                 private_key=private_key,
+                merchant_id=merchant.merchant_id,
             )
             key = f"braintree:{kind}:{subject_id}:{random_id(8)}"
-            self.store.notifications.append(
-                {"key": key, "kind": kind, "subject_id": subject_id, "url": url, "at": now}
+            store.notifications.append(
+                {
+                    "key": key,
+                    "kind": kind,
+                    "subject_id": subject_id,
+                    "merchant_id": merchant.merchant_id,
+                    "url": url,
+                    "at": now,
+                }
             )
-            del self.store.notifications[:-MAX_NOTIFICATIONS]
+            del store.notifications[:-MAX_NOTIFICATIONS]
         if url:
             self.services.webhooks.submit(
                 url=url,

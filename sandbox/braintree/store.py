@@ -45,12 +45,15 @@ class BraintreeStore:
         self.challenges: dict[str, JSON] = {}
         # Signs client-token fingerprints; only the sandbox itself checks them.
         self.fingerprint_key = random_id(32)
+        # The other merchants' stores: an id is new only when none of them holds it either, so
+        # the control API finds an object's merchant by its id alone.
+        self.siblings: list[BraintreeStore] = []
 
     def new_id(self, kind: str, length: int = 8) -> str:
-        table: dict[str, JSON] = getattr(self, kind)
+        tables: list[dict[str, JSON]] = [getattr(s, kind) for s in (self, *self.siblings)]
         while True:
             candidate = random_id(length)
-            if candidate not in table:
+            if all(candidate not in table for table in tables):
                 return candidate
 
     def count(self) -> dict[str, int]:

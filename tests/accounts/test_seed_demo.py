@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -19,8 +20,9 @@ OWNER = "owner@demo.ledgerline.test"
 
 
 @pytest.fixture(autouse=True)
-def processor(settings) -> Iterator[None]:
-    """Demo payments go through the processor, as under `make run`: a sandbox on a free port."""
+def processor(settings) -> Iterator[str]:
+    """Demo payments go through the processor, as under `make run`: a sandbox on a free port
+    (its URL)."""
     from payments.gateways import braintree
     from sandbox.server import start_in_thread
 
@@ -29,7 +31,7 @@ def processor(settings) -> Iterator[None]:
         settings.BRAINTREE_API_BASE = handle.url
         braintree.clear_client_cache()
         braintree.breaker_reset()
-        yield
+        yield handle.url
         braintree.clear_client_cache()
         braintree.breaker_reset()
 
@@ -111,7 +113,113 @@ def test_seed_demo_adds_customers_payments_and_a_link_through_the_processor():
     again = _run()
     assert "demo payments already present" in again
     assert Payment.objects.count() == 10
-    assert ProcessorAccount.objects.count() == 3
+    assert ProcessorAccount.objects.count() == 4
+
+
+def _processor_state() -> dict[str, Any]:
+    """Every row seed_demo's processor setup writes, as comparable values."""
+    from compliance.models import AuditEntry
+    from payments.models import ProcessorCredential
+
+    return {
+        "accounts": sorted(
+            ProcessorAccount.objects.values_list(
+                "merchant__slug", "processor", "processor_account_id", "routing_rank", "updated_at"
+            )
+        ),
+        "credentials": sorted(
+            ProcessorCredential.objects.values_list(
+                "account__merchant__slug", "public_id", "public_key_digest"
+            )
+        ),
+        "audit": sorted(
+            AuditEntry.objects.filter(
+                action__in=(
+                    "merchant.processor_account_connect",
+                    "merchant.processor_routing_update",
+                )
+            ).values_list("action", "merchant_public_id")
+        ),
+        "payments": Payment.objects.count(),
+    }
+
+
+def test_demo_takes_payments_on_stripe_with_its_own_braintree_as_secondary():
+    """Issue #17's contract: acme on Braintree (primary), demo on Stripe with Braintree as its
+    secondary, each on its own sandbox Braintree merchant, connected through the real service
+    and ranked through the settings page's routing; a second run changes nothing."""
+    output = _run()
+    ranks = {
+        slug: dict(
+            ProcessorAccount.objects.filter(merchant__slug=slug).values_list(
+                "processor", "routing_rank"
+            )
+        )
+        for slug in ("acme", "demo")
+    }
+    assert ranks == {
+        "acme": {"braintree": RoutingRank.PRIMARY, "stripe": RoutingRank.SECONDARY},
+        "demo": {"stripe": RoutingRank.PRIMARY, "braintree": RoutingRank.SECONDARY},
+    }
+    braintree_ids = dict(
+        ProcessorAccount.objects.filter(processor="braintree").values_list(
+            "merchant__slug", "processor_account_id"
+        )
+    )
+    assert braintree_ids == {
+        "acme": "ledgerline_sandbox_merchant",
+        "demo": "ledgerline_sandbox_demo",
+    }
+    assert "demo: takes payments on stripe, braintree while it is down" in output
+    assert "not connected" not in output
+    first = _processor_state()
+    connects = [entry for entry in first["audit"] if entry[0].endswith("account_connect")]
+    assert len(connects) == 2
+    _run()
+    assert _processor_state() == first
+
+
+def test_demos_braintree_takes_a_gbp_payment_and_its_notifications_reach_demo(
+    processor, client, django_capture_on_commit_callbacks
+):
+    """demo's secondary is usable: a GBP card payment sent to Braintree goes through its
+    own sandbox merchant's GBP merchant account, and a notification signed with that
+    merchant's keys is verified and filed under demo."""
+    from urllib.parse import urlencode
+
+    from compliance.actors import Actor
+    from inbound.models import InboundEvent
+    from payments import services
+    from sandbox.client import SandboxControl
+
+    _run()
+    demo = Merchant.objects.get(slug="demo")
+    payment = services.payment_create(
+        merchant=demo,
+        actor=Actor.system("tests"),
+        amount=1275,
+        currency="gbp",
+        payment_method="fake-valid-visa-nonce",
+        processor="braintree",
+    )
+    assert (payment.processor, payment.status, payment.currency) == (
+        "braintree",
+        "succeeded",
+        "gbp",
+    )
+    assert payment.processor_payment_id
+    fields = SandboxControl(processor).braintree_sample_notification(
+        "transaction_settled", payment.processor_payment_id, merchant_id="ledgerline_sandbox_demo"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/webhooks/braintree/",
+            data=urlencode(fields),
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert response.status_code == 200
+    event = InboundEvent.objects.get(provider="braintree")
+    assert (event.merchant, event.type) == (demo, "transaction_settled")
 
 
 def _logins(output: str) -> dict[str, dict[str, str]]:
