@@ -38,6 +38,7 @@ from config.exceptions import ServiceUnavailableError
 from payments.exceptions import ProcessorRequestError
 from payments.gateways import gateway_for
 from payments.models import (
+    BalanceTransaction,
     Customer,
     Dispute,
     DisputeEvidenceFile,
@@ -150,6 +151,38 @@ def _evidence_file_export(row: DisputeEvidenceFile) -> dict[str, JSONValue]:
 def _evidence_files_erase(subject: Subject) -> ErasureResult:
     deleted, _ = _evidence_files(subject).delete()
     return ErasureResult(deleted=deleted)
+
+
+# --- Balance transactions --------------------------------------------------------------------
+
+
+def _balance_transactions(subject: Subject) -> QuerySet[BalanceTransaction]:
+    """The processor's ledger lines of the subject's payments, refunds and disputes; their
+    `description` is the processor's copy of the payment's, which may name the customer."""
+    customers = subject.customer_ids
+    return BalanceTransaction.objects.filter(
+        merchant__public_id=subject.merchant_id,
+    ).filter(
+        Q(payment__customer__public_id__in=customers)
+        | Q(refund__payment__customer__public_id__in=customers)
+        | Q(dispute__payment__customer__public_id__in=customers)
+    )
+
+
+def _balance_transaction_export(row: BalanceTransaction) -> dict[str, JSONValue]:
+    return {
+        "id": row.public_id,
+        "type": row.type,
+        "amount": row.amount,
+        "currency": row.currency,
+        "description": row.description,
+        "created": iso(row.processor_created_at),
+    }
+
+
+def _balance_transactions_erase(subject: Subject) -> ErasureResult:
+    anonymised = _balance_transactions(subject).exclude(description="").update(description="")
+    return ErasureResult(anonymised=anonymised)
 
 
 # --- Payments (retained ledger) -------------------------------------------------------------
@@ -421,6 +454,16 @@ def register_all() -> None:
         export=_evidence_file_export,
         erase=_evidence_files_erase,
         # Before payments are stripped of the person: the files are found through them.
+        order=50,
+    )
+    register(
+        BalanceTransaction,
+        subjects=CUSTOMER,
+        erasure=Erasure.ANONYMISE,
+        find=_balance_transactions,
+        export=_balance_transaction_export,
+        erase=_balance_transactions_erase,
+        # Before payments are stripped of the person: the lines are found through them.
         order=50,
     )
     register_subject_resolver(SubjectKind.CUSTOMER, customer_subject)

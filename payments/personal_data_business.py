@@ -1,10 +1,11 @@
-"""The payments models that hold no person's data: the merchant's accounts, keys and money at
-the processor. Classified for the personal-data registry (every field of every model is), kept
-apart from `payments.personal_data`, which finds, exports and erases a subject's rows."""
+"""The payments models that hold the merchant's business records: its accounts, keys and money
+at the processor (only a balance transaction's copied description may name a person).
+Classified for the personal-data registry (every field of every model is), kept apart from
+`payments.personal_data`, which finds, exports and erases a subject's rows."""
 
 from __future__ import annotations
 
-from compliance.personal_data import N, classify
+from compliance.personal_data import N, P, classify
 from payments.models import (
     BalanceTransaction,
     Payout,
@@ -88,7 +89,9 @@ def classify_business_records() -> None:
             "fee": N,
             "net": N,
             "currency": N,
-            "description": N,
+            # The processor copies the payment's description, which may name its customer:
+            # erased with the customer (payments.personal_data).
+            "description": P,
             "processor_source_id": N,
             "payment": N,
             "refund": N,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -295,26 +295,32 @@ def balance_entries_apply(
                 row.save(update_fields=["payout"])
                 linked.add(payout.pk)
             continue
+        try:
+            with transaction.atomic():
+                row = BalanceTransaction.objects.create(
+                    merchant=merchant,
+                    processor=processor,
+                    processor_transaction_id=entry.id,
+                    type=entry.type
+                    if entry.type in BalanceTransactionType.values
+                    else BalanceTransactionType.OTHER,
+                    amount=entry.amount,
+                    fee=entry.fee,
+                    net=entry.net,
+                    currency=entry.currency,
+                    description=entry.description,
+                    processor_source_id=entry.source[:64],
+                    payout=payout,
+                    available_on=entry.available_on,
+                    processor_created_at=entry.created,
+                    **_source_rows(merchant, entry),
+                )
+        except IntegrityError:
+            # Another event applying the same lines at the same moment recorded this one first
+            # (concurrent deliveries): it is theirs to link and to fill fees from.
+            continue
         if payout is not None:
             linked.add(payout.pk)
-        row = BalanceTransaction.objects.create(
-            merchant=merchant,
-            processor=processor,
-            processor_transaction_id=entry.id,
-            type=entry.type
-            if entry.type in BalanceTransactionType.values
-            else BalanceTransactionType.OTHER,
-            amount=entry.amount,
-            fee=entry.fee,
-            net=entry.net,
-            currency=entry.currency,
-            description=entry.description,
-            processor_source_id=entry.source[:64],
-            payout=payout,
-            available_on=entry.available_on,
-            processor_created_at=entry.created,
-            **_source_rows(merchant, entry),
-        )
         existing[entry.id] = row
         created += 1
         _fee_apply(row, entry)
