@@ -9,9 +9,11 @@ Periods are UTC and end now (or, for a custom range, at the end of its last day)
 - custom: whole days from..to, against as many days just before.
 
 Every figure is for the merchant's default currency (payments in other currencies are listed
-apart, never added across currencies) and read through `settings.REPORTS_DB_ALIAS`: one
-conditional aggregate per table over both periods, plus the chart's per-day (per-hour for
-today) series.
+apart, never added across currencies) and read through `settings.REPORTS_DB_ALIAS`. Payments
+come from their per-day totals for whole days and from the rows only for the partial days at
+the periods' edges (`payments.overview_payments`), so the cost does not grow with the
+merchant's history; refunds, disputes and customers are one conditional aggregate per table
+over both periods.
 
 Net volume is gross minus the fees the processor kept (captured minus `net`, for payments whose
 balance transaction it has reported), refunds and disputes opened in the period.
@@ -20,19 +22,17 @@ balance transaction it has reported), refunds and disputes opened in the period.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate, TruncHour
+from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts.models import Merchant
 from payments.models import Customer, Dispute, Payment, Refund, RefundStatus
-from payments.state import PaymentStatus
+from payments.overview_payments import PaymentFigures, payment_figures
 
 MAX_CUSTOM_DAYS = 366
 EARLIEST = date(2000, 1, 1)
@@ -195,19 +195,7 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
     """The overview's figures for `period` in the merchant's default currency."""
     db = _db()
     currency = merchant.default_currency
-    cur, prev = _split("created_at", period, status=PaymentStatus.SUCCEEDED, currency=currency)
-    # What the processor kept (its fee and the platform's): captured minus net, where reported.
-    # Counting created_at, not the pk: every column read is in `payment_overview` (index-only).
-    kept = F("amount_captured") - F("net")
-    reported = Q(net__isnull=False)
-    payments = _window(Payment.objects.using(db).filter(merchant=merchant), period).aggregate(
-        gross=Sum("amount_captured", filter=cur),
-        gross_prev=Sum("amount_captured", filter=prev),
-        fees=Sum(kept, filter=cur & reported),
-        fees_prev=Sum(kept, filter=prev & reported),
-        count=Count("created_at", filter=cur),
-        count_prev=Count("created_at", filter=prev),
-    )
+    payments = payment_figures(merchant=merchant, currency=currency, period=period, using=db)
     cur, prev = _split("created_at", period, status=RefundStatus.SUCCEEDED, currency=currency)
     refunds = _window(Refund.objects.using(db).filter(merchant=merchant), period).aggregate(
         total=Sum("amount", filter=cur), total_prev=Sum("amount", filter=prev)
@@ -227,8 +215,9 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
     def value(row: dict[str, Any], name: str) -> int:
         return int(row[name] or 0)
 
-    gross, gross_prev = value(payments, "gross"), value(payments, "gross_prev")
-    fees, fees_prev = value(payments, "fees"), value(payments, "fees_prev")
+    gross, gross_prev = payments.current.gross, payments.previous.gross
+    # What the processor kept (its fee and the platform's), where it reported the net.
+    fees, fees_prev = payments.current.kept, payments.previous.kept
     refunded, refunded_prev = value(refunds, "total"), value(refunds, "total_prev")
     disputed, disputed_prev = value(disputes, "total"), value(disputes, "total_prev")
     metrics = [
@@ -243,8 +232,8 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
         Metric(
             "payments",
             "Successful payments",
-            value(payments, "count"),
-            value(payments, "count_prev"),
+            payments.current.count,
+            payments.previous.count,
             money=False,
         ),
         Metric(
@@ -267,8 +256,8 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
         period=period,
         currency=currency,
         metrics=metrics,
-        series=_series(merchant=merchant, period=period, currency=currency),
-        other_currencies=_other_currencies(merchant=merchant, period=period, currency=currency),
+        series=_series(period, payments),
+        other_currencies=dict(sorted(payments.other_currencies.items())),
     )
 
 
@@ -282,45 +271,10 @@ def _buckets(period: Period) -> list[datetime]:
     return buckets or [period.start]
 
 
-def _series(*, merchant: Merchant, period: Period, currency: str) -> list[SeriesPoint]:
-    trunc: Callable[..., Any] = TruncHour if period.hourly else TruncDate
-    rows = (
-        Payment.objects.using(_db())
-        .filter(
-            merchant=merchant,
-            status=PaymentStatus.SUCCEEDED,
-            currency=currency,
-            created_at__gte=period.start,
-            created_at__lt=period.end,
-        )
-        .annotate(bucket=trunc("created_at", tzinfo=UTC))
-        .values("bucket")
-        .annotate(total=Sum("amount_captured"))
-    )
-    totals: dict[datetime, int] = {}
-    for row in rows:
-        bucket = row["bucket"]
-        if not isinstance(bucket, datetime):
-            bucket = _midnight(bucket)
-        totals[bucket.astimezone(UTC)] = int(row["total"] or 0)
-    return [SeriesPoint(at=at, amount=totals.get(at, 0)) for at in _buckets(period)]
-
-
-def _other_currencies(*, merchant: Merchant, period: Period, currency: str) -> dict[str, int]:
-    rows = (
-        Payment.objects.using(_db())
-        .filter(
-            merchant=merchant,
-            status=PaymentStatus.SUCCEEDED,
-            created_at__gte=period.start,
-            created_at__lt=period.end,
-        )
-        .exclude(currency=currency)
-        .values("currency")
-        .annotate(total=Sum("amount_captured"))
-        .order_by("currency")
-    )
-    return {row["currency"]: int(row["total"] or 0) for row in rows}
+def _series(period: Period, payments: PaymentFigures) -> list[SeriesPoint]:
+    if period.hourly:
+        return [SeriesPoint(at=at, amount=payments.hourly.get(at, 0)) for at in _buckets(period)]
+    return [SeriesPoint(at=at, amount=payments.daily.get(at.date(), 0)) for at in _buckets(period)]
 
 
 RECENT_LIMIT = 8

@@ -8,6 +8,7 @@ from __future__ import annotations
 from compliance.personal_data import N, P, classify
 from payments.models import (
     BalanceTransaction,
+    PaymentDayTotal,
     Payout,
     ProcessorAccount,
     ProcessorCredential,
@@ -102,4 +103,17 @@ def classify_business_records() -> None:
             "created_at": N,
         },
         note=money_note,
+    )
+    classify(
+        PaymentDayTotal,
+        {
+            "id": N,
+            "merchant": N,
+            "currency": N,
+            "day": N,
+            "gross": N,
+            "kept": N,
+            "payment_count": N,
+        },
+        note="Sums of the merchant's payments per day; no payment or person can be told apart.",
     )
