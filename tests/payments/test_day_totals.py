@@ -48,7 +48,9 @@ operations = st.one_of(
     st.tuples(st.just("update_all_status"), st.integers(0, 1), statuses),
     st.tuples(st.just("delete"), which),
     st.tuples(st.just("delete_status"), st.integers(0, 1), statuses),
-    st.tuples(st.just("bulk_create"), st.integers(0, 1), days, moments, statuses, st.integers(1, 4)),
+    st.tuples(
+        st.just("bulk_create"), st.integers(0, 1), days, moments, statuses, st.integers(1, 4)
+    ),
     st.tuples(st.just("bulk_update"), which, statuses, st.integers(0, 100)),
     st.tuples(st.just("raw_capture_all"), st.integers(0, 1)),
 )  # fmt: skip
@@ -59,7 +61,7 @@ def _nth(index: int) -> Payment | None:
     return payments[index % len(payments)] if payments else None
 
 
-def _apply(operation: tuple, merchants: list) -> None:  # noqa: PLR0912 - one branch per write path
+def _apply(operation: tuple, merchants: list) -> None:
     name, *args = operation
     if name == "create":
         merchant, day, moment, status, currency, amount = args

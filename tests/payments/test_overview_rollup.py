@@ -63,8 +63,8 @@ def _raw(period: Period, currency: str) -> dict[str, object]:
         ("previous", period.previous_start, period.previous_end),
     ):
         gross = kept = count = 0
-        for created, row_currency, captured, net in rows:
-            if not start <= created < end:
+        for created_at, row_currency, captured, net in rows:
+            if not start <= created_at < end:
                 continue
             if row_currency != currency:
                 if label == "current":
@@ -74,8 +74,7 @@ def _raw(period: Period, currency: str) -> dict[str, object]:
             kept += captured - net if net is not None else 0
             count += 1
             if label == "current":
-                created = created.astimezone(UTC)
-                bucket = created.replace(minute=0, second=0, microsecond=0)
+                bucket = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
                 series[bucket if period.hourly else bucket.replace(hour=0)] += captured
         figures[label] = (gross, gross - kept, count)
     figures["series"] = {at: amount for at, amount in series.items() if amount}
@@ -98,11 +97,9 @@ def _shown(overview: Overview) -> dict[str, object]:
 
 
 nows = st.one_of(
-    st.sampled_from(
-        [_utc(2026, 3, 31, 15, 30), _utc(2026, 3, 1), _utc(2026, 1, 1, 0, 0, 0, 1)]
-    ),
-    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31)).map(
-        lambda moment: moment.replace(tzinfo=UTC)
+    st.sampled_from([_utc(2026, 3, 31, 15, 30), _utc(2026, 3, 1), _utc(2026, 1, 1, 0, 0, 0, 1)]),
+    st.integers(0, 365 * 86_400_000_000).map(
+        lambda micros: _utc(2026, 1, 1) + timedelta(microseconds=micros)
     ),
 )
 payments = st.lists(
@@ -133,7 +130,9 @@ def test_the_overview_figures_equal_a_raw_computation_for_every_period(now, rows
     edges = sorted({edge for period in periods for edge in _edges(period)})
     with transaction.atomic():
         for edge_index, seconds, status, currency, amount, fee, on_edge in rows:
-            created = edges[edge_index % len(edges)] if on_edge else now + timedelta(seconds=seconds)
+            created = (
+                edges[edge_index % len(edges)] if on_edge else now + timedelta(seconds=seconds)
+            )
             PaymentFactory(
                 merchant=merchant,
                 created_at=created,
