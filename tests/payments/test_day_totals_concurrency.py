@@ -1,0 +1,146 @@
+"""Real concurrent transactions on PostgreSQL: payment writers on the same merchant-day, and a
+rebuild running among them, leave the day totals exactly equal to the payments."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import F
+
+from accounts.models import Merchant
+from payments.day_totals import day_totals_rebuild
+from payments.models import Payment
+from payments.state import PaymentStatus
+from tests.factories import MerchantFactory
+from tests.payments.day_totals_support import totals_from_payments, totals_stored
+from tests.payments.factories import PaymentFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+WRITERS = 6
+TRANSACTIONS_PER_WRITER = 30
+S = PaymentStatus
+
+
+def _in_thread(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
+    def run() -> None:
+        try:
+            target()
+        except BaseException as error:  # noqa: BLE001 - surfaced to the main thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _writer(merchant: Merchant, seed: int, start: threading.Barrier, day: datetime) -> None:
+    """Transactions on one day each (or one statement over both days), holding the lock a
+    moment, so that writers queue on the same totals rows."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    mine: list[int] = []
+    start.wait(timeout=30)
+    for _ in range(TRANSACTIONS_PER_WRITER):
+        moment = day + timedelta(days=rng.randint(0, 1), seconds=rng.randint(0, 86_399))
+        with transaction.atomic():
+            roll = rng.random()
+            if roll < 0.4 or not mine:
+                payment = PaymentFactory(
+                    merchant=merchant, created_at=moment, amount=rng.randint(100, 9_999)
+                )
+                mine.append(payment.pk)
+            elif roll < 0.55:
+                payment = Payment.objects.select_for_update().get(pk=rng.choice(mine))
+                payment.status = rng.choice([S.SUCCEEDED, S.CANCELED])
+                payment.save()
+            elif roll < 0.7:
+                Payment.objects.filter(pk=rng.choice(mine)).update(
+                    fee=40, net=F("amount_captured") - 40
+                )
+            elif roll < 0.8:
+                # One statement over both days: its totals rows are locked in key order.
+                Payment.objects.filter(pk__in=mine).update(
+                    status=rng.choice([S.SUCCEEDED, S.CANCELED])
+                )
+            elif roll < 0.9:
+                Payment.objects.filter(pk=rng.choice(mine)).update(
+                    amount_captured=F("amount") / 2
+                )
+            else:
+                victim = mine.pop(rng.randrange(len(mine)))
+                Payment.objects.filter(pk=victim).delete()
+            time.sleep(rng.random() / 500)
+
+
+def test_concurrent_writers_and_a_rebuild_keep_the_totals_exact():
+    """Given six writers creating, saving, updating and deleting payments of one merchant on
+    the same two days at once, and a rebuild repairing in a loop among them, then no write is
+    lost: the totals equal the payments, and the rebuild never found anything to correct."""
+    merchant = MerchantFactory()
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = threading.Barrier(WRITERS + 1)
+    errors: list[BaseException] = []
+    writers = [
+        _in_thread(lambda seed=seed: _writer(merchant, seed, start, day), errors)
+        for seed in range(WRITERS)
+    ]
+    corrections: list[int] = []
+    start.wait(timeout=30)
+
+    def rebuild_while_writing() -> None:
+        while any(writer.is_alive() for writer in writers):
+            report = day_totals_rebuild(merchants=[merchant])
+            corrections.append(len(report.differences))
+
+    rebuilder = _in_thread(rebuild_while_writing, errors)
+    for thread in [*writers, rebuilder]:
+        thread.join(timeout=120)
+    assert not errors
+    assert Payment.objects.filter(merchant=merchant).count() > WRITERS * 5
+    assert totals_stored() == totals_from_payments()
+    assert corrections
+    assert set(corrections) == {0}
+
+
+def test_a_writer_waits_for_another_on_the_same_day_and_both_count():
+    """Two open transactions add a payment to the same day: the second waits on the totals
+    row until the first commits, then adds to what the first left."""
+    merchant = MerchantFactory()
+    moment = datetime(2026, 3, 30, 12, tzinfo=UTC)
+    first_written, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        with transaction.atomic():
+            PaymentFactory(merchant=merchant, created_at=moment, amount=1000)
+            first_written.set()
+            assert release.wait(timeout=20)
+
+    def second() -> None:
+        assert first_written.wait(timeout=20)
+        with transaction.atomic():
+            PaymentFactory(merchant=merchant, created_at=moment, amount=500)
+
+    threads = [_in_thread(first, errors), _in_thread(second, errors)]
+    assert first_written.wait(timeout=20)
+    time.sleep(0.3)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"
+        )
+        (waiting,) = cursor.fetchone()
+    release.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not errors
+    assert waiting == 1
+    assert totals_stored() == {(merchant.pk, "gbp", moment.date()): (1500, 0, 2)}
