@@ -417,6 +417,10 @@ class MoneyOutGateway(PaymentGateway, Protocol):
         those a payout swept (and its own), each entry's `payout` then set to it."""
         ...
 
+    def balance_entry_retrieve(self, *, account: str, entry: str) -> BalanceEntry:
+        """One balance transaction, as a charge, refund or dispute names it."""
+        ...
+
     def payout_schedule_retrieve(self, *, account: str) -> PayoutSchedule: ...
 
     def payout_schedule_update(

@@ -436,6 +436,16 @@ class _MoneyOut:
             has_more=bool(obj.get("has_more")),
         )
 
+    def balance_entry_retrieve(self, *, account: str, entry: str) -> BalanceEntry:
+        obj = call(
+            "balance_transaction_retrieve",
+            lambda: stripe_client().v1.balance_transactions.retrieve(
+                entry, options=_options(account=account)
+            ),
+            mutating=False,
+        )
+        return balance_entry_from_dict(_dict(obj))
+
     def payout_schedule_retrieve(self, *, account: str) -> PayoutSchedule:
         obj = call(
             "account_retrieve",
