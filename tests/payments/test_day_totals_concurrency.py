@@ -45,7 +45,7 @@ def _in_thread(target: Callable[[], None], errors: list[BaseException]) -> threa
 def _writer(merchant: Merchant, seed: int, start: threading.Barrier, day: datetime) -> None:
     """Transactions on one day each (or one statement over both days), holding the lock a
     moment, so that writers queue on the same totals rows."""
-    rng = random.Random(seed)  # noqa: S311 - test data
+    rng = random.Random(seed)
     mine: list[int] = []
     start.wait(timeout=30)
     for _ in range(TRANSACTIONS_PER_WRITER):
