@@ -71,9 +71,7 @@ def _writer(merchant: Merchant, seed: int, start: threading.Barrier, day: dateti
                     status=rng.choice([S.SUCCEEDED, S.CANCELED])
                 )
             elif roll < 0.9:
-                Payment.objects.filter(pk=rng.choice(mine)).update(
-                    amount_captured=F("amount") / 2
-                )
+                Payment.objects.filter(pk=rng.choice(mine)).update(amount_captured=F("amount") / 2)
             else:
                 victim = mine.pop(rng.randrange(len(mine)))
                 Payment.objects.filter(pk=victim).delete()
