@@ -148,6 +148,11 @@ CASES: dict[str, Case] = {
         reached_through="never by id: /settings/ lists and ranks only the current merchant's "
         "accounts (tests/payments/braintree/test_settings_processors.py)",
     ),
+    "payments.PaymentDayTotal": Case(
+        make=lambda m: None,
+        reached_through="never by id: the overview reads the current merchant's day totals "
+        "(tests/payments/test_overview_rollup.py)",
+    ),
     "api.IdempotencyRecord": Case(
         make=lambda m: None, reached_through="never: keyed by (merchant, key) inside the API"
     ),

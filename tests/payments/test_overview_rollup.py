@@ -11,6 +11,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import Merchant
 from payments.models import Payment
 from payments.overview import Overview, Period, overview_build, period_for
 from payments.overview_payments import partial_ranges, whole_days
@@ -50,12 +51,12 @@ def _edges(period: Period) -> list[datetime]:
     return edges
 
 
-def _raw(period: Period, currency: str) -> dict[str, object]:
+def _raw(period: Period, merchant: Merchant, currency: str) -> dict[str, object]:
     """Every figure the overview shows for payments, from the rows one by one."""
     figures: dict[str, object] = {}
     series: dict[datetime, int] = defaultdict(int)
     others: dict[str, int] = defaultdict(int)
-    rows = Payment.objects.filter(status=S.SUCCEEDED).values_list(
+    rows = Payment.objects.filter(merchant=merchant, status=S.SUCCEEDED).values_list(
         "created_at", "currency", "amount_captured", "net"
     )
     for label, start, end in (
@@ -124,8 +125,9 @@ def test_the_overview_figures_equal_a_raw_computation_for_every_period(now, rows
     """Given payments at random times and on every edge (midnights, now, the previous
     period's end, a microsecond either side), in two currencies, some with a reported net,
     then for every preset and custom period the gross, net and count of both periods, the
-    chart's series and the other currencies equal those computed from the rows."""
-    merchant = MerchantFactory(default_currency="gbp")
+    chart's series and the other currencies equal those computed from the rows (another
+    merchant's payments at the same moments never count)."""
+    merchant, other = MerchantFactory(default_currency="gbp"), MerchantFactory()
     periods = _periods(now)
     edges = sorted({edge for period in periods for edge in _edges(period)})
     with transaction.atomic():
@@ -141,9 +143,10 @@ def test_the_overview_figures_equal_a_raw_computation_for_every_period(now, rows
                 amount=amount,
                 net=None if fee is None else amount - fee,
             )
+            PaymentFactory(merchant=other, created_at=created, amount=amount)
         for period in periods:
             assert _shown(overview_build(merchant=merchant, period=period)) == _raw(
-                period, "gbp"
+                period, merchant, "gbp"
             ), period
         transaction.set_rollback(True)
 
