@@ -1,11 +1,11 @@
-"""Per-day payment totals: what the overview reads for whole days instead of aggregating
-payments (docs/payments.md, "Overview").
+"""Per-day payment totals and new-customer counts: what the overview reads for whole days
+instead of aggregating payments and customers (docs/payments.md, "Overview").
 
 One row per merchant, currency and UTC day, summing that day's succeeded payments exactly as
 the overview filters them. Rows are written only by database triggers on the payments table
 (`payments.day_totals`), in the transaction of the payment's own write, so every write path
 (save, queryset update, bulk create and update, delete, raw SQL, COPY) keeps them exact.
-Import the model from `payments.models`.
+Import the models from `payments.models`.
 """
 
 from __future__ import annotations
@@ -43,3 +43,23 @@ class PaymentDayTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant_id} {self.currency} {self.day:%Y-%m-%d}"
+
+
+class CustomerDayCount(models.Model):
+    """The customers one merchant created on one UTC day (by `created_at`): the overview's
+    "New customers" for whole days. Kept by database triggers on the customers table, like
+    `PaymentDayTotal`."""
+
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    customer_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "day"], name="customer_day_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.day:%Y-%m-%d}"

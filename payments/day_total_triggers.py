@@ -196,3 +196,124 @@ def remove(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         for statement in remove_statements(connection.vendor):
             cursor.execute(statement)
+
+
+# --- new customers per day ------------------------------------------------------------------
+# The same scheme for `CustomerDayCount`: every customer counts on the UTC day it was created.
+
+CUSTOMERS_TABLE = "payments_customer"
+CUSTOMER_COUNTS_TABLE = "payments_customerdaycount"
+
+
+def _pg_customer_changes(table: str, sign: str) -> str:
+    return f"""
+        SELECT merchant_id, (created_at AT TIME ZONE 'UTC')::date AS day, {sign}1 AS n
+        FROM {table}"""  # noqa: S608 - constant identifiers, no input
+
+
+_PG_CUSTOMERS_SUMMED = """
+        SELECT merchant_id, day, sum(n) AS n FROM ({changes}) AS change
+        GROUP BY merchant_id, day"""
+
+_PG_CUSTOMERS_ADD = f"""
+        INSERT INTO {CUSTOMER_COUNTS_TABLE} AS total (merchant_id, day, customer_count)
+        SELECT * FROM ({{summed}}) AS summed WHERE n <> 0
+        ORDER BY merchant_id, day
+        ON CONFLICT (merchant_id, day) DO UPDATE SET
+            customer_count = total.customer_count + excluded.customer_count;"""  # noqa: S608 - constant identifiers, no input
+
+_PG_CUSTOMERS_SUBTRACT = f"""
+        UPDATE {CUSTOMER_COUNTS_TABLE} AS total SET customer_count = total.customer_count - summed.n
+        FROM ({{summed}}) AS summed
+        WHERE total.merchant_id = summed.merchant_id AND total.day = summed.day;"""  # noqa: S608 - constant identifiers, no input
+
+
+def _pg_customer_function() -> str:
+    new = _pg_customer_changes("new_customers", "")
+    insert = _PG_CUSTOMERS_ADD.format(summed=_PG_CUSTOMERS_SUMMED.format(changes=new))
+    both = f"{new} UNION ALL {_pg_customer_changes('old_customers', '-')}"
+    update = _PG_CUSTOMERS_ADD.format(summed=_PG_CUSTOMERS_SUMMED.format(changes=both))
+    old = _pg_customer_changes("old_customers", "")
+    delete = _PG_CUSTOMERS_SUBTRACT.format(summed=_PG_CUSTOMERS_SUMMED.format(changes=old))
+    return f"""
+CREATE OR REPLACE FUNCTION payments_customer_day_counts_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN {insert}
+    ELSIF TG_OP = 'UPDATE' THEN {update}
+    ELSIF TG_OP = 'DELETE' THEN {delete}
+    ELSE
+        DELETE FROM {CUSTOMER_COUNTS_TABLE};
+    END IF;
+    RETURN NULL;
+END
+$$;
+"""  # noqa: S608 - constant identifiers, no input
+
+
+def _pg_customer_statements() -> list[str]:
+    run = "FOR EACH STATEMENT EXECUTE FUNCTION payments_customer_day_counts_apply()"
+    table = CUSTOMERS_TABLE
+    return [
+        _pg_customer_function(),
+        f"""CREATE TRIGGER payments_customer_day_counts_insert AFTER INSERT ON {table}
+            REFERENCING NEW TABLE AS new_customers {run}""",
+        f"""CREATE TRIGGER payments_customer_day_counts_update AFTER UPDATE ON {table}
+            REFERENCING OLD TABLE AS old_customers NEW TABLE AS new_customers {run}""",
+        f"""CREATE TRIGGER payments_customer_day_counts_delete AFTER DELETE ON {table}
+            REFERENCING OLD TABLE AS old_customers {run}""",
+        f"CREATE TRIGGER payments_customer_day_counts_truncate AFTER TRUNCATE ON {table} {run}",
+    ]
+
+
+_SQLITE_CUSTOMER_ADD = f"""
+    INSERT INTO {CUSTOMER_COUNTS_TABLE} (merchant_id, day, customer_count)
+    VALUES (NEW.merchant_id, date(NEW.created_at), 1)
+    ON CONFLICT (merchant_id, day) DO UPDATE SET customer_count = customer_count + 1;"""  # noqa: S608 - constant identifiers, no input
+
+_SQLITE_CUSTOMER_SUBTRACT = f"""
+    UPDATE {CUSTOMER_COUNTS_TABLE} SET customer_count = customer_count - 1
+    WHERE merchant_id = OLD.merchant_id AND day = date(OLD.created_at);"""  # noqa: S608 - constant identifiers, no input
+
+
+def _sqlite_customer_statements() -> list[str]:
+    table = CUSTOMERS_TABLE
+    return [
+        f"""CREATE TRIGGER payments_customer_day_counts_insert AFTER INSERT ON {table}
+            BEGIN {_SQLITE_CUSTOMER_ADD} END""",
+        f"""CREATE TRIGGER payments_customer_day_counts_update
+            AFTER UPDATE OF merchant_id, created_at ON {table}
+            BEGIN {_SQLITE_CUSTOMER_SUBTRACT} {_SQLITE_CUSTOMER_ADD} END""",
+        f"""CREATE TRIGGER payments_customer_day_counts_delete AFTER DELETE ON {table}
+            BEGIN {_SQLITE_CUSTOMER_SUBTRACT} END""",
+    ]
+
+
+def customer_install_statements(vendor: str) -> list[str]:
+    """The statements that create the new-customer triggers on `vendor`."""
+    if vendor == "postgresql":
+        return _pg_customer_statements()
+    if vendor == "sqlite":
+        return _sqlite_customer_statements()
+    raise ImproperlyConfigured(f"no customer day-count triggers for database vendor {vendor!r}")
+
+
+def customer_remove_statements(vendor: str) -> list[str]:
+    if vendor == "postgresql":
+        drops = [
+            f"DROP TRIGGER IF EXISTS payments_customer_day_counts_{op} ON {CUSTOMERS_TABLE}"
+            for op in _TRIGGERS
+        ]
+        return [*drops, "DROP FUNCTION IF EXISTS payments_customer_day_counts_apply()"]
+    if vendor == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS payments_customer_day_counts_{op}" for op in _TRIGGERS[:3]]
+    raise ImproperlyConfigured(f"no customer day-count triggers for database vendor {vendor!r}")
+
+
+def customer_backfill_statement(vendor: str) -> str:
+    """Fills an empty counts table from the customers (the migration that adds the triggers)."""
+    day = "(created_at AT TIME ZONE 'UTC')::date" if vendor == "postgresql" else "date(created_at)"
+    return f"""
+        INSERT INTO {CUSTOMER_COUNTS_TABLE} (merchant_id, day, customer_count)
+        SELECT merchant_id, {day}, count(*) FROM {CUSTOMERS_TABLE}
+        GROUP BY merchant_id, {day}"""  # noqa: S608 - constant identifiers, no input

@@ -1,7 +1,8 @@
-"""Rebuilding `PaymentDayTotal` from the payments, and checking that it is exact.
+"""Rebuilding `PaymentDayTotal` and `CustomerDayCount` from the payments and customers, and
+checking that they are exact.
 
-The totals are kept by database triggers (`payments.day_total_triggers`); a rebuild is for
-after restoring data with triggers disabled, or to check them
+Both are kept by database triggers (`payments.day_total_triggers`); a rebuild is for after
+restoring data with triggers disabled, or to check them
 (`manage.py rebuild_payment_day_totals [--check]`).
 """
 
@@ -18,18 +19,23 @@ from django.db.models.functions import TruncDate
 from accounts.models import Merchant
 from compliance.actors import Actor
 from compliance.services import audit_record
-from payments.day_total_triggers import PAYMENTS_TABLE
-from payments.models import Payment, PaymentDayTotal
+from payments.day_total_triggers import CUSTOMERS_TABLE, PAYMENTS_TABLE
+from payments.models import Customer, CustomerDayCount, Payment, PaymentDayTotal
 from payments.state import PaymentStatus
 
 Key = tuple[str, date]  # currency, day
-Figures = tuple[int, int, int]  # gross, kept, payment_count
+Figures = tuple[int, ...]  # gross, kept, payment_count; or customer_count
+PAYMENTS = "payments"
+CUSTOMERS = "customers"
 
 
 @dataclass(frozen=True)
 class DayTotalDifference:
-    """A stored day total that differed from its payments (zeros where a row was missing)."""
+    """A stored day total that differed from its rows (zeros where a row was missing): of
+    payments (`currency`, figures gross / kept / count) or of new customers (currency "",
+    figures the count)."""
 
+    kind: str  # PAYMENTS | CUSTOMERS
     merchant: str  # the merchant's public id
     currency: str
     day: date
@@ -41,6 +47,7 @@ class DayTotalDifference:
 class RebuildReport:
     merchants: int = 0
     days: int = 0  # day totals with payments, over every merchant checked
+    customer_days: int = 0  # days with new customers, likewise
     differences: list[DayTotalDifference] = field(default_factory=list)
 
 
@@ -78,25 +85,77 @@ def day_totals_stored(*, merchant_id: int, using: str | None = None) -> dict[Key
     }
 
 
-def _lock_payment_writes(using: str) -> None:
-    """Wait for every transaction that wrote payments, and hold off new ones until commit:
-    otherwise a writer that committed between the recount and its replacement would be lost
-    (its own increment overwritten). SQLite writers already take turns."""
+def customer_counts_expected(*, merchant_id: int, using: str | None = None) -> dict[date, int]:
+    """The merchant's new customers per UTC day, counted from its customers."""
+    rows = (
+        Customer.objects.using(using)
+        .filter(merchant_id=merchant_id)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(customer_count=Count("created_at"))
+        .order_by()
+    )
+    return {row["day"]: int(row["customer_count"]) for row in rows}
+
+
+def customer_counts_stored(*, merchant_id: int, using: str | None = None) -> dict[date, int]:
+    """The merchant's stored new-customer counts, days of zero left out."""
+    rows = CustomerDayCount.objects.using(using).filter(merchant_id=merchant_id)
+    return {row.day: row.customer_count for row in rows if row.customer_count}
+
+
+def _lock_writes(using: str) -> None:
+    """Wait for every transaction that wrote payments or customers, and hold off new ones
+    until commit: otherwise a writer that committed between the recount and its replacement
+    would be lost (its own increment overwritten). SQLite writers already take turns."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {PAYMENTS_TABLE} IN SHARE MODE")
+            cursor.execute(f"LOCK TABLE {PAYMENTS_TABLE}, {CUSTOMERS_TABLE} IN SHARE MODE")
+
+
+def _customer_differences(
+    merchant: Merchant, *, using: str, repair: bool
+) -> tuple[int, list[DayTotalDifference]]:
+    expected = customer_counts_expected(merchant_id=merchant.pk, using=using)
+    stored = customer_counts_stored(merchant_id=merchant.pk, using=using)
+    differences = [
+        DayTotalDifference(
+            kind=CUSTOMERS,
+            merchant=merchant.public_id,
+            currency="",
+            day=day,
+            stored=(stored.get(day, 0),),
+            expected=(expected.get(day, 0),),
+        )
+        for day in sorted(expected.keys() | stored.keys())
+        if stored.get(day) != expected.get(day)
+    ]
+    if repair:
+        counts = CustomerDayCount.objects.using(using).filter(merchant=merchant)
+        counts.filter(customer_count=0).delete()
+        for difference in differences:
+            if difference.expected == (0,):
+                counts.filter(day=difference.day).delete()
+                continue
+            counts.update_or_create(
+                merchant=merchant,
+                day=difference.day,
+                defaults={"customer_count": difference.expected[0]},
+            )
+    return len(expected), differences
 
 
 def _rebuild_merchant(
     merchant: Merchant, *, using: str, repair: bool
-) -> tuple[int, list[DayTotalDifference]]:
+) -> tuple[int, int, list[DayTotalDifference]]:
     with transaction.atomic(using=using):
-        _lock_payment_writes(using)
+        _lock_writes(using)
         expected = day_totals_expected(merchant_id=merchant.pk, using=using)
         stored = day_totals_stored(merchant_id=merchant.pk, using=using)
         differences = [
             DayTotalDifference(
+                kind=PAYMENTS,
                 merchant=merchant.public_id,
                 currency=currency,
                 day=day,
@@ -121,16 +180,24 @@ def _rebuild_merchant(
                     day=difference.day,
                     defaults={"gross": gross, "kept": kept, "payment_count": payment_count},
                 )
-            if differences:
-                audit_record(
-                    action="payments.day_totals_rebuilt",
-                    actor=Actor.system("rebuild_payment_day_totals"),
-                    merchant_id=merchant.public_id,
-                    target_type="merchant",
-                    target_id=merchant.public_id,
-                    payload={"days_corrected": len(differences), "days": len(expected)},
-                )
-    return len(expected), differences
+        customer_days, customer_differences = _customer_differences(
+            merchant, using=using, repair=repair
+        )
+        if repair and (differences or customer_differences):
+            audit_record(
+                action="payments.day_totals_rebuilt",
+                actor=Actor.system("rebuild_payment_day_totals"),
+                merchant_id=merchant.public_id,
+                target_type="merchant",
+                target_id=merchant.public_id,
+                payload={
+                    "days_corrected": len(differences),
+                    "days": len(expected),
+                    "customer_days_corrected": len(customer_differences),
+                    "customer_days": customer_days,
+                },
+            )
+    return len(expected), customer_days, differences + customer_differences
 
 
 def day_totals_rebuild(
@@ -139,20 +206,22 @@ def day_totals_rebuild(
     repair: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> RebuildReport:
-    """Recompute every day total of `merchants` (all by default) from their payments.
+    """Recompute every day total and new-customer count of `merchants` (all by default) from
+    their payments and customers.
 
     With `repair` (the default) wrong, missing and empty rows are corrected, one merchant per
     transaction, each correction audited; without it nothing is written. Either way payment
-    writes wait while one merchant is recounted (about a second per million payments on
+    and customer writes wait while one merchant is recounted (about a second per million payments on
     PostgreSQL), so that what is compared is one consistent state.
     """
     using = router.db_for_write(PaymentDayTotal)
     chosen = merchants if merchants is not None else Merchant.objects.using(using).order_by("pk")
     report = RebuildReport()
     for merchant in chosen:
-        days, differences = _rebuild_merchant(merchant, using=using, repair=repair)
+        days, customer_days, differences = _rebuild_merchant(merchant, using=using, repair=repair)
         report.merchants += 1
         report.days += days
+        report.customer_days += customer_days
         report.differences.extend(differences)
         if progress is not None:
             progress(1)

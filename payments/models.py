@@ -27,6 +27,7 @@ __all__ = [
     "BalanceTransactionType",
     "CaptureMethod",
     "Customer",
+    "CustomerDayCount",
     "Dispute",
     "DisputeEvidenceFile",
     "DisputeStatus",
@@ -448,7 +449,7 @@ class ProcessorCredential(models.Model):
 
 # Money out lives in its own module (a concern of its own); imported here so that
 # `payments.models` stays the one place every payments model is found.
-from payments.day_total_models import PaymentDayTotal  # noqa: E402
+from payments.day_total_models import CustomerDayCount, PaymentDayTotal  # noqa: E402
 from payments.payout_models import (  # noqa: E402
     BalanceTransaction,
     BalanceTransactionType,

@@ -10,9 +10,9 @@ Periods are UTC and end now (or, for a custom range, at the end of its last day)
 
 Every figure is for the merchant's default currency (payments in other currencies are listed
 apart, never added across currencies) and read through `settings.REPORTS_DB_ALIAS`. Payments
-come from their per-day totals for whole days and from the rows only for the partial days at
-the periods' edges (`payments.overview_payments`), so the cost does not grow with the
-merchant's history; refunds, disputes and customers are one conditional aggregate per table
+and new customers come from their per-day totals for whole days and from the rows only for
+the partial days at the periods' edges (`payments.overview_payments`), so the cost does not
+grow with the merchant's history; refunds and disputes are one conditional aggregate per table
 over both periods.
 
 Net volume is gross minus the fees the processor kept (captured minus `net`, for payments whose
@@ -32,7 +32,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts.models import Merchant
 from payments.models import Customer, Dispute, Payment, Refund, RefundStatus
-from payments.overview_payments import PaymentFigures, payment_figures
+from payments.overview_payments import PaymentFigures, new_customer_counts, payment_figures
 
 MAX_CUSTOM_DAYS = 366
 EARLIEST = date(2000, 1, 1)
@@ -207,9 +207,8 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
         count=Count("pk", filter=cur),
         count_prev=Count("pk", filter=prev),
     )
-    cur, prev = _split("created_at", period)
-    customers = _window(Customer.objects.using(db).filter(merchant=merchant), period).aggregate(
-        count=Count("pk", filter=cur), count_prev=Count("pk", filter=prev)
+    new_customers, new_customers_prev = new_customer_counts(
+        merchant=merchant, period=period, using=db
     )
 
     def value(row: dict[str, Any], name: str) -> int:
@@ -239,8 +238,8 @@ def overview_build(*, merchant: Merchant, period: Period) -> Overview:
         Metric(
             "customers",
             "New customers",
-            value(customers, "count"),
-            value(customers, "count_prev"),
+            new_customers,
+            new_customers_prev,
             money=False,
         ),
         Metric("refunds", "Refunds", refunded, refunded_prev, money=True),

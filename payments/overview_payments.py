@@ -1,4 +1,5 @@
-"""The overview's payment figures: whole UTC days from the day totals, partial days from payments.
+"""The overview's payment figures and new customers: whole UTC days from the day totals, partial
+days from the rows.
 
 A period and the one before it are each split into the whole UTC days they cover, read from
 `PaymentDayTotal` (one row per merchant, day and currency, kept exact by database triggers:
@@ -10,7 +11,9 @@ of payments whatever the merchant's history, and the per-hour rows of today are 
 chart's series as well.
 
 The figures are those `PaymentDayTotal` sums: succeeded payments by `created_at`; gross is
-`amount_captured`; kept is `amount_captured - net` where the processor reported `net`.
+`amount_captured`; kept is `amount_captured - net` where the processor reported `net`. New
+customers are counted the same way from `CustomerDayCount` and the customers' own rows
+(`customer_merchant_keyset` covers the partial ranges).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncHour
 
 from accounts.models import Merchant
-from payments.models import Payment, PaymentDayTotal
+from payments.models import Customer, CustomerDayCount, Payment, PaymentDayTotal
 from payments.state import PaymentStatus
 
 if TYPE_CHECKING:
@@ -192,3 +195,27 @@ def payment_figures(
                 using=using,
             )
     return figures
+
+
+def new_customer_counts(*, merchant: Merchant, period: Period, using: str) -> tuple[int, int]:
+    """How many customers the merchant created in `period` and in the one before."""
+    counts = []
+    for start, end in (
+        (period.start, period.end),
+        (period.previous_start, period.previous_end),
+    ):
+        first, stop = whole_days(start, end)
+        count = 0
+        if first < stop:
+            whole = CustomerDayCount.objects.using(using).filter(
+                merchant=merchant, day__gte=first, day__lt=stop
+            )
+            count += int(whole.aggregate(total=Sum("customer_count"))["total"] or 0)
+        for part_start, part_end in partial_ranges(start, end):
+            count += (
+                Customer.objects.using(using)
+                .filter(merchant=merchant, created_at__gte=part_start, created_at__lt=part_end)
+                .count()
+            )
+        counts.append(count)
+    return counts[0], counts[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from compliance.personal_data import N, P, classify
 from payments.models import (
     BalanceTransaction,
+    CustomerDayCount,
     PaymentDayTotal,
     Payout,
     ProcessorAccount,
@@ -116,4 +117,9 @@ def classify_business_records() -> None:
             "payment_count": N,
         },
         note="Sums of the merchant's payments per day; no payment or person can be told apart.",
+    )
+    classify(
+        CustomerDayCount,
+        {"id": N, "merchant": N, "day": N, "customer_count": N},
+        note="How many customers the merchant gained per day; no customer can be told apart.",
     )

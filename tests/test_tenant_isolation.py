@@ -153,6 +153,11 @@ CASES: dict[str, Case] = {
         reached_through="never by id: the overview reads the current merchant's day totals "
         "(tests/payments/test_overview_rollup.py)",
     ),
+    "payments.CustomerDayCount": Case(
+        make=lambda m: None,
+        reached_through="never by id: the overview reads the current merchant's counts "
+        "(tests/payments/test_overview_rollup.py)",
+    ),
     "api.IdempotencyRecord": Case(
         make=lambda m: None, reached_through="never: keyed by (merchant, key) inside the API"
     ),

@@ -1,5 +1,6 @@
-"""Per-day payment totals stay equal to the payments through every way a payment is written,
-and the rebuild command finds and repairs totals that were not (on SQLite and PostgreSQL)."""
+"""Per-day payment totals and new-customer counts stay equal to the rows through every way a
+payment or customer is written, and the rebuild command finds and repairs totals that were not
+(on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compliance.models import AuditEntry
-from payments.models import Payment, PaymentDayTotal
+from payments.models import Customer, CustomerDayCount, Payment, PaymentDayTotal
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory
-from tests.payments.day_totals_support import totals_from_payments, totals_stored
-from tests.payments.factories import PaymentFactory
+from tests.payments.day_totals_support import (
+    customer_counts_from_rows,
+    customer_counts_stored,
+    totals_from_payments,
+    totals_stored,
+)
+from tests.payments.factories import CustomerFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +59,11 @@ operations = st.one_of(
     ),
     st.tuples(st.just("bulk_update"), which, statuses, st.integers(0, 100)),
     st.tuples(st.just("raw_capture_all"), st.integers(0, 1)),
+    st.tuples(st.just("customer_create"), st.integers(0, 1), days, moments),
+    st.tuples(st.just("customer_bulk_create"), st.integers(0, 1), st.integers(1, 3)),
+    st.tuples(st.just("customer_move"), which, st.integers(-30, 30)),
+    st.tuples(st.just("customer_switch_merchant"), which),
+    st.tuples(st.just("customer_delete"), which),
 )  # fmt: skip
 
 
@@ -61,8 +72,39 @@ def _nth(index: int) -> Payment | None:
     return payments[index % len(payments)] if payments else None
 
 
+def _apply_to_customers(name: str, args: list, merchants: list) -> None:
+    if name == "customer_create":
+        merchant, day, moment = args
+        customer = CustomerFactory(merchant=merchants[merchant])
+        # created_at is set on insert (auto_now_add): history is written by an update.
+        Customer.objects.filter(pk=customer.pk).update(created_at=MIDNIGHT + day + moment)
+        return
+    if name == "customer_bulk_create":
+        merchant, count = args
+        Customer.objects.bulk_create(
+            CustomerFactory.build(merchant=merchants[merchant]) for _ in range(count)
+        )
+        return
+    customers = list(Customer.objects.order_by("pk"))
+    if not customers:
+        return
+    customer = customers[args[0] % len(customers)]
+    one = Customer.objects.filter(pk=customer.pk)
+    if name == "customer_move":
+        one.update(created_at=F("created_at") + timedelta(hours=args[1]))
+    elif name == "customer_switch_merchant":
+        others = [m for m in merchants if m.pk != customer.merchant_id]
+        customer.merchant = others[0]
+        customer.save()
+    elif name == "customer_delete":
+        customer.delete()
+
+
 def _apply(operation: tuple, merchants: list) -> None:
     name, *args = operation
+    if name.startswith("customer_"):
+        _apply_to_customers(name, args, merchants)
+        return
     if name == "create":
         merchant, day, moment, status, currency, amount = args
         PaymentFactory(
@@ -134,13 +176,16 @@ def _apply(operation: tuple, merchants: list) -> None:
 @given(steps=st.lists(operations, min_size=1, max_size=12))
 def test_totals_equal_the_payments_after_any_sequence_of_writes(steps):
     """Given two merchants, when payments are created, saved, updated in bulk or one at a time,
-    moved across midnight, given a net, deleted or rewritten by raw SQL, then after every step
-    the stored day totals equal the sums of the succeeded payments."""
+    moved across midnight, given a net, deleted or rewritten by raw SQL, and customers are
+    created, moved, switched between merchants or deleted, then after every step the stored
+    day totals equal the sums of the succeeded payments and the new-customer counts equal the
+    customers."""
     merchants = [MerchantFactory(), MerchantFactory()]
     with transaction.atomic():
         for step in steps:
             _apply(step, merchants)
             assert totals_stored() == totals_from_payments(), step
+            assert customer_counts_stored() == customer_counts_from_rows(), step
         transaction.set_rollback(True)
 
 
@@ -149,11 +194,15 @@ def test_a_merchant_deleted_with_its_payments_leaves_no_totals():
     deletion of the payments does not bring the totals back."""
     kept, gone = MerchantFactory(), MerchantFactory()
     PaymentFactory(merchant=kept, created_at=MIDNIGHT)
-    PaymentFactory(merchant=gone, created_at=MIDNIGHT, net=1400)
+    PaymentFactory(
+        merchant=gone, created_at=MIDNIGHT, net=1400, customer=CustomerFactory(merchant=gone)
+    )
     gone.delete()
     connection.check_constraints()
     assert set(PaymentDayTotal.objects.values_list("merchant_id", flat=True)) == {kept.pk}
+    assert not CustomerDayCount.objects.filter(merchant_id=gone.pk).exists()
     assert totals_stored() == totals_from_payments()
+    assert customer_counts_stored() == customer_counts_from_rows()
 
 
 def test_writes_that_change_no_contribution_touch_no_totals():
@@ -180,24 +229,34 @@ def test_check_reports_wrong_days_and_rebuild_repairs_them_with_an_audit_entry()
     PaymentDayTotal.objects.create(
         merchant=merchant, currency="usd", day=MIDNIGHT.date(), gross=5, payment_count=1
     )
+    customer = CustomerFactory(merchant=merchant)
+    Customer.objects.filter(pk=customer.pk).update(created_at=MIDNIGHT)
+    CustomerDayCount.objects.filter(day=MIDNIGHT.date()).update(customer_count=7)
     out = StringIO()
-    with pytest.raises(CommandError, match="3 day totals differ"):
+    with pytest.raises(CommandError, match="4 day totals differ"):
         call_command("rebuild_payment_day_totals", "--check", stdout=out)
     shown = out.getvalue()
     assert f"{merchant.public_id} gbp 2026-03-30: stored gross/kept/count 1/30/1" in shown
     assert "payments say 1000/30/1" in shown
     assert f"{merchant.public_id} gbp 2026-03-31: stored gross/kept/count 0/0/0" in shown
     assert f"{merchant.public_id} usd 2026-03-30: stored gross/kept/count 5/0/1" in shown
+    assert f"{merchant.public_id} new customers 2026-03-30: stored 7, customers say 1" in shown
     assert totals_stored() != expected
 
     out = StringIO()
     call_command("rebuild_payment_day_totals", "--merchant", merchant.slug, stdout=out)
-    assert "3 day totals corrected" in out.getvalue()
+    assert "4 day totals corrected" in out.getvalue()
     assert totals_stored() == expected
+    assert customer_counts_stored() == {(merchant.pk, MIDNIGHT.date()): 1}
     assert not PaymentDayTotal.objects.filter(currency="usd").exists()
     entry = AuditEntry.objects.get(action="payments.day_totals_rebuilt")
     assert entry.target_id == merchant.public_id
-    assert entry.payload == {"days_corrected": 3, "days": 2}
+    assert entry.payload == {
+        "days_corrected": 3,
+        "days": 2,
+        "customer_days_corrected": 1,
+        "customer_days": 1,
+    }
     call_command("rebuild_payment_day_totals", "--check", stdout=StringIO())
 
 
@@ -205,7 +264,9 @@ def test_rebuild_of_exact_totals_changes_nothing_and_audits_nothing():
     PaymentFactory(created_at=MIDNIGHT)
     out = StringIO()
     call_command("rebuild_payment_day_totals", stdout=out)
-    assert out.getvalue().endswith("1 days with payments: 0 day totals corrected\n")
+    assert out.getvalue().endswith(
+        "1 days with payments, 0 with new customers: 0 day totals corrected\n"
+    )
     assert not AuditEntry.objects.filter(action="payments.day_totals_rebuilt").exists()
 
 

@@ -1,5 +1,5 @@
-"""Real concurrent transactions on PostgreSQL: payment writers on the same merchant-day, and a
-rebuild running among them, leave the day totals exactly equal to the payments."""
+"""Real concurrent transactions on PostgreSQL: payment and customer writers on the same
+merchant-day, and a rebuild running among them, leave the day totals exactly equal to the rows."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ from django.db.models import F
 
 from accounts.models import Merchant
 from payments.day_totals import day_totals_rebuild
-from payments.models import Payment
+from payments.models import Customer, Payment
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory
-from tests.payments.day_totals_support import totals_from_payments, totals_stored
-from tests.payments.factories import PaymentFactory
+from tests.payments.day_totals_support import (
+    customer_counts_from_rows,
+    customer_counts_stored,
+    totals_from_payments,
+    totals_stored,
+)
+from tests.payments.factories import CustomerFactory, PaymentFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +57,10 @@ def _writer(merchant: Merchant, seed: int, start: threading.Barrier, day: dateti
         moment = day + timedelta(days=rng.randint(0, 1), seconds=rng.randint(0, 86_399))
         with transaction.atomic():
             roll = rng.random()
-            if roll < 0.4 or not mine:
+            if roll < 0.15:
+                customer = CustomerFactory(merchant=merchant)
+                Customer.objects.filter(pk=customer.pk).update(created_at=moment)
+            elif roll < 0.4 or not mine:
                 payment = PaymentFactory(
                     merchant=merchant, created_at=moment, amount=rng.randint(100, 9_999)
                 )
@@ -104,6 +112,8 @@ def test_concurrent_writers_and_a_rebuild_keep_the_totals_exact():
     assert not errors
     assert Payment.objects.filter(merchant=merchant).count() > WRITERS * 5
     assert totals_stored() == totals_from_payments()
+    assert customer_counts_stored() == customer_counts_from_rows()
+    assert Customer.objects.filter(merchant=merchant).exists()
     assert corrections
     assert set(corrections) == {0}
 

@@ -1,5 +1,5 @@
-"""The overview's payment figures, read from day totals plus the partial days' payments, equal
-the same figures computed from every payment row, for every period and at its edges."""
+"""The overview's payment figures and new customers, read from day totals plus the partial
+days' rows, equal the same figures computed from every row, for every period and at its edges."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Merchant
-from payments.models import Payment
+from payments.models import Customer, Payment
 from payments.overview import Overview, Period, overview_build, period_for
 from payments.overview_payments import partial_ranges, whole_days
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory
-from tests.payments.factories import PaymentFactory
+from tests.payments.factories import CustomerFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +78,14 @@ def _raw(period: Period, merchant: Merchant, currency: str) -> dict[str, object]
                 bucket = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
                 series[bucket if period.hourly else bucket.replace(hour=0)] += captured
         figures[label] = (gross, gross - kept, count)
+    created = list(Customer.objects.filter(merchant=merchant).values_list("created_at", flat=True))
+    figures["customers"] = tuple(
+        sum(1 for moment in created if start <= moment < end)
+        for start, end in (
+            (period.start, period.end),
+            (period.previous_start, period.previous_end),
+        )
+    )
     figures["series"] = {at: amount for at, amount in series.items() if amount}
     figures["others"] = dict(sorted(others.items()))
     return figures
@@ -92,6 +100,7 @@ def _shown(overview: Overview) -> dict[str, object]:
     return {
         "current": (gross[0], net[0], count[0]),
         "previous": (gross[1], net[1], count[1]),
+        "customers": metric("customers"),
         "series": {point.at: point.amount for point in overview.series if point.amount},
         "others": overview.other_currencies,
     }
@@ -123,9 +132,10 @@ payments = st.lists(
 @given(now=nows, rows=payments)
 def test_the_overview_figures_equal_a_raw_computation_for_every_period(now, rows):
     """Given payments at random times and on every edge (midnights, now, the previous
-    period's end, a microsecond either side), in two currencies, some with a reported net,
-    then for every preset and custom period the gross, net and count of both periods, the
-    chart's series and the other currencies equal those computed from the rows (another
+    period's end, a microsecond either side), in two currencies, some with a reported net, and
+    new customers among them, then for every preset and custom period the gross, net and
+    count of both periods, the new customers, the chart's series and the other currencies
+    equal those computed from the rows (another
     merchant's payments at the same moments never count)."""
     merchant, other = MerchantFactory(default_currency="gbp"), MerchantFactory()
     periods = _periods(now)
@@ -144,6 +154,10 @@ def test_the_overview_figures_equal_a_raw_computation_for_every_period(now, rows
                 net=None if fee is None else amount - fee,
             )
             PaymentFactory(merchant=other, created_at=created, amount=amount)
+            if status == S.CANCELED:  # now and then a new customer at the same moment
+                for owner in (merchant, other):
+                    customer = CustomerFactory(merchant=owner)
+                    Customer.objects.filter(pk=customer.pk).update(created_at=created)
         for period in periods:
             assert _shown(overview_build(merchant=merchant, period=period)) == _raw(
                 period, merchant, "gbp"

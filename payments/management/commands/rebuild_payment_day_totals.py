@@ -1,14 +1,15 @@
 """`manage.py rebuild_payment_day_totals [--merchant SLUG] [--check]`: recompute the overview's
-per-day payment totals from the payments.
+per-day payment totals and new-customer counts from the payments and customers.
 
 Database triggers keep the totals exact on every write (payments.day_total_triggers); this is
 the operator's repair and check: after restoring or loading payments with triggers disabled,
 or whenever the overview's figures are in doubt. Without `--check` wrong, missing and empty
 rows are corrected (each merchant in its own transaction, audited as
 `payments.day_totals_rebuilt`); with it nothing is written and the exit status is 1 when any
-day differs. Payment writes wait while a merchant is recounted (about a second per million
-payments). Prints each differing day (merchant public id, currency, day, stored and expected
-gross / kept / count), never anything about a customer.
+day differs. Payment and customer writes wait while a merchant is recounted (about a second
+per million payments). Prints each differing day (merchant public id, currency, day, stored
+and expected gross / kept / count; or the day's stored and expected number of new
+customers), never anything about a customer.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db import DatabaseError
 
 from accounts.models import Merchant
 from compliance.progress import progress_bar
-from payments.day_totals import day_totals_rebuild
+from payments.day_totals import CUSTOMERS, day_totals_rebuild
 
 SHOWN_DIFFERENCES = 50
 
@@ -51,6 +52,12 @@ class Command(BaseCommand):
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise CommandError(f"day totals not rebuilt: database error ({first_line})") from error
         for difference in report.differences[:SHOWN_DIFFERENCES]:
+            if difference.kind == CUSTOMERS:
+                self.stdout.write(
+                    f"{difference.merchant} new customers {difference.day:%Y-%m-%d}: "
+                    f"stored {difference.stored[0]}, customers say {difference.expected[0]}"
+                )
+                continue
             self.stdout.write(
                 f"{difference.merchant} {difference.currency} {difference.day:%Y-%m-%d}: "
                 "stored gross/kept/count {}/{}/{}, payments say {}/{}/{}".format(
@@ -62,7 +69,8 @@ class Command(BaseCommand):
             self.stdout.write(f"... and {hidden} more")
         verb = "differ" if check else "corrected"
         summary = (
-            f"{report.merchants} merchants, {report.days} days with payments: "
+            f"{report.merchants} merchants, {report.days} days with payments, "
+            f"{report.customer_days} with new customers: "
             f"{len(report.differences)} day totals {verb}"
         )
         if check and report.differences:
