@@ -42,9 +42,9 @@ OVERVIEW_CACHE_SECONDS = 60
 
 
 def overview_cached(*, merchant: Merchant, period: overview.Period) -> overview.Overview:
-    """`overview.overview_build` kept for a minute per merchant and period: the figures of a
-    busy merchant aggregate tens of thousands of rows, and the page says they refresh each
-    minute. The key holds the period's start and kind, not `now`, so it is reused while the
+    """`overview.overview_build` kept for a minute per merchant and period: the figures read
+    per-day totals and up to a few days of a busy merchant's rows, and the page says they
+    refresh each minute. The key holds the period's start and kind, not `now`, so it is reused while the
     period lasts."""
     key = (
         f"payments:overview:{merchant.public_id}:{period.key}:"
