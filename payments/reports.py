@@ -44,8 +44,8 @@ OVERVIEW_CACHE_SECONDS = 60
 def overview_cached(*, merchant: Merchant, period: overview.Period) -> overview.Overview:
     """`overview.overview_build` kept for a minute per merchant and period: the figures read
     per-day totals and up to a few days of a busy merchant's rows, and the page says they
-    refresh each minute. The key holds the period's start and kind, not `now`, so it is reused while the
-    period lasts."""
+    refresh each minute. The key holds the period's start and kind, not `now`, so it is reused
+    while the period lasts."""
     key = (
         f"payments:overview:{merchant.public_id}:{period.key}:"
         f"{period.start:%Y%m%d%H}:{period.previous_end:%Y%m%d}"
