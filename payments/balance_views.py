@@ -30,9 +30,10 @@ from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
 from config.permissions import Permission, require_permission
 from payments import payout_reports, selectors
+from payments.balance_selectors import balance_by_processor, processors_without_payout_api
 from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.base import PayoutSchedule
-from payments.models import Payout, PayoutStatus
+from payments.models import Payout, PayoutStatus, Processor
 from payments.money import format_amount
 from payments.services.payouts import payout_schedule_get, payout_schedule_set
 
@@ -157,13 +158,29 @@ def _links(page: CursorPage[Any]) -> dict[str, str]:
 def balance(request: HttpRequest) -> HttpResponse:
     merchant = _merchant(request)
     db = _db()
+    now = timezone.now()
     balances = [
         {
             "currency": b.currency,
             "available": format_amount(b.available, b.currency),
             "pending": format_amount(b.pending, b.currency),
         }
-        for b in selectors.balance_summary(merchant=merchant, using=db)
+        for b in selectors.balance_summary(merchant=merchant, using=db, now=now)
+    ]
+    shares = balance_by_processor(merchant=merchant, using=db, now=now)
+    labels = dict(Processor.choices)
+    by_processor = [
+        {
+            "processor": labels.get(share.processor, share.processor),
+            "currency": share.currency,
+            "available": format_amount(share.available, share.currency),
+            "pending": format_amount(share.pending, share.currency),
+        }
+        for share in shares
+    ]
+    # Schedules that are the processor's own (Braintree's is set with Braintree, not by API).
+    fixed_schedules = [
+        str(labels.get(p, p)) for p in processors_without_payout_api(merchant=merchant, using=db)
     ]
     payouts = selectors.payout_queryset(merchant=merchant, using=db)
     upcoming = payouts.filter(status__in=(PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT)).order_by(
@@ -194,6 +211,9 @@ def balance(request: HttpRequest) -> HttpResponse:
     context = {
         "nav": "balance",
         "balances": balances,
+        # Each processor's share, shown when the merchant's money sits with more than one.
+        "by_processor": by_processor if len({share.processor for share in shares}) > 1 else [],
+        "fixed_schedules": fixed_schedules,
         "upcoming": [_payout_row(p) for p in upcoming],
         "past": [_payout_row(p) for p in past.items],
         "links": _links(past),
