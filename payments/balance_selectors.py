@@ -33,7 +33,7 @@ from payments.models import (
     ProcessorAccount,
     Refund,
 )
-from payments.state import RefundStatus
+from payments.state import PaymentStatus, RefundStatus
 
 # A refund is money leaving the balance from the moment the processor accepted it.
 _REFUND_TAKEN = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -104,7 +104,12 @@ def _undisbursed(merchant: Merchant, processor: str, using: str) -> dict[str, in
     totals: dict[str, int] = {}
     sales = (
         Payment.objects.using(using)
-        .filter(merchant=merchant, processor=processor, amount_captured__gt=0)
+        .filter(
+            merchant=merchant,
+            processor=processor,
+            status=PaymentStatus.SUCCEEDED,
+            amount_captured__gt=0,
+        )
         .exclude(processor_payment_id="")
         .exclude(processor_payment_id__in=carried.values("processor_transaction_id"))
         .values("currency")
