@@ -6,6 +6,7 @@ reports disbursed transactions no payout carries. End to end on the sandbox's Br
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -33,8 +34,9 @@ from payments.models import (
     Refund,
 )
 from payments.payout_reports import payout_contents, payout_items
+from sandbox.braintree.notifications import sign
 from sandbox.client import SandboxControl
-from tests.payments.braintree.conftest import MERCHANT_ID, settle
+from tests.payments.braintree.conftest import MERCHANT_ID, PRIVATE_KEY, PUBLIC_KEY, settle
 from tests.payments.braintree.test_webhooks import notification, pay, post
 
 ACTOR = Actor.system("tests")
@@ -337,3 +339,61 @@ def test_reconciliation_reports_disbursed_transactions_no_payout_carries_once(
         merchant_id=bt_account.merchant_id, account=MERCHANT_ID, now=datetime.now(tz=UTC)
     )
     assert not ours & {d.processor_id for d in after}
+
+
+def _signed(disbursement_xml: str) -> dict[str, str]:
+    """A notification built by hand and signed with the merchant's real keys: the signature
+    holds, so only Ledgerline's own checks stand between its fields and the database."""
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?><notification>'
+        '<timestamp type="datetime">2026-12-07T06:00:00Z</timestamp>'
+        f"<kind>disbursement</kind><subject>{disbursement_xml}</subject></notification>"
+    )
+    payload = base64.encodebytes(xml.encode())
+    return {
+        "bt_signature": sign(payload, PUBLIC_KEY, PRIVATE_KEY),
+        "bt_payload": payload.decode(),
+    }
+
+
+def _disbursement_xml(amount: str, ids: str, date: str) -> str:
+    return (
+        f"<disbursement><id>d_hostile</id><amount>{amount}</amount>"
+        "<merchant-account><id>ma</id><currency-iso-code>USD</currency-iso-code>"
+        f"</merchant-account>{ids}{date}<success type='boolean'>true</success></disbursement>"
+    )
+
+
+IDS = '<transaction-ids type="array"><item>t1</item></transaction-ids>'
+DATE = '<disbursement-date type="date">2026-12-07</disbursement-date>'
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        _disbursement_xml("abc", IDS, DATE),
+        _disbursement_xml("-5.00", IDS, DATE),
+        _disbursement_xml("1e40", IDS, DATE),
+        _disbursement_xml(
+            "10.00", '<transaction-ids type="array"><item>&lt;b&gt;</item></transaction-ids>', DATE
+        ),
+        _disbursement_xml("10.00", IDS, ""),
+        _disbursement_xml(
+            "10.00", IDS, '<disbursement-date type="date">yesterday</disbursement-date>'
+        ),
+        "<disbursement><id>d_hostile</id><amount>10.00</amount></disbursement>",
+        "<disbursement/>",
+    ],
+)
+def test_a_signed_but_hostile_disbursement_is_never_a_500_and_records_no_payout(
+    bt_account: ProcessorAccount,
+    bt_control: SandboxControl,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+    subject: str,
+) -> None:
+    response = post(client, _signed(subject), django_capture_on_commit_callbacks)
+
+    assert response.status_code in (200, 400)
+    assert not Payout.objects.exists()
+    assert not InboundEvent.objects.filter(status=InboundEventStatus.SUCCEEDED).exists()
