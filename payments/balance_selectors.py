@@ -49,7 +49,8 @@ class ProcessorBalance:
     pending: int
 
 
-def _reports_balance(processor: str) -> bool:
+def reports_balance(processor: str) -> bool:
+    """Whether the processor's API reports its balance, itemized fees and payout schedule."""
     return isinstance(gateway_named(processor), MoneyOutGateway)
 
 
@@ -62,7 +63,7 @@ def processors_without_payout_api(*, merchant: Merchant, using: str) -> list[str
         .values_list("processor", flat=True)
         .distinct()
     )
-    return sorted(p for p in processors if not _reports_balance(p))
+    return sorted(p for p in processors if not reports_balance(p))
 
 
 def balance_by_processor(

@@ -30,12 +30,20 @@ from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
 from config.permissions import Permission, require_permission
 from payments import payout_reports, selectors
-from payments.balance_selectors import balance_by_processor, processors_without_payout_api
+from payments.balance_selectors import (
+    balance_by_processor,
+    processors_without_payout_api,
+    reports_balance,
+)
 from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.base import PayoutSchedule
 from payments.models import Payout, PayoutStatus, Processor
 from payments.money import format_amount
-from payments.services.payouts import payout_schedule_get, payout_schedule_set
+from payments.services.payouts import (
+    money_out_account,
+    payout_schedule_get,
+    payout_schedule_set,
+)
 
 PAGE_SIZE = 25
 ITEMS_PAGE_SIZE = 50
@@ -191,6 +199,7 @@ def balance(request: HttpRequest) -> HttpResponse:
         payouts.filter(status__in=(PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.CANCELED)),
         limit=PAGE_SIZE,
     )
+    schedule_account = money_out_account(merchant)
     can_manage = role_allows(request.membership.role, Permission.MANAGE_PAYOUTS)  # type: ignore[attr-defined]
     schedule_error = ""
     schedule: PayoutSchedule | None = None
@@ -214,6 +223,12 @@ def balance(request: HttpRequest) -> HttpResponse:
         # Each processor's share, shown when the merchant's money sits with more than one.
         "by_processor": by_processor if len({share.processor for share in shares}) > 1 else [],
         "fixed_schedules": fixed_schedules,
+        # Whose schedule the form shows, named when another processor's is not settable here.
+        "schedule_processor": str(
+            labels.get(schedule_account.processor, schedule_account.processor)
+        )
+        if fixed_schedules and schedule_account is not None
+        else "",
         "upcoming": [_payout_row(p) for p in upcoming],
         "past": [_payout_row(p) for p in past.items],
         "links": _links(past),
@@ -316,6 +331,8 @@ def payout_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "balances": contents.balances(payout),
         },
         "items": items,
+        # Braintree nets or invoices its fees without itemizing them per transaction.
+        "fees_itemized": reports_balance(payout.processor),
         "links": _links(page),
         "can_export": role_allows(request.membership.role, Permission.EXPORT_PAYMENTS),  # type: ignore[attr-defined]
     }

@@ -144,7 +144,9 @@ def test_a_merchant_on_both_processors_sees_each_share_and_their_sum(
     text = owner.get(reverse("balance")).content.decode()
     assert 'data-testid="balance-by-processor"' in text
     assert "Braintree" in text
-    assert "Stripe" in text
+    # The schedule form is Stripe's, and says so; Braintree's is named as not settable here.
+    assert "Stripe: Automatic" in text
+    assert 'data-testid="fixed-schedule"' in text
 
 
 def test_a_braintree_payout_has_its_detail_page_csv_and_api_items(
@@ -165,6 +167,7 @@ def test_a_braintree_payout_has_its_detail_page_csv_and_api_items(
         assert sale.public_id in page
     assert refund.public_id in page
     assert "The items' net adds up to the payout's amount." in page
+    assert 'data-testid="fees-not-itemized"' in page
 
     response = owner.get(reverse("payout-export", args=[payout.public_id]))
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
