@@ -39,6 +39,8 @@ from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.base import PayoutSchedule
 from payments.models import Payout, PayoutStatus, Processor
 from payments.money import format_amount
+from payments.payout_request_views import payout_request_context
+from payments.selectors import CurrencyBalance
 from payments.services.payouts import (
     money_out_account,
     payout_schedule_get,
@@ -236,6 +238,21 @@ def balance(request: HttpRequest) -> HttpResponse:
         "schedule_text": _schedule_text(schedule) if schedule is not None else "",
         "schedule_error": schedule_error,
         "schedule_form": form,
+        **payout_request_context(
+            request,
+            merchant=merchant,
+            schedule=schedule,
+            # Only the schedule's processor can be asked to pay out: its own share.
+            balances=sorted(
+                (
+                    CurrencyBalance(currency=b.currency, available=b.available, pending=b.pending)
+                    for b in shares
+                    if schedule_account is not None and b.processor == schedule_account.processor
+                ),
+                key=lambda b: (b.currency != merchant.default_currency, b.currency),
+            ),
+            can_manage=can_manage,
+        ),
     }
     return render(request, "payments/balance.html", context)
 
