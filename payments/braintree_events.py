@@ -15,9 +15,9 @@ here reads Braintree's XML. Every apply goes through the payments services, whic
 row and move it forward only: a late or repeated notification never moves anything back.
 Braintree has no event list to pull, so the reconciler searches each connected merchant's
 transactions whose status changed since its last run and ingests each (transaction, status)
-once, through the same insert as a webhook; it then compares the transactions Braintree
-disbursed in the last days with our payouts and reports to staff any no payout carries
-(`braintree_payouts.braintree_disbursements_check`).
+once, through the same insert as a webhook; every six hours it also compares the transactions
+Braintree disbursed in the last two days with our payouts and reports to staff any no payout
+carries (`braintree_payouts.braintree_disbursements_check`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from inbound.models import EventProvider, InboundEvent
 from inbound.registry import register, register_merchant_lookup, register_reconciler
 from inbound.services import inbound_event_ingest
 from payments import disputes, services
-from payments.braintree_payouts import DISBURSEMENT_HANDLER, braintree_disbursements_check
+from payments.braintree_payouts import DISBURSEMENT_HANDLER, braintree_disbursements_check_if_due
 from payments.gateways import braintree as gateway
 from payments.models import Payment, Processor, ProcessorAccount, ProcessorCredential, Refund
 
@@ -186,7 +186,7 @@ def _reconcile_account(credential: ProcessorCredential, started: datetime) -> in
         )
         ingested += int(result.created)
     # Disbursements have no event to pull: what Braintree paid out is compared with our payouts.
-    braintree_disbursements_check(
+    braintree_disbursements_check_if_due(
         merchant_id=account.merchant_id, account=account.processor_account_id, now=started
     )
     ProcessorCredential.objects.filter(pk=credential.pk).update(reconciled_through=started)

@@ -394,7 +394,8 @@ class DisputeGateway(PaymentGateway, Protocol):
 @runtime_checkable
 class MoneyOutGateway(PaymentGateway, Protocol):
     """A processor whose balance, balance transactions and payouts Ledgerline mirrors (Stripe
-    today; Braintree's disbursements are not mirrored yet)."""
+    today). Braintree has no payout, balance or schedule API, so it is not one: its
+    disbursements are mirrored from its notifications (`payments.braintree_payouts`)."""
 
     def balance_retrieve(self, *, account: str) -> Balance: ...
 

@@ -330,8 +330,19 @@ def test_reconciliation_reports_disbursed_transactions_no_payout_carries_once(
         merchant_id=bt_account.merchant_id, account=MERCHANT_ID, now=datetime.now(tz=UTC)
     )
     assert ours <= {d.processor_id for d in found if d.what == "disbursement_missing"}
-    # Reported once in the window, not on every run.
+    # Reported once in the window, not on every run; and searched at most every six hours.
     assert AuditEntry.objects.filter(action="payout.reconcile_difference").count() == 1
+    late = pay(bt_account, amount=1234)
+    settle(bt_control, late.processor_payment_id)
+    assert len(disburse(bt_control)) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        braintree_transactions_reconcile()
+    assert AuditEntry.objects.filter(action="payout.reconcile_difference").count() == 1
+    found = braintree_disbursements_check(
+        merchant_id=bt_account.merchant_id, account=MERCHANT_ID, now=datetime.now(tz=UTC)
+    )
+    assert late.processor_payment_id in {d.processor_id for d in found}
+    assert AuditEntry.objects.filter(action="payout.reconcile_difference").count() == 2
 
     fields = notification(bt_control, "disbursement", disbursement_id)
     assert post(client, fields, django_capture_on_commit_callbacks).status_code == 200
