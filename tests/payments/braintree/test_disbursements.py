@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from compliance.actors import Actor
@@ -24,6 +25,7 @@ from payments import services
 from payments.braintree_events import braintree_transactions_reconcile
 from payments.braintree_payouts import braintree_disbursement_apply, braintree_disbursements_check
 from payments.gateways import braintree as gateway
+from payments.gateways.braintree import money_out
 from payments.models import (
     BalanceTransaction,
     BalanceTransactionType,
@@ -408,3 +410,29 @@ def test_a_signed_but_hostile_disbursement_is_never_a_500_and_records_no_payout(
     assert response.status_code in (200, 400)
     assert not Payout.objects.exists()
     assert not InboundEvent.objects.filter(status=InboundEventStatus.SUCCEEDED).exists()
+
+
+def test_braintree_is_read_with_no_transaction_open_while_a_disbursement_is_applied(
+    bt_account: ProcessorAccount,
+    bt_control: SandboxControl,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow Braintree must never hold the event's or the payout's row lock."""
+    _, _, disbursement_id = settled_sales_and_refund(bt_account, bt_control)
+    fields = notification(bt_control, "disbursement", disbursement_id)
+    baseline = len(connection.atomic_blocks)
+    calls: list[tuple[str, bool]] = []
+    real = money_out.call
+
+    def spying(operation: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((operation, len(connection.atomic_blocks) > baseline))
+        return real(operation, *args, **kwargs)
+
+    monkeypatch.setattr(money_out, "call", spying)
+
+    assert post(client, fields, django_capture_on_commit_callbacks).status_code == 200
+
+    assert calls == [("transaction_search_disbursed", False)]
+    assert Payout.objects.filter(processor_payout_id=disbursement_id).exists()
