@@ -8,7 +8,8 @@ Two sources, one per kind of processor:
   items, their own debits and the returns of failed ones (`payments.braintree_payouts`), which
   net to what it still holds after a failed deposit; on top of that, pending is the money it
   has captured and not yet disbursed: captured payments (submitted for settlement, settling
-  or settled) less the refunds it accepted, leaving out those a payout already carries.
+  or settled) less the refunds it accepted, leaving out those a payout already carries, over
+  the last `UNDISBURSED_WINDOW` (30 days).
   Nothing of Braintree's is "available" otherwise: it disburses on its own schedule.
 
 `selectors.balance_summary` adds the processors up per currency for the API's contract
@@ -19,7 +20,7 @@ processor's line when a merchant uses more than one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Q, Sum
 
@@ -37,6 +38,11 @@ from payments.state import PaymentStatus, RefundStatus
 
 # A refund is money leaving the balance from the moment the processor accepted it.
 _REFUND_TAKEN = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+# Braintree disburses within days of settlement. What was captured longer ago and no payout
+# carries is not pending money: it was disbursed before Ledgerline mirrored disbursements, or
+# its disbursement was missed (the reconciler reports those). The bound also keeps the query
+# to recent rows, whatever a merchant's history.
+UNDISBURSED_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ def balance_by_processor(
             int(row["pending"] or 0),
         ]
     for processor in processors_without_payout_api(merchant=merchant, using=using):
-        for currency, amount in _undisbursed(merchant, processor, using).items():
+        for currency, amount in _undisbursed(merchant, processor, using, now).items():
             found.setdefault((processor, currency), [0, 0])[1] += amount
     return [
         ProcessorBalance(processor=p, currency=c, available=a, pending=pe)
@@ -94,8 +100,10 @@ def balance_by_processor(
     ]
 
 
-def _undisbursed(merchant: Merchant, processor: str, using: str) -> dict[str, int]:
-    """Captured less refunded, per currency, of what no payout of `processor` carries yet."""
+def _undisbursed(merchant: Merchant, processor: str, using: str, now: datetime) -> dict[str, int]:
+    """Captured less refunded, per currency, of what no payout of `processor` carries yet
+    (within `UNDISBURSED_WINDOW`)."""
+    since = now - UNDISBURSED_WINDOW
     carried = BalanceTransaction.objects.using(using).filter(
         merchant=merchant,
         processor=processor,
@@ -110,6 +118,7 @@ def _undisbursed(merchant: Merchant, processor: str, using: str) -> dict[str, in
             processor=processor,
             status=PaymentStatus.SUCCEEDED,
             amount_captured__gt=0,
+            created_at__gte=since,
         )
         .exclude(processor_payment_id="")
         .exclude(processor_payment_id__in=carried.values("processor_transaction_id"))
@@ -120,7 +129,12 @@ def _undisbursed(merchant: Merchant, processor: str, using: str) -> dict[str, in
         totals[row["currency"]] = totals.get(row["currency"], 0) + int(row["total"] or 0)
     refunds = (
         Refund.objects.using(using)
-        .filter(merchant=merchant, payment__processor=processor, status__in=_REFUND_TAKEN)
+        .filter(
+            merchant=merchant,
+            payment__processor=processor,
+            status__in=_REFUND_TAKEN,
+            created_at__gte=since,
+        )
         .exclude(processor_refund_id="")
         .exclude(processor_refund_id__in=carried.values("processor_transaction_id"))
         .values("currency")

@@ -24,8 +24,8 @@ from compliance.actors import Actor
 from compliance.models import AuditEntry
 from inbound.models import InboundEvent
 from payments import services
-from payments.balance_selectors import balance_by_processor
-from payments.models import BalanceTransaction, Payout, ProcessorAccount
+from payments.balance_selectors import UNDISBURSED_WINDOW, balance_by_processor
+from payments.models import BalanceTransaction, Payment, Payout, ProcessorAccount
 from payments.payout_reports import payout_items
 from payments.services import merchant_connect_account_ensure
 from sandbox.client import SandboxControl
@@ -71,6 +71,22 @@ def test_braintree_money_captured_and_not_yet_disbursed_is_pending_until_the_dis
     after = _balance(api)
     assert after["pending"] == [{"amount": 0, "currency": "usd"}]
     assert after["available"] == [{"amount": 0, "currency": "usd"}]
+
+
+def test_money_captured_before_the_window_and_never_seen_disbursed_is_not_pending(
+    bt_account: ProcessorAccount, bt_control: SandboxControl
+) -> None:
+    """Payments Braintree disbursed before Ledgerline mirrored disbursements have no payout
+    here: they are not counted as money Braintree still holds."""
+    old, recent = pay(bt_account, amount=9000), pay(bt_account, amount=1100)
+    Payment.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - UNDISBURSED_WINDOW - timedelta(days=1)
+    )
+
+    body = _balance(api_client_for(bt_account.merchant))
+
+    assert recent.amount_captured == 1100
+    assert body["pending"] == [{"amount": 1100, "currency": "usd"}]
 
 
 def test_a_failed_disbursement_leaves_its_amount_with_braintree(
