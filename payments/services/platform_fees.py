@@ -78,7 +78,7 @@ def platform_fee_terms_checked(
     )
     currency = ""
     if fixed:
-        if not isinstance(fixed_currency, str):
+        if not isinstance(fixed_currency, str) or not fixed_currency.strip():
             raise PlatformFeeInvalidError(
                 "A fixed amount needs its currency.", param="fixed_currency"
             )
