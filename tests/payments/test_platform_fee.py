@@ -155,6 +155,21 @@ def test_staff_with_the_permission_and_a_fresh_code_set_the_fee_in_the_admin():
     assert entry.payload["before"]["rate_bps"] == 250
 
 
+def test_staff_add_a_fee_for_a_merchant_without_one():
+    merchant = MerchantFactory()
+    staff = _staff("view_platformfee", "add_platformfee")
+    client = verified_client(staff)
+    response = client.post(
+        reverse("admin:payments_platformfee_add"),
+        {"merchant": merchant.pk, "rate_bps": "100", "fixed_amount": "0", "fixed_currency": ""},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = PlatformFee.objects.get(merchant=merchant)
+    assert (row.rate_bps, row.fixed_amount, row.fixed_currency) == (100, 0, "")
+    entry = AuditEntry.objects.get(action="platform_fee.set", merchant_public_id=merchant.public_id)
+    assert entry.payload["before"] == {"rate_bps": 0, "fixed_amount": 0, "fixed_currency": ""}
+
+
 @pytest.mark.parametrize(
     ("form", "message"),
     [

@@ -9,9 +9,9 @@ import pytest
 import stripe
 
 from sandbox.server import SandboxHandle
-from sandbox.stripe.resources.ledger import card_fee
+from sandbox.stripe.resources.ledger import ach_fee, card_fee
 from tests.sandbox.conftest import make_client
-from tests.sandbox.money_support import connected
+from tests.sandbox.money_support import ONLINE_MANDATE, connected
 
 
 def _intent(client, options, *, fee: int, amount: int = 10_000, manual: bool = False):
@@ -105,3 +105,35 @@ def test_an_application_fee_needs_a_connected_account_and_at_most_the_amount(
         _intent(client, options, fee=10_001)
     assert too_large.value.param == "application_fee_amount"
     assert "cannot be greater than the amount" in str(too_large.value.user_message)
+
+
+def test_a_settled_bank_debit_pays_its_application_fee_too(sandbox: SandboxHandle):
+    """An ACH debit settles later (here through the control API, as the clock would): its
+    `payment` transaction counts the application fee with Stripe's ACH fee."""
+    client = make_client(sandbox.url)
+    options = connected(client, country="US")
+    customer = client.v1.customers.create(params={}, options=options)
+    bank = client.v1.customers.payment_sources.create(
+        customer.id, {"source": "btok_us_verified"}, options=options
+    )
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 20_000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": bank.id,
+            "allowed_payment_method_types": ["us_bank_account"],
+            "confirm": True,
+            "mandate_data": ONLINE_MANDATE,
+            "application_fee_amount": 150,
+        },
+        options=options,
+    )
+    sandbox.control.stripe_action("payment_intents", intent.id, "settle", {"outcome": "succeeded"})
+    txn = _charge_transaction(client, options, intent.id)
+    assert txn.type == "payment"
+    assert txn.fee == ach_fee(20_000) + 150
+    assert {d.type: d.amount for d in txn.fee_details} == {
+        "application_fee": 150,
+        "stripe_fee": ach_fee(20_000),
+    }
