@@ -34,6 +34,7 @@ from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.base import PayoutSchedule
 from payments.models import Payout, PayoutStatus
 from payments.money import format_amount
+from payments.payout_request_views import payout_request_context
 from payments.services.payouts import payout_schedule_get, payout_schedule_set
 from payments.services.platform_fees import platform_fee_terms
 
@@ -158,13 +159,14 @@ def _links(page: CursorPage[Any]) -> dict[str, str]:
 def balance(request: HttpRequest) -> HttpResponse:
     merchant = _merchant(request)
     db = _db()
+    summary = selectors.balance_summary(merchant=merchant, using=db)
     balances = [
         {
             "currency": b.currency,
             "available": format_amount(b.available, b.currency),
             "pending": format_amount(b.pending, b.currency),
         }
-        for b in selectors.balance_summary(merchant=merchant, using=db)
+        for b in summary
     ]
     payouts = selectors.payout_queryset(merchant=merchant, using=db)
     upcoming = payouts.filter(status__in=(PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT)).order_by(
@@ -203,6 +205,9 @@ def balance(request: HttpRequest) -> HttpResponse:
         "schedule_error": schedule_error,
         "schedule_form": form,
         "platform_fee": platform_fee_terms(merchant),
+        **payout_request_context(
+            request, merchant=merchant, schedule=schedule, balances=summary, can_manage=can_manage
+        ),
     }
     return render(request, "payments/balance.html", context)
 

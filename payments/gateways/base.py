@@ -194,6 +194,8 @@ class PayoutState:
     automatic: bool = True
     failure_code: str = ""
     failure_message: str = ""
+    # The key of the merchant's request that asked for it (a payout made from the dashboard).
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -431,6 +433,24 @@ class MoneyOutGateway(PaymentGateway, Protocol):
     ) -> BalanceEntryPage:
         """Balance transactions, newest first: all, those created since `created_gte`, or
         those a payout swept (and its own), each entry's `payout` then set to it."""
+        ...
+
+    def payout_create(
+        self, *, account: str, amount: int, currency: str, key: str, reference: str
+    ) -> PayoutState:
+        """Pay `amount` of the available balance out now (a manual payout); `reference` is
+        kept with it so that `payout_find` tells whether a request whose answer was lost
+        made one."""
+        ...
+
+    def payout_find(
+        self, *, account: str, reference: str, created_gte: datetime
+    ) -> PayoutState | None:
+        """The payout created since `created_gte` that carries `reference`, if any."""
+        ...
+
+    def balance_entry_retrieve(self, *, account: str, entry: str) -> BalanceEntry:
+        """One balance transaction, as a charge, refund or dispute names it."""
         ...
 
     def payout_schedule_retrieve(self, *, account: str) -> PayoutSchedule: ...

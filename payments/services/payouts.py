@@ -142,6 +142,21 @@ def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> M
     return MoneyRead(entries=entries)
 
 
+def money_read_entries(*, merchant: Merchant, entry_ids: Iterable[str]) -> MoneyRead:
+    """The named balance transactions: what one charge, refund or dispute moved. One processor
+    call each, where re-listing the recent ones would read the whole last hour per event."""
+    account = money_out_account(merchant)
+    if account is None:
+        return MoneyRead()
+    gateway = _money_out_gateway(account)
+    return MoneyRead(
+        entries=[
+            gateway.balance_entry_retrieve(account=account.processor_account_id, entry=entry_id)
+            for entry_id in dict.fromkeys(entry_ids)
+        ]
+    )
+
+
 def payouts_read_all(*, merchant: Merchant, since: datetime | None = None) -> list[PayoutState]:
     """The processor's payouts created since `since` (all when None), newest first."""
     account = money_out_account(merchant)
