@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from compliance.actors import Actor
 from config.admin import ReadOnlyAdmin
+from config.free_text import CardNumberGuardFormMixin
 from payments.models import (
     Customer,
     Dispute,
@@ -201,7 +202,7 @@ class ProcessorOutageAdmin(ReadOnlyAdmin):
         self._set(request, queryset, False)
 
 
-class PlatformFeeForm(forms.ModelForm):  # type: ignore[type-arg]
+class PlatformFeeForm(CardNumberGuardFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = PlatformFee
         fields = ("merchant", "rate_bps", "fixed_amount", "fixed_currency")
