@@ -5,6 +5,8 @@ reports no platform fee; the gateway refuses a fee rather than drop it silently.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from compliance.actors import Actor
@@ -59,6 +61,11 @@ def test_the_braintree_gateway_refuses_a_platform_fee_before_calling_braintree(
             platform_fee=30,
         )
     assert "platform fee" in refused.value.message
+    since = datetime.now(tz=UTC) - timedelta(hours=1)
+    assert (
+        bt_gateway.charge_find(account=MERCHANT_ID, reference="pay_fee", created_since=since)
+        is None
+    )
     charge = sale(bt_gateway, reference="pay_after")
     with pytest.raises(ProcessorRequestError):
         bt_gateway.charge_capture(
