@@ -46,6 +46,7 @@ from payments.services.payouts import (
     payout_schedule_get,
     payout_schedule_set,
 )
+from payments.services.platform_fees import platform_fee_terms
 
 PAGE_SIZE = 25
 ITEMS_PAGE_SIZE = 50
@@ -238,6 +239,7 @@ def balance(request: HttpRequest) -> HttpResponse:
         "schedule_text": _schedule_text(schedule) if schedule is not None else "",
         "schedule_error": schedule_error,
         "schedule_form": form,
+        "platform_fee": platform_fee_terms(merchant),
         **payout_request_context(
             request,
             merchant=merchant,
