@@ -243,7 +243,7 @@ def merchant_money_reconcile(
     actor = Actor.system("money_reconcile")
     with transaction.atomic():
         if differences:
-            _report(merchant, differences, actor)
+            money_differences_report(merchant, differences, actor)
         for state in remote_payouts:
             payout_apply(merchant=merchant, processor=account.processor, state=state, actor=actor)
         balance_entries_apply(
@@ -257,10 +257,18 @@ def _epoch() -> datetime:
     return datetime.fromtimestamp(0, tz=UTC)
 
 
-def _report(merchant: Merchant, differences: list[MoneyDifference], actor: Actor) -> None:
+def money_differences_report(
+    merchant: Merchant,
+    differences: list[MoneyDifference],
+    actor: Actor,
+    *,
+    found_by: str = "Money reconciliation",
+) -> None:
+    """Tell platform staff: an ERROR log line (alerting watches it) and a failed audit entry."""
     named = [f"{d.what} {d.processor_id}" for d in differences[:REPORT_NAMES]]
     logger.error(
-        "Money reconciliation for merchant %s: %s difference(s) with the processor: %s",
+        "%s for merchant %s: %s difference(s) with the processor: %s",
+        found_by,
         merchant.public_id,
         len(differences),
         "; ".join(

@@ -11,6 +11,7 @@ from payments.models import (
     CustomerDayCount,
     PaymentDayTotal,
     Payout,
+    PlatformFee,
     ProcessorAccount,
     ProcessorCredential,
     ProcessorOutage,
@@ -34,6 +35,18 @@ def classify_business_records() -> None:
             "updated_at": N,
         },
         note="The merchant's business account at the processor.",
+    )
+    classify(
+        PlatformFee,
+        {
+            "id": N,
+            "merchant": N,
+            "rate_bps": N,
+            "fixed_amount": N,
+            "fixed_currency": N,
+            "updated_at": N,
+        },
+        note="The platform's price for a merchant's charges (names no person).",
     )
     classify(
         ProcessorOutage,

@@ -520,6 +520,9 @@ class StripeGateway(_MoneyOut):
     """Stripe Connect behind `PaymentGateway` (settings are read per call, never at import)."""
 
     name = "stripe"
+    # A direct charge on the connected account carries `application_fee_amount`: Stripe moves
+    # it to the platform and books it in the charge's balance transaction `fee`.
+    takes_platform_fee = True
 
     def ensure_available(self) -> None:
         ensure_available()
@@ -660,6 +663,7 @@ class StripeGateway(_MoneyOut):
         description: str = "",
         customer: str | None = None,
         return_url: str | None = None,
+        platform_fee: int = 0,
     ) -> Charge:
         """Create and confirm in one call. The same key and parameters replay, never re-charge.
 
@@ -671,6 +675,8 @@ class StripeGateway(_MoneyOut):
             "confirm": True,
             "metadata": {PAYMENT_REFERENCE: reference},
         }
+        if platform_fee:
+            params["application_fee_amount"] = platform_fee
         if method_type == ACH_METHOD:
             operation = "payment_intent_create_bank_debit"
             params["allowed_payment_method_types"] = [ACH_METHOD]
@@ -731,10 +737,20 @@ class StripeGateway(_MoneyOut):
         )
         return charge_from_dict(found) if found is not None else None
 
-    def charge_capture(self, *, account: str, charge: str, amount: int | None, key: str) -> Charge:
+    def charge_capture(
+        self,
+        *,
+        account: str,
+        charge: str,
+        amount: int | None,
+        key: str,
+        platform_fee: int | None = None,
+    ) -> Charge:
         params: dict[str, Any] = {"expand": _INTENT_EXPAND}
         if amount is not None:
             params["amount_to_capture"] = amount
+        if platform_fee is not None:
+            params["application_fee_amount"] = platform_fee
         return self._intent_act("capture", account=account, charge=charge, params=params, key=key)
 
     def charge_cancel(
