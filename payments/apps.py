@@ -1,8 +1,18 @@
 """App config: registers the payments demo seeder with `seed_demo`, and its Stripe and
 Braintree event handlers, reconcilers and account lookups with the inbound pipeline, and
-its personal data with compliance (payments.personal_data)."""
+its personal data with compliance (payments.personal_data); after every `migrate`, checks that
+the day-total triggers are still there (payments.day_totals)."""
+
+from typing import Any
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_day_total_triggers(sender: Any, using: str, **kwargs: Any) -> None:
+    from payments.day_totals import day_totals_ensure_triggers
+
+    day_totals_ensure_triggers(using=using)
 
 
 class PaymentsConfig(AppConfig):
@@ -26,3 +36,4 @@ class PaymentsConfig(AppConfig):
         from payments.personal_data import register_all
 
         register_all()
+        post_migrate.connect(_ensure_day_total_triggers, sender=self)

@@ -317,3 +317,31 @@ def customer_backfill_statement(vendor: str) -> str:
         INSERT INTO {CUSTOMER_COUNTS_TABLE} (merchant_id, day, customer_count)
         SELECT merchant_id, {day}, count(*) FROM {CUSTOMERS_TABLE}
         GROUP BY merchant_id, {day}"""  # noqa: S608 - constant identifiers, no input
+
+
+# --- checking ---------------------------------------------------------------------------------
+
+
+def expected_trigger_names(vendor: str) -> set[str]:
+    """Every trigger this module installs on `vendor`."""
+    operations = _TRIGGERS if vendor == "postgresql" else _TRIGGERS[:3]
+    return {
+        f"payments_{family}_{op}"
+        for family in ("day_totals", "customer_day_counts")
+        for op in operations
+    }
+
+
+def installed_trigger_names(connection: BaseDatabaseWrapper) -> set[str]:
+    """The triggers of this module that the database holds now."""
+    if connection.vendor == "postgresql":
+        query = (
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+            " AND tgrelid IN (%s::regclass, %s::regclass)"
+        )
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s)"
+    with connection.cursor() as cursor:
+        cursor.execute(query, [PAYMENTS_TABLE, CUSTOMERS_TABLE])
+        found = {row[0] for row in cursor.fetchall()}
+    return found & expected_trigger_names(connection.vendor)

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date
 
-from django.db import connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.models import Merchant
 from compliance.actors import Actor
 from compliance.services import audit_record
+from payments import day_total_triggers
 from payments.day_total_triggers import CUSTOMERS_TABLE, PAYMENTS_TABLE
 from payments.models import Customer, CustomerDayCount, Payment, PaymentDayTotal
 from payments.state import PaymentStatus
@@ -205,6 +206,7 @@ def day_totals_rebuild(
     merchants: Iterable[Merchant] | None = None,
     repair: bool = True,
     progress: Callable[[int], None] | None = None,
+    using: str | None = None,
 ) -> RebuildReport:
     """Recompute every day total and new-customer count of `merchants` (all by default) from
     their payments and customers.
@@ -214,7 +216,7 @@ def day_totals_rebuild(
     and customer writes wait while one merchant is recounted (about a second per million payments on
     PostgreSQL), so that what is compared is one consistent state.
     """
-    using = router.db_for_write(PaymentDayTotal)
+    using = using or router.db_for_write(PaymentDayTotal)
     chosen = merchants if merchants is not None else Merchant.objects.using(using).order_by("pk")
     report = RebuildReport()
     for merchant in chosen:
@@ -226,3 +228,34 @@ def day_totals_rebuild(
         if progress is not None:
             progress(1)
     return report
+
+
+def day_totals_ensure_triggers(*, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Reinstall the day-total triggers when a migration dropped them, then rebuild the totals;
+    True when it had to. Runs after every `migrate` (post_migrate, payments.apps).
+
+    SQLite alters a table by copying it into a new one, which drops the old one's triggers: a
+    later migration that changes the payments or customers table (0016_platform_fee does) would
+    otherwise stop the totals without a word, and what was written meanwhile is recounted.
+    """
+    connection = connections[using]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        return False
+    needed = {PAYMENTS_TABLE, CUSTOMERS_TABLE, PaymentDayTotal._meta.db_table}
+    needed.add(CustomerDayCount._meta.db_table)
+    if not needed <= set(connection.introspection.table_names()):
+        return False  # migrated back before the totals existed
+    expected = day_total_triggers.expected_trigger_names(connection.vendor)
+    if day_total_triggers.installed_trigger_names(connection) == expected:
+        return False
+    vendor = connection.vendor
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        for statement in (
+            *day_total_triggers.remove_statements(vendor),
+            *day_total_triggers.customer_remove_statements(vendor),
+            *day_total_triggers.install_statements(vendor),
+            *day_total_triggers.customer_install_statements(vendor),
+        ):
+            cursor.execute(statement)
+        day_totals_rebuild(using=using)
+    return True

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compliance.models import AuditEntry
+from payments import day_total_triggers
+from payments.day_totals import day_totals_ensure_triggers
 from payments.models import Customer, CustomerDayCount, Payment, PaymentDayTotal
 from payments.state import PaymentStatus
 from tests.factories import MerchantFactory
@@ -211,6 +213,27 @@ def test_writes_that_change_no_contribution_touch_no_totals():
     declined = PaymentFactory(merchant=merchant, status=S.REQUIRES_PAYMENT_METHOD)
     Payment.objects.filter(pk=declined.pk).update(description="Order 7")
     assert not PaymentDayTotal.objects.exists()
+
+
+def test_triggers_a_migration_dropped_are_put_back_and_what_they_missed_recounted():
+    """SQLite drops a table's triggers when a migration remakes it: after `migrate`, the
+    missing triggers are installed again and the totals rebuilt; when all are there, nothing
+    is done."""
+    merchant = MerchantFactory()
+    PaymentFactory(merchant=merchant, created_at=MIDNIGHT)
+    assert day_totals_ensure_triggers() is False
+    day_total_triggers.remove(connection)
+    PaymentFactory(merchant=merchant, created_at=MIDNIGHT, amount=700)
+    CustomerFactory(merchant=merchant)
+    assert totals_stored() != totals_from_payments()
+
+    assert day_totals_ensure_triggers() is True
+
+    assert totals_stored() == totals_from_payments()
+    assert customer_counts_stored() == customer_counts_from_rows()
+    PaymentFactory(merchant=merchant, created_at=MIDNIGHT, amount=300)
+    assert totals_stored()[(merchant.pk, "gbp", MIDNIGHT.date())] == (2500, 0, 3)
+    assert day_totals_ensure_triggers() is False
 
 
 # --- the rebuild command --------------------------------------------------------------------
