@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, IntegerField, Model, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 
 from accounts.models import Merchant
@@ -24,8 +25,9 @@ from payments.day_total_triggers import CUSTOMERS_TABLE, PAYMENTS_TABLE
 from payments.models import Customer, CustomerDayCount, Payment, PaymentDayTotal
 from payments.state import PaymentStatus
 
-Key = tuple[str, date]  # currency, day
+Key = tuple[str, date]  # currency, day ("" for customers)
 Figures = tuple[int, ...]  # gross, kept, payment_count; or customer_count
+Compared = dict[Key, Figures]
 PAYMENTS = "payments"
 CUSTOMERS = "customers"
 
@@ -52,11 +54,30 @@ class RebuildReport:
     differences: list[DayTotalDifference] = field(default_factory=list)
 
 
-def day_totals_expected(*, merchant_id: int, using: str | None = None) -> dict[Key, Figures]:
-    """The merchant's day totals computed from its payments: the figures the triggers keep."""
-    rows = (
+def _recount_against_stored(
+    recount: QuerySet[Any], stored: QuerySet[Any]
+) -> tuple[Compared, Compared]:
+    """`recount` (rows recounted from the source) and `stored` (the totals rows), read in one
+    UNION ALL statement: one snapshot, so a write committed meanwhile shows in both or in
+    neither. Both give the same columns, key first, then the figures, then `source`."""
+    mark = {"source": Value(1, output_field=IntegerField())}
+    recounted: Compared = {}
+    found: Compared = {}
+    for row in recount.annotate(**mark).union(stored.annotate(source=Value(0)), all=True):
+        values = list(row.values())
+        key: Key = (values[0], values[1])
+        figures = tuple(int(v or 0) for v in values[2:-1])
+        if values[-1] == 1:
+            recounted[key] = figures
+        elif any(figures):
+            found[key] = figures  # rows of zeros count nothing: as good as missing
+    return recounted, found
+
+
+def _payments_compared(merchant: Merchant, using: str) -> tuple[Compared, Compared]:
+    recount = (
         Payment.objects.using(using)
-        .filter(merchant_id=merchant_id, status=PaymentStatus.SUCCEEDED)
+        .filter(merchant=merchant, status=PaymentStatus.SUCCEEDED)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("currency", "day")
         .annotate(
@@ -66,139 +87,124 @@ def day_totals_expected(*, merchant_id: int, using: str | None = None) -> dict[K
         )
         .order_by()
     )
-    return {
-        (row["currency"], row["day"]): (
-            int(row["gross"] or 0),
-            int(row["kept"] or 0),
-            int(row["payment_count"]),
-        )
-        for row in rows
-    }
+    stored = (
+        PaymentDayTotal.objects.using(using)
+        .filter(merchant=merchant)
+        .values("currency", "day", "gross", "kept", "payment_count")
+        .order_by()
+    )
+    return _recount_against_stored(recount, stored)
 
 
-def day_totals_stored(*, merchant_id: int, using: str | None = None) -> dict[Key, Figures]:
-    """The merchant's day totals as stored, rows of zeros left out (nothing counts there)."""
-    rows = PaymentDayTotal.objects.using(using).filter(merchant_id=merchant_id)
-    return {
-        (row.currency, row.day): (row.gross, row.kept, row.payment_count)
-        for row in rows
-        if (row.gross, row.kept, row.payment_count) != (0, 0, 0)
-    }
-
-
-def customer_counts_expected(*, merchant_id: int, using: str | None = None) -> dict[date, int]:
-    """The merchant's new customers per UTC day, counted from its customers."""
-    rows = (
+def _customers_compared(merchant: Merchant, using: str) -> tuple[Compared, Compared]:
+    recount = (
         Customer.objects.using(using)
-        .filter(merchant_id=merchant_id)
-        .annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("day")
+        .filter(merchant=merchant)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC), none=Value(""))
+        .values("none", "day")
         .annotate(customer_count=Count("created_at"))
         .order_by()
     )
-    return {row["day"]: int(row["customer_count"]) for row in rows}
+    stored = (
+        CustomerDayCount.objects.using(using)
+        .filter(merchant=merchant)
+        .annotate(none=Value(""))
+        .values("none", "day", "customer_count")
+        .order_by()
+    )
+    return _recount_against_stored(recount, stored)
 
 
-def customer_counts_stored(*, merchant_id: int, using: str | None = None) -> dict[date, int]:
-    """The merchant's stored new-customer counts, days of zero left out."""
-    rows = CustomerDayCount.objects.using(using).filter(merchant_id=merchant_id)
-    return {row.day: row.customer_count for row in rows if row.customer_count}
+def _correct(
+    model: type[Model], merchant: Merchant, key: dict[str, Any], change: dict[str, int], using: str
+) -> None:
+    """Add `change` to the row of `key`, creating it when missing. An increment, not an
+    overwrite: a payment written since the comparison has added its own change already.
+    (Inside a transaction a failed insert would abort it on PostgreSQL: get_or_create inserts
+    in a savepoint of its own.)"""
+    rows = model._default_manager.using(using)
+    row, created = rows.get_or_create(merchant=merchant, **key, defaults=change)
+    if not created:
+        rows.filter(pk=row.pk).update(**{name: F(name) + amount for name, amount in change.items()})
 
 
-def _lock_writes(using: str) -> None:
-    """Wait for every transaction that wrote payments or customers, and hold off new ones
-    until commit: otherwise a writer that committed between the recount and its replacement
-    would be lost (its own increment overwritten). SQLite writers already take turns."""
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {PAYMENTS_TABLE}, {CUSTOMERS_TABLE} IN SHARE MODE")
-
-
-def _customer_differences(
-    merchant: Merchant, *, using: str, repair: bool
-) -> tuple[int, list[DayTotalDifference]]:
-    expected = customer_counts_expected(merchant_id=merchant.pk, using=using)
-    stored = customer_counts_stored(merchant_id=merchant.pk, using=using)
-    differences = [
-        DayTotalDifference(
-            kind=CUSTOMERS,
-            merchant=merchant.public_id,
-            currency="",
-            day=day,
-            stored=(stored.get(day, 0),),
-            expected=(expected.get(day, 0),),
-        )
-        for day in sorted(expected.keys() | stored.keys())
-        if stored.get(day) != expected.get(day)
-    ]
-    if repair:
-        counts = CustomerDayCount.objects.using(using).filter(merchant=merchant)
-        counts.filter(customer_count=0).delete()
-        for difference in differences:
-            if difference.expected == (0,):
-                counts.filter(day=difference.day).delete()
-                continue
-            counts.update_or_create(
-                merchant=merchant,
-                day=difference.day,
-                defaults={"customer_count": difference.expected[0]},
+def _differences(merchant: Merchant, using: str) -> tuple[int, int, list[DayTotalDifference]]:
+    payments_recounted, payments_stored = _payments_compared(merchant, using)
+    customers_recounted, customers_stored = _customers_compared(merchant, using)
+    differences = []
+    for kind, recounted, stored, width in (
+        (PAYMENTS, payments_recounted, payments_stored, 3),
+        (CUSTOMERS, customers_recounted, customers_stored, 1),
+    ):
+        zero = (0,) * width
+        differences += [
+            DayTotalDifference(
+                kind=kind,
+                merchant=merchant.public_id,
+                currency=currency,
+                day=day,
+                stored=stored.get((currency, day), zero),
+                expected=recounted.get((currency, day), zero),
             )
-    return len(expected), differences
+            for currency, day in sorted(recounted.keys() | stored.keys())
+            if stored.get((currency, day), zero) != recounted.get((currency, day), zero)
+        ]
+    return len(payments_recounted), len(customers_recounted), differences
+
+
+def _repair(merchant: Merchant, differences: list[DayTotalDifference], using: str) -> None:
+    for difference in differences:
+        change = [
+            new - old for new, old in zip(difference.expected, difference.stored, strict=True)
+        ]
+        if difference.kind == PAYMENTS:
+            key: dict[str, Any] = {"currency": difference.currency, "day": difference.day}
+            names: tuple[str, ...] = ("gross", "kept", "payment_count")
+            _correct(PaymentDayTotal, merchant, key, dict(zip(names, change, strict=True)), using)
+        else:
+            key = {"day": difference.day}
+            _correct(CustomerDayCount, merchant, key, {"customer_count": change[0]}, using)
+    # Rows of zeros only remember days that stopped counting. The condition is checked again
+    # on a row a writer changes meanwhile, so a row it has just filled stays.
+    totals = PaymentDayTotal.objects.using(using).filter(merchant=merchant)
+    totals.filter(gross=0, kept=0, payment_count=0).delete()
+    CustomerDayCount.objects.using(using).filter(merchant=merchant, customer_count=0).delete()
 
 
 def _rebuild_merchant(
     merchant: Merchant, *, using: str, repair: bool
 ) -> tuple[int, int, list[DayTotalDifference]]:
+    """Compare the merchant's totals with a recount and, with `repair`, add what differs.
+
+    Writers are not held up: the comparison is one statement (one snapshot), and since the
+    triggers keep a committed write's rows and totals in step, what differs there is exactly
+    what is wrong; adding it as an increment keeps every write committed since (overwriting
+    with the recount would drop them). Two rebuilds of one merchant take turns on its row
+    (FOR NO KEY UPDATE, which payment and customer writes' key-share locks do not wait for),
+    so a difference is never added twice."""
     with transaction.atomic(using=using):
-        _lock_writes(using)
-        expected = day_totals_expected(merchant_id=merchant.pk, using=using)
-        stored = day_totals_stored(merchant_id=merchant.pk, using=using)
-        differences = [
-            DayTotalDifference(
-                kind=PAYMENTS,
-                merchant=merchant.public_id,
-                currency=currency,
-                day=day,
-                stored=stored.get((currency, day), (0, 0, 0)),
-                expected=expected.get((currency, day), (0, 0, 0)),
-            )
-            for currency, day in sorted(expected.keys() | stored.keys())
-            if stored.get((currency, day)) != expected.get((currency, day))
-        ]
         if repair:
-            totals = PaymentDayTotal.objects.using(using).filter(merchant=merchant)
-            # Rows of zeros go too: they only remember days whose payments stopped counting.
-            totals.filter(gross=0, kept=0, payment_count=0).delete()
-            for difference in differences:
-                gross, kept, payment_count = difference.expected
-                if difference.expected == (0, 0, 0):
-                    totals.filter(currency=difference.currency, day=difference.day).delete()
-                    continue
-                totals.update_or_create(
-                    merchant=merchant,
-                    currency=difference.currency,
-                    day=difference.day,
-                    defaults={"gross": gross, "kept": kept, "payment_count": payment_count},
+            Merchant.objects.using(using).select_for_update(no_key=True).filter(
+                pk=merchant.pk
+            ).first()
+        payment_days, customer_days, differences = _differences(merchant, using)
+        if repair:
+            _repair(merchant, differences, using)
+            if differences:
+                audit_record(
+                    action="payments.day_totals_rebuilt",
+                    actor=Actor.system("rebuild_payment_day_totals"),
+                    merchant_id=merchant.public_id,
+                    target_type="merchant",
+                    target_id=merchant.public_id,
+                    payload={
+                        "days_corrected": sum(d.kind == PAYMENTS for d in differences),
+                        "days": payment_days,
+                        "customer_days_corrected": sum(d.kind == CUSTOMERS for d in differences),
+                        "customer_days": customer_days,
+                    },
                 )
-        customer_days, customer_differences = _customer_differences(
-            merchant, using=using, repair=repair
-        )
-        if repair and (differences or customer_differences):
-            audit_record(
-                action="payments.day_totals_rebuilt",
-                actor=Actor.system("rebuild_payment_day_totals"),
-                merchant_id=merchant.public_id,
-                target_type="merchant",
-                target_id=merchant.public_id,
-                payload={
-                    "days_corrected": len(differences),
-                    "days": len(expected),
-                    "customer_days_corrected": len(customer_differences),
-                    "customer_days": customer_days,
-                },
-            )
-    return len(expected), customer_days, differences + customer_differences
+    return payment_days, customer_days, differences
 
 
 def day_totals_rebuild(
@@ -212,9 +218,8 @@ def day_totals_rebuild(
     their payments and customers.
 
     With `repair` (the default) wrong, missing and empty rows are corrected, one merchant per
-    transaction, each correction audited; without it nothing is written. Either way payment
-    and customer writes wait while one merchant is recounted (about a second per million payments on
-    PostgreSQL), so that what is compared is one consistent state.
+    transaction, each correction audited; without it nothing is written. Writers never wait
+    for it (see `_rebuild_merchant`).
     """
     using = using or router.db_for_write(PaymentDayTotal)
     chosen = merchants if merchants is not None else Merchant.objects.using(using).order_by("pk")

@@ -6,8 +6,8 @@ the operator's repair and check: after restoring or loading payments with trigge
 or whenever the overview's figures are in doubt. Without `--check` wrong, missing and empty
 rows are corrected (each merchant in its own transaction, audited as
 `payments.day_totals_rebuilt`); with it nothing is written and the exit status is 1 when any
-day differs. Payment and customer writes wait while a merchant is recounted (about a second
-per million payments). Prints each differing day (merchant public id, currency, day, stored
+day differs. Writers are never held up (payments.day_totals._rebuild_merchant says how); it
+takes about a second per million payments. Prints each differing day (merchant public id, currency, day, stored
 and expected gross / kept / count; or the day's stored and expected number of new
 customers), never anything about a customer.
 """
