@@ -7,9 +7,9 @@ or whenever the overview's figures are in doubt. Without `--check` wrong, missin
 rows are corrected (each merchant in its own transaction, audited as
 `payments.day_totals_rebuilt`); with it nothing is written and the exit status is 1 when any
 day differs. Writers are never held up (payments.day_totals._rebuild_merchant says how); it
-takes about a second per million payments. Prints each differing day (merchant public id, currency, day, stored
-and expected gross / kept / count; or the day's stored and expected number of new
-customers), never anything about a customer.
+takes about a second per million payments. Prints each differing day (merchant public id,
+currency, day, stored and expected gross / kept / count; or the day's stored and expected
+number of new customers), never anything about a customer.
 """
 
 from __future__ import annotations
