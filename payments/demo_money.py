@@ -123,11 +123,13 @@ class _SandboxControl:
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
             raise DemoHistoryError(f"the sandbox refused {method} {path}: {detail}") from exc
+        except (OSError, ValueError) as exc:  # unreachable, timed out, or not JSON
+            raise DemoHistoryError(f"the sandbox did not answer {method} {path}: {exc}") from exc
 
     def answers(self) -> bool:
         try:
             return bool(self._call("GET", "health").get("ok"))
-        except (OSError, ValueError, DemoHistoryError):
+        except DemoHistoryError:
             return False
 
     def stripe(self, kind: str, object_id: str, action: str, **body: Any) -> dict[str, Any]:

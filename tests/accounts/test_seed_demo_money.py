@@ -189,3 +189,30 @@ def test_without_the_sandbox_seed_demo_says_there_is_no_payout_history(settings,
     assert "demo: no payout history: it is made on the processor sandbox" in output
     assert not Payout.objects.exists()
     assert Payment.objects.filter(merchant__slug="demo").exists()
+
+
+def test_a_sandbox_that_stops_answering_mid_history_is_a_one_line_failure(monkeypatch):
+    """seed_demo exits with a one-line reason (CommandError), never a traceback, when the
+    sandbox stops answering between two steps; a rerun with it back completes the history."""
+    import urllib.error
+    import urllib.request
+
+    from django.core.management.base import CommandError
+
+    real = urllib.request.OpenerDirector.open
+
+    def unreachable(self, request, *args, **kwargs):
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        if url.endswith("/payout_run"):
+            raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+        return real(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", unreachable)
+    with pytest.raises(CommandError, match="the sandbox did not answer POST stripe/accounts/"):
+        _run()
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", real)
+    _run()
+    demo = Merchant.objects.get(slug="demo")
+    for payout in Payout.objects.filter(merchant=demo):
+        assert payout_contents(payout).net == payout.amount
+    assert Payout.objects.filter(merchant=demo).count() == 3
