@@ -12,7 +12,9 @@ once, in SQL (the rows the money mirror would hold):
 - per currency in time order, the first `--large` items swept by one big payout and the next
   `--medium` by another (the CSV cases), and all the rest by `--payouts` automatic payouts of
   equal shares (about 76 items each at 1,000,000 payments), each with its own debit;
-- every payout's amount equal to its items' net, as the processor's are.
+- every payout's amount equal to its items' net, as the processor's are;
+- rows in the order the processor made them (all currencies interleaved), so a payout's items
+  lie spread over the table as a live one's do, not packed together.
 Then:
 (a) `GET /balance/payouts/<id>/` for random payouts, cold: the cache is emptied before every
     request, so each computes the contents' aggregate and the first page of items (target p95
@@ -100,6 +102,7 @@ SELECT 'txn_bench' || b.kind || b.payment_id, %(merchant)s, 'stripe',
        b.created
 FROM bench_items b JOIN payments_payout po
     ON po.merchant_id = %(merchant)s AND po.processor_payout_id = b.payout
+ORDER BY b.created
 """
 
 # Each payout's own debit, listed under it as the processor lists it (not part of its contents).
