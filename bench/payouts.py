@@ -341,8 +341,9 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * PAGE_BYTES
 
 
-def _stream(client: Any, url: str, *, watch_rss: bool) -> tuple[int, int, int]:
-    """Lines and bytes of the streamed CSV, and the resident set's growth while streaming."""
+def _stream(client: Any, url: str, *, watch_rss: bool) -> tuple[int, int, int, int]:
+    """Lines and bytes of the streamed CSV, the resident set before and its growth while
+    streaming (its highest reading every `RSS_EVERY_ROWS` lines)."""
     response = client.get(url)
     if response.status_code != 200 or not response.streaming:
         raise SystemExit(f"bench payouts: GET {url} answered {response.status_code}")
@@ -354,7 +355,7 @@ def _stream(client: Any, url: str, *, watch_rss: bool) -> tuple[int, int, int]:
         if watch_rss and lines % RSS_EVERY_ROWS == 0:
             peak = max(peak, _rss_bytes())
     response.close()
-    return lines, size, (max(peak, _rss_bytes()) - start) if watch_rss else 0
+    return lines, size, start, (max(peak, _rss_bytes()) - start) if watch_rss else 0
 
 
 def bench_csv(client: Any, merchant: Any) -> None:
@@ -365,14 +366,14 @@ def bench_csv(client: Any, merchant: Any) -> None:
     from payments.models import Payout
 
     _print("(b) payout CSV streamed through the export view (server-side cursor, chunks of rows)")
-    _print("    rows        time      rows/s     MB    Python peak   RSS growth")
+    _print("    rows        time      rows/s     MB    Python peak   RSS growth (of)")
     peaks: list[float] = []
     for processor_id in (MEDIUM_ID, LARGE_ID):
         payout = Payout.objects.get(merchant=merchant, processor_payout_id=processor_id)
         url = reverse("payout-export", args=[payout.public_id])
         gc.collect()
         started = time.perf_counter()
-        lines, size, rss = _stream(client, url, watch_rss=True)
+        lines, size, rss_before, rss = _stream(client, url, watch_rss=True)
         elapsed = time.perf_counter() - started
         gc.collect()
         # Python's own allocations on a second pass: tracemalloc slows Python several times.
@@ -384,7 +385,7 @@ def bench_csv(client: Any, merchant: Any) -> None:
         peaks.append(peak)
         _print(
             f"    {rows:>7,} {elapsed:>9.2f} s {rows / elapsed:>9,.0f} {size / 1e6:>7.1f}"
-            f" {peak / 1e6:>10.2f} MB {rss / 1e6:>9.2f} MB"
+            f" {peak / 1e6:>10.2f} MB {rss / 1e6:>9.2f} MB ({rss_before / 1e6:.0f} MB)"
         )
     ratio = peaks[1] / peaks[0] if peaks[0] else float("nan")
     flat = "flat" if ratio < 1.5 else "NOT flat"
