@@ -30,11 +30,23 @@ from config.exceptions import ApplicationError
 from config.free_text import GuardedForm
 from config.permissions import Permission, require_permission
 from payments import payout_reports, selectors
+from payments.balance_selectors import (
+    balance_by_processor,
+    processors_without_payout_api,
+    reports_balance,
+)
 from payments.exceptions import ProcessorOutcomeUnknownError
 from payments.gateways.base import PayoutSchedule
-from payments.models import Payout, PayoutStatus
+from payments.models import Payout, PayoutStatus, Processor
 from payments.money import format_amount
-from payments.services.payouts import payout_schedule_get, payout_schedule_set
+from payments.payout_request_views import payout_request_context
+from payments.selectors import CurrencyBalance
+from payments.services.payouts import (
+    money_out_account,
+    payout_schedule_get,
+    payout_schedule_set,
+)
+from payments.services.platform_fees import platform_fee_terms
 
 PAGE_SIZE = 25
 ITEMS_PAGE_SIZE = 50
@@ -171,13 +183,29 @@ def _links(page: CursorPage[Any]) -> dict[str, str]:
 def balance(request: HttpRequest) -> HttpResponse:
     merchant = _merchant(request)
     db = _db()
+    now = timezone.now()
     balances = [
         {
             "currency": b.currency,
             "available": format_amount(b.available, b.currency),
             "pending": format_amount(b.pending, b.currency),
         }
-        for b in selectors.balance_summary(merchant=merchant, using=db)
+        for b in selectors.balance_summary(merchant=merchant, using=db, now=now)
+    ]
+    shares = balance_by_processor(merchant=merchant, using=db, now=now)
+    labels = dict(Processor.choices)
+    by_processor = [
+        {
+            "processor": labels.get(share.processor, share.processor),
+            "currency": share.currency,
+            "available": format_amount(share.available, share.currency),
+            "pending": format_amount(share.pending, share.currency),
+        }
+        for share in shares
+    ]
+    # Schedules that are the processor's own (Braintree's is set with Braintree, not by API).
+    fixed_schedules = [
+        str(labels.get(p, p)) for p in processors_without_payout_api(merchant=merchant, using=db)
     ]
     payouts = selectors.payout_queryset(merchant=merchant, using=db)
     upcoming = payouts.filter(status__in=(PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT)).order_by(
@@ -188,6 +216,7 @@ def balance(request: HttpRequest) -> HttpResponse:
         payouts.filter(status__in=(PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.CANCELED)),
         limit=PAGE_SIZE,
     )
+    schedule_account = money_out_account(merchant)
     can_manage = role_allows(request.membership.role, Permission.MANAGE_PAYOUTS)  # type: ignore[attr-defined]
     schedule_error = ""
     schedule: PayoutSchedule | None = None
@@ -208,6 +237,15 @@ def balance(request: HttpRequest) -> HttpResponse:
     context = {
         "nav": "balance",
         "balances": balances,
+        # Each processor's share, shown when the merchant's money sits with more than one.
+        "by_processor": by_processor if len({share.processor for share in shares}) > 1 else [],
+        "fixed_schedules": fixed_schedules,
+        # Whose schedule the form shows, named when another processor's is not settable here.
+        "schedule_processor": str(
+            labels.get(schedule_account.processor, schedule_account.processor)
+        )
+        if fixed_schedules and schedule_account is not None
+        else "",
         "upcoming": [_payout_row(p) for p in upcoming],
         "past": [_payout_row(p) for p in past.items],
         "links": _links(past),
@@ -215,6 +253,22 @@ def balance(request: HttpRequest) -> HttpResponse:
         "schedule_text": _schedule_text(schedule) if schedule is not None else "",
         "schedule_error": schedule_error,
         "schedule_form": form,
+        "platform_fee": platform_fee_terms(merchant),
+        **payout_request_context(
+            request,
+            merchant=merchant,
+            schedule=schedule,
+            # Only the schedule's processor can be asked to pay out: its own share.
+            balances=sorted(
+                (
+                    CurrencyBalance(currency=b.currency, available=b.available, pending=b.pending)
+                    for b in shares
+                    if schedule_account is not None and b.processor == schedule_account.processor
+                ),
+                key=lambda b: (b.currency != merchant.default_currency, b.currency),
+            ),
+            can_manage=can_manage,
+        ),
     }
     return render(request, "payments/balance.html", context)
 
@@ -312,6 +366,8 @@ def payout_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "balances": contents.balances(payout),
         },
         "items": items,
+        # Braintree nets or invoices its fees without itemizing them per transaction.
+        "fees_itemized": reports_balance(payout.processor),
         "links": _links(page),
         "can_export": role_allows(request.membership.role, Permission.EXPORT_PAYMENTS),  # type: ignore[attr-defined]
     }

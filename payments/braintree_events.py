@@ -7,7 +7,7 @@ the inbound pipeline; what a kind does is the handler named there:
 |---|---|
 | `transaction_*`, `transaction_status_changed` | a sale to its payment, a credit to its refund |
 | `dispute_*` | `payments.disputes.dispute_apply_processor_state` |
-| `disbursement` | ignored with a note: Ledgerline does not mirror Braintree's payouts |
+| `disbursement`, `disbursement_exception` | a payout and its items (`braintree_payouts`) |
 | `check` | ignored: Braintree's test of the endpoint |
 
 The stored payload is the gateway's plain JSON (`gateways/braintree/webhooks.py`), so nothing
@@ -15,7 +15,9 @@ here reads Braintree's XML. Every apply goes through the payments services, whic
 row and move it forward only: a late or repeated notification never moves anything back.
 Braintree has no event list to pull, so the reconciler searches each connected merchant's
 transactions whose status changed since its last run and ingests each (transaction, status)
-once, through the same insert as a webhook.
+once, through the same insert as a webhook; every six hours it also compares the transactions
+Braintree disbursed in the last two days with our payouts and reports to staff any no payout
+carries (`braintree_payouts.braintree_disbursements_check`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from inbound.models import EventProvider, InboundEvent
 from inbound.registry import register, register_merchant_lookup, register_reconciler
 from inbound.services import inbound_event_ingest
 from payments import disputes, services
+from payments.braintree_payouts import DISBURSEMENT_HANDLER, braintree_disbursements_check_if_due
 from payments.gateways import braintree as gateway
 from payments.models import Payment, Processor, ProcessorAccount, ProcessorCredential, Refund
 
@@ -153,10 +156,6 @@ def _on_dispute(event: InboundEvent) -> str | None:
     return None
 
 
-def _on_disbursement(event: InboundEvent) -> str | None:
-    return "Braintree disbursements are kept as events; payouts are not mirrored for Braintree"
-
-
 def _on_check(event: InboundEvent) -> str | None:
     return "Braintree's check notification"
 
@@ -186,6 +185,10 @@ def _reconcile_account(credential: ProcessorCredential, started: datetime) -> in
             processor_created=subject.get("updated_at"),
         )
         ingested += int(result.created)
+    # Disbursements have no event to pull: what Braintree paid out is compared with our payouts.
+    braintree_disbursements_check_if_due(
+        merchant_id=account.merchant_id, account=account.processor_account_id, now=started
+    )
     ProcessorCredential.objects.filter(pk=credential.pk).update(reconciled_through=started)
     return ingested
 
@@ -234,7 +237,8 @@ def register_braintree_event_handlers() -> None:
         register(provider=provider, event_type=kind, handler=_on_transaction)
     for kind in DISPUTE_KINDS:
         register(provider=provider, event_type=kind, handler=_on_dispute)
-    register(provider=provider, event_type="disbursement", handler=_on_disbursement)
+    for kind in gateway.DISBURSEMENT_KINDS:
+        register(provider=provider, event_type=kind, handler=DISBURSEMENT_HANDLER)
     register(provider=provider, event_type="check", handler=_on_check)
     register_reconciler(provider=provider, reconciler=braintree_transactions_reconcile)
     register_merchant_lookup(provider=provider, lookup=_merchant_of_braintree_account)

@@ -12,6 +12,7 @@ from payments import (
     dispute_views,
     link_views,
     overview_views,
+    payout_request_views,
     views,
 )
 
@@ -45,6 +46,7 @@ urlpatterns = [
     ),
     path("balance/", balance_views.balance, name="balance"),
     path("balance/schedule/", balance_views.payout_schedule_update, name="payout-schedule-update"),
+    path("balance/payouts/new/", payout_request_views.payout_create, name="payout-create"),
     path("balance/payouts/<str:public_id>/", balance_views.payout_detail, name="payout-detail"),
     path(
         "balance/payouts/<str:public_id>/export.csv",

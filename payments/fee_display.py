@@ -13,12 +13,14 @@ from payments.money import format_amount
 
 
 def fee_display(payment: Payment) -> dict[str, str]:
-    """`fee`, `platform_fee` (empty when none) and `net`; all empty until reported."""
+    """`fee` (all fees), `processor_fee` (the processor's own part), `platform_fee` (the
+    platform's part, empty when none) and `net`; all empty until reported."""
     if payment.fee is None or payment.net is None:
-        return {"fee": "", "platform_fee": "", "net": ""}
+        return {"fee": "", "processor_fee": "", "platform_fee": "", "net": ""}
     currency = payment.currency
     return {
         "fee": format_amount(payment.fee, currency),
+        "processor_fee": format_amount(payment.fee - (payment.platform_fee or 0), currency),
         "platform_fee": format_amount(payment.platform_fee, currency)
         if payment.platform_fee
         else "",

@@ -36,6 +36,7 @@ __all__ = [
     "PaymentStatus",
     "Payout",
     "PayoutStatus",
+    "PlatformFee",
     "Processor",
     "ProcessorAccount",
     "ProcessorCredential",
@@ -292,6 +293,10 @@ class Payment(models.Model):
     fee = models.BigIntegerField(null=True, blank=True)
     platform_fee = models.BigIntegerField(null=True, blank=True)
     net = models.BigIntegerField(null=True, blank=True)
+    # The platform fee asked of the processor with the charge, fixed when the row is created
+    # (from the merchant's `PlatformFee` then), so a resent request carries the same parameters
+    # under the same idempotency key and a fee change never reaches a charge already begun.
+    platform_fee_requested = models.BigIntegerField(default=0)
     # The processor that charged: captures, cancels, refunds and disputes go to it.
     processor = models.CharField(max_length=16, choices=Processor.choices, default=Processor.STRIPE)
     processor_payment_method_id = models.CharField(max_length=64)
@@ -315,6 +320,11 @@ class Payment(models.Model):
                 name="payment_capturable_in_range",
             ),
             models.CheckConstraint(condition=_CURRENCY, name="payment_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(platform_fee_requested__gte=0)
+                & Q(platform_fee_requested__lte=F("amount")),
+                name="payment_platform_fee_requested_in_range",
+            ),
             models.CheckConstraint(
                 condition=Q(payment_method_type__in=PaymentMethodType.values),
                 name="payment_method_type_valid",
@@ -453,3 +463,4 @@ from payments.payout_models import (  # noqa: E402
     Payout,
     PayoutStatus,
 )
+from payments.platform_fee_models import PlatformFee  # noqa: E402

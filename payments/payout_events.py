@@ -2,10 +2,13 @@
 
 - `payout.created`, `.updated`, `.paid`, `.failed`, `.canceled`: the payout as the processor
   holds it now, and every balance transaction it carries, applied;
-- `balance.available`, `charge.succeeded`, `charge.captured`, `refund.created`,
-  `refund.updated`, `charge.dispute.funds_withdrawn`, `.funds_reinstated`: the balance
-  transactions created since the newest we hold applied; payments' and refunds' fee and net
-  filled in.
+- `charge.succeeded`, `charge.captured`, `refund.created`, `refund.updated`,
+  `charge.dispute.funds_withdrawn`, `.funds_reinstated`: the balance transactions the object
+  names, read one by one and applied (re-listing the recent ones per event would read the
+  whole last hour for every payment of a busy shop);
+- `balance.available`: the balance transactions created since the newest we hold applied (it
+  names none, and it comes once per batch of funds, not per payment);
+- after each, payments' and refunds' fee and net filled in.
 
 Each handler reads the processor in its `fetch` (no transaction open) and applies in the
 event's transaction through `payments.services.payouts`, which upserts by the processor's ids
@@ -35,13 +38,14 @@ from compliance.services import audit_record
 from inbound.models import InboundEvent
 from inbound.registry import FetchingHandler, Handler
 from payments.gateways.base import BalanceEntry, PayoutState
-from payments.gateways.stripe.events import event_object
+from payments.gateways.stripe.events import balance_transaction_ids, event_object
 from payments.models import BalanceTransaction, Payout
 from payments.services.payouts import (
     MoneyRead,
     balance_entries_apply,
     money_out_account,
     money_read_apply,
+    money_read_entries,
     money_read_payout,
     money_read_recent,
     own_payout_listing,
@@ -81,6 +85,14 @@ def _recent_fetch(event: InboundEvent) -> MoneyRead | None:
     return money_read_recent(merchant=merchant) if merchant is not None else None
 
 
+def _named_fetch(event: InboundEvent) -> MoneyRead | None:
+    merchant = _merchant(event)
+    if merchant is None:
+        return None
+    entry_ids = balance_transaction_ids(event_object(event.payload))
+    return money_read_entries(merchant=merchant, entry_ids=entry_ids)
+
+
 def _apply(event: InboundEvent, read: MoneyRead | None) -> str | None:
     merchant = _merchant(event)
     if merchant is None or read is None:
@@ -91,7 +103,8 @@ def _apply(event: InboundEvent, read: MoneyRead | None) -> str | None:
 
 
 _ON_PAYOUT = FetchingHandler(fetch=_payout_fetch, apply=_apply)
-_ON_BALANCE_MOVED = FetchingHandler(fetch=_recent_fetch, apply=_apply)
+_ON_BALANCE_AVAILABLE = FetchingHandler(fetch=_recent_fetch, apply=_apply)
+_ON_BALANCE_MOVED = FetchingHandler(fetch=_named_fetch, apply=_apply)
 
 MONEY_HANDLERS: dict[str, Handler] = {
     "payout.created": _ON_PAYOUT,
@@ -99,7 +112,7 @@ MONEY_HANDLERS: dict[str, Handler] = {
     "payout.paid": _ON_PAYOUT,
     "payout.failed": _ON_PAYOUT,
     "payout.canceled": _ON_PAYOUT,
-    "balance.available": _ON_BALANCE_MOVED,
+    "balance.available": _ON_BALANCE_AVAILABLE,
     "charge.succeeded": _ON_BALANCE_MOVED,
     "charge.captured": _ON_BALANCE_MOVED,
     "refund.created": _ON_BALANCE_MOVED,
@@ -230,7 +243,7 @@ def merchant_money_reconcile(
     actor = Actor.system("money_reconcile")
     with transaction.atomic():
         if differences:
-            _report(merchant, differences, actor)
+            money_differences_report(merchant, differences, actor)
         for state in remote_payouts:
             payout_apply(merchant=merchant, processor=account.processor, state=state, actor=actor)
         balance_entries_apply(
@@ -244,10 +257,18 @@ def _epoch() -> datetime:
     return datetime.fromtimestamp(0, tz=UTC)
 
 
-def _report(merchant: Merchant, differences: list[MoneyDifference], actor: Actor) -> None:
+def money_differences_report(
+    merchant: Merchant,
+    differences: list[MoneyDifference],
+    actor: Actor,
+    *,
+    found_by: str = "Money reconciliation",
+) -> None:
+    """Tell platform staff: an ERROR log line (alerting watches it) and a failed audit entry."""
     named = [f"{d.what} {d.processor_id}" for d in differences[:REPORT_NAMES]]
     logger.error(
-        "Money reconciliation for merchant %s: %s difference(s) with the processor: %s",
+        "%s for merchant %s: %s difference(s) with the processor: %s",
+        found_by,
         merchant.public_id,
         len(differences),
         "; ".join(

@@ -382,6 +382,7 @@ def register_all() -> None:
             "processor_charge_id": R,
             "fee": R,
             "platform_fee": R,
+            "platform_fee_requested": R,
             "net": R,
             "created_at": R,
             "updated_at": N,

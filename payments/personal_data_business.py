@@ -9,6 +9,7 @@ from compliance.personal_data import N, P, classify
 from payments.models import (
     BalanceTransaction,
     Payout,
+    PlatformFee,
     ProcessorAccount,
     ProcessorCredential,
     ProcessorOutage,
@@ -32,6 +33,18 @@ def classify_business_records() -> None:
             "updated_at": N,
         },
         note="The merchant's business account at the processor.",
+    )
+    classify(
+        PlatformFee,
+        {
+            "id": N,
+            "merchant": N,
+            "rate_bps": N,
+            "fixed_amount": N,
+            "fixed_currency": N,
+            "updated_at": N,
+        },
+        note="The platform's price for a merchant's charges (names no person).",
     )
     classify(
         ProcessorOutage,

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Merchant
 from api.pagination import Page, keyset_page
 from inbound.models import InboundEvent
+from payments.balance_selectors import balance_by_processor
 from payments.exceptions import PaymentNotFoundError
 from payments.gateways import DEFAULT_PROCESSOR
 from payments.models import (
@@ -339,26 +340,16 @@ class CurrencyBalance:
 def balance_summary(
     *, merchant: Merchant, using: str = "default", now: datetime | None = None
 ) -> list[CurrencyBalance]:
-    """Available and pending per currency (the merchant's default currency first), from the
-    mirrored balance transactions: a transaction is available from its `available_on`."""
-    now = now or timezone.now()
-    rows = (
-        BalanceTransaction.objects.using(using)
-        .filter(merchant=merchant)
-        .values("currency")
-        .annotate(
-            available=Sum("net", filter=Q(available_on__lte=now)),
-            pending=Sum("net", filter=Q(available_on__gt=now)),
+    """Available and pending per currency (the merchant's default currency first), every
+    processor added up (`balance_selectors.balance_by_processor` has each one's share)."""
+    found: dict[str, CurrencyBalance] = {}
+    for part in balance_by_processor(merchant=merchant, using=using, now=now or timezone.now()):
+        held = found.get(part.currency)
+        found[part.currency] = CurrencyBalance(
+            currency=part.currency,
+            available=part.available + (held.available if held else 0),
+            pending=part.pending + (held.pending if held else 0),
         )
-    )
-    found = {
-        row["currency"]: CurrencyBalance(
-            currency=row["currency"],
-            available=int(row["available"] or 0),
-            pending=int(row["pending"] or 0),
-        )
-        for row in rows
-    }
     found.setdefault(
         merchant.default_currency,
         CurrencyBalance(currency=merchant.default_currency, available=0, pending=0),

@@ -14,6 +14,9 @@ Conventions every implementation keeps:
 - `reference` is our row's public id (`pay_...`, `re_...`, `cus_...`); the gateway stores it
   with the processor's object so `charge_find` / `refund_find` can recover a lost answer.
 - Every call has a timeout, bounded retries for retryable errors only and a circuit breaker.
+- `platform_fee` is the platform's application fee on a charge, in the charge's minor units,
+  computed by the services; only a gateway whose `takes_platform_fee` is true accepts one above
+  0 (the processor takes it out of the charge and reports it in its balance transaction).
 """
 
 from __future__ import annotations
@@ -191,6 +194,8 @@ class PayoutState:
     automatic: bool = True
     failure_code: str = ""
     failure_message: str = ""
+    # The key of the merchant's request that asked for it (a payout made from the dashboard).
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,8 @@ class PaymentGateway(Protocol):
     `ProcessorConflictError` (it may have acted: reconcile, never resend under another key)."""
 
     name: str
+    # Whether the processor can take the platform's application fee out of a charge.
+    takes_platform_fee: bool
 
     def ensure_available(self) -> None:
         """Raise `ProcessorUnavailableError` when the processor's circuit breaker is open, so a
@@ -298,9 +305,11 @@ class PaymentGateway(Protocol):
         description: str = "",
         customer: str | None = None,
         return_url: str | None = None,
+        platform_fee: int = 0,
     ) -> Charge:
         """Create and confirm a charge: a card (`method_type` "card") or a bank debit
-        ("us_bank_account", needs `customer`, settles later by events)."""
+        ("us_bank_account", needs `customer`, settles later by events), the processor taking
+        `platform_fee` out of it for the platform."""
         ...
 
     def charge_retrieve(self, *, account: str, charge: str) -> Charge: ...
@@ -311,8 +320,17 @@ class PaymentGateway(Protocol):
         """The charge our row `reference` made, for an answer that never reached us."""
         ...
 
-    def charge_capture(self, *, account: str, charge: str, amount: int | None, key: str) -> Charge:
-        """Capture an authorised charge, all of it (`amount` None) or part."""
+    def charge_capture(
+        self,
+        *,
+        account: str,
+        charge: str,
+        amount: int | None,
+        key: str,
+        platform_fee: int | None = None,
+    ) -> Charge:
+        """Capture an authorised charge, all of it (`amount` None) or part; `platform_fee`
+        replaces the fee asked at creation (None: keep it)."""
         ...
 
     def charge_cancel(
@@ -392,7 +410,8 @@ class DisputeGateway(PaymentGateway, Protocol):
 @runtime_checkable
 class MoneyOutGateway(PaymentGateway, Protocol):
     """A processor whose balance, balance transactions and payouts Ledgerline mirrors (Stripe
-    today; Braintree's disbursements are not mirrored yet)."""
+    today). Braintree has no payout, balance or schedule API, so it is not one: its
+    disbursements are mirrored from its notifications (`payments.braintree_payouts`)."""
 
     def balance_retrieve(self, *, account: str) -> Balance: ...
 
@@ -415,6 +434,24 @@ class MoneyOutGateway(PaymentGateway, Protocol):
     ) -> BalanceEntryPage:
         """Balance transactions, newest first: all, those created since `created_gte`, or
         those a payout swept (and its own), each entry's `payout` then set to it."""
+        ...
+
+    def payout_create(
+        self, *, account: str, amount: int, currency: str, key: str, reference: str
+    ) -> PayoutState:
+        """Pay `amount` of the available balance out now (a manual payout); `reference` is
+        kept with it so that `payout_find` tells whether a request whose answer was lost
+        made one."""
+        ...
+
+    def payout_find(
+        self, *, account: str, reference: str, created_gte: datetime
+    ) -> PayoutState | None:
+        """The payout created since `created_gte` that carries `reference`, if any."""
+        ...
+
+    def balance_entry_retrieve(self, *, account: str, entry: str) -> BalanceEntry:
+        """One balance transaction, as a charge, refund or dispute names it."""
         ...
 
     def payout_schedule_retrieve(self, *, account: str) -> PayoutSchedule: ...

@@ -16,7 +16,8 @@ One module per concern:
 - `refunds`: refund, resume, reconcile;
 - `links`: payment links;
 - `disputes`: answering a dispute (evidence, or accepting the loss);
-- `processors`: connecting a merchant's own Braintree account (keys checked, then sealed).
+- `processors`: connecting a merchant's own Braintree account (keys checked, then sealed);
+- `platform_fees`: the platform's fee on a merchant's charges (set by staff, audited).
 Every processor call goes through `payments.gateways` (the gateway of the processor that holds
 the account or charged the payment); none of these modules knows which processor it is.
 """
@@ -60,6 +61,13 @@ from payments.services.payments import (
     payment_record_failure,
     payment_resume,
 )
+from payments.services.platform_fees import (
+    PlatformFeeInvalidError,
+    PlatformFeeTerms,
+    platform_fee_amount,
+    platform_fee_set,
+    platform_fee_terms,
+)
 from payments.services.processors import (
     braintree_account_connect,
     processor_credentials_rewrap,
@@ -85,6 +93,8 @@ __all__ = [
     "REFUND_REASONS",
     "BankSetup",
     "BankSource",
+    "PlatformFeeInvalidError",
+    "PlatformFeeTerms",
     "braintree_account_connect",
     "chargeable_account",
     "customer_create",
@@ -113,6 +123,9 @@ __all__ = [
     "payment_record_failure",
     "payment_resume",
     "payments_for_update",
+    "platform_fee_amount",
+    "platform_fee_set",
+    "platform_fee_terms",
     "processor_account_apply",
     "processor_credentials_rewrap",
     "refund_apply_processor_state",

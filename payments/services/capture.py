@@ -24,6 +24,7 @@ from payments.gateways.base import Charge, PaymentGateway
 from payments.models import Payment
 from payments.money import format_amount
 from payments.services._common import account_of, audit, schedule_payment_reconcile
+from payments.services.platform_fees import platform_fee_prorated
 from payments.services.sync import payment_apply_processor_state
 from payments.state import CANCELABLE, PaymentStatus
 
@@ -87,6 +88,14 @@ def payment_capture(
             f"{format_amount(payment.amount_capturable, payment.currency)}.",
             param="amount",
         )
+    # A partial capture carries its share of the fee the charge asked for (the processor
+    # would otherwise keep the whole fee, capped at what was captured); from the row alone,
+    # so a resent capture sends the same fee under the same key.
+    platform_fee = None
+    if amount is not None and amount < payment.amount and payment.platform_fee_requested:
+        platform_fee = platform_fee_prorated(
+            requested=payment.platform_fee_requested, amount=payment.amount, captured=amount
+        )
     return _payment_act(
         payment=payment,
         act=lambda gateway, account: gateway.charge_capture(
@@ -94,6 +103,7 @@ def payment_capture(
             charge=payment.processor_payment_id,
             amount=amount,
             key=f"{payment.public_id}_capture_{amount or 'full'}",
+            platform_fee=platform_fee,
         ),
         action="payment.capture",
         payload=lambda done: {"amount": done.amount_captured, "currency": done.currency},

@@ -54,6 +54,7 @@ from payments.services._common import (
 )
 from payments.services.accounts import chargeable_account
 from payments.services.customers import customer_processor_ensure
+from payments.services.platform_fees import platform_fee_amount, platform_fee_terms
 from payments.services.sync import payment_apply_processor_state
 from payments.state import PaymentStatus, transition_allowed
 
@@ -67,6 +68,17 @@ def _payment_payload(payment: Payment) -> dict[str, Any]:
         "status": payment.status,
         "capture_method": payment.capture_method,
     }
+
+
+def _platform_fee_for(
+    *, merchant: Merchant, account: ProcessorAccount, amount: int, currency: str
+) -> int:
+    """The platform fee the new charge asks for: the merchant's terms now, when the processor
+    that charges can take one (Braintree cannot: docs/payments.md, "Platform fee")."""
+    if not gateway_for(account).takes_platform_fee:
+        return 0
+    terms = platform_fee_terms(merchant)
+    return platform_fee_amount(terms=terms, amount=amount, currency=currency)
 
 
 def _payment_open(
@@ -92,6 +104,7 @@ def _payment_open(
             payload={
                 **_payment_payload(payment),
                 "payment_method_type": payment.payment_method_type,
+                "platform_fee_requested": payment.platform_fee_requested,
             },
             step_up=step_up,
         )
@@ -156,6 +169,9 @@ def payment_create(
             processor=account.processor,
             processor_payment_method_id=payment_method,
             status=PaymentStatus.REQUIRES_CONFIRMATION,
+            platform_fee_requested=_platform_fee_for(
+                merchant=merchant, account=account, amount=amount, currency=currency
+            ),
         ),
         actor=actor,
         request=request,
@@ -210,6 +226,9 @@ def payment_create_bank_debit(
             processor_payment_method_id=payment_method,
             bank_last4=bank_last4[-4:],
             status=PaymentStatus.REQUIRES_CONFIRMATION,
+            platform_fee_requested=_platform_fee_for(
+                merchant=merchant, account=account, amount=amount, currency=currency
+            ),
         ),
         actor=actor,
         request=request,
@@ -297,6 +316,8 @@ def _charge_send(
         description=payment.description,
         customer=customer,
         return_url=None if bank_debit else return_url,
+        # From the row, never recomputed: a resend under the same key sends the same fee.
+        platform_fee=payment.platform_fee_requested,
     )
 
 

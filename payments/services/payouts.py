@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import Merchant
 from compliance.actors import Actor
 from payments.exceptions import InvalidPaymentRequestError
-from payments.gateways import gateway_for
+from payments.gateways import gateway_for, gateway_named
 from payments.gateways.base import BalanceEntry, MoneyOutGateway, PayoutSchedule, PayoutState
 from payments.models import (
     BalanceTransaction,
@@ -75,8 +75,9 @@ class MoneyRead:
 def money_out_account(merchant: Merchant) -> ProcessorAccount | None:
     """The merchant's processor account when its gateway mirrors money out, else None.
 
-    Braintree's disbursements are not mirrored yet: its gateway has none of the money-out
-    verbs, so its merchants have no payouts here (and the reconciliation skips them)."""
+    Braintree has no payout API (none of the money-out verbs): its disbursements are mirrored
+    from its notifications instead (`payments.braintree_payouts`), and this reconciliation
+    skips it."""
     # A merchant may have several processors (routing): the one whose gateway mirrors money.
     for account in ProcessorAccount.objects.filter(merchant=merchant).order_by("pk"):
         if isinstance(gateway_for(account), MoneyOutGateway):
@@ -140,6 +141,21 @@ def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> M
             break
         starting_after = page.entries[-1].id
     return MoneyRead(entries=entries)
+
+
+def money_read_entries(*, merchant: Merchant, entry_ids: Iterable[str]) -> MoneyRead:
+    """The named balance transactions: what one charge, refund or dispute moved. One processor
+    call each, where re-listing the recent ones would read the whole last hour per event."""
+    account = money_out_account(merchant)
+    if account is None:
+        return MoneyRead()
+    gateway = _money_out_gateway(account)
+    return MoneyRead(
+        entries=[
+            gateway.balance_entry_retrieve(account=account.processor_account_id, entry=entry_id)
+            for entry_id in dict.fromkeys(entry_ids)
+        ]
+    )
 
 
 def payouts_read_all(*, merchant: Merchant, since: datetime | None = None) -> list[PayoutState]:
@@ -253,11 +269,17 @@ def _payout_audit(payout: Payout, *, merchant: Merchant, actor: Actor, previous:
 
 
 def balance_entries_apply(
-    *, merchant: Merchant, processor: str, entries: Iterable[BalanceEntry]
+    *,
+    merchant: Merchant,
+    processor: str,
+    entries: Iterable[BalanceEntry],
+    fees_itemized: bool = True,
 ) -> int:
     """Upsert balance transactions by the processor's id; fill fee/net on their payments and
-    refunds. A transaction's amounts never change at the processor; its payout may be learnt
-    later (an automatic payout sweeps it). How many rows were created."""
+    refunds when the processor itemizes fees (`fees_itemized`; Braintree's disbursements do
+    not, and a payment's fee is then left unknown rather than zero). A transaction's amounts
+    never change at the processor; its payout may be learnt later (an automatic payout sweeps
+    it). How many rows were created."""
     entries = [entry for entry in entries if entry.id]
     if not entries:
         return 0
@@ -327,7 +349,8 @@ def balance_entries_apply(
             linked.add(payout.pk)
         existing[entry.id] = row
         created += 1
-        _fee_apply(row, entry)
+        if fees_itemized:
+            _fee_apply(row, entry)
     if linked:
         # What a payout contains changed: its cached contents (payout_reports) are stale.
         Payout.objects.filter(pk__in=linked).update(updated_at=timezone.now())
@@ -399,7 +422,8 @@ def payment_fees_backfill(*, merchant: Merchant) -> int:
             for name, value in found.items():
                 setattr(row, name, value)
             row.save(update_fields=list(found))
-            _fee_apply(row, entry)
+            if isinstance(gateway_named(row.processor), MoneyOutGateway):
+                _fee_apply(row, entry)  # only a money-out processor itemizes fees
             fixed += 1
     return fixed
 

@@ -24,6 +24,7 @@ KINDS = {
     "transaction_settlement_declined": "transaction",
     "transaction_disbursed": "transaction",
     "disbursement": "disbursement",
+    "disbursement_exception": "disbursement",
     "dispute_opened": "dispute",
     "dispute_accepted": "dispute",
     "dispute_disputed": "dispute",
@@ -95,6 +96,15 @@ def subject(
         record = render.disbursement(store.disbursements[subject_id])
     else:
         record = _sample(root, subject_id, now, merchant_id)
+    if kind == "disbursement_exception":
+        # The deposit to the merchant's bank failed: Braintree's sample's reason and action.
+        record = {
+            **record,
+            "success": False,
+            "retry": False,
+            "exception_message": "bank_rejected",
+            "follow_up_action": "update_funding_information",
+        }
     return {root: record}
 
 

@@ -38,6 +38,7 @@ FORM_ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "ApiKeyCreateForm": ((), {"creator_role": Role.OWNER}),
     "DataRequestForm": ((), {"merchant_id": "mer_test"}),
     "RoutingForm": ((), {"accounts": []}),
+    "PayoutRequestForm": ((), {"currencies": ["gbp"]}),
 }
 
 

@@ -5,13 +5,16 @@ the processor (the sandbox); manual payouts, bank failures and the clock are the
 Ledgerline learns everything from the processor's events, delivered through the inbound
 pipeline, and its reconciliation. Then, per currency: payouts still standing plus the balance
 equal gross minus refunds minus fees minus lost disputes, computed here from what the history
-did, in Ledgerline and at the processor alike.
+did, in Ledgerline and at the processor alike. Each merchant pays a random platform fee
+(rate and fixed part, possibly none): every charge carries it as an application fee, the
+processor counts it in the charge's fee, and refunds leave it taken.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -48,8 +51,23 @@ class Paid:
     outcome: str | None = None
 
 
+def platform_fee_of(amount: int, currency: str, terms: dict) -> int:
+    """The platform fee, computed here on its own terms (Decimal, half up, capped)."""
+    fee = _half_up(Decimal(amount) * Decimal(terms["rate_bps"]) / Decimal(10_000))
+    if currency == terms["fixed_currency"]:
+        fee += terms["fixed_amount"]
+    return min(fee, amount)
+
+
+def _half_up(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 @dataclass
 class History:
+    platform_fee: dict = field(
+        default_factory=lambda: {"rate_bps": 0, "fixed_amount": 0, "fixed_currency": ""}
+    )
     paid: list[Paid] = field(default_factory=list)
     delivered: set[str] = field(default_factory=set)
     gross: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -105,7 +123,9 @@ def _run(op, *, api, control, account: str, history: History) -> None:
         payment = Payment.objects.get(public_id=response.json()["id"])
         history.paid.append(Paid(payment.public_id, payment.processor_charge_id, amount, currency))
         history.gross[currency] += amount
-        history.fees[currency] += card_fee(amount)
+        history.fees[currency] += card_fee(amount) + platform_fee_of(
+            amount, currency, history.platform_fee
+        )
     elif kind == "refund" and history.paid:
         p = history.paid[op[1] % len(history.paid)]
         left = p.amount - p.refunded
@@ -205,7 +225,9 @@ def _check(merchant, control, account: str, history: History) -> None:
         assert ledgerline.get(currency, 0) == want, ("ledgerline", currency)
     for p in history.paid:
         payment = Payment.objects.get(public_id=p.payment)
-        assert payment.fee == card_fee(p.amount)
+        platform_fee = platform_fee_of(p.amount, p.currency, history.platform_fee)
+        assert payment.platform_fee == platform_fee
+        assert payment.fee == card_fee(p.amount) + platform_fee
         assert payment.net == p.amount - payment.fee
     for payout in Payout.objects.filter(merchant=merchant, automatic=True):
         assert payout_contents(payout).net == payout.amount, payout.public_id
@@ -221,6 +243,13 @@ def _check(merchant, control, account: str, history: History) -> None:
 )
 @given(
     history_ops=operations,
+    platform_fee=st.fixed_dictionaries(
+        {
+            "rate_bps": st.sampled_from([0, 1, 250, 999, 2_000]),
+            "fixed_amount": st.sampled_from([0, 30, 10_000]),
+            "fixed_currency": st.sampled_from(["gbp", "eur"]),
+        }
+    ),
     schedule=st.sampled_from(
         [
             {"interval": "daily", "delay_days": 2},
@@ -232,14 +261,16 @@ def _check(merchant, control, account: str, history: History) -> None:
 def test_payouts_plus_balance_equal_gross_less_refunds_fees_and_lost_disputes(
     money_control,
     history_ops,
+    platform_fee,
     schedule,
 ):
-    """Given any history of payments, refunds, disputes, payouts and bank failures, when
-    Ledgerline has processed the processor's events and reconciled, then per currency its
-    payouts plus balance equal gross - refunds - fees - lost disputes, as at the processor."""
+    """Given any history of payments, refunds, disputes, payouts and bank failures, and any
+    platform fee, when Ledgerline has processed the processor's events and reconciled, then
+    per currency its payouts plus balance equal gross - refunds - fees (the processor's and
+    the platform's) - lost disputes, as at the processor."""
     from compliance.actors import Actor
     from payments.gateways.base import PayoutSchedule
-    from payments.services import merchant_connect_account_ensure
+    from payments.services import merchant_connect_account_ensure, platform_fee_set
     from payments.services.payouts import payout_schedule_set
 
     merchant = MerchantFactory(default_currency="gbp", country="GB")
@@ -256,7 +287,10 @@ def test_payouts_plus_balance_equal_gross_less_refunds_fees_and_lost_disputes(
         key=f"schedule-{merchant.public_id}",
     )
     assert ProcessorAccount.objects.filter(merchant=merchant).exists()
-    history = History()
+    if not platform_fee["fixed_amount"]:
+        platform_fee = {**platform_fee, "fixed_currency": ""}
+    platform_fee_set(merchant=merchant, actor=Actor.system("test"), **platform_fee)
+    history = History(platform_fee=platform_fee)
     for op in history_ops:
         _run(op, api=api, control=money_control, account=account, history=history)
     _check(merchant, money_control, account, history)

@@ -2,9 +2,9 @@
 
 For each account and currency: every payout still standing (not failed or canceled) plus the
 balance (available + pending) equals gross captured minus refunds minus fees minus disputes
-lost (an open dispute counts as withdrawn). The expected side is computed here, with its own
-fee arithmetic (Decimal, half up), from what the history did; and every automatic payout's
-swept transactions add up to its amount.
+lost (an open dispute counts as withdrawn); a direct charge's application fee is one of its
+fees. The expected side is computed here, with its own fee arithmetic (Decimal, half up), from
+what the history did; and every automatic payout's swept transactions add up to its amount.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from sandbox.server import SandboxHandle, start_in_thread
 from tests.sandbox.conftest import make_client
-from tests.sandbox.money_support import connected, days, listed, pay, pay_by_bank
+from tests.sandbox.money_support import connected, days, listed, pay_by_bank
 
 DISPUTE_FEE = 1500
 
@@ -70,6 +70,8 @@ operations = st.lists(
             st.integers(50, 50_000),
             st.sampled_from(["usd", "eur"]),
             st.sampled_from(["pm_card_visa", "pm_card_bypassPending"]),
+            # the platform's application fee on the direct charge (capped at the amount)
+            st.sampled_from([0, 0, 1, 280, 60_000]),
         ),
         st.tuples(st.just("ach"), st.integers(50, 200_000)),
         st.tuples(st.just("refund"), st.integers(0, 50), st.floats(0.01, 1.0)),
@@ -100,9 +102,21 @@ def shared() -> Iterator[SandboxHandle]:
 def _run(handle: SandboxHandle, client: stripe.StripeClient, options, model: Model, op) -> None:
     kind = op[0]
     if kind == "pay":
-        _, amount, currency, pm = op
-        pi = pay(client, options, amount, currency=currency, pm=pm)
+        _, amount, currency, pm, application_fee = op
+        application_fee = min(application_fee, amount)
+        pi = client.v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": currency,
+                "payment_method": pm,
+                "confirm": True,
+                "payment_method_types": ["card"],
+                **({"application_fee_amount": application_fee} if application_fee else {}),
+            },
+            options=options,
+        )
         _booked(model, pi, amount, currency, ach=False)
+        model.fees[currency] += application_fee
     elif kind == "ach":
         pi = pay_by_bank(handle, client, options, op[1])
         _booked(

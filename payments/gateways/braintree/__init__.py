@@ -2,8 +2,9 @@
 
 Services reach `BraintreeGateway` through the registry (`payments.gateways.gateway_named`);
 what Braintree alone has (per-merchant keys checked before they are stored, signed
-notifications, a search for changed transactions) is published here for the Braintree parts
-of payments: the credentials service, the webhook view, the event handlers and reconciler.
+notifications, a search for changed transactions, disbursements as payouts) is published
+here for the Braintree parts of payments: the credentials service, the webhook view, the
+event handlers and reconciler.
 """
 
 from payments.gateways.braintree.api import (
@@ -14,6 +15,14 @@ from payments.gateways.braintree.api import (
     transactions_changed_since,
 )
 from payments.gateways.braintree.client import Keys, clear_client_cache
+from payments.gateways.braintree.money_out import (
+    DISBURSEMENT_KINDS,
+    Disbursement,
+    DisbursementInvalidError,
+    disbursed_since,
+    disbursement_entries,
+    disbursement_from_subject,
+)
 from payments.gateways.braintree.resilience import breaker_reset, ensure_available
 from payments.gateways.braintree.webhooks import (
     MAX_BODY_BYTES,
@@ -25,8 +34,11 @@ from payments.gateways.braintree.webhooks import (
 )
 
 __all__ = [
+    "DISBURSEMENT_KINDS",
     "MAX_BODY_BYTES",
     "BraintreeGateway",
+    "Disbursement",
+    "DisbursementInvalidError",
     "Keys",
     "Reason",
     "SignatureError",
@@ -35,6 +47,9 @@ __all__ = [
     "charge_from_subject",
     "clear_client_cache",
     "credentials_check",
+    "disbursed_since",
+    "disbursement_entries",
+    "disbursement_from_subject",
     "ensure_available",
     "public_keys_of",
     "refund_from_subject",

@@ -488,6 +488,12 @@ class BraintreeGateway:
     """Braintree behind `PaymentGateway` (settings are read per call, never at import)."""
 
     name = "braintree"
+    # Each merchant's Braintree account is its own (a master merchant account under its own
+    # keys), not a sub-merchant of the platform: Braintree takes no fee for a third party out
+    # of such an account's sales. Its one such feature, Marketplace's `service_fee_amount`,
+    # was for sub-merchants only (error 91557 on a master account), is closed to new
+    # platforms, and the SDK (4.x) no longer accepts it. docs/payments.md, "Platform fee".
+    takes_platform_fee = False
 
     def ensure_available(self) -> None:
         ensure_available()
@@ -606,6 +612,7 @@ class BraintreeGateway:
         description: str = "",
         customer: str | None = None,
         return_url: str | None = None,
+        platform_fee: int = 0,
     ) -> Charge:
         """A sale with the nonce; authorised only (`capture_manually`) or submitted at once.
 
@@ -615,6 +622,8 @@ class BraintreeGateway:
         first searches for a sale under our `reference` (the order id)."""
         if method_type != "card":
             raise _unsupported("bank debits")
+        if platform_fee:
+            raise _unsupported("a platform fee")
         gateway = _sdk(account)
         params: dict[str, Any] = {
             "amount": major_units(amount, currency),
@@ -673,8 +682,18 @@ class BraintreeGateway:
         )
         return charge_from_transaction(txn) if txn is not None else None
 
-    def charge_capture(self, *, account: str, charge: str, amount: int | None, key: str) -> Charge:
+    def charge_capture(
+        self,
+        *,
+        account: str,
+        charge: str,
+        amount: int | None,
+        key: str,
+        platform_fee: int | None = None,
+    ) -> Charge:
         """Submit for settlement (all of it, or `amount`: the rest of the hold is released)."""
+        if platform_fee:
+            raise _unsupported("a platform fee")
         gateway = _sdk(account)
         attempts = _Attempts()
 

@@ -125,6 +125,11 @@ def _disbursement_subject(disbursement: Any) -> dict[str, Any]:
         "currency": currency,
         "transaction_ids": [_str(item) for item in ids][:1000],
         "disbursement_date": _epoch(getattr(disbursement, "disbursement_date", None)),
+        # credit: paid to the merchant's bank; debit: taken from it (refunds exceeded sales).
+        "disbursement_type": _str(getattr(disbursement, "disbursement_type", None)),
+        "success": getattr(disbursement, "success", None) is not False,
+        "exception_message": _str(getattr(disbursement, "exception_message", None)),
+        "follow_up_action": _str(getattr(disbursement, "follow_up_action", None)),
     }
 
 
@@ -132,7 +137,7 @@ def _subject(notification: Any) -> dict[str, Any]:
     kind = _str(getattr(notification, "kind", None))
     if kind.startswith("dispute_") and getattr(notification, "dispute", None) is not None:
         return {"dispute": _dispute_subject(notification.dispute)}
-    if kind == "disbursement" and getattr(notification, "disbursement", None) is not None:
+    if kind.startswith("disbursement") and getattr(notification, "disbursement", None) is not None:
         return {"disbursement": _disbursement_subject(notification.disbursement)}
     if getattr(notification, "transaction", None) is not None:
         return {"transaction": transaction_subject(notification.transaction)}

@@ -69,6 +69,7 @@ _REFUND_STATUS: dict[str, RefundStatus] = {
 PAYMENT_REFERENCE = "ledgerline_payment"
 REFUND_REFERENCE = "ledgerline_refund"
 CUSTOMER_REFERENCE = "ledgerline_customer"
+PAYOUT_REFERENCE = "ledgerline_payout_request"
 
 
 def _options(*, account: str | None = None, key: str | None = None) -> stripe.RequestOptions:
@@ -318,6 +319,7 @@ def payout_from_dict(data: Mapping[str, Any]) -> PayoutState:
         automatic=bool(data.get("automatic", True)),
         failure_code=_str(data.get("failure_code"))[:64],
         failure_message=_text(data.get("failure_message"))[:500],
+        reference=_str(_metadata(data).get(PAYOUT_REFERENCE))[:100],
     )
 
 
@@ -381,6 +383,34 @@ class _MoneyOut:
         )
         return payout_from_dict(_dict(obj))
 
+    def payout_create(
+        self, *, account: str, amount: int, currency: str, key: str, reference: str
+    ) -> PayoutState:
+        obj = call(
+            "payout_create",
+            lambda: stripe_client().v1.payouts.create(
+                {"amount": amount, "currency": currency, "metadata": {PAYOUT_REFERENCE: reference}},
+                _options(account=account, key=key),
+            ),
+            mutating=True,
+        )
+        return payout_from_dict(_dict(obj))
+
+    def payout_find(
+        self, *, account: str, reference: str, created_gte: datetime
+    ) -> PayoutState | None:
+        found = _find_listed(
+            "payout_list",
+            lambda params: stripe_client().v1.payouts.list(
+                params,  # type: ignore[arg-type]
+                _options(account=account),
+            ),
+            {"created": {"gte": int(created_gte.timestamp())}, "limit": 100},
+            metadata_key=PAYOUT_REFERENCE,
+            value=reference,
+        )
+        return payout_from_dict(found) if found is not None else None
+
     def payout_list(
         self, *, account: str, starting_after: str | None = None, limit: int = 100
     ) -> PayoutPage:
@@ -436,6 +466,16 @@ class _MoneyOut:
             has_more=bool(obj.get("has_more")),
         )
 
+    def balance_entry_retrieve(self, *, account: str, entry: str) -> BalanceEntry:
+        obj = call(
+            "balance_transaction_retrieve",
+            lambda: stripe_client().v1.balance_transactions.retrieve(
+                entry, options=_options(account=account)
+            ),
+            mutating=False,
+        )
+        return balance_entry_from_dict(_dict(obj))
+
     def payout_schedule_retrieve(self, *, account: str) -> PayoutSchedule:
         obj = call(
             "account_retrieve",
@@ -480,6 +520,9 @@ class StripeGateway(_MoneyOut):
     """Stripe Connect behind `PaymentGateway` (settings are read per call, never at import)."""
 
     name = "stripe"
+    # A direct charge on the connected account carries `application_fee_amount`: Stripe moves
+    # it to the platform and books it in the charge's balance transaction `fee`.
+    takes_platform_fee = True
 
     def ensure_available(self) -> None:
         ensure_available()
@@ -620,6 +663,7 @@ class StripeGateway(_MoneyOut):
         description: str = "",
         customer: str | None = None,
         return_url: str | None = None,
+        platform_fee: int = 0,
     ) -> Charge:
         """Create and confirm in one call. The same key and parameters replay, never re-charge.
 
@@ -631,6 +675,8 @@ class StripeGateway(_MoneyOut):
             "confirm": True,
             "metadata": {PAYMENT_REFERENCE: reference},
         }
+        if platform_fee:
+            params["application_fee_amount"] = platform_fee
         if method_type == ACH_METHOD:
             operation = "payment_intent_create_bank_debit"
             params["allowed_payment_method_types"] = [ACH_METHOD]
@@ -691,10 +737,20 @@ class StripeGateway(_MoneyOut):
         )
         return charge_from_dict(found) if found is not None else None
 
-    def charge_capture(self, *, account: str, charge: str, amount: int | None, key: str) -> Charge:
+    def charge_capture(
+        self,
+        *,
+        account: str,
+        charge: str,
+        amount: int | None,
+        key: str,
+        platform_fee: int | None = None,
+    ) -> Charge:
         params: dict[str, Any] = {"expand": _INTENT_EXPAND}
         if amount is not None:
             params["amount_to_capture"] = amount
+        if platform_fee is not None:
+            params["application_fee_amount"] = platform_fee
         return self._intent_act("capture", account=account, charge=charge, params=params, key=key)
 
     def charge_cancel(

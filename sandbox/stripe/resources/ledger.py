@@ -6,6 +6,8 @@ of the day they were created plus the account's `settings.payouts.schedule.delay
 Stripe; every other transaction (debits, reinstatements, returned payouts) is available at
 once. The balance is the sum of `net` by status, currency and source type. Fees are integer
 arithmetic on minor units, rounded half up: cards 2.9% + 30, ACH debits 0.8% capped at 500.
+A direct charge's application fee (the platform's) is part of its transaction's `fee` too,
+listed in `fee_details` as `application_fee` next to `stripe_fee`, as at Stripe.
 """
 
 from __future__ import annotations
@@ -99,10 +101,26 @@ def add_transaction(
     source_type: str = "card",
     fee_description: str = "Stripe processing fees",
     available_now: bool = False,
+    application_fee: int = 0,
+    application: str | None = None,
 ) -> JSON:
-    """Write one balance transaction in the acting account and index it in its ledger."""
-    fee_details = (
-        [
+    """Write one balance transaction in the acting account and index it in its ledger.
+
+    `fee` is Stripe's own; `application_fee` (taken for the platform `application`) is added to
+    it, so `net` is what reaches the account."""
+    fee_details = []
+    if application_fee:
+        fee_details.append(
+            {
+                "amount": application_fee,
+                "application": application,
+                "currency": currency,
+                "description": "application fee",
+                "type": "application_fee",
+            }
+        )
+    if fee:
+        fee_details.append(
             {
                 "amount": fee,
                 "application": None,
@@ -110,10 +128,8 @@ def add_transaction(
                 "description": fee_description,
                 "type": "stripe_fee",
             }
-        ]
-        if fee
-        else []
-    )
+        )
+    fee += application_fee
     delayed = kind in DELAYED_TYPES and not available_now
     available_on = (
         day_start(ctx.now) + delay_days(ctx.store, ctx.account) * DAY if delayed else ctx.now

@@ -2,9 +2,17 @@
 
 Refunds are limited by what was captured and not yet refunded (`amount - amount_refunded`,
 since an uncaptured remainder released at capture counts as refunded, as at Stripe).
+
+A direct charge on a connected account with `application_fee_amount` pays that fee to the
+platform when it is captured (capped at the amount captured): an `application_fee` object in
+the platform's scope, and the fee inside the connected account's charge balance transaction.
+A refund leaves the application fee with the platform, Stripe's default; refunding it with
+the refund (`refund_application_fee=true`) is not modelled and is refused, never ignored.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from sandbox.stripe.cards import Decline, TestCard
 from sandbox.stripe.context import Ctx, Route, get, merge_metadata, post
@@ -195,15 +203,60 @@ def funds_arrived(ctx: Ctx, pi: JSON) -> JSON:
     return pi
 
 
+def application_id(platform: str) -> str:
+    """The platform's Connect application (`ca_`), deterministic like its account id."""
+    return "ca_" + hashlib.sha256(f"application:{platform}".encode()).hexdigest()[:24].upper()
+
+
+def _application_fee_add(ctx: Ctx, charge: JSON, fee: int) -> JSON:
+    """The platform's ApplicationFee for a captured direct charge, in the platform's scope."""
+    fee_object: JSON = {
+        "id": random_id("fee"),
+        "object": "application_fee",
+        "account": ctx.account,
+        "amount": fee,
+        "amount_refunded": 0,
+        "application": application_id(ctx.auth.platform),
+        "balance_transaction": None,
+        "charge": charge["id"],
+        "created": ctx.now,
+        "currency": charge["currency"],
+        "fee_source": {"charge": charge["id"], "type": "charge"},
+        "livemode": False,
+        "originating_transaction": None,
+        "refunded": False,
+        "refunds": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": "/v1/application_fees/fee/refunds",
+        },
+    }
+    fee_object["refunds"]["url"] = f"/v1/application_fees/{fee_object['id']}/refunds"
+    ctx.store.add(fee_object, ctx.auth.platform)
+    return fee_object
+
+
 def settle_capture(ctx: Ctx, charge: JSON, amount: int) -> None:
-    """Record the captured amount in the balance; the uncaptured rest is released (refunded)."""
+    """Record the captured amount in the balance; the uncaptured rest is released (refunded).
+
+    A direct charge's application fee (capped at `amount`) goes to the platform out of it."""
     charge["captured"] = True
     charge["amount_captured"] = amount
     charge["amount_refunded"] = charge["amount"] - amount
     ach = _is_ach(charge)
+    application_fee = 0
+    if ctx.auth.connected and charge.get("application_fee_amount"):
+        application_fee = min(int(charge["application_fee_amount"]), amount)
+        charge["application_fee_amount"] = application_fee
+        charge["application_fee"] = _application_fee_add(ctx, charge, application_fee)["id"]
+        charge["application"] = application_id(ctx.auth.platform)
     txn = add_transaction(
         ctx,
         amount=amount,
+        application_fee=application_fee,
+        application=application_id(ctx.auth.platform) if application_fee else None,
         fee=ach_fee(amount) if ach else card_fee(amount),
         currency=charge["currency"],
         source=charge["id"],
@@ -215,6 +268,18 @@ def settle_capture(ctx: Ctx, charge: JSON, amount: int) -> None:
         available_now=bool(ctx.store.private_of(charge["id"]).get("bypass_pending")),
     )
     charge["balance_transaction"] = txn["id"]
+
+
+def application_fee_retrieve(ctx: Ctx) -> JSON:
+    """The platform's ApplicationFee (only the platform, not the connected account, sees it)."""
+    return ctx.store.get(ctx.args[0], ctx.account, "application_fee")
+
+
+def application_fee_list(ctx: Ctx) -> JSON:
+    items = ctx.store.items("application_fee", ctx.account)
+    if ctx.params.get("charge"):
+        items = [f for f in items if f["charge"] == ctx.params["charge"]]
+    return ctx.store.page(items, ctx.params, "/v1/application_fees")
 
 
 def charge_retrieve(ctx: Ctx) -> JSON:
@@ -278,6 +343,12 @@ def _refund_target(ctx: Ctx) -> JSON:
 
 
 def refund_create(ctx: Ctx) -> JSON:
+    if ctx.params.get("refund_application_fee") in (True, "true"):
+        raise validation(
+            "The sandbox does not refund application fees: it keeps Stripe's default, the "
+            "platform keeps the fee of a refunded charge (refund_application_fee=false).",
+            param="refund_application_fee",
+        )
     charge = _refund_target(ctx)
     if charge["status"] != "succeeded":
         raise invalid(
@@ -378,6 +449,8 @@ def refund_list(ctx: Ctx) -> JSON:
 
 
 ROUTES: list[Route] = [
+    get("/v1/application_fees", {**LIST_PARAMS, "charge": Str()}, application_fee_list),
+    get("/v1/application_fees/{id}", {"expand": EXPAND}, application_fee_retrieve),
     get("/v1/charges", {**LIST_PARAMS, "payment_intent": Str(), "customer": Str()}, charge_list),
     get("/v1/charges/{id}", {"expand": EXPAND}, charge_retrieve),
     post(

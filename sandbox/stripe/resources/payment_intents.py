@@ -115,6 +115,28 @@ PI_CREATE = {
 }
 
 
+def _check_application_fee(ctx: Ctx, pi: JSON | None = None) -> None:
+    """An application fee needs a direct charge (Stripe-Account) or a destination, and cannot
+    exceed the intent's amount."""
+    fee = ctx.params.get("application_fee_amount")
+    if fee is None:
+        return
+    destination = ctx.params.get("transfer_data") or (pi or {}).get("transfer_data")
+    if not ctx.auth.connected and not destination:
+        raise invalid(
+            "Can only apply an application_fee_amount when the PaymentIntent is attempting a "
+            "direct payment (using an OAuth key or Stripe-Account header) or destination "
+            "payment (using `transfer_data[destination]`).",
+            param="application_fee_amount",
+        )
+    amount = ctx.params.get("amount") or (pi or {}).get("amount") or 0
+    if fee > amount:
+        raise invalid(
+            f"The application fee ({fee}) cannot be greater than the amount ({amount}).",
+            param="application_fee_amount",
+        )
+
+
 def _check_money(ctx: Ctx) -> None:
     if "currency" in ctx.params:
         currency = (ctx.params["currency"] or "").lower()
@@ -172,6 +194,7 @@ def _attach_pm(ctx: Ctx, pi: JSON, pm_id: str) -> JSON:
 
 def payment_intent_create(ctx: Ctx) -> JSON:
     _check_money(ctx)
+    _check_application_fee(ctx)
     params = ctx.params
     if params.get("confirm") is not True:
         for name in ("return_url", "off_session", "error_on_requires_action", "use_stripe_sdk"):
@@ -273,6 +296,7 @@ def _check_client_secret(ctx: Ctx, pi: JSON) -> None:
 def payment_intent_update(ctx: Ctx) -> JSON:
     pi = ctx.store.get(ctx.args[0], ctx.account, "payment_intent")
     _check_money(ctx)
+    _check_application_fee(ctx, pi)
     always = {"metadata", "description", "receipt_email", "shipping", "expand"}
     if pi["status"] not in CONFIRMABLE and set(ctx.params) - always:
         raise unexpected_state(
@@ -532,9 +556,11 @@ def payment_intent_capture(ctx: Ctx) -> JSON:
         )
     if "metadata" in ctx.params:
         pi["metadata"] = merge_metadata(pi["metadata"], ctx.params["metadata"])
+    _check_application_fee(ctx, pi)
+    charge = ctx.store.get(pi["latest_charge"], ctx.account, "charge")
     if ctx.params.get("application_fee_amount") is not None:
         pi["application_fee_amount"] = ctx.params["application_fee_amount"]
-    charge = ctx.store.get(pi["latest_charge"], ctx.account, "charge")
+        charge["application_fee_amount"] = ctx.params["application_fee_amount"]
     settle_capture(ctx, charge, amount)
     pi.update({"status": "succeeded", "amount_received": amount, "amount_capturable": 0})
     ctx.emit("charge.captured", charge)

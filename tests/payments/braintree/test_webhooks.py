@@ -177,19 +177,6 @@ def test_a_dispute_notification_parsed_by_the_sdk_opens_then_closes_a_dispute(
     assert dispute.status == "won"
 
 
-def test_a_disbursement_is_kept_as_an_event_with_a_note(
-    bt_account: ProcessorAccount,
-    bt_control: SandboxControl,
-    client: Client,
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    fields = notification(bt_control, "disbursement", "disb_sample")
-    assert post(client, fields, django_capture_on_commit_callbacks).status_code == 200
-    event = InboundEvent.objects.get(provider="braintree", type="disbursement")
-    assert event.status == InboundEventStatus.IGNORED
-    assert event.payload["disbursement"]["amount"] == 10_000
-
-
 def test_reconciliation_finds_status_changes_it_was_never_told_about(
     bt_account: ProcessorAccount,
     bt_control: SandboxControl,

@@ -1,0 +1,145 @@
+"""The merchant's balance per processor and currency, from what Ledgerline mirrors.
+
+Two sources, one per kind of processor:
+
+- a processor that reports its balance transactions (Stripe: a `MoneyOutGateway`) is the sum
+  of those mirrored transactions' net, available from each one's `available_on`;
+- a processor with no balance API (Braintree) is derived. Its mirrored rows are the payouts'
+  items, their own debits and the returns of failed ones (`payments.braintree_payouts`), which
+  net to what it still holds after a failed deposit; on top of that, pending is the money it
+  has captured and not yet disbursed: captured payments (submitted for settlement, settling
+  or settled) less the refunds it accepted, leaving out those a payout already carries, over
+  the last `UNDISBURSED_WINDOW` (30 days).
+  Nothing of Braintree's is "available" otherwise: it disburses on its own schedule.
+
+`selectors.balance_summary` adds the processors up per currency for the API's contract
+(`{"available": [{"amount", "currency"}], "pending": [...]}`); the balance page shows each
+processor's line when a merchant uses more than one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q, Sum
+
+from accounts.models import Merchant
+from payments.gateways import gateway_named
+from payments.gateways.base import MoneyOutGateway
+from payments.models import (
+    BalanceTransaction,
+    BalanceTransactionType,
+    Payment,
+    ProcessorAccount,
+    Refund,
+)
+from payments.state import PaymentStatus, RefundStatus
+
+# A refund is money leaving the balance from the moment the processor accepted it.
+_REFUND_TAKEN = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+# Braintree disburses within days of settlement. What was captured longer ago and no payout
+# carries is not pending money: it was disbursed before Ledgerline mirrored disbursements, or
+# its disbursement was missed (the reconciler reports those). The bound also keeps the query
+# to recent rows, whatever a merchant's history.
+UNDISBURSED_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class ProcessorBalance:
+    """One processor's balance in one currency, in minor units."""
+
+    processor: str
+    currency: str
+    available: int
+    pending: int
+
+
+def reports_balance(processor: str) -> bool:
+    """Whether the processor's API reports its balance, itemized fees and payout schedule."""
+    return isinstance(gateway_named(processor), MoneyOutGateway)
+
+
+def processors_without_payout_api(*, merchant: Merchant, using: str) -> list[str]:
+    """The merchant's processors whose payouts are mirrored from notifications only: no
+    balance, payout list or payout schedule to read or change through their API."""
+    processors = (
+        ProcessorAccount.objects.using(using)
+        .filter(merchant=merchant)
+        .values_list("processor", flat=True)
+        .distinct()
+    )
+    return sorted(p for p in processors if not reports_balance(p))
+
+
+def balance_by_processor(
+    *, merchant: Merchant, using: str, now: datetime
+) -> list[ProcessorBalance]:
+    """Every (processor, currency) the merchant has money in, sorted by processor, currency."""
+    found: dict[tuple[str, str], list[int]] = {}
+    rows = (
+        BalanceTransaction.objects.using(using)
+        .filter(merchant=merchant)
+        .values("processor", "currency")
+        .annotate(
+            available=Sum("net", filter=Q(available_on__lte=now)),
+            pending=Sum("net", filter=Q(available_on__gt=now)),
+        )
+    )
+    for row in rows:
+        found[(row["processor"], row["currency"])] = [
+            int(row["available"] or 0),
+            int(row["pending"] or 0),
+        ]
+    for processor in processors_without_payout_api(merchant=merchant, using=using):
+        for currency, amount in _undisbursed(merchant, processor, using, now).items():
+            found.setdefault((processor, currency), [0, 0])[1] += amount
+    return [
+        ProcessorBalance(processor=p, currency=c, available=a, pending=pe)
+        for (p, c), (a, pe) in sorted(found.items())
+    ]
+
+
+def _undisbursed(merchant: Merchant, processor: str, using: str, now: datetime) -> dict[str, int]:
+    """Captured less refunded, per currency, of what no payout of `processor` carries yet
+    (within `UNDISBURSED_WINDOW`)."""
+    since = now - UNDISBURSED_WINDOW
+    carried = BalanceTransaction.objects.using(using).filter(
+        merchant=merchant,
+        processor=processor,
+        payout__isnull=False,
+        type__in=(BalanceTransactionType.CHARGE, BalanceTransactionType.REFUND),
+    )
+    totals: dict[str, int] = {}
+    sales = (
+        Payment.objects.using(using)
+        .filter(
+            merchant=merchant,
+            processor=processor,
+            status=PaymentStatus.SUCCEEDED,
+            amount_captured__gt=0,
+            created_at__gte=since,
+        )
+        .exclude(processor_payment_id="")
+        .exclude(processor_payment_id__in=carried.values("processor_transaction_id"))
+        .values("currency")
+        .annotate(total=Sum("amount_captured"))
+    )
+    for row in sales:
+        totals[row["currency"]] = totals.get(row["currency"], 0) + int(row["total"] or 0)
+    refunds = (
+        Refund.objects.using(using)
+        .filter(
+            merchant=merchant,
+            payment__processor=processor,
+            status__in=_REFUND_TAKEN,
+            created_at__gte=since,
+        )
+        .exclude(processor_refund_id="")
+        .exclude(processor_refund_id__in=carried.values("processor_transaction_id"))
+        .values("currency")
+        .annotate(total=Sum("amount"))
+    )
+    for row in refunds:
+        totals[row["currency"]] = totals.get(row["currency"], 0) - int(row["total"] or 0)
+    return totals
