@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_enrolmentlink"),
-        ("payments", "0014_merge_processor_routing"),
+        ("payments", "0016_platform_fee"),
     ]
 
     operations = [
