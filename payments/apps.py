@@ -22,8 +22,11 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from accounts.demo import register_demo_seeder
         from payments.demo import seed_demo_payments
+        from payments.demo_money import seed_demo_money
 
         register_demo_seeder(seed_demo_payments)
+        # After the payments: the money history pays out the demo's card payments too.
+        register_demo_seeder(seed_demo_money)
 
         from payments.event_handlers import register_event_handlers
 

@@ -312,6 +312,10 @@ def balance_entries_apply(
                 # A payout's own debit or its return, listed under that payout, is also swept
                 # by a later payout: the sweeping payout carries it, and keeps it.
                 continue
+            if payout is not None and not entry.payout and row.payout_id is not None:
+                # A plain listing names no sweeping payout: its guess (a payout's own movement
+                # belongs to that payout) never undoes the link a payout's listing made.
+                continue
             if payout is not None and row.payout_id != payout.pk:
                 row.payout = payout
                 row.save(update_fields=["payout"])

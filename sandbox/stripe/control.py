@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.provider import ControlError, control_ok
 from sandbox.stripe.errors import StripeError
 from sandbox.stripe.resources import payouts
-from sandbox.stripe.resources.disputes import disputable, dispute_create
+from sandbox.stripe.resources.disputes import disputable, dispute_create, resolve
 from sandbox.stripe.resources.ledger import touch
 from sandbox.stripe.resources.payment_intents import authenticate, settle
 from sandbox.wire import Request, Response
@@ -99,6 +99,12 @@ def _object_action(
                 result = payouts.fail(ctx, obj, _failure_code(payload))
             elif kind == "accounts" and action == "payout_failure" and obj["object"] == "account":
                 result = _payout_failure(ctx, obj, payload)
+            elif kind == "accounts" and action == "payout_run" and obj["object"] == "account":
+                result = {"payouts": payouts.run_now(ctx, obj)}
+            elif kind == "payouts" and action == "move" and obj["object"] == "payout":
+                result = payouts.move_now(ctx, obj)
+            elif kind == "disputes" and action == "resolve" and obj["object"] == "dispute":
+                result = resolve(ctx, obj, _choice(payload, "outcome", ("won", "lost")))
             else:
                 raise ControlError(404, f"no control action {action} for {object_id}")
     except StripeError as exc:
@@ -141,7 +147,7 @@ def _payout_failure(ctx: Any, account: dict[str, Any], payload: Any) -> dict[str
     return {"account": account["id"], "payout_failure": code}
 
 
-_ACTION = re.compile(r"^(payment_intents|charges|events|accounts|payouts)/([^/]+)/(\w+)$")
+_ACTION = re.compile(r"^(payment_intents|charges|events|accounts|payouts|disputes)/([^/]+)/(\w+)$")
 
 
 def dispatch(provider: StripeProvider, request: Request, path: str, payload: Any) -> Response:

@@ -204,6 +204,15 @@ def _close(ctx: Ctx, dispute: JSON, status: str) -> None:
     ctx.emit("charge.dispute.closed", dispute, previous=previous)
 
 
+def resolve(ctx: Ctx, dispute: JSON, outcome: str) -> JSON:
+    """The card network decides an open or reviewed dispute now (the control API's switch):
+    won gives the amount and the fee back, lost keeps them withdrawn."""
+    _closed_error(dispute)
+    _close(ctx, dispute, outcome)
+    _refresh(ctx, dispute)
+    return dispute
+
+
 def advance(ctx: Ctx, dispute: JSON) -> None:
     """Apply what the clock (now `ctx.now`) made due: a missed deadline or the decision."""
     if dispute["status"] in OPEN and dispute["evidence_details"]["due_by"] <= ctx.now:

@@ -347,6 +347,37 @@ def _payout_create(
     return payout
 
 
+def run_now(ctx: Ctx, account: JSON) -> list[JSON]:
+    """The account's automatic payout runs now, as at a payout midnight (the control API's
+    switch): one payout per currency and source type of the available money not yet swept;
+    the payouts made (none when nothing adds up to more than zero)."""
+    if not account.get("payouts_enabled", True):
+        raise invalid("Payouts have been disabled on this account.", code="payouts_not_allowed")
+    if not (account.get("external_accounts") or {}).get("data"):
+        raise invalid("This account has no external account to pay out to.")
+    acting = account_ctx(ctx.store, account["id"], now=ctx.now, base_url=ctx.base_url)
+    ledger = ledger_of(ctx.store, account["id"])
+    before = set(ledger["payouts"])
+    _sweep(acting, ledger)
+    # The schedule's next midnight still runs: it is after this run.
+    ledger["last_run"] = ctx.now
+    return [ctx.store.objects[p] for p in ledger["payouts"] if p not in before]
+
+
+def move_now(ctx: Ctx, payout: JSON) -> JSON:
+    """The bank takes the payout's next step now (the control API's switch): a pending payout
+    goes in transit; one in transit arrives today, paid (or failed when a failure switch of
+    its account or bank account is set)."""
+    if payout["status"] == "in_transit":
+        payout["arrival_date"] = min(payout["arrival_date"], day_start(ctx.now))
+    elif payout["status"] != "pending":
+        raise invalid(f"This payout is {payout['status']}; only a payout on its way can move.")
+    _move(ctx, payout)
+    # Its next due time changed (submitted: its arrival), or it left the clockwork.
+    ledger_of(ctx.store, ctx.account)
+    return payout
+
+
 def fail(ctx: Ctx, payout: JSON, code: str) -> JSON:
     """The bank returns a payout now (the control API's switch)."""
     if payout["status"] not in ("pending", "in_transit"):
