@@ -30,14 +30,12 @@ both.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from datetime import timedelta
 from typing import Any
 
-import django
 from django.utils import timezone
 
 from bench.payments import (
@@ -45,9 +43,10 @@ from bench.payments import (
     _explain_ms,
     _ms,
     _percentile,
-    _prepare_database,
     _print,
     _seed_list_merchant,
+    django_for_bench,
+    require_postgresql,
 )
 
 TARGET_P95_MS = 100.0
@@ -97,21 +96,8 @@ def run(argv: list[str]) -> None:
     parser.add_argument("--writes", type=int, default=200, help="payments saved per mode")
     parser.add_argument("--fresh", action="store_true", help="drop the benchmark database first")
     options = parser.parse_args(argv)
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        _print("bench overview: needs PostgreSQL; set DATABASE_URL=postgres://... (skipped)")
-        raise SystemExit(1)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    django.setup()
-    import warnings
-
-    from django.conf import settings
-
-    # Production-like request handling, as the payments bench: no static-file rescans.
-    warnings.filterwarnings("ignore", message="No directory at")
-    settings.WHITENOISE_AUTOREFRESH = False
-    settings.AUDIT_SEAL_INLINE = False
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    name = _prepare_database(fresh=options.fresh)
+    require_postgresql("overview")
+    name = django_for_bench(fresh=options.fresh)
     _print(f"database {name}")
     merchant = _seed_list_merchant(options.payments)
     from django.core.management import call_command

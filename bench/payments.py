@@ -403,6 +403,29 @@ def bench_lists(*, payments: int, samples: int) -> None:
     )
 
 
+def require_postgresql(bench: str) -> None:
+    """Exit with a reason unless DATABASE_URL names PostgreSQL (the targets are for it)."""
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        _print(f"bench {bench}: needs PostgreSQL; set DATABASE_URL=postgres://... (skipped)")
+        raise SystemExit(1)
+
+
+def django_for_bench(*, fresh: bool) -> str:
+    """Django on the benchmark database, handling requests as production does; its name."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    django.setup()
+    import warnings
+
+    from django.conf import settings
+
+    warnings.filterwarnings("ignore", message="No directory at")  # WhiteNoise: no collectstatic
+    # Production-like request handling: no static-file rescans, audit sealing by beat.
+    settings.WHITENOISE_AUTOREFRESH = False
+    settings.AUDIT_SEAL_INLINE = False
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    return _prepare_database(fresh=fresh)
+
+
 def run(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench payments")
     parser.add_argument("--payments", type=int, default=1_000_000, help="rows for the lists")
@@ -410,28 +433,15 @@ def run(argv: list[str]) -> None:
     parser.add_argument("--samples", type=int, default=40, help="requests per list case")
     parser.add_argument("--fresh", action="store_true", help="drop the benchmark database first")
     options = parser.parse_args(argv)
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        _print("bench payments: needs PostgreSQL; set DATABASE_URL=postgres://... (skipped)")
-        raise SystemExit(1)
+    require_postgresql("payments")
     if options.payments < LIST_PAGE_SIZE * 2 or options.creates < 1 or options.samples < 1:
         _print("bench payments: --payments must be >= 50, --creates and --samples >= 1")
         raise SystemExit(1)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    django.setup()
-
+    name = django_for_bench(fresh=options.fresh)
     import logging
-    import warnings
-
-    from django.conf import settings
 
     # The SDK logs every request at INFO; that is noise here, and the same for both sides.
     logging.getLogger("stripe").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="No directory at")  # WhiteNoise: no collectstatic
-    # Production-like request handling: no static-file rescans, audit sealing by beat.
-    settings.WHITENOISE_AUTOREFRESH = False
-    settings.AUDIT_SEAL_INLINE = False
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    name = _prepare_database(fresh=options.fresh)
     _print(f"database: postgresql {name}")
     handle = _sandbox()
     try:

@@ -38,16 +38,15 @@ import time
 import tracemalloc
 from typing import Any
 
-import django
-
 from bench.payments import (
     _dashboard_client,
     _explain_ms,
     _ms,
     _percentile,
-    _prepare_database,
     _print,
     _seed_list_merchant,
+    django_for_bench,
+    require_postgresql,
 )
 
 TARGET_DETAIL_P95_MS = 60.0
@@ -401,24 +400,11 @@ def run(argv: list[str]) -> None:
     parser.add_argument("--samples", type=int, default=200, help="detail requests per case")
     parser.add_argument("--fresh", action="store_true", help="drop the benchmark database first")
     options = parser.parse_args(argv)
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        _print("bench payouts: needs PostgreSQL; set DATABASE_URL=postgres://... (skipped)")
-        raise SystemExit(1)
+    require_postgresql("payouts")
     if min(options.payouts, options.large, options.medium, options.samples) < 1:
         _print("bench payouts: --payouts, --large, --medium and --samples must be >= 1")
         raise SystemExit(1)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    django.setup()
-    import warnings
-
-    from django.conf import settings
-
-    # Production-like request handling, as the payments bench: no static-file rescans.
-    warnings.filterwarnings("ignore", message="No directory at")
-    settings.WHITENOISE_AUTOREFRESH = False
-    settings.AUDIT_SEAL_INLINE = False
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    name = _prepare_database(fresh=options.fresh)
+    name = django_for_bench(fresh=options.fresh)
     _print(f"database: postgresql {name}")
     merchant = _seed_list_merchant(options.payments)
     _seed_payouts(merchant, payouts=options.payouts, large=options.large, medium=options.medium)
