@@ -1,7 +1,8 @@
 """App config: registers the payments demo seeder with `seed_demo`, and its Stripe and
 Braintree event handlers, reconcilers and account lookups with the inbound pipeline, and
 its personal data with compliance (payments.personal_data); after every `migrate`, checks that
-the day-total triggers are still there (payments.day_totals)."""
+the day-total and balance-total triggers are still there (payments.day_totals,
+payments.balance_totals)."""
 
 from typing import Any
 
@@ -10,9 +11,11 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_day_total_triggers(sender: Any, using: str, **kwargs: Any) -> None:
+    from payments.balance_totals import balance_totals_ensure_triggers
     from payments.day_totals import day_totals_ensure_triggers
 
     day_totals_ensure_triggers(using=using)
+    balance_totals_ensure_triggers(using=using)
 
 
 class PaymentsConfig(AppConfig):

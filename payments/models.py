@@ -23,6 +23,7 @@ from payments.dispute_models import (  # noqa: F401 - migrations
 from payments.state import PaymentStatus, RefundStatus
 
 __all__ = [
+    "BalanceTotal",
     "BalanceTransaction",
     "BalanceTransactionType",
     "CaptureMethod",
@@ -459,6 +460,7 @@ class ProcessorCredential(models.Model):
 
 # Money out lives in its own module (a concern of its own); imported here so that
 # `payments.models` stays the one place every payments model is found.
+from payments.balance_total_models import BalanceTotal  # noqa: E402
 from payments.day_total_models import CustomerDayCount, PaymentDayTotal  # noqa: E402
 from payments.payout_models import (  # noqa: E402
     BalanceTransaction,

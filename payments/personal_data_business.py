@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from compliance.personal_data import N, P, classify
 from payments.models import (
+    BalanceTotal,
     BalanceTransaction,
     CustomerDayCount,
     PaymentDayTotal,
@@ -135,4 +136,10 @@ def classify_business_records() -> None:
         CustomerDayCount,
         {"id": N, "merchant": N, "day": N, "customer_count": N},
         note="How many customers the merchant gained per day; no customer can be told apart.",
+    )
+    classify(
+        BalanceTotal,
+        {"id": N, "merchant": N, "processor": N, "currency": N, "net": N, "transaction_count": N},
+        note="The net of all the merchant's balance transactions per processor and currency; "
+        "no payment or person can be told apart.",
     )

@@ -158,6 +158,11 @@ CASES: dict[str, Case] = {
         reached_through="never by id: the overview reads the current merchant's counts "
         "(tests/payments/test_overview_rollup.py)",
     ),
+    "payments.BalanceTotal": Case(
+        make=lambda m: None,
+        reached_through="never by id: the balance reads the current merchant's totals "
+        "(tests/payments/test_balance_totals.py)",
+    ),
     "api.IdempotencyRecord": Case(
         make=lambda m: None, reached_through="never: keyed by (merchant, key) inside the API"
     ),

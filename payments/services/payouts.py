@@ -280,7 +280,10 @@ def balance_entries_apply(
     not, and a payment's fee is then left unknown rather than zero). A transaction's amounts
     never change at the processor; its payout may be learnt later (an automatic payout sweeps
     it). How many rows were created."""
-    entries = [entry for entry in entries if entry.id]
+    # In currency order: each insert locks its currency's balance total (a database trigger,
+    # payments.balance_total_triggers) until commit, and two calls for one merchant that
+    # locked them in opposite orders would deadlock. Stable: the listing's order within one.
+    entries = sorted((entry for entry in entries if entry.id), key=lambda entry: entry.currency)
     if not entries:
         return 0
     created = 0

@@ -1,5 +1,6 @@
 """`manage.py rebuild_payment_day_totals [--merchant SLUG] [--check]`: recompute the overview's
-per-day payment totals and new-customer counts from the payments and customers.
+per-day payment totals and new-customer counts from the payments and customers, and the
+running balance totals from the balance transactions (payments.balance_totals).
 
 Database triggers keep the totals exact on every write (payments.day_total_triggers); this is
 the operator's repair and check: after restoring or loading payments with triggers disabled,
@@ -9,7 +10,9 @@ rows are corrected (each merchant in its own transaction, audited as
 day differs. Writers are never held up (payments.day_totals._rebuild_merchant says how); it
 takes about a second per million payments. Prints each differing day (merchant public id,
 currency, day, stored and expected gross / kept / count; or the day's stored and expected
-number of new customers), never anything about a customer.
+number of new customers; or the merchant's processor and currency with the stored and expected
+net / count of its balance transactions), never anything about a customer. Balance totals are
+audited as `payments.balance_totals_rebuilt`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.db import DatabaseError
 
 from accounts.models import Merchant
 from compliance.progress import progress_bar
+from payments.balance_totals import BalanceRebuildReport, balance_totals_rebuild
 from payments.day_totals import CUSTOMERS, day_totals_rebuild
 
 SHOWN_DIFFERENCES = 50
@@ -48,6 +52,7 @@ class Command(BaseCommand):
                 total=merchants.count(), unit="merchant", desc="day totals"
             ) as advance:
                 report = day_totals_rebuild(merchants=merchants, repair=not check, progress=advance)
+            balances = balance_totals_rebuild(merchants=merchants, repair=not check)
         except DatabaseError as error:
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise CommandError(f"day totals not rebuilt: database error ({first_line})") from error
@@ -68,11 +73,28 @@ class Command(BaseCommand):
         if hidden > 0:
             self.stdout.write(f"... and {hidden} more")
         verb = "differ" if check else "corrected"
+        self._write_balances(balances, verb)
         summary = (
             f"{report.merchants} merchants, {report.days} days with payments, "
             f"{report.customer_days} with new customers: "
             f"{len(report.differences)} day totals {verb}"
         )
-        if check and report.differences:
-            raise CommandError(summary)
+        if check and (report.differences or balances.differences):
+            raise CommandError(f"{summary}; {len(balances.differences)} balance totals {verb}")
         self.stdout.write(summary)
+
+    def _write_balances(self, balances: BalanceRebuildReport, verb: str) -> None:
+        for difference in balances.differences[:SHOWN_DIFFERENCES]:
+            self.stdout.write(
+                f"{difference.merchant} balance {difference.processor} {difference.currency}: "
+                "stored net/count {}/{}, balance transactions say {}/{}".format(
+                    *difference.stored, *difference.expected
+                )
+            )
+        hidden = len(balances.differences) - SHOWN_DIFFERENCES
+        if hidden > 0:
+            self.stdout.write(f"... and {hidden} more")
+        self.stdout.write(
+            f"{balances.totals} balance totals (processor, currency): "
+            f"{len(balances.differences)} {verb}"
+        )
