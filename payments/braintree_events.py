@@ -42,6 +42,7 @@ from payments import disputes, services
 from payments.braintree_payouts import DISBURSEMENT_HANDLER, braintree_disbursements_check_if_due
 from payments.gateways import braintree as gateway
 from payments.models import Payment, Processor, ProcessorAccount, ProcessorCredential, Refund
+from payments.state import is_settlement_declined
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ def _on_transaction(event: InboundEvent) -> str | None:
     if gateway.sale_settlement_declined(subject):
         # The money of a sale we hold as succeeded did not move: its own narrow transition.
         services.payment_settlement_decline(locked=locked, charge_id=charge.id, actor=_actor())
-        return None
+        if is_settlement_declined(locked.status, locked.failure_code):
+            return None
+        return f"settlement declined for a {locked.status} payment: left as it is"
     if charge.status is None:
         logger.warning(
             "Braintree transaction %s is %s; payment %s left as it is",

@@ -127,7 +127,9 @@ def payment_cancel(
         raise PaymentStateError(f"A {payment.status} payment cannot be canceled.")
     if is_settlement_declined(payment.status, payment.failure_code):
         # The processor already ended the sale (it refuses a void of it): nothing to release.
-        raise PaymentStateError("The processor declined to settle this payment: nothing to cancel.")
+        raise PaymentStateError(
+            f"{payment.get_processor_display()} declined to settle this payment: nothing to cancel."
+        )
     if not payment.processor_payment_id:
         raise PaymentStateError("The payment has not reached the processor yet.")
     return _payment_act(

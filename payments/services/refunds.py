@@ -70,8 +70,8 @@ def refund_create(
         if is_settlement_declined(locked.status, locked.failure_code):
             # Braintree refuses a refund of it too; said here, before anything is sent.
             raise PaymentStateError(
-                "The processor declined to settle this payment, so no money moved and there is "
-                "nothing to refund."
+                f"{locked.get_processor_display()} declined to settle this payment, so no money "
+                "moved and there is nothing to refund."
             )
         if locked.status != PaymentStatus.SUCCEEDED:
             raise PaymentStateError(f"A {locked.status} payment cannot be refunded.")

@@ -225,7 +225,10 @@ def test_a_refund_is_refused_clearly_and_nothing_reaches_braintree(
     assert answer.status_code == 409
     error = answer.json()["error"]
     assert error["code"] == "payment_state_invalid"
-    assert "nothing to refund" in error["message"]
+    assert error["message"] == (
+        "Braintree declined to settle this payment, so no money moved and there is nothing to "
+        "refund."
+    )
     assert not Refund.objects.filter(payment=payment).exists()
     assert sandbox_transaction(bt_control, payment.processor_payment_id)["refund_ids"] == []
 
@@ -315,6 +318,8 @@ def test_a_decline_for_a_payment_not_succeeded_changes_nothing(
     assert authorised.status == PaymentStatus.REQUIRES_CAPTURE
     assert authorised.failure_code == ""
     assert not _declined_changes(authorised).exists()
+    event = InboundEvent.objects.get(event_id="forged_1")
+    assert event.status == InboundEventStatus.IGNORED
 
 
 def _ingest(event_id: str, subject: Any, account: str = "ledgerline_sandbox_merchant") -> None:
