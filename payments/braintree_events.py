@@ -6,18 +6,22 @@ the inbound pipeline; what a kind does is the handler named there:
 | kind | does |
 |---|---|
 | `transaction_*`, `transaction_status_changed` | a sale to its payment, a credit to its refund |
+| `transaction_settlement_declined` | its succeeded payment fails: `payment_settlement_decline` |
 | `dispute_*` | `payments.disputes.dispute_apply_processor_state` |
 | `disbursement`, `disbursement_exception` | a payout and its items (`braintree_payouts`) |
 | `check` | ignored: Braintree's test of the endpoint |
 
 The stored payload is the gateway's plain JSON (`gateways/braintree/webhooks.py`), so nothing
 here reads Braintree's XML. Every apply goes through the payments services, which lock the
-row and move it forward only: a late or repeated notification never moves anything back.
+row and move it forward only: a late or repeated notification never moves anything back. The
+one exception is a fact, not a status: Braintree declining to settle a sale we hold as
+succeeded makes that payment failed, once and for good (`payments.services.settlement`).
 Braintree has no event list to pull, so the reconciler searches each connected merchant's
-transactions whose status changed since its last run and ingests each (transaction, status)
-once, through the same insert as a webhook; every six hours it also compares the transactions
-Braintree disbursed in the last two days with our payouts and reports to staff any no payout
-carries (`braintree_payouts.braintree_disbursements_check`).
+transactions whose status changed since its last run, and its recent settlement declines, and
+ingests each (transaction, status) once, through the same insert as a webhook (and so the same
+handler); every six hours it also compares the transactions Braintree disbursed in the last
+two days with our payouts and reports to staff any no payout carries
+(`braintree_payouts.braintree_disbursements_check`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from payments import disputes, services
 from payments.braintree_payouts import DISBURSEMENT_HANDLER, braintree_disbursements_check_if_due
 from payments.gateways import braintree as gateway
 from payments.models import Payment, Processor, ProcessorAccount, ProcessorCredential, Refund
+from payments.state import is_settlement_declined
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +109,12 @@ def _on_transaction(event: InboundEvent) -> str | None:
     )
     if locked is None:
         return "not a Ledgerline payment"
+    if gateway.sale_settlement_declined(subject):
+        # The money of a sale we hold as succeeded did not move: its own narrow transition.
+        services.payment_settlement_decline(locked=locked, charge_id=charge.id, actor=_actor())
+        if is_settlement_declined(locked.status, locked.failure_code):
+            return None
+        return f"settlement declined for a {locked.status} payment: left as it is"
     if charge.status is None:
         logger.warning(
             "Braintree transaction %s is %s; payment %s left as it is",
@@ -168,9 +179,10 @@ def _reconcile_account(credential: ProcessorCredential, started: datetime) -> in
     mark = credential.reconciled_through
     since = (mark - RUN_OVERLAP) if mark is not None else started - FIRST_RUN_WINDOW
     ingested = 0
-    for subject in gateway.transactions_changed_since(
-        account=account.processor_account_id, since=since
-    ):
+    changed = gateway.transactions_changed_since(account=account.processor_account_id, since=since)
+    # A decline at settlement has no searchable time of its own: searched for separately.
+    declined = gateway.settlement_declines_since(account=account.processor_account_id, since=since)
+    for subject in [*changed, *declined]:
         result = inbound_event_ingest(
             provider=EventProvider.BRAINTREE,
             # One event per status a transaction reached: a repeat run ingests nothing new.

@@ -85,6 +85,18 @@ FAILED = "failed"
 FAILED_LABEL = "Failed"
 
 
+# The processor declined to settle a sale we held as succeeded: the money never moved. The
+# payment is failed (requires_payment_method with this failure code), and for good: the same
+# sale can never settle after that, so a late "settled" must not bring it back
+# (`payments.services.settlement`).
+SETTLEMENT_DECLINED = "settlement_declined"
+
+
+def is_settlement_declined(status: str, failure_code: str) -> bool:
+    """Whether the processor declined this payment at settlement (a final failure)."""
+    return status == S.REQUIRES_PAYMENT_METHOD and failure_code == SETTLEMENT_DECLINED
+
+
 def status_for_people(status: str, failure_code: str) -> tuple[str, str]:
     """(status key, label) as the dashboard shows a payment: declined ones read "Failed"."""
     if status == S.REQUIRES_PAYMENT_METHOD and failure_code:

@@ -51,7 +51,12 @@ from payments.forms import (
 )
 from payments.models import Payment, Refund, RefundStatus
 from payments.money import format_amount
-from payments.state import CANCELABLE, PaymentStatus, status_for_people
+from payments.state import (
+    CANCELABLE,
+    PaymentStatus,
+    is_settlement_declined,
+    status_for_people,
+)
 
 PAGE_SIZE = 25
 # Cursors are public ids; anything else is refused before it reaches the database.
@@ -296,11 +301,13 @@ def _detail(
             for event in selectors.payment_timeline(payment=payment)
         ],
         "refundable": refundable,
+        "settlement_declined": is_settlement_declined(payment.status, payment.failure_code),
         "can_capture": _can(request, Permission.MANAGE_PAYMENTS)
         and payment.status == PaymentStatus.REQUIRES_CAPTURE,
         "can_cancel": _can(request, Permission.MANAGE_PAYMENTS)
         and payment.status in CANCELABLE
-        and bool(payment.processor_payment_id),
+        and bool(payment.processor_payment_id)
+        and not is_settlement_declined(payment.status, payment.failure_code),
         "can_refund": _can(request, Permission.REFUND_PAYMENTS)
         and payment.status == PaymentStatus.SUCCEEDED
         and refundable > 0,

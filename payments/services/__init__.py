@@ -11,6 +11,7 @@ One module per concern:
 - `customers`: customers and their twins at the processor;
 - `bank_setup`: bank accounts at the processor, for ACH debits (no money moves);
 - `payments`: create (card, bank debit), confirm, capture, cancel, resume, reconcile;
+- `settlement`: a sale the processor declined to settle (succeeded becomes failed, once);
 - `sync`: mirroring the processor's state onto payments and refunds (also the entry point of
   the inbound event handlers);
 - `refunds`: refund, resume, reconcile;
@@ -80,6 +81,7 @@ from payments.services.refunds import (
     refund_submit,
     refundable_amount,
 )
+from payments.services.settlement import payment_settlement_decline
 from payments.services.sync import (
     payment_apply_processor_state,
     payment_apply_to_locked,
@@ -122,6 +124,7 @@ __all__ = [
     "payment_reconcile",
     "payment_record_failure",
     "payment_resume",
+    "payment_settlement_decline",
     "payments_for_update",
     "platform_fee_amount",
     "platform_fee_set",

@@ -26,7 +26,7 @@ from payments.money import format_amount
 from payments.services._common import account_of, audit, schedule_payment_reconcile
 from payments.services.platform_fees import platform_fee_prorated
 from payments.services.sync import payment_apply_processor_state
-from payments.state import CANCELABLE, PaymentStatus
+from payments.state import CANCELABLE, PaymentStatus, is_settlement_declined
 
 
 def _payment_act(
@@ -125,6 +125,11 @@ def payment_cancel(
     payment.refresh_from_db()
     if payment.status not in CANCELABLE:
         raise PaymentStateError(f"A {payment.status} payment cannot be canceled.")
+    if is_settlement_declined(payment.status, payment.failure_code):
+        # The processor already ended the sale (it refuses a void of it): nothing to release.
+        raise PaymentStateError(
+            f"{payment.get_processor_display()} declined to settle this payment: nothing to cancel."
+        )
     if not payment.processor_payment_id:
         raise PaymentStateError("The payment has not reached the processor yet.")
     return _payment_act(

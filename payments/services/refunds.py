@@ -32,7 +32,7 @@ from payments.models import Payment, Refund, RefundStatus
 from payments.money import format_amount
 from payments.services._common import PROCESSOR_KEY_SAFE_AGE, account_of, audit
 from payments.services.sync import refund_apply_processor_state
-from payments.state import PaymentStatus
+from payments.state import PaymentStatus, is_settlement_declined
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,12 @@ def refund_create(
     gateway_for(payment).ensure_available()
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("merchant").get(pk=payment.pk)
+        if is_settlement_declined(locked.status, locked.failure_code):
+            # Braintree refuses a refund of it too; said here, before anything is sent.
+            raise PaymentStateError(
+                f"{locked.get_processor_display()} declined to settle this payment, so no money "
+                "moved and there is nothing to refund."
+            )
         if locked.status != PaymentStatus.SUCCEEDED:
             raise PaymentStateError(f"A {locked.status} payment cannot be refunded.")
         available = refundable_amount(locked)

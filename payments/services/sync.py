@@ -18,7 +18,7 @@ from compliance.actors import Actor
 from payments.gateways.base import Charge
 from payments.models import Payment, PaymentLink, Refund, RefundStatus
 from payments.services._common import audit
-from payments.state import PaymentStatus, transition_allowed
+from payments.state import PaymentStatus, is_settlement_declined, transition_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,13 @@ def payment_apply_to_locked(*, locked: Payment, charge: Charge, actor: Actor | N
         return locked
     if charge.status is None:
         logger.warning("Charge %s has a status the gateway does not know", charge.id)
+        return locked
+    if is_settlement_declined(locked.status, locked.failure_code):
+        # requires_payment_method may move on in general (a new attempt), but this sale can
+        # never settle after its settlement was declined: a late "settled" is stale.
+        logger.info(
+            "Payment %s was declined at settlement; %s ignored", locked.public_id, charge.status
+        )
         return locked
     if not transition_allowed(locked.status, charge.status):
         logger.info(

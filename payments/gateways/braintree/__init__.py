@@ -2,9 +2,9 @@
 
 Services reach `BraintreeGateway` through the registry (`payments.gateways.gateway_named`);
 what Braintree alone has (per-merchant keys checked before they are stored, signed
-notifications, a search for changed transactions, disbursements as payouts) is published
-here for the Braintree parts of payments: the credentials service, the webhook view, the
-event handlers and reconciler.
+notifications, searches for changed transactions and for settlement declines, disbursements
+as payouts) is published here for the Braintree parts of payments: the credentials service,
+the webhook view, the event handlers and reconciler.
 """
 
 from payments.gateways.braintree.api import (
@@ -24,6 +24,10 @@ from payments.gateways.braintree.money_out import (
     disbursement_from_subject,
 )
 from payments.gateways.braintree.resilience import breaker_reset, ensure_available
+from payments.gateways.braintree.settlement import (
+    sale_settlement_declined,
+    settlement_declines_since,
+)
 from payments.gateways.braintree.webhooks import (
     MAX_BODY_BYTES,
     Reason,
@@ -53,6 +57,8 @@ __all__ = [
     "ensure_available",
     "public_keys_of",
     "refund_from_subject",
+    "sale_settlement_declined",
+    "settlement_declines_since",
     "transactions_changed_since",
     "verify_notification",
 ]

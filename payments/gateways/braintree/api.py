@@ -78,8 +78,7 @@ _SALE_STATUS: dict[str, PaymentStatus] = {
     _S.ProcessorDeclined: PaymentStatus.REQUIRES_PAYMENT_METHOD,
     _S.GatewayRejected: PaymentStatus.REQUIRES_PAYMENT_METHOD,
     _S.Failed: PaymentStatus.REQUIRES_PAYMENT_METHOD,
-    # settlement_declined (the money did not move after all) has no place in a machine where
-    # succeeded is final: unmapped, so the services leave the payment and log it.
+    # settlement_declined is not a status here but its own fact (`settlement.py`).
 }
 # A refund (a credit transaction): done once Braintree settles it.
 _CREDIT_STATUS: dict[str, RefundStatus] = {
