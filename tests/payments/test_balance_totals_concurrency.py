@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,25 +24,12 @@ from tests.payments.balance_totals_support import (
     totals_from_rows,
     totals_stored,
 )
+from tests.payments.totals_concurrency_support import in_thread, write_while_rebuilding
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 WRITERS = 6
 TRANSACTIONS_PER_WRITER = 30
-
-
-def _in_thread(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
-    def run() -> None:
-        try:
-            target()
-        except BaseException as error:  # noqa: BLE001 - surfaced to the main thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def _writer(merchant: Merchant, seed: int, start: threading.Barrier, now: datetime) -> None:
@@ -94,21 +80,12 @@ def test_concurrent_writers_and_a_rebuild_keep_the_balance_totals_exact():
     BalanceTotal.objects.filter(merchant=merchant).update(net=F("net") + 7)
     start = threading.Barrier(WRITERS + 1)
     errors: list[BaseException] = []
-    writers = [
-        _in_thread(lambda seed=seed: _writer(merchant, seed, start, now), errors)
-        for seed in range(WRITERS)
-    ]
-    corrections: list[int] = []
-    start.wait(timeout=30)
-
-    def rebuild_while_writing() -> None:
-        while any(writer.is_alive() for writer in writers):
-            report = balance_totals_rebuild(merchants=[merchant])
-            corrections.append(len(report.differences))
-
-    rebuilder = _in_thread(rebuild_while_writing, errors)
-    for thread in [*writers, rebuilder]:
-        thread.join(timeout=120)
+    corrections = write_while_rebuilding(
+        [lambda seed=seed: _writer(merchant, seed, start, now) for seed in range(WRITERS)],
+        start,
+        lambda: len(balance_totals_rebuild(merchants=[merchant]).differences),
+        errors,
+    )
     assert not errors
     assert BalanceTransaction.objects.filter(merchant=merchant).count() > WRITERS * 10
     assert totals_stored() == totals_from_rows()
@@ -140,7 +117,7 @@ def test_a_writer_waits_for_another_on_the_same_total_and_both_count():
         with transaction.atomic():
             balance_transaction_create(merchant=merchant, net=500, available_on=now)
 
-    threads = [_in_thread(first, errors), _in_thread(second, errors)]
+    threads = [in_thread(first, errors), in_thread(second, errors)]
     assert first_written.wait(timeout=20)
     time.sleep(0.3)
     with connection.cursor() as cursor:

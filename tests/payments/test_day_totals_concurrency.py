@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,26 +24,13 @@ from tests.payments.day_totals_support import (
     totals_stored,
 )
 from tests.payments.factories import CustomerFactory, PaymentFactory
+from tests.payments.totals_concurrency_support import in_thread, write_while_rebuilding
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 WRITERS = 6
 TRANSACTIONS_PER_WRITER = 30
 S = PaymentStatus
-
-
-def _in_thread(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
-    def run() -> None:
-        try:
-            target()
-        except BaseException as error:  # noqa: BLE001 - surfaced to the main thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def _writer(merchant: Merchant, seed: int, start: threading.Barrier, day: datetime) -> None:
@@ -101,21 +87,12 @@ def test_concurrent_writers_and_a_rebuild_keep_the_totals_exact():
     PaymentDayTotal.objects.filter(merchant=merchant, day=(day + timedelta(days=1)).date()).delete()
     start = threading.Barrier(WRITERS + 1)
     errors: list[BaseException] = []
-    writers = [
-        _in_thread(lambda seed=seed: _writer(merchant, seed, start, day), errors)
-        for seed in range(WRITERS)
-    ]
-    corrections: list[int] = []
-    start.wait(timeout=30)
-
-    def rebuild_while_writing() -> None:
-        while any(writer.is_alive() for writer in writers):
-            report = day_totals_rebuild(merchants=[merchant])
-            corrections.append(len(report.differences))
-
-    rebuilder = _in_thread(rebuild_while_writing, errors)
-    for thread in [*writers, rebuilder]:
-        thread.join(timeout=120)
+    corrections = write_while_rebuilding(
+        [lambda seed=seed: _writer(merchant, seed, start, day) for seed in range(WRITERS)],
+        start,
+        lambda: len(day_totals_rebuild(merchants=[merchant]).differences),
+        errors,
+    )
     assert not errors
     assert Payment.objects.filter(merchant=merchant).count() > WRITERS * 5
     assert totals_stored() == totals_from_payments()
@@ -144,7 +121,7 @@ def test_a_writer_waits_for_another_on_the_same_day_and_both_count():
         with transaction.atomic():
             PaymentFactory(merchant=merchant, created_at=moment, amount=500)
 
-    threads = [_in_thread(first, errors), _in_thread(second, errors)]
+    threads = [in_thread(first, errors), in_thread(second, errors)]
     assert first_written.wait(timeout=20)
     time.sleep(0.3)
     with connection.cursor() as cursor:
