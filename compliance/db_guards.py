@@ -16,6 +16,8 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from config.db_triggers import statements_execute
+
 APPEND_ONLY_TABLES = ("compliance_auditentry", "compliance_auditseal", "compliance_auditcheckpoint")
 # Session setting that `flush` turns on around its TRUNCATE on PostgreSQL.
 FLUSH_SETTING = "ledgerline.audit_flush"
@@ -130,12 +132,8 @@ def remove_statements(vendor: str) -> list[str]:
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for statement in install_statements(connection.vendor):
-            cursor.execute(statement)
+    statements_execute(connection, install_statements(connection.vendor))
 
 
 def remove(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for statement in remove_statements(connection.vendor):
-            cursor.execute(statement)
+    statements_execute(connection, remove_statements(connection.vendor))

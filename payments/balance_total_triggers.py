@@ -16,6 +16,9 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from config.db_triggers import installed_trigger_names as _installed_on
+from config.db_triggers import statements_execute
+
 BALANCE_TRANSACTIONS_TABLE = "payments_balancetransaction"
 BALANCE_TOTALS_TABLE = "payments_balancetotal"
 _TRIGGERS = ("insert", "update", "delete", "truncate")
@@ -159,15 +162,11 @@ def backfill_statement() -> str:
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for statement in install_statements(connection.vendor):
-            cursor.execute(statement)
+    statements_execute(connection, install_statements(connection.vendor))
 
 
 def remove(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for statement in remove_statements(connection.vendor):
-            cursor.execute(statement)
+    statements_execute(connection, remove_statements(connection.vendor))
 
 
 # --- checking ---------------------------------------------------------------------------------
@@ -181,11 +180,5 @@ def expected_trigger_names(vendor: str) -> set[str]:
 
 def installed_trigger_names(connection: BaseDatabaseWrapper) -> set[str]:
     """The triggers of this module that the database holds now."""
-    if connection.vendor == "postgresql":
-        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = %s::regclass"
-    else:
-        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(query, [BALANCE_TRANSACTIONS_TABLE])
-        found = {row[0] for row in cursor.fetchall()}
+    found = _installed_on(connection, [BALANCE_TRANSACTIONS_TABLE])
     return found & expected_trigger_names(connection.vendor)

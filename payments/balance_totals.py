@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Count, F, IntegerField, Sum, Value
 
 from accounts.models import Merchant
 from compliance.actors import Actor
 from compliance.services import audit_record
+from config.db_triggers import triggers_restore
 from payments import balance_total_triggers
 from payments.balance_total_triggers import BALANCE_TRANSACTIONS_TABLE
 from payments.models import BalanceTotal, BalanceTransaction
@@ -162,21 +163,14 @@ def balance_totals_ensure_triggers(*, using: str = DEFAULT_DB_ALIAS) -> bool:
     """Reinstall the balance-total triggers when a migration dropped them (SQLite remakes a
     table it alters, without its triggers), then rebuild the totals; True when it had to. Runs
     after every `migrate` (post_migrate, payments.apps)."""
-    connection = connections[using]
-    if connection.vendor not in ("postgresql", "sqlite"):
-        return False
-    needed = {BALANCE_TRANSACTIONS_TABLE, BalanceTotal._meta.db_table}
-    if not needed <= set(connection.introspection.table_names()):
-        return False  # migrated back before the totals existed
-    expected = balance_total_triggers.expected_trigger_names(connection.vendor)
-    if balance_total_triggers.installed_trigger_names(connection) == expected:
-        return False
-    vendor = connection.vendor
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        for statement in (
+    return triggers_restore(
+        using,
+        tables=[BALANCE_TRANSACTIONS_TABLE, BalanceTotal._meta.db_table],
+        expected=balance_total_triggers.expected_trigger_names,
+        installed=balance_total_triggers.installed_trigger_names,
+        reinstall=lambda vendor: [
             *balance_total_triggers.remove_statements(vendor),
             *balance_total_triggers.install_statements(vendor),
-        ):
-            cursor.execute(statement)
-        balance_totals_rebuild(using=using)
-    return True
+        ],
+        recount=lambda: balance_totals_rebuild(using=using),
+    )

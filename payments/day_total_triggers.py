@@ -28,6 +28,9 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from config.db_triggers import installed_trigger_names as _installed_on
+from config.db_triggers import statements_execute
+
 PAYMENTS_TABLE = "payments_payment"
 TOTALS_TABLE = "payments_paymentdaytotal"
 # PaymentStatus.SUCCEEDED: a literal, since migrations must not depend on today's enums.
@@ -187,15 +190,11 @@ def backfill_statement(vendor: str) -> str:
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for statement in install_statements(connection.vendor):
-            cursor.execute(statement)
+    statements_execute(connection, install_statements(connection.vendor))
 
 
 def remove(connection: BaseDatabaseWrapper) -> None:
-    with connection.cursor() as cursor:
-        for statement in remove_statements(connection.vendor):
-            cursor.execute(statement)
+    statements_execute(connection, remove_statements(connection.vendor))
 
 
 # --- new customers per day ------------------------------------------------------------------
@@ -334,14 +333,5 @@ def expected_trigger_names(vendor: str) -> set[str]:
 
 def installed_trigger_names(connection: BaseDatabaseWrapper) -> set[str]:
     """The triggers of this module that the database holds now."""
-    if connection.vendor == "postgresql":
-        query = (
-            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-            " AND tgrelid IN (%s::regclass, %s::regclass)"
-        )
-    else:
-        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s)"
-    with connection.cursor() as cursor:
-        cursor.execute(query, [PAYMENTS_TABLE, CUSTOMERS_TABLE])
-        found = {row[0] for row in cursor.fetchall()}
+    found = _installed_on(connection, [PAYMENTS_TABLE, CUSTOMERS_TABLE])
     return found & expected_trigger_names(connection.vendor)

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Count, F, IntegerField, Model, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 
 from accounts.models import Merchant
 from compliance.actors import Actor
 from compliance.services import audit_record
+from config.db_triggers import triggers_restore
 from payments import day_total_triggers
 from payments.day_total_triggers import CUSTOMERS_TABLE, PAYMENTS_TABLE
 from payments.models import Customer, CustomerDayCount, Payment, PaymentDayTotal
@@ -243,24 +244,21 @@ def day_totals_ensure_triggers(*, using: str = DEFAULT_DB_ALIAS) -> bool:
     later migration that changes the payments or customers table (0016_platform_fee does) would
     otherwise stop the totals without a word, and what was written meanwhile is recounted.
     """
-    connection = connections[using]
-    if connection.vendor not in ("postgresql", "sqlite"):
-        return False
-    needed = {PAYMENTS_TABLE, CUSTOMERS_TABLE, PaymentDayTotal._meta.db_table}
-    needed.add(CustomerDayCount._meta.db_table)
-    if not needed <= set(connection.introspection.table_names()):
-        return False  # migrated back before the totals existed
-    expected = day_total_triggers.expected_trigger_names(connection.vendor)
-    if day_total_triggers.installed_trigger_names(connection) == expected:
-        return False
-    vendor = connection.vendor
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        for statement in (
+    return triggers_restore(
+        using,
+        tables=[
+            PAYMENTS_TABLE,
+            CUSTOMERS_TABLE,
+            PaymentDayTotal._meta.db_table,
+            CustomerDayCount._meta.db_table,
+        ],
+        expected=day_total_triggers.expected_trigger_names,
+        installed=day_total_triggers.installed_trigger_names,
+        reinstall=lambda vendor: [
             *day_total_triggers.remove_statements(vendor),
             *day_total_triggers.customer_remove_statements(vendor),
             *day_total_triggers.install_statements(vendor),
             *day_total_triggers.customer_install_statements(vendor),
-        ):
-            cursor.execute(statement)
-        day_totals_rebuild(using=using)
-    return True
+        ],
+        recount=lambda: day_totals_rebuild(using=using),
+    )
