@@ -95,6 +95,30 @@ def _money_out_gateway(account: ProcessorAccount) -> MoneyOutGateway:
     return gateway
 
 
+def _entries_listed(
+    gateway: MoneyOutGateway,
+    account: ProcessorAccount,
+    *,
+    payout: str | None = None,
+    created_gte: datetime | None = None,
+) -> list[BalanceEntry]:
+    """Every page of the processor's balance transactions for one filter (at most MAX_PAGES)."""
+    entries: list[BalanceEntry] = []
+    starting_after: str | None = None
+    for _ in range(MAX_PAGES):
+        page = gateway.balance_entry_list(
+            account=account.processor_account_id,
+            payout=payout,
+            created_gte=created_gte,
+            starting_after=starting_after,
+        )
+        entries.extend(page.entries)
+        if not page.has_more or not page.entries:
+            break
+        starting_after = page.entries[-1].id
+    return entries
+
+
 def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
     """A payout as the processor holds it now, with every balance transaction it carries."""
     account = money_out_account(merchant)
@@ -102,16 +126,7 @@ def money_read_payout(*, merchant: Merchant, payout_id: str) -> MoneyRead:
         return MoneyRead()
     gateway = _money_out_gateway(account)
     state = gateway.payout_retrieve(account=account.processor_account_id, payout=payout_id)
-    entries: list[BalanceEntry] = []
-    starting_after: str | None = None
-    for _ in range(MAX_PAGES):
-        page = gateway.balance_entry_list(
-            account=account.processor_account_id, payout=payout_id, starting_after=starting_after
-        )
-        entries.extend(page.entries)
-        if not page.has_more or not page.entries:
-            break
-        starting_after = page.entries[-1].id
+    entries = _entries_listed(gateway, account, payout=payout_id)
     return MoneyRead(payouts=[state], entries=entries)
 
 
@@ -130,17 +145,7 @@ def money_read_recent(*, merchant: Merchant, since: datetime | None = None) -> M
         )
         since = newest - SYNC_OVERLAP if newest is not None else None
     gateway = _money_out_gateway(account)
-    entries: list[BalanceEntry] = []
-    starting_after: str | None = None
-    for _ in range(MAX_PAGES):
-        page = gateway.balance_entry_list(
-            account=account.processor_account_id, created_gte=since, starting_after=starting_after
-        )
-        entries.extend(page.entries)
-        if not page.has_more or not page.entries:
-            break
-        starting_after = page.entries[-1].id
-    return MoneyRead(entries=entries)
+    return MoneyRead(entries=_entries_listed(gateway, account, created_gte=since))
 
 
 def money_read_entries(*, merchant: Merchant, entry_ids: Iterable[str]) -> MoneyRead:
