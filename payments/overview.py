@@ -282,68 +282,31 @@ RECENT_LIMIT = 8
 def recent_activity(*, merchant: Merchant, limit: int = RECENT_LIMIT) -> list[Activity]:
     """The newest payments, refunds, disputes and customers, merged newest first."""
     db = _db()
-    items: list[Activity] = []
-    for payment in (
-        Payment.objects.using(db)
-        .filter(merchant=merchant)
-        .order_by("-created_at", "-pk")
-        .only("public_id", "created_at", "amount", "currency", "status")[:limit]
-    ):
-        items.append(
-            Activity(
-                payment.created_at,
-                "payment",
-                "Payment",
-                payment.public_id,
-                payment.amount,
-                payment.currency,
-                payment.get_status_display(),
-            )
+
+    def newest(model: type[Payment] | type[Refund] | type[Dispute] | type[Customer]) -> Any:
+        return model.objects.using(db).filter(merchant=merchant).order_by("-created_at", "-pk")
+
+    money_fields = ("public_id", "created_at", "amount", "currency", "status")
+    items = [
+        Activity(
+            row.created_at,
+            kind,
+            title,
+            row.public_id,
+            row.amount,
+            row.currency,
+            row.get_status_display(),
         )
-    for refund in (
-        Refund.objects.using(db)
-        .filter(merchant=merchant)
-        .order_by("-created_at", "-pk")
-        .only("public_id", "created_at", "amount", "currency", "status")[:limit]
-    ):
-        items.append(
-            Activity(
-                refund.created_at,
-                "refund",
-                "Refund",
-                refund.public_id,
-                refund.amount,
-                refund.currency,
-                refund.get_status_display(),
-            )
+        for model, kind, title in (
+            (Payment, "payment", "Payment"),
+            (Refund, "refund", "Refund"),
+            (Dispute, "dispute", "Dispute"),
         )
-    for dispute in (
-        Dispute.objects.using(db)
-        .filter(merchant=merchant)
-        .order_by("-created_at", "-pk")
-        .only("public_id", "created_at", "amount", "currency", "status")[:limit]
-    ):
-        items.append(
-            Activity(
-                dispute.created_at,
-                "dispute",
-                "Dispute",
-                dispute.public_id,
-                dispute.amount,
-                dispute.currency,
-                dispute.get_status_display(),
-            )
-        )
-    for customer in (
-        Customer.objects.using(db)
-        .filter(merchant=merchant)
-        .order_by("-created_at", "-pk")
-        .only("public_id", "created_at")[:limit]
-    ):
-        items.append(
-            Activity(
-                customer.created_at, "customer", "New customer", customer.public_id, None, "", ""
-            )
-        )
+        for row in newest(model).only(*money_fields)[:limit]
+    ]
+    items.extend(
+        Activity(customer.created_at, "customer", "New customer", customer.public_id, None, "", "")
+        for customer in newest(Customer).only("public_id", "created_at")[:limit]
+    )
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
